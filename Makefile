@@ -1,0 +1,51 @@
+SHELL := /bin/bash
+GO ?= go
+GOBIN := $(shell $(GO) env GOPATH)/bin
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+PROTOS := $(wildcard proto/*/v1/*.proto)
+
+.PHONY: all build run test test-short bench proto proto-check tools deps fmt vet clean
+
+all: build
+
+## build: bin/weir, one static binary
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/weir ./cmd/weir
+
+## run: build, start weir dev with the example job, print the web UI address
+run: build
+	./bin/weir dev --example
+
+## test: the whole test suite, race detector on
+test: tools proto-check build
+	$(GO) vet ./...
+	$(GO) test -race -timeout 15m ./...
+
+## bench: benchmarks with ratios against baselines measured in the same run
+bench: build
+	$(GO) run ./tests/bench
+
+## tools: Debian packages and Go code generators the build needs
+tools:
+	@bash scripts/install-tools.sh
+
+## proto: regenerate the committed protobuf code
+proto: tools
+	PATH="$(GOBIN):$$PATH" protoc --proto_path=. --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative $(PROTOS)
+
+## proto-check: fail when the committed generated code is not what `make proto` makes
+proto-check: tools
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	PATH="$(GOBIN):$$PATH" protoc --proto_path=. --go_out=$$tmp --go_opt=paths=source_relative \
+		--go-grpc_out=$$tmp --go-grpc_opt=paths=source_relative $(PROTOS) && \
+	for f in $$(cd $$tmp && find . -name '*.go'); do \
+		cmp -s $$tmp/$$f $$f || { echo "generated code $$f is stale: run make proto"; exit 1; }; \
+	done && echo "protobuf code is current"
+
+fmt:
+	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')
+
+clean:
+	rm -rf bin

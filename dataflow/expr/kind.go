@@ -1,0 +1,5 @@
+package expr
+
+import "reflect"
+
+var stringKind = reflect.String

@@ -1,0 +1,86 @@
+package dataflow
+
+import (
+	"context"
+	"log/slog"
+)
+
+// Output receives what an operator emits. Calls are made on the task's
+// goroutine; an Output is not safe for concurrent use.
+type Output interface {
+	// Emit sends a record to the main output. The callee does not retain r.
+	Emit(r *Record) error
+	// EmitSide sends a record to the named side output (for example late
+	// records). Records for a tag nobody consumes are discarded.
+	EmitSide(tag string, r *Record) error
+	// EmitWatermark forwards a watermark downstream.
+	EmitWatermark(wm int64) error
+}
+
+// Context is what a running operator may know about where it runs.
+type Context struct {
+	JobID          string
+	JobName        string
+	Node           string // node name in the spec
+	Subtask        int
+	Parallelism    int
+	MaxParallelism int
+	// KeyGroups is the range of key groups this subtask owns.
+	KeyGroups KeyGroupRange
+	Logger    *slog.Logger
+	Metrics   *Counters
+}
+
+// Operator is a transform in a task's operator chain. It is minimal on
+// purpose; capabilities are opted into with the interfaces below.
+type Operator interface {
+	Open(ctx *Context) error
+	// Process handles one record. An error fails the task (and the job)
+	// unless the operator's error policy handled it.
+	Process(r *Record, out Output) error
+	// Close is called once, at end of stream (after the final watermark) or
+	// on cancellation; it must release resources. On end of stream an
+	// operator may emit its last results through out before returning.
+	Close(out Output) error
+}
+
+// WatermarkHandler is implemented by operators that act on event time
+// (windows). Operators without it forward watermarks unchanged.
+type WatermarkHandler interface {
+	// ProcessWatermark is called with the combined input watermark. The
+	// operator must forward a watermark (usually wm) through out.
+	ProcessWatermark(wm int64, out Output) error
+}
+
+// Snapshotter is implemented by operators with state. Snapshot is the
+// synchronous capture on the task goroutine: it must be cheap and return data
+// that later processing does not modify. Restore is called before Open's
+// first record, with what Snapshot returned in an earlier run (possibly merged
+// from several subtasks when the parallelism changed).
+type Snapshotter interface {
+	Snapshot(checkpointID int64) ([]byte, error)
+	Restore(states [][]byte) error
+}
+
+// CheckpointListener is implemented by operators that act when a checkpoint
+// completes (the exactly-once sink commits then).
+type CheckpointListener interface {
+	NotifyCheckpointComplete(ctx context.Context, checkpointID int64) error
+}
+
+// Source produces a stream. Run blocks until ctx is cancelled, the source
+// ends (bounded sources), or it fails. It emits through out from its own
+// goroutine; out is safe for use by that goroutine only.
+type Source interface {
+	Open(ctx *Context) error
+	Run(ctx context.Context, out SourceOutput) error
+	Close() error
+}
+
+// SourceOutput is what a source emits into. Emit blocks under backpressure.
+type SourceOutput interface {
+	Output
+	// MarkIdle marks the whole source subtask idle (no partitions with data)
+	// or active again.
+	MarkIdle(idle bool) error
+}

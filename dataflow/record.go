@@ -1,0 +1,67 @@
+package dataflow
+
+import "math"
+
+// NoTime marks a record without an event time.
+const NoTime int64 = math.MinInt64
+
+// Record is one element of a data stream.
+//
+// Fields holds the record's value. Values are JSON-like: nil, bool, int64,
+// float64, string, []any and map[string]any; operators must not store other
+// types in it. A record passed to an operator is owned by the caller: an
+// operator that keeps it beyond the call must copy the struct (the Fields map
+// may be shared and must be treated as immutable once emitted).
+type Record struct {
+	// Key is set by key_by and used by hash partitioning and keyed state.
+	Key any
+	// Time is the event time in epoch milliseconds, or NoTime.
+	Time int64
+	// Fields is the record's value.
+	Fields map[string]any
+	// Origin tells where the record was read, for error messages and dead
+	// letters. Zero when unknown.
+	Origin Origin
+}
+
+// Origin is the position a record was read from.
+type Origin struct {
+	Source    string // node name of the source
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// String renders the origin for error messages.
+func (o Origin) String() string {
+	if o.Topic != "" {
+		return "topic " + o.Topic + " partition " + itoa(int64(o.Partition)) + " offset " + itoa(o.Offset)
+	}
+	if o.Source != "" {
+		return "source " + o.Source + " record " + itoa(o.Offset)
+	}
+	return "unknown origin"
+}
+
+func itoa(v int64) string {
+	if v == 0 {
+		return "0"
+	}
+	neg := v < 0
+	var b [20]byte
+	i := len(b)
+	for v != 0 {
+		d := v % 10
+		if d < 0 {
+			d = -d
+		}
+		i--
+		b[i] = byte('0' + d)
+		v /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}
