@@ -29,6 +29,8 @@ type Context struct {
 	KeyGroups KeyGroupRange
 	Logger    *slog.Logger
 	Metrics   *Counters
+	// OnError is the node's error policy (never nil when built by a worker).
+	OnError ErrorHandler
 }
 
 // Operator is a transform in a task's operator chain. It is minimal on
