@@ -4,44 +4,44 @@ package spec
 
 // Job is a whole job spec.
 type Job struct {
-	Name string `yaml:"name"`
+	Name string `yaml:"name,omitempty"`
 	// Parallelism is the default parallelism of every node (default 1).
-	Parallelism int `yaml:"parallelism"`
+	Parallelism int `yaml:"parallelism,omitempty"`
 	// MaxParallelism is the number of key groups (default 128); it bounds
 	// rescaling and cannot change for a job restored from a snapshot.
-	MaxParallelism int `yaml:"max_parallelism"`
+	MaxParallelism int `yaml:"max_parallelism,omitempty"`
 	// OnError is the default error policy of every node (default fail).
-	OnError  *ErrorPolicy `yaml:"on_error"`
-	Pipeline []Node       `yaml:"pipeline"`
+	OnError  *ErrorPolicy `yaml:"on_error,omitempty"`
+	Pipeline []Node       `yaml:"pipeline,omitempty"`
 }
 
 // Node is one named step of the pipeline. Exactly one of the kind fields
 // (Source, Map, Select, Filter, FlatMap, KeyBy, Window, Union, Sink) is set.
 type Node struct {
 	// Name is unique in the job (default "<kind>-<index>").
-	Name string `yaml:"name"`
+	Name string `yaml:"name,omitempty"`
 	// Inputs are the names of the nodes this one reads; "node.tag" names a
 	// side output. Default: the previous node in the pipeline. Several
 	// inputs are unioned.
-	Inputs []string `yaml:"inputs"`
+	Inputs []string `yaml:"inputs,omitempty"`
 	// Parallelism overrides the job's default for this node.
-	Parallelism int `yaml:"parallelism"`
+	Parallelism int `yaml:"parallelism,omitempty"`
 	// OnError overrides the job's error policy for this node.
-	OnError *ErrorPolicy `yaml:"on_error"`
+	OnError *ErrorPolicy `yaml:"on_error,omitempty"`
 	// Partition forces how this node's input is distributed: rebalance or
 	// broadcast. Default: forward when the parallelism matches, hash after
 	// key_by, else rebalance.
-	Partition string `yaml:"partition"`
+	Partition string `yaml:"partition,omitempty"`
 
-	Source  *Source   `yaml:"source"`
-	Map     Fields    `yaml:"map"`    // add or replace fields: name -> expression
-	Select  Fields    `yaml:"select"` // keep exactly these fields: name -> expression
-	Filter  string    `yaml:"filter"` // keep records for which the expression is true
-	FlatMap *FlatMap  `yaml:"flat_map"`
-	KeyBy   *KeyBy    `yaml:"key_by"`
-	Window  *Window   `yaml:"window"`
-	Union   *struct{} `yaml:"union"` // pass-through; unions its inputs
-	Sink    *Sink     `yaml:"sink"`
+	Source  *Source   `yaml:"source,omitempty"`
+	Map     Fields    `yaml:"map,omitempty"`    // add or replace fields: name -> expression
+	Select  Fields    `yaml:"select,omitempty"` // keep exactly these fields: name -> expression
+	Filter  string    `yaml:"filter,omitempty"` // keep records for which the expression is true
+	FlatMap *FlatMap  `yaml:"flat_map,omitempty"`
+	KeyBy   *KeyBy    `yaml:"key_by,omitempty"`
+	Window  *Window   `yaml:"window,omitempty"`
+	Union   *struct{} `yaml:"union,omitempty"` // pass-through; unions its inputs
+	Sink    *Sink     `yaml:"sink,omitempty"`
 }
 
 // Field is one named expression. Fields keeps the order of the YAML mapping.
@@ -58,11 +58,11 @@ type Fields []Field
 type ErrorPolicy struct {
 	// Action is fail (the default: fail the job with the record's position
 	// and the reason), skip (drop and count it) or dead_letter.
-	Action string `yaml:"action"`
+	Action string `yaml:"action,omitempty"`
 	// Topic and Brokers name the dead-letter Kafka topic (dead_letter only).
 	// The reason travels in the record header "weir.error".
-	Topic   string   `yaml:"topic"`
-	Brokers []string `yaml:"brokers"`
+	Topic   string   `yaml:"topic,omitempty"`
+	Brokers []string `yaml:"brokers,omitempty"`
 }
 
 // Error policy actions.
@@ -74,128 +74,128 @@ const (
 
 // Source is exactly one connector.
 type Source struct {
-	Kafka   *KafkaSource   `yaml:"kafka"`
-	Datagen *DatagenSource `yaml:"datagen"`
+	Kafka   *KafkaSource   `yaml:"kafka,omitempty"`
+	Datagen *DatagenSource `yaml:"datagen,omitempty"`
 	// Schema optionally declares field types (string, int, float, bool,
 	// list, map, any); expressions downstream are type-checked against it.
-	Schema map[string]string `yaml:"schema"`
+	Schema map[string]string `yaml:"schema,omitempty"`
 	// EventTime assigns event time and watermarks at the source.
-	EventTime *EventTime `yaml:"event_time"`
+	EventTime *EventTime `yaml:"event_time,omitempty"`
 }
 
 // EventTime assigns each record's event time and generates watermarks.
 type EventTime struct {
 	// Field is an expression giving the event time in epoch milliseconds.
-	Field string `yaml:"field"`
+	Field string `yaml:"field,omitempty"`
 	// MaxOutOfOrderness bounds how late a record may arrive behind the
 	// largest event time seen on its partition (default 0).
-	MaxOutOfOrderness Duration `yaml:"max_out_of_orderness"`
+	MaxOutOfOrderness Duration `yaml:"max_out_of_orderness,omitempty"`
 	// IdleTimeout marks a partition idle when it has had no records for
 	// this long, so it does not hold the watermark back (default 30s; 0
 	// disables).
-	IdleTimeout *Duration `yaml:"idle_timeout"`
+	IdleTimeout *Duration `yaml:"idle_timeout,omitempty"`
 	// WatermarkInterval is how often watermarks are emitted (default 200ms).
-	WatermarkInterval Duration `yaml:"watermark_interval"`
+	WatermarkInterval Duration `yaml:"watermark_interval,omitempty"`
 }
 
 // KafkaSource reads topics, assigning partitions to its subtasks itself.
 type KafkaSource struct {
-	Brokers []string `yaml:"brokers"`
-	Topic   string   `yaml:"topic"`
+	Brokers []string `yaml:"brokers,omitempty"`
+	Topic   string   `yaml:"topic,omitempty"`
 	// Format is json (default) or raw (the value as a string in field "value").
-	Format string `yaml:"format"`
+	Format string `yaml:"format,omitempty"`
 	// StartFrom is earliest (default) or latest.
-	StartFrom string `yaml:"start_from"`
+	StartFrom string `yaml:"start_from,omitempty"`
 	// Isolation is read_committed (default) or read_uncommitted.
-	Isolation string `yaml:"isolation"`
+	Isolation string `yaml:"isolation,omitempty"`
 	// Bounded stops at the end offsets seen when the job starts.
-	Bounded bool `yaml:"bounded"`
+	Bounded bool `yaml:"bounded,omitempty"`
 }
 
 // DatagenSource generates a deterministic stream from a seed.
 type DatagenSource struct {
 	// Profile is access-log (default; the records weir loadgen writes) or
 	// sequence ({"id": n, "ts": ...}).
-	Profile string `yaml:"profile"`
-	Seed    int64  `yaml:"seed"`
+	Profile string `yaml:"profile,omitempty"`
+	Seed    int64  `yaml:"seed,omitempty"`
 	// Count is the number of records over all subtasks (0: unbounded).
-	Count int64 `yaml:"count"`
+	Count int64 `yaml:"count,omitempty"`
 	// Rate is records per second over all subtasks (0: as fast as possible).
-	Rate float64 `yaml:"rate"`
+	Rate float64 `yaml:"rate,omitempty"`
 }
 
 // FlatMap turns one record into zero or more.
 type FlatMap struct {
 	// Explode is an expression giving a list; one record per element.
-	Explode string `yaml:"explode"`
+	Explode string `yaml:"explode,omitempty"`
 	// Split is an expression giving a string, split by Separator (default
 	// any run of white space); one record per part.
-	Split     string `yaml:"split"`
-	Separator string `yaml:"separator"`
+	Split     string `yaml:"split,omitempty"`
+	Separator string `yaml:"separator,omitempty"`
 	// As is the field that receives the element (default "value").
-	As string `yaml:"as"`
+	As string `yaml:"as,omitempty"`
 }
 
 // KeyBy partitions the stream by key. In YAML either an expression or a
 // mapping {expr, as}.
 type KeyBy struct {
-	Expr string `yaml:"expr"`
+	Expr string `yaml:"expr,omitempty"`
 	// As is the field name the key has in window results (default: the
 	// expression when it is a plain field name, else "key").
-	As string `yaml:"as"`
+	As string `yaml:"as,omitempty"`
 }
 
 // Window groups keyed records into event-time windows and aggregates them.
 type Window struct {
 	// Tumbling is the size of tumbling windows.
-	Tumbling Duration `yaml:"tumbling"`
+	Tumbling Duration `yaml:"tumbling,omitempty"`
 	// Sliding windows: Size and Slide.
-	Sliding *Sliding `yaml:"sliding"`
+	Sliding *Sliding `yaml:"sliding,omitempty"`
 	// AllowedLateness keeps a window's state this long after it fired;
 	// records within it update the result (default 0).
-	AllowedLateness Duration `yaml:"allowed_lateness"`
+	AllowedLateness Duration `yaml:"allowed_lateness,omitempty"`
 	// Late is drop (default; counted) or side_output (to "<node>.late").
-	Late string `yaml:"late"`
+	Late string `yaml:"late,omitempty"`
 	// Aggregates maps output field names to count(), sum(e), min(e),
 	// max(e) or avg(e).
-	Aggregates Fields `yaml:"aggregates"`
+	Aggregates Fields `yaml:"aggregates,omitempty"`
 }
 
 // Sliding is the shape of sliding windows.
 type Sliding struct {
-	Size  Duration `yaml:"size"`
-	Slide Duration `yaml:"slide"`
+	Size  Duration `yaml:"size,omitempty"`
+	Slide Duration `yaml:"slide,omitempty"`
 }
 
 // Sink is exactly one connector.
 type Sink struct {
-	Kafka  *KafkaSink  `yaml:"kafka"`
-	Stdout *StdoutSink `yaml:"stdout"`
-	File   *FileSink   `yaml:"file"`
+	Kafka  *KafkaSink  `yaml:"kafka,omitempty"`
+	Stdout *StdoutSink `yaml:"stdout,omitempty"`
+	File   *FileSink   `yaml:"file,omitempty"`
 	// Discard drops every record (benchmarks).
-	Discard *struct{} `yaml:"discard"`
+	Discard *struct{} `yaml:"discard,omitempty"`
 }
 
 // KafkaSink writes to a topic.
 type KafkaSink struct {
-	Brokers []string `yaml:"brokers"`
-	Topic   string   `yaml:"topic"`
+	Brokers []string `yaml:"brokers,omitempty"`
+	Topic   string   `yaml:"topic,omitempty"`
 	// Format is json (default) or raw (field "value" as the message).
-	Format string `yaml:"format"`
+	Format string `yaml:"format,omitempty"`
 	// Key is an expression for the message key (default: none).
-	Key string `yaml:"key"`
+	Key string `yaml:"key,omitempty"`
 	// Delivery is at-least-once (default).
-	Delivery string `yaml:"delivery"`
+	Delivery string `yaml:"delivery,omitempty"`
 }
 
 // StdoutSink prints one record per line.
 type StdoutSink struct {
-	Format string `yaml:"format"`
+	Format string `yaml:"format,omitempty"`
 }
 
 // FileSink appends one record per line to a file; each subtask writes
 // "<path>-<subtask>" when the parallelism is above 1.
 type FileSink struct {
-	Path   string `yaml:"path"`
-	Format string `yaml:"format"`
+	Path   string `yaml:"path,omitempty"`
+	Format string `yaml:"format,omitempty"`
 }

@@ -1,0 +1,40 @@
+package spec
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*.yaml"))
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+		if exp, err := ExpandEnv(data, noEnv); err == nil {
+			f.Add(exp)
+		}
+	}
+	f.Add([]byte(base))
+	f.Add([]byte("name: x\npipeline:\n  - source: {datagen: {}}\n  - {name: w, inputs: [source-0, w.late], union: {}}\n  - sink: {discard: {}}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if exp, err := ExpandEnv(data, noEnv); err == nil {
+			data = exp
+		}
+		j, err := Parse(data)
+		if err == nil {
+			if j == nil {
+				t.Fatal("nil job without error")
+			}
+			// A valid job stays valid.
+			if err := j.Validate(); err != nil {
+				t.Fatalf("parsed job fails Validate: %v", err)
+			}
+		} else if j != nil {
+			t.Fatal("job with error")
+		}
+	})
+}

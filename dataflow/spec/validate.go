@@ -1,0 +1,775 @@
+package spec
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	exprlang "github.com/expr-lang/expr"
+
+	"github.com/weir-stream/weir/dataflow/expr"
+)
+
+// MaxMaxParallelism bounds max_parallelism (the number of key groups).
+const MaxMaxParallelism = 32768
+
+var (
+	jobNameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$`)
+	nodeNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$`)
+)
+
+// Validate checks a job whose defaults are set (see SetDefaults) and returns
+// an Errors with every problem, or nil.
+func (j *Job) Validate() error { return j.validate().Err() }
+
+type validator struct {
+	j     *Job
+	errs  Errors
+	index map[string]int // node name -> pipeline index (first occurrence)
+}
+
+func (v *validator) errorf(path, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func nodePath(i int) string { return fmt.Sprintf("pipeline[%d]", i) }
+
+func (j *Job) validate() Errors {
+	v := &validator{j: j, index: map[string]int{}}
+	switch {
+	case j.Name == "":
+		v.errorf("name", "required")
+	case !jobNameRE.MatchString(j.Name):
+		v.errorf("name", "%q: use letters, digits, '_', '.' and '-' (at most 200, starting with a letter or digit)", j.Name)
+	}
+	if j.MaxParallelism < 1 || j.MaxParallelism > MaxMaxParallelism {
+		v.errorf("max_parallelism", "must be between 1 and %d, got %d", MaxMaxParallelism, j.MaxParallelism)
+	}
+	v.parallelism("parallelism", j.Parallelism)
+	v.errorPolicy("on_error", j.OnError)
+	if len(j.Pipeline) == 0 {
+		v.errorf("pipeline", "needs at least one node (a source and a sink)")
+		return v.errs
+	}
+	for i := range j.Pipeline {
+		n := &j.Pipeline[i]
+		if n.Name == "" {
+			continue
+		}
+		if k, dup := v.index[n.Name]; dup {
+			v.errorf(nodePath(i)+".name", "%q is already the name of %s", n.Name, nodePath(k))
+			continue
+		}
+		v.index[n.Name] = i
+	}
+	sinks := 0
+	for i := range j.Pipeline {
+		n := &j.Pipeline[i]
+		if n.Sink != nil {
+			sinks++
+		}
+		v.node(i, n)
+	}
+	if sinks == 0 {
+		v.errorf("pipeline", "needs at least one sink")
+	}
+	order, cyclic := v.topo()
+	for _, i := range cyclic {
+		v.errorf(nodePath(i)+".inputs", "node %q is part of a cycle", j.Pipeline[i].Name)
+	}
+	v.expressions(order)
+	return v.errs
+}
+
+func (v *validator) parallelism(path string, p int) {
+	maxP := v.j.MaxParallelism
+	if maxP < 1 || maxP > MaxMaxParallelism {
+		maxP = MaxMaxParallelism
+	}
+	if p < 1 || p > maxP {
+		v.errorf(path, "must be between 1 and max_parallelism (%d), got %d", maxP, p)
+	}
+}
+
+func (v *validator) errorPolicy(path string, p *ErrorPolicy) {
+	if p == nil {
+		return
+	}
+	switch p.Action {
+	case OnErrorFail, OnErrorSkip:
+		if p.Topic != "" || len(p.Brokers) > 0 {
+			v.errorf(path, "topic and brokers are only for action dead_letter")
+		}
+	case OnErrorDeadLetter:
+		if p.Topic == "" {
+			v.errorf(path+".topic", "required for dead_letter")
+		}
+		v.brokers(path+".brokers", p.Brokers)
+	default:
+		v.errorf(path+".action", "want fail, skip or dead_letter, got %q", p.Action)
+	}
+}
+
+func (v *validator) brokers(path string, bs []string) {
+	if len(bs) == 0 {
+		v.errorf(path, "required (a list of host:port)")
+	}
+	for i, b := range bs {
+		if strings.TrimSpace(b) == "" {
+			v.errorf(fmt.Sprintf("%s[%d]", path, i), "empty broker address")
+		}
+	}
+}
+
+func oneOf(path string, got string, want ...string) *FieldError {
+	for _, w := range want {
+		if got == w {
+			return nil
+		}
+	}
+	return &FieldError{Path: path, Msg: fmt.Sprintf("want %s, got %q", orList(want), got)}
+}
+
+func orList(ws []string) string {
+	if len(ws) == 1 {
+		return ws[0]
+	}
+	return strings.Join(ws[:len(ws)-1], ", ") + " or " + ws[len(ws)-1]
+}
+
+func (v *validator) check(e *FieldError) {
+	if e != nil {
+		v.errs = append(v.errs, e)
+	}
+}
+
+func (v *validator) node(i int, n *Node) {
+	p := nodePath(i)
+	if n.Name != "" && !nodeNameRE.MatchString(n.Name) {
+		v.errorf(p+".name", "%q: use letters, digits, '_' and '-' (at most 100, starting with a letter or digit)", n.Name)
+	}
+	kinds := n.kinds()
+	switch len(kinds) {
+	case 0:
+		v.errorf(p, "needs exactly one of source, map, select, filter, flat_map, key_by, window, union or sink")
+	case 1:
+	default:
+		v.errorf(p, "has %s; a node has exactly one kind (use a new node for each step)", strings.Join(kinds, " and "))
+	}
+	v.parallelism(p+".parallelism", n.Parallelism)
+	v.errorPolicy(p+".on_error", n.OnError)
+	if n.Partition != "" {
+		v.check(oneOf(p+".partition", n.Partition, "rebalance", "broadcast"))
+	}
+	v.inputs(i, n)
+
+	switch {
+	case n.Source != nil:
+		v.source(p+".source", n.Source)
+	case n.Map != nil:
+		v.fieldNames(p+".map", n.Map)
+		if len(n.Map) == 0 {
+			v.errorf(p+".map", "needs at least one field")
+		}
+	case n.Select != nil:
+		v.fieldNames(p+".select", n.Select)
+		if len(n.Select) == 0 {
+			v.errorf(p+".select", "needs at least one field")
+		}
+	case n.FlatMap != nil:
+		f := n.FlatMap
+		if (f.Explode == "") == (f.Split == "") {
+			v.errorf(p+".flat_map", "needs exactly one of explode or split")
+		}
+		if f.Separator != "" && f.Split == "" {
+			v.errorf(p+".flat_map.separator", "only for split")
+		}
+		if !isIdent(f.As) {
+			v.errorf(p+".flat_map.as", "want a field name, got %q", f.As)
+		}
+	case n.KeyBy != nil:
+		if strings.TrimSpace(n.KeyBy.Expr) == "" {
+			v.errorf(p+".key_by.expr", "required")
+		}
+		if !isIdent(n.KeyBy.As) {
+			v.errorf(p+".key_by.as", "want a field name, got %q", n.KeyBy.As)
+		}
+	case n.Window != nil:
+		v.window(i, n)
+	case n.Sink != nil:
+		v.sink(p+".sink", n.Sink)
+	}
+}
+
+func (v *validator) inputs(i int, n *Node) {
+	p := nodePath(i) + ".inputs"
+	if n.Source != nil {
+		if len(n.Inputs) > 0 {
+			v.errorf(p, "a source has no inputs")
+		}
+		if n.Partition != "" {
+			v.errorf(nodePath(i)+".partition", "a source has no input to partition")
+		}
+		return
+	}
+	if len(n.Inputs) == 0 {
+		v.errorf(p, "needs at least one input (the first node of a pipeline must be a source)")
+	}
+	seen := map[string]bool{}
+	for k, in := range n.Inputs {
+		ip := fmt.Sprintf("%s[%d]", p, k)
+		if seen[in] {
+			v.errorf(ip, "%q is listed twice", in)
+			continue
+		}
+		seen[in] = true
+		name, tag := ParseInput(in)
+		u, ok := v.index[name]
+		if !ok {
+			v.errorf(ip, "no node named %q", name)
+			continue
+		}
+		if name == n.Name {
+			v.errorf(ip, "a node cannot read itself")
+			continue
+		}
+		up := &v.j.Pipeline[u]
+		if up.Sink != nil {
+			v.errorf(ip, "%q is a sink and has no output", name)
+		}
+		if up.KeyBy != nil && n.Partition != "" {
+			v.errorf(nodePath(i)+".partition", "cannot be set on a node that reads key_by %q (always hash)", name)
+		}
+		if tag == "" {
+			continue
+		}
+		if tag != TagLate || up.Window == nil {
+			v.errorf(ip, "unknown side output %q: only a window has one, \"<window>.late\"", in)
+			continue
+		}
+		if up.Window.Late != "side_output" {
+			v.errorf(ip, "window %q has no late side output (set late: side_output on it)", name)
+		}
+	}
+}
+
+func (v *validator) source(p string, s *Source) {
+	switch {
+	case s.Kafka != nil && s.Datagen != nil:
+		v.errorf(p, "has kafka and datagen; a source has exactly one connector")
+	case s.Kafka != nil:
+		k := s.Kafka
+		v.brokers(p+".kafka.brokers", k.Brokers)
+		if k.Topic == "" {
+			v.errorf(p+".kafka.topic", "required")
+		}
+		v.check(oneOf(p+".kafka.format", k.Format, "json", "raw"))
+		v.check(oneOf(p+".kafka.start_from", k.StartFrom, "earliest", "latest"))
+		v.check(oneOf(p+".kafka.isolation", k.Isolation, "read_committed", "read_uncommitted"))
+	case s.Datagen != nil:
+		g := s.Datagen
+		v.check(oneOf(p+".datagen.profile", g.Profile, "access-log", "sequence"))
+		if g.Count < 0 {
+			v.errorf(p+".datagen.count", "must be >= 0 (0: unbounded), got %d", g.Count)
+		}
+		if g.Rate < 0 || math.IsNaN(g.Rate) || math.IsInf(g.Rate, 0) {
+			v.errorf(p+".datagen.rate", "must be >= 0 (0: as fast as possible), got %v", g.Rate)
+		}
+	default:
+		v.errorf(p, "needs a connector: kafka or datagen")
+	}
+	for name, typ := range s.Schema {
+		if !isIdent(name) {
+			v.errorf(p+".schema."+name, "want a field name usable in expressions")
+		}
+		v.check(oneOf(p+".schema."+name, typ, "string", "int", "float", "bool", "list", "map", "any"))
+	}
+	if e := s.EventTime; e != nil {
+		if strings.TrimSpace(e.Field) == "" {
+			v.errorf(p+".event_time.field", "required (an expression giving epoch milliseconds)")
+		}
+		if e.MaxOutOfOrderness < 0 {
+			v.errorf(p+".event_time.max_out_of_orderness", "must be >= 0")
+		}
+		if e.IdleTimeout != nil && *e.IdleTimeout < 0 {
+			v.errorf(p+".event_time.idle_timeout", "must be >= 0 (0 disables)")
+		}
+		if e.WatermarkInterval <= 0 {
+			v.errorf(p+".event_time.watermark_interval", "must be > 0")
+		}
+	}
+}
+
+func (v *validator) sink(p string, s *Sink) {
+	var set []string
+	if s.Kafka != nil {
+		set = append(set, "kafka")
+	}
+	if s.Stdout != nil {
+		set = append(set, "stdout")
+	}
+	if s.File != nil {
+		set = append(set, "file")
+	}
+	if s.Discard != nil {
+		set = append(set, "discard")
+	}
+	if len(set) != 1 {
+		if len(set) == 0 {
+			v.errorf(p, "needs a connector: kafka, stdout, file or discard")
+		} else {
+			v.errorf(p, "has %s; a sink has exactly one connector", strings.Join(set, " and "))
+		}
+		return
+	}
+	switch {
+	case s.Kafka != nil:
+		k := s.Kafka
+		v.brokers(p+".kafka.brokers", k.Brokers)
+		if k.Topic == "" {
+			v.errorf(p+".kafka.topic", "required")
+		}
+		v.check(oneOf(p+".kafka.format", k.Format, "json", "raw"))
+		switch k.Delivery {
+		case "at-least-once":
+		case "exactly-once":
+			v.errorf(p+".kafka.delivery", "exactly-once is not supported yet; use at-least-once")
+		default:
+			v.errorf(p+".kafka.delivery", "want at-least-once, got %q", k.Delivery)
+		}
+	case s.Stdout != nil:
+		v.check(oneOf(p+".stdout.format", s.Stdout.Format, "json", "raw"))
+	case s.File != nil:
+		if s.File.Path == "" {
+			v.errorf(p+".file.path", "required")
+		}
+		v.check(oneOf(p+".file.format", s.File.Format, "json", "raw"))
+	}
+}
+
+func (v *validator) window(i int, n *Node) {
+	p := nodePath(i) + ".window"
+	w := n.Window
+	switch {
+	case w.Tumbling != 0 && w.Sliding != nil:
+		v.errorf(p, "has tumbling and sliding; set exactly one")
+	case w.Tumbling == 0 && w.Sliding == nil:
+		v.errorf(p, "needs tumbling or sliding")
+	case w.Sliding == nil:
+		if w.Tumbling < 0 {
+			v.errorf(p+".tumbling", "must be > 0")
+		}
+	default:
+		s := w.Sliding
+		if s.Size <= 0 {
+			v.errorf(p+".sliding.size", "must be > 0")
+		}
+		if s.Slide <= 0 {
+			v.errorf(p+".sliding.slide", "must be > 0")
+		} else if s.Size > 0 && s.Slide > s.Size {
+			v.errorf(p+".sliding.slide", "must not exceed size (%s > %s)", s.Slide.D(), s.Size.D())
+		}
+	}
+	for _, d := range []struct {
+		name string
+		d    Duration
+	}{{"tumbling", w.Tumbling}, {"allowed_lateness", w.AllowedLateness}} {
+		if d.d > 0 && d.d.D().Milliseconds() == 0 {
+			v.errorf(p+"."+d.name, "must be at least 1ms (event time has millisecond resolution)")
+		}
+	}
+	if w.Sliding != nil && ((w.Sliding.Size > 0 && w.Sliding.Size.D().Milliseconds() == 0) || (w.Sliding.Slide > 0 && w.Sliding.Slide.D().Milliseconds() == 0)) {
+		v.errorf(p+".sliding", "sizes must be at least 1ms (event time has millisecond resolution)")
+	}
+	if w.AllowedLateness < 0 {
+		v.errorf(p+".allowed_lateness", "must be >= 0")
+	}
+	v.check(oneOf(p+".late", w.Late, "drop", "side_output"))
+	v.fieldNames(p+".aggregates", w.Aggregates)
+	if len(w.Aggregates) == 0 {
+		v.errorf(p+".aggregates", "needs at least one aggregate such as count: count()")
+	}
+	for _, a := range w.Aggregates {
+		if _, _, err := ParseAggregate(a.Expr); err != nil {
+			v.errorf(p+".aggregates."+a.Name, "%v", err)
+		}
+		switch a.Name {
+		case "window_start", "window_end", n.keyAs(v.j):
+			v.errorf(p+".aggregates."+a.Name, "clashes with a field of the window's output (key, window_start, window_end)")
+		}
+	}
+	// The input must be exactly one key_by.
+	if len(n.Inputs) != 1 {
+		if len(n.Inputs) > 1 {
+			v.errorf(nodePath(i)+".inputs", "a window reads exactly one key_by node, got %d inputs (union them before key_by)", len(n.Inputs))
+		}
+	} else if name, tag := ParseInput(n.Inputs[0]); tag == "" {
+		if u, ok := v.index[name]; ok && v.j.Pipeline[u].KeyBy == nil {
+			v.errorf(nodePath(i)+".inputs", "a window reads a key_by node; %q is a %s", name, v.j.Pipeline[u].Kind())
+		}
+	} else {
+		v.errorf(nodePath(i)+".inputs", "a window reads a key_by node, not a side output")
+	}
+	// Every source upstream must assign event time.
+	seen := map[int]bool{}
+	var walk func(k int)
+	walk = func(k int) {
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		u := &v.j.Pipeline[k]
+		if u.Source != nil && u.Source.EventTime == nil {
+			v.errorf(p, "windows need event time: source %q has no event_time", u.Name)
+		}
+		for _, in := range u.Inputs {
+			name, _ := ParseInput(in)
+			if x, ok := v.index[name]; ok {
+				walk(x)
+			}
+		}
+	}
+	walk(i)
+}
+
+// keyAs is the key field name of a window's output: the as of its key_by.
+func (n *Node) keyAs(j *Job) string {
+	if len(n.Inputs) != 1 {
+		return DefaultKeyAs
+	}
+	name, _ := ParseInput(n.Inputs[0])
+	if u := j.Node(name); u != nil && u.KeyBy != nil && u.KeyBy.As != "" {
+		return u.KeyBy.As
+	}
+	return DefaultKeyAs
+}
+
+// topo orders the pipeline's indexes topologically, breaking ties by
+// pipeline order, and returns the nodes on or behind a cycle apart.
+func (v *validator) topo() (order, cyclic []int) {
+	order, rest := topoOrder(v.j)
+	// Only report the nodes on a cycle, not every node downstream of one.
+	for _, i := range rest {
+		if onCycle(v.j, v.index, i) {
+			cyclic = append(cyclic, i)
+		}
+	}
+	return order, cyclic
+}
+
+func topoOrder(j *Job) (order, rest []int) {
+	index := map[string]int{}
+	for i := range j.Pipeline {
+		if _, dup := index[j.Pipeline[i].Name]; !dup {
+			index[j.Pipeline[i].Name] = i
+		}
+	}
+	n := len(j.Pipeline)
+	indeg := make([]int, n)
+	out := make([][]int, n)
+	for i := range j.Pipeline {
+		for _, in := range j.Pipeline[i].Inputs {
+			name, _ := ParseInput(in)
+			if u, ok := index[name]; ok {
+				indeg[i]++
+				out[u] = append(out[u], i)
+			}
+		}
+	}
+	done := make([]bool, n)
+	for len(order) < n {
+		next := -1
+		for i := range n {
+			if !done[i] && indeg[i] == 0 {
+				next = i
+				break
+			}
+		}
+		if next < 0 {
+			break
+		}
+		done[next] = true
+		order = append(order, next)
+		for _, d := range out[next] {
+			indeg[d]--
+		}
+	}
+	for i := range n {
+		if !done[i] {
+			rest = append(rest, i)
+		}
+	}
+	return order, rest
+}
+
+func onCycle(j *Job, index map[string]int, start int) bool {
+	seen := map[int]bool{}
+	stack := []int{start}
+	for len(stack) > 0 {
+		k := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, in := range j.Pipeline[k].Inputs {
+			name, _ := ParseInput(in)
+			u, ok := index[name]
+			if !ok {
+				continue
+			}
+			if u == start {
+				return true
+			}
+			if !seen[u] {
+				seen[u] = true
+				stack = append(stack, u)
+			}
+		}
+	}
+	return false
+}
+
+// expressions compiles every expression against the schema flowing into its
+// node, in topological order.
+func (v *validator) expressions(order []int) {
+	out := map[string]map[string]string{} // "node" or "node.tag" -> schema
+	known := map[string]bool{}
+	for _, i := range order {
+		n := &v.j.Pipeline[i]
+		p := nodePath(i)
+		in := v.inputSchema(n, out, known)
+		compile := func(path, src string, want expr.Want, schema map[string]string) {
+			if strings.TrimSpace(src) == "" {
+				v.errorf(path, "empty expression")
+				return
+			}
+			if err := compileExpr(src, schema, want); err != nil {
+				v.errorf(path, "%v", err)
+			}
+		}
+		var res map[string]string
+		switch {
+		case n.Source != nil:
+			res = validSchema(n.Source.Schema)
+			if e := n.Source.EventTime; e != nil && strings.TrimSpace(e.Field) != "" {
+				compile(p+".source.event_time.field", e.Field, expr.Any, res)
+			}
+		case n.Map != nil:
+			for _, f := range n.Map {
+				compile(p+".map."+f.Name, f.Expr, expr.Any, in)
+			}
+			if in != nil {
+				res = maps.Clone(in)
+				for _, f := range n.Map {
+					res[f.Name] = "any"
+				}
+			}
+		case n.Select != nil:
+			res = map[string]string{}
+			for _, f := range n.Select {
+				compile(p+".select."+f.Name, f.Expr, expr.Any, in)
+				res[f.Name] = "any"
+			}
+		case n.Filter != "":
+			compile(p+".filter", n.Filter, expr.Bool, in)
+			res = in
+		case n.FlatMap != nil:
+			if n.FlatMap.Explode != "" {
+				compile(p+".flat_map.explode", n.FlatMap.Explode, expr.Any, in)
+			}
+			if n.FlatMap.Split != "" {
+				compile(p+".flat_map.split", n.FlatMap.Split, expr.Any, in)
+			}
+			if in != nil {
+				res = maps.Clone(in)
+				res[n.FlatMap.As] = "any"
+			}
+		case n.KeyBy != nil:
+			if strings.TrimSpace(n.KeyBy.Expr) != "" {
+				compile(p+".key_by.expr", n.KeyBy.Expr, expr.Any, in)
+			}
+			res = in
+		case n.Window != nil:
+			keyType := "any"
+			if len(n.Inputs) == 1 {
+				if u := v.j.Node(n.Inputs[0]); u != nil && u.KeyBy != nil && in != nil {
+					if t, ok := in[strings.TrimSpace(u.KeyBy.Expr)]; ok {
+						keyType = t
+					}
+				}
+			}
+			res = map[string]string{n.keyAs(v.j): keyType, "window_start": "int", "window_end": "int"}
+			for _, a := range n.Window.Aggregates {
+				fn, arg, err := ParseAggregate(a.Expr)
+				if err != nil {
+					continue
+				}
+				if arg != "" {
+					compile(p+".window.aggregates."+a.Name, arg, expr.Any, in)
+				}
+				switch fn {
+				case "count":
+					res[a.Name] = "int"
+				case "avg":
+					res[a.Name] = "float"
+				default:
+					res[a.Name] = "any"
+				}
+			}
+			if n.Window.Late == "side_output" {
+				out[n.Name+"."+TagLate] = in
+				known[n.Name+"."+TagLate] = true
+			}
+		case n.Union != nil:
+			res = in
+		case n.Sink != nil:
+			if k := n.Sink.Kafka; k != nil && k.Key != "" {
+				compile(p+".sink.kafka.key", k.Key, expr.Any, in)
+			}
+		}
+		out[n.Name] = res
+		known[n.Name] = true
+	}
+}
+
+// inputSchema is the schema of a node's input: its single input's, or the
+// common schema of several, or nil (unknown) when they differ.
+func (v *validator) inputSchema(n *Node, out map[string]map[string]string, known map[string]bool) map[string]string {
+	var s map[string]string
+	for k, in := range n.Inputs {
+		if !known[in] {
+			return nil
+		}
+		if k == 0 {
+			s = out[in]
+		} else if !maps.Equal(s, out[in]) || s == nil || out[in] == nil {
+			return nil
+		}
+	}
+	return s
+}
+
+// validSchema returns s when every type in it is known, else nil so that
+// expressions are compiled without types (the bad types are reported
+// elsewhere).
+func validSchema(s map[string]string) map[string]string {
+	for name, t := range s {
+		if !isIdent(name) {
+			return nil
+		}
+		switch t {
+		case "string", "int", "float", "bool", "list", "map", "any":
+		default:
+			return nil
+		}
+	}
+	return s
+}
+
+// compileExpr compiles src to report its errors. dataflow/expr declares a
+// schema field of type "any" with a nil value, whose type rejects valid uses
+// such as "c > 5"; a schema with such a field is therefore checked here with
+// an environment whose "any" fields have the interface type.
+func compileExpr(src string, schema map[string]string, want expr.Want) error {
+	for _, t := range schema {
+		if t == "any" {
+			return safeCheckAny(src, schema, want)
+		}
+	}
+	return safeCompile(src, schema, want)
+}
+
+var schemaTypes = map[string]reflect.Type{
+	"string": reflect.TypeFor[string](),
+	"int":    reflect.TypeFor[int64](),
+	"float":  reflect.TypeFor[float64](),
+	"bool":   reflect.TypeFor[bool](),
+	"list":   reflect.TypeFor[[]any](),
+	"map":    reflect.TypeFor[map[string]any](),
+	"any":    reflect.TypeFor[any](),
+}
+
+func safeCheckAny(src string, schema map[string]string, want expr.Want) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("expression %q: cannot compile: %v", src, r)
+		}
+	}()
+	names := slices.Sorted(maps.Keys(schema))
+	fields := make([]reflect.StructField, 0, len(names))
+	for i, name := range names {
+		if !isIdent(name) {
+			continue // not a variable; only reachable as $env["..."]
+		}
+		t, ok := schemaTypes[schema[name]]
+		if !ok {
+			return safeCompile(src, nil, want)
+		}
+		fields = append(fields, reflect.StructField{
+			Name: "F" + strconv.Itoa(i),
+			Type: t,
+			Tag:  reflect.StructTag(`expr:"` + name + `"`),
+		})
+	}
+	env := reflect.New(reflect.StructOf(fields)).Elem().Interface()
+	opts := []exprlang.Option{exprlang.Env(env)}
+	if want == expr.Bool {
+		opts = append(opts, exprlang.AsBool())
+	}
+	if _, err := exprlang.Compile(src, opts...); err != nil {
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		return fmt.Errorf("expression %q: %s", src, msg)
+	}
+	return nil
+}
+
+// safeCompile keeps a panic in the expression compiler from reaching a user.
+func safeCompile(src string, schema map[string]string, want expr.Want) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("expression %q: cannot compile: %v", src, r)
+		}
+	}()
+	_, err = expr.Compile(src, schema, want)
+	return err
+}
+
+// Aggregate functions a window supports.
+var aggregateFuncs = map[string]bool{"count": false, "sum": true, "min": true, "max": true, "avg": true}
+
+// ParseAggregate splits an aggregate such as "sum(bytes * 2)" into its
+// function (count, sum, min, max or avg) and its argument expression ("" for
+// count()).
+func ParseAggregate(s string) (fn string, arg string, err error) {
+	s = strings.TrimSpace(s)
+	open := strings.IndexByte(s, '(')
+	if open < 0 || !strings.HasSuffix(s, ")") {
+		return "", "", fmt.Errorf("want count(), sum(e), min(e), max(e) or avg(e), got %q", s)
+	}
+	fn = strings.TrimSpace(s[:open])
+	arg = strings.TrimSpace(s[open+1 : len(s)-1])
+	needsArg, ok := aggregateFuncs[fn]
+	switch {
+	case !ok:
+		return "", "", fmt.Errorf("unknown aggregate %q: want count(), sum(e), min(e), max(e) or avg(e)", fn)
+	case needsArg && arg == "":
+		return "", "", fmt.Errorf("%s needs an argument, as in %s(bytes)", fn, fn)
+	case !needsArg && arg != "":
+		return "", "", fmt.Errorf("count() takes no argument, got count(%s)", arg)
+	}
+	return fn, arg, nil
+}
+
+func (v *validator) fieldNames(p string, fs Fields) {
+	seen := map[string]bool{}
+	for _, f := range fs {
+		if strings.TrimSpace(f.Name) == "" {
+			v.errorf(p, "empty field name")
+		} else if seen[f.Name] {
+			v.errorf(p+"."+f.Name, "defined more than once")
+		}
+		seen[f.Name] = true
+	}
+}
