@@ -4,6 +4,9 @@ package expr
 
 import (
 	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/expr-lang/expr"
@@ -31,40 +34,78 @@ type Program struct {
 }
 
 // Compile compiles src. With a schema (field name -> string, int, float,
-// bool, list, map or any) the expression is type-checked against it and may
-// only name declared fields; without one any field name is allowed and a
-// missing field evaluates to nil.
-func Compile(src string, schema map[string]string, want Want) (*Program, error) {
+// bool, list, map or any) the expression is first type-checked against it and
+// may only name declared fields; the program itself always evaluates over a
+// record's Fields map, where a missing field is nil. A panic inside the
+// expression compiler is returned as an error.
+func Compile(src string, schema map[string]string, want Want) (p *Program, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("expression %q: cannot compile: %v", src, r)
+		}
+	}()
 	if strings.TrimSpace(src) == "" {
 		return nil, fmt.Errorf("empty expression")
 	}
-	var opts []expr.Option
 	if schema != nil {
-		env := make(map[string]any, len(schema))
-		for name, typ := range schema {
-			z, err := zeroOf(typ)
-			if err != nil {
-				return nil, fmt.Errorf("schema field %q: %w", name, err)
-			}
-			env[name] = z
+		env, err := schemaEnv(schema)
+		if err != nil {
+			return nil, err
 		}
-		opts = append(opts, expr.Env(env))
-	} else {
-		opts = append(opts, expr.AllowUndefinedVariables())
+		opts := []expr.Option{expr.Env(env)}
+		switch want {
+		case Bool:
+			opts = append(opts, expr.AsBool())
+		case String:
+			opts = append(opts, expr.AsKind(reflect.String))
+		}
+		if _, err := expr.Compile(src, opts...); err != nil {
+			return nil, fmt.Errorf("expression %q: %s", src, firstLine(err.Error()))
+		}
 	}
-	switch want {
-	case Bool:
+	opts := []expr.Option{expr.AllowUndefinedVariables()}
+	if want == Bool {
 		opts = append(opts, expr.AsBool())
-	case String:
-		if schema != nil {
-			opts = append(opts, expr.AsKind(stringKind))
-		}
 	}
-	p, err := expr.Compile(src, opts...)
+	prog, err := expr.Compile(src, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %s", src, firstLine(err.Error()))
 	}
-	return &Program{src: src, prog: p, want: want}, nil
+	return &Program{src: src, prog: prog, want: want}, nil
+}
+
+// schemaEnv is a struct value with one field per schema entry, of the
+// declared type (an "any" field has the interface type, so it can be used
+// anywhere), named by an expr tag.
+func schemaEnv(schema map[string]string) (any, error) {
+	names := make([]string, 0, len(schema))
+	for name := range schema {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	fields := make([]reflect.StructField, 0, len(names))
+	for i, name := range names {
+		t, ok := schemaTypes[schema[name]]
+		if !ok {
+			return nil, fmt.Errorf("schema field %q: unknown type %q (want string, int, float, bool, list, map or any)", name, schema[name])
+		}
+		fields = append(fields, reflect.StructField{
+			Name: "F" + strconv.Itoa(i),
+			Type: t,
+			Tag:  reflect.StructTag(`expr:"` + strings.ReplaceAll(name, `"`, "") + `"`),
+		})
+	}
+	return reflect.New(reflect.StructOf(fields)).Elem().Interface(), nil
+}
+
+var schemaTypes = map[string]reflect.Type{
+	"string": reflect.TypeFor[string](),
+	"int":    reflect.TypeFor[int64](),
+	"float":  reflect.TypeFor[float64](),
+	"bool":   reflect.TypeFor[bool](),
+	"list":   reflect.TypeFor[[]any](),
+	"map":    reflect.TypeFor[map[string]any](),
+	"any":    reflect.TypeFor[any](),
 }
 
 // Source returns the expression's text.
@@ -129,26 +170,6 @@ func Normalize(v any) any {
 		return out
 	}
 	return v
-}
-
-func zeroOf(typ string) (any, error) {
-	switch typ {
-	case "string":
-		return "", nil
-	case "int":
-		return int64(0), nil
-	case "float":
-		return float64(0), nil
-	case "bool":
-		return false, nil
-	case "list":
-		return []any{}, nil
-	case "map":
-		return map[string]any{}, nil
-	case "any":
-		return nil, nil
-	}
-	return nil, fmt.Errorf("unknown type %q (want string, int, float, bool, list, map or any)", typ)
 }
 
 func firstLine(s string) string {

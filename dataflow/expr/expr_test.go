@@ -54,3 +54,19 @@ func TestNormalize(t *testing.T) {
 		t.Errorf("got %T %v, want int64 42", v, v)
 	}
 }
+
+func TestSchemaAnyField(t *testing.T) {
+	schema := map[string]string{"c": "any", "ip": "string"}
+	for _, src := range []string{`c > 5`, `len(c) > 0`, `ip + "x" != ""`} {
+		if _, err := Compile(src, schema, Bool); err != nil {
+			t.Errorf("%s: %v", src, err)
+		}
+	}
+	p, err := Compile(`c > 5`, schema, Bool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := p.EvalBool(map[string]any{"c": int64(7)}); err != nil || !ok {
+		t.Errorf("c > 5 over c=7: %v %v", ok, err)
+	}
+}

@@ -4,13 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"reflect"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
-
-	exprlang "github.com/expr-lang/expr"
 
 	"github.com/weir-stream/weir/dataflow/expr"
 )
@@ -668,71 +663,9 @@ func validSchema(s map[string]string) map[string]string {
 	return s
 }
 
-// compileExpr compiles src to report its errors. dataflow/expr declares a
-// schema field of type "any" with a nil value, whose type rejects valid uses
-// such as "c > 5"; a schema with such a field is therefore checked here with
-// an environment whose "any" fields have the interface type.
+// compileExpr compiles src to report its errors.
 func compileExpr(src string, schema map[string]string, want expr.Want) error {
-	for _, t := range schema {
-		if t == "any" {
-			return safeCheckAny(src, schema, want)
-		}
-	}
-	return safeCompile(src, schema, want)
-}
-
-var schemaTypes = map[string]reflect.Type{
-	"string": reflect.TypeFor[string](),
-	"int":    reflect.TypeFor[int64](),
-	"float":  reflect.TypeFor[float64](),
-	"bool":   reflect.TypeFor[bool](),
-	"list":   reflect.TypeFor[[]any](),
-	"map":    reflect.TypeFor[map[string]any](),
-	"any":    reflect.TypeFor[any](),
-}
-
-func safeCheckAny(src string, schema map[string]string, want expr.Want) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("expression %q: cannot compile: %v", src, r)
-		}
-	}()
-	names := slices.Sorted(maps.Keys(schema))
-	fields := make([]reflect.StructField, 0, len(names))
-	for i, name := range names {
-		if !isIdent(name) {
-			continue // not a variable; only reachable as $env["..."]
-		}
-		t, ok := schemaTypes[schema[name]]
-		if !ok {
-			return safeCompile(src, nil, want)
-		}
-		fields = append(fields, reflect.StructField{
-			Name: "F" + strconv.Itoa(i),
-			Type: t,
-			Tag:  reflect.StructTag(`expr:"` + name + `"`),
-		})
-	}
-	env := reflect.New(reflect.StructOf(fields)).Elem().Interface()
-	opts := []exprlang.Option{exprlang.Env(env)}
-	if want == expr.Bool {
-		opts = append(opts, exprlang.AsBool())
-	}
-	if _, err := exprlang.Compile(src, opts...); err != nil {
-		msg, _, _ := strings.Cut(err.Error(), "\n")
-		return fmt.Errorf("expression %q: %s", src, msg)
-	}
-	return nil
-}
-
-// safeCompile keeps a panic in the expression compiler from reaching a user.
-func safeCompile(src string, schema map[string]string, want expr.Want) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("expression %q: cannot compile: %v", src, r)
-		}
-	}()
-	_, err = expr.Compile(src, schema, want)
+	_, err := expr.Compile(src, schema, want)
 	return err
 }
 

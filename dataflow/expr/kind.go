@@ -1,5 +1,0 @@
-package expr
-
-import "reflect"
-
-var stringKind = reflect.String
