@@ -303,7 +303,7 @@ pipeline:
 		{"late value", strings.Replace(base, "tumbling: 1m", "tumbling: 1m, late: keep", 1), "pipeline[2].window.late: want drop or side_output, got \"keep\""},
 		{"no event time", strings.Replace(base, "      event_time: {field: ts}\n", "", 1), "pipeline[2].window: windows need event time: source \"src\" has no event_time"},
 		{"no aggregates", strings.Replace(base, "aggregates: {n: count()}", "aggregates: {}", 1), "pipeline[2].window.aggregates: needs at least one aggregate"},
-		{"bad aggregate", strings.Replace(base, "n: count()", "n: median(bytes)", 1), "pipeline[2].window.aggregates.n: unknown aggregate \"median\""},
+		{"bad aggregate", strings.Replace(base, "n: count()", "n: median(bytes)", 1), "pipeline[2].window.aggregates.n: aggregate \"median(bytes)\": unknown function \"median\""},
 		{"aggregate arg", strings.Replace(base, "n: count()", "n: sum(nope)", 1), "pipeline[2].window.aggregates.n: expression \"nope\""},
 		{"aggregate clash", strings.Replace(base, "n: count()", "window_end: count()", 1), "pipeline[2].window.aggregates.window_end: clashes"},
 		{"no sink", strings.Replace(base, "    sink: {stdout: {}}\n", "    union: {}\n", 1), "pipeline: needs at least one sink"},

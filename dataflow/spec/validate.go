@@ -669,30 +669,68 @@ func compileExpr(src string, schema map[string]string, want expr.Want) error {
 	return err
 }
 
-// Aggregate functions a window supports.
-var aggregateFuncs = map[string]bool{"count": false, "sum": true, "min": true, "max": true, "avg": true}
-
-// ParseAggregate splits an aggregate such as "sum(bytes * 2)" into its
-// function (count, sum, min, max or avg) and its argument expression ("" for
-// count()).
-func ParseAggregate(s string) (fn string, arg string, err error) {
+// ParseAggregate splits an aggregate such as "sum(bytes * 2)" into the function and its argument
+// expression: count() takes no argument (count(*) is accepted), the others
+// take one.
+func ParseAggregate(s string) (fn, arg string, err error) {
 	s = strings.TrimSpace(s)
 	open := strings.IndexByte(s, '(')
-	if open < 0 || !strings.HasSuffix(s, ")") {
-		return "", "", fmt.Errorf("want count(), sum(e), min(e), max(e) or avg(e), got %q", s)
+	if open <= 0 || !strings.HasSuffix(s, ")") {
+		return "", "", fmt.Errorf("aggregate %q: want count(), sum(e), min(e), max(e) or avg(e)", s)
 	}
-	fn = strings.TrimSpace(s[:open])
+	fn = strings.ToLower(strings.TrimSpace(s[:open]))
 	arg = strings.TrimSpace(s[open+1 : len(s)-1])
-	needsArg, ok := aggregateFuncs[fn]
-	switch {
-	case !ok:
-		return "", "", fmt.Errorf("unknown aggregate %q: want count(), sum(e), min(e), max(e) or avg(e)", fn)
-	case needsArg && arg == "":
-		return "", "", fmt.Errorf("%s needs an argument, as in %s(bytes)", fn, fn)
-	case !needsArg && arg != "":
-		return "", "", fmt.Errorf("count() takes no argument, got count(%s)", arg)
+	if !balanced(s[open:]) {
+		return "", "", fmt.Errorf("aggregate %q: want one call such as sum(bytes)", s)
 	}
-	return fn, arg, nil
+	switch fn {
+	case "count":
+		if arg != "" && arg != "*" {
+			return "", "", fmt.Errorf("aggregate %q: count takes no argument", s)
+		}
+		return fn, "", nil
+	case "sum", "min", "max", "avg":
+		if arg == "" {
+			return "", "", fmt.Errorf("aggregate %q: %s needs an expression, such as %s(bytes)", s, fn, fn)
+		}
+		return fn, arg, nil
+	}
+	return "", "", fmt.Errorf("aggregate %q: unknown function %q (want count, sum, min, max or avg)", s, fn)
+}
+
+// balanced reports whether s, which starts with '(' and ends with ')', is
+// one parenthesised group: the first '(' closes at the last ')'. Quoted
+// strings are skipped.
+func balanced(s string) bool {
+	depth := 0
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if quote != 0 {
+			switch c {
+			case '\\':
+				i++
+			case quote:
+				quote = 0
+			}
+			continue
+		}
+		switch c {
+		case '"', '\'', '`':
+			quote = c
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth == 0 && i != len(s)-1 {
+				return false
+			}
+			if depth < 0 {
+				return false
+			}
+		}
+	}
+	return depth == 0 && quote == 0
 }
 
 func (v *validator) fieldNames(p string, fs Fields) {

@@ -1,0 +1,260 @@
+package operator
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+)
+
+// aggFn is an aggregate function.
+type aggFn uint8
+
+const (
+	aggCount aggFn = iota + 1
+	aggSum
+	aggMin
+	aggMax
+	aggAvg
+)
+
+var aggNames = [...]string{aggCount: "count", aggSum: "sum", aggMin: "min", aggMax: "max", aggAvg: "avg"}
+
+func (f aggFn) String() string {
+	if int(f) < len(aggNames) && aggNames[f] != "" {
+		return aggNames[f]
+	}
+	return fmt.Sprintf("aggregate(%d)", uint8(f))
+}
+
+func aggFnNamed(s string) (aggFn, bool) {
+	for i, n := range aggNames {
+		if n != "" && n == s {
+			return aggFn(i), true
+		}
+	}
+	return 0, false
+}
+
+// cell is the running state of one aggregate in one window.
+//   - count: n.
+//   - sum, avg: n values seen (nil ignored), their sum in i while every
+//     value was an int64 and it did not overflow, else in f (flt set).
+//   - min, max: n values seen, the current extreme in v.
+type cell struct {
+	n   int64
+	i   int64
+	f   float64
+	flt bool
+	v   any
+}
+
+var (
+	errNotNumber     = errors.New("wants a number")
+	errNotComparable = errors.New("wants numbers or strings")
+)
+
+// checkArg validates a value for an aggregate before any window changes, so
+// a record that fails leaves no partial update behind.
+func checkArg(fn aggFn, v any) error {
+	switch fn {
+	case aggSum, aggAvg:
+		switch v.(type) {
+		case nil, int64, float64:
+			return nil
+		}
+		return fmt.Errorf("%w, got %s", errNotNumber, typeName(v))
+	case aggMin, aggMax:
+		switch x := v.(type) {
+		case nil, int64, string:
+			return nil
+		case float64:
+			if math.IsNaN(x) {
+				return errors.New("wants a number, got NaN")
+			}
+			return nil
+		}
+		return fmt.Errorf("%w, got %s", errNotComparable, typeName(v))
+	}
+	return nil
+}
+
+// conflicts reports whether a min/max value cannot be compared with the
+// window's current extreme (a string against a number).
+func (c *cell) conflicts(v any) bool {
+	if v == nil || c.v == nil {
+		return false
+	}
+	_, s1 := v.(string)
+	_, s2 := c.v.(string)
+	return s1 != s2
+}
+
+// add folds a checked value into the cell.
+func (c *cell) add(fn aggFn, v any) {
+	switch fn {
+	case aggCount:
+		c.n++
+	case aggSum, aggAvg:
+		switch x := v.(type) {
+		case int64:
+			c.n++
+			if c.flt {
+				c.f += float64(x)
+				return
+			}
+			s := c.i + x
+			if (s > c.i) == (x > 0) || x == 0 {
+				c.i = s
+				return
+			}
+			// int64 overflow: continue in float64 rather than wrap.
+			c.flt = true
+			c.f = float64(c.i) + float64(x)
+			c.i = 0
+		case float64:
+			c.n++
+			if !c.flt {
+				c.flt = true
+				c.f = float64(c.i)
+				c.i = 0
+			}
+			c.f += x
+		}
+	case aggMin, aggMax:
+		if v == nil {
+			return
+		}
+		c.n++
+		if c.v == nil {
+			c.v = v
+			return
+		}
+		d := compareValues(v, c.v)
+		if fn == aggMin && d < 0 || fn == aggMax && d > 0 {
+			c.v = v
+		}
+	}
+}
+
+// result is the aggregate's value: SQL semantics, so sum, avg, min and max
+// over no non-null value are null.
+func (c *cell) result(fn aggFn) any {
+	switch fn {
+	case aggCount:
+		return c.n
+	case aggSum:
+		if c.n == 0 {
+			return nil
+		}
+		if c.flt {
+			return c.f
+		}
+		return c.i
+	case aggAvg:
+		if c.n == 0 {
+			return nil
+		}
+		if c.flt {
+			return c.f / float64(c.n)
+		}
+		return float64(c.i) / float64(c.n)
+	case aggMin, aggMax:
+		return c.v
+	}
+	return nil
+}
+
+// compareValues orders values: null < bool < number < string. Numbers
+// compare by value (an int64 before an equal float64).
+func compareValues(a, b any) int {
+	ra, rb := rank(a), rank(b)
+	if ra != rb {
+		return cmpInt(ra, rb)
+	}
+	switch x := a.(type) {
+	case bool:
+		y := b.(bool)
+		if x == y {
+			return 0
+		}
+		if !x {
+			return -1
+		}
+		return 1
+	case string:
+		return strings.Compare(x, b.(string))
+	case int64:
+		switch y := b.(type) {
+		case int64:
+			return cmpInt64(x, y)
+		case float64:
+			if d := cmpFloat(float64(x), y); d != 0 {
+				return d
+			}
+			return -1
+		}
+	case float64:
+		switch y := b.(type) {
+		case float64:
+			return cmpFloat(x, y)
+		case int64:
+			if d := cmpFloat(x, float64(y)); d != 0 {
+				return d
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+func rank(v any) int {
+	switch v.(type) {
+	case nil:
+		return 0
+	case bool:
+		return 1
+	case int64, float64:
+		return 2
+	case string:
+		return 3
+	}
+	return 4
+}
+
+func cmpInt(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// cmpFloat orders NaN first so sorting stays total.
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	case a == b:
+		return 0
+	case math.IsNaN(a) && math.IsNaN(b):
+		return 0
+	case math.IsNaN(a):
+		return -1
+	}
+	return 1
+}
