@@ -158,10 +158,23 @@ func Normalize(v any) any {
 	case float32:
 		return float64(x)
 	case []any:
-		for i := range x {
-			x[i] = Normalize(x[i])
+		// The list may come straight from an input record, which is
+		// immutable: copy only when an element changes.
+		var out []any
+		for i, e := range x {
+			n := Normalize(e)
+			if out == nil && !sameValue(n, e) {
+				out = make([]any, len(x))
+				copy(out, x[:i])
+			}
+			if out != nil {
+				out[i] = n
+			}
 		}
-		return x
+		if out == nil {
+			return x
+		}
+		return out
 	case []string:
 		out := make([]any, len(x))
 		for i, s := range x {
@@ -170,6 +183,20 @@ func Normalize(v any) any {
 		return out
 	}
 	return v
+}
+
+// sameValue reports whether Normalize left v as it was (same dynamic type;
+// lists are compared by identity of their backing array).
+func sameValue(n, v any) bool {
+	switch a := n.(type) {
+	case []any:
+		b, ok := v.([]any)
+		return ok && len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+	case map[string]any:
+		_, ok := v.(map[string]any)
+		return ok
+	}
+	return reflect.TypeOf(n) == reflect.TypeOf(v)
 }
 
 func firstLine(s string) string {

@@ -70,3 +70,18 @@ func TestSchemaAnyField(t *testing.T) {
 		t.Errorf("c > 5 over c=7: %v %v", ok, err)
 	}
 }
+
+func TestNormalizeDoesNotWriteIntoItsInput(t *testing.T) {
+	in := []any{int64(1), []any{int(2)}}
+	out := Normalize(in).([]any)
+	if _, ok := in[1].([]any)[0].(int); !ok {
+		t.Fatal("Normalize rewrote its input list")
+	}
+	if out[1].([]any)[0] != any(int64(2)) {
+		t.Fatalf("nested int not normalized: %#v", out)
+	}
+	same := []any{int64(1), "x"}
+	if got := Normalize(same).([]any); &got[0] != &same[0] {
+		t.Error("an already normal list was copied")
+	}
+}
