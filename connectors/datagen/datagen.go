@@ -1,0 +1,436 @@
+// Package datagen is the deterministic data generator source. Profile
+// access-log emits the events of accesslog.Generate for the node's seed, so
+// a job reading it can be checked with accesslog.Expected; profile sequence
+// emits {"id": n, "ts": accesslog.DefaultStart + n}.
+//
+// Subtask i of p emits the records whose global index n has n % p == i
+// (the generator computes any index directly, so no subtask generates what
+// it does not emit). Count is over all subtasks (0: unbounded) and so is
+// Rate. Each subtask is one logical partition for event time: its watermark
+// is (largest event time emitted − max_out_of_orderness − 1), emitted every
+// watermark_interval of wall time, after the first record, and whenever
+// event time has moved 30 s past the last watermark (so a subtask that runs
+// far faster than event time does not leave its watermark minutes behind,
+// which would let the access log's late events through). Run returns nil
+// when a bounded source has emitted everything; on cancellation it returns
+// the context's error, since the stream did not end.
+package datagen
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weir-stream/weir/connectors/accesslog"
+	"github.com/weir-stream/weir/connectors/eventtime"
+	"github.com/weir-stream/weir/dataflow"
+	"github.com/weir-stream/weir/dataflow/expr"
+	"github.com/weir-stream/weir/dataflow/spec"
+)
+
+// Profiles.
+const (
+	ProfileAccessLog = "access-log"
+	ProfileSequence  = "sequence"
+)
+
+const (
+	defaultWatermarkInterval = 200 * time.Millisecond
+	defaultIdleTimeout       = 30 * time.Second
+	// watermarkEventTimeStep forces a watermark when event time has moved
+	// this far (ms) since the last one.
+	watermarkEventTimeStep = 30000
+	// maxRestoreParallelism bounds the parallelism a snapshot may claim.
+	maxRestoreParallelism = 1 << 15
+	// tickEvery is how many records pass between looks at the clock and
+	// the context.
+	tickEvery = 256
+)
+
+// Source is a datagen source subtask.
+type Source struct {
+	node        string
+	profile     string
+	count       int64 // over all subtasks; 0: unbounded
+	rate        float64
+	sub, par    int
+	gen         *accesslog.Generator
+	tsField     string        // event time is this field as is
+	tsProg      *expr.Program // event time is this expression
+	hasTime     bool
+	ooo         time.Duration
+	idleTimeout time.Duration
+	wmInterval  time.Duration
+	onError     dataflow.ErrorHandler
+
+	// next is the global index of the next record to emit; Snapshot reads it.
+	next atomic.Int64
+	// skip, after a restore from a different parallelism, holds the next
+	// index of every old subtask: n was emitted before iff n < skip[n%len].
+	skip []int64
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// NewSource builds the datagen source of node for subtask ctx.Subtask.
+func NewSource(node *spec.Node, ctx *dataflow.Context) (dataflow.Source, error) {
+	if node == nil || node.Source == nil || node.Source.Datagen == nil {
+		return nil, errors.New("datagen: node has no datagen source")
+	}
+	if ctx == nil {
+		return nil, fmt.Errorf("datagen %s: no task context", node.Name)
+	}
+	d := node.Source.Datagen
+	s := &Source{
+		node:    node.Name,
+		profile: d.Profile,
+		count:   d.Count,
+		rate:    d.Rate,
+		sub:     ctx.Subtask,
+		par:     max(ctx.Parallelism, 1),
+		onError: ctx.OnError,
+	}
+	if s.profile == "" {
+		s.profile = ProfileAccessLog
+	}
+	switch {
+	case s.profile != ProfileAccessLog && s.profile != ProfileSequence:
+		return nil, fmt.Errorf("datagen %s: unknown profile %q (want %s or %s)", node.Name, d.Profile, ProfileAccessLog, ProfileSequence)
+	case d.Count < 0:
+		return nil, fmt.Errorf("datagen %s: count must be >= 0 (0: unbounded), got %d", node.Name, d.Count)
+	case d.Rate < 0:
+		return nil, fmt.Errorf("datagen %s: rate must be >= 0 (0: unlimited), got %g", node.Name, d.Rate)
+	case s.sub < 0 || s.sub >= s.par:
+		return nil, fmt.Errorf("datagen %s: subtask %d of %d", node.Name, s.sub, s.par)
+	}
+	if s.onError == nil {
+		s.onError = dataflow.FailOnError{Node: node.Name}
+	}
+	if s.profile == ProfileAccessLog {
+		s.gen = accesslog.NewGenerator(accesslog.Config{Seed: d.Seed, Events: d.Count})
+	}
+	if et := node.Source.EventTime; et != nil {
+		s.hasTime = true
+		s.ooo = et.MaxOutOfOrderness.D()
+		s.idleTimeout = defaultIdleTimeout
+		if et.IdleTimeout != nil {
+			s.idleTimeout = et.IdleTimeout.D()
+		}
+		s.wmInterval = et.WatermarkInterval.D()
+		if s.wmInterval <= 0 {
+			s.wmInterval = defaultWatermarkInterval
+		}
+		if identRE.MatchString(et.Field) {
+			s.tsField = et.Field
+		} else {
+			p, err := expr.Compile(et.Field, node.Source.Schema, expr.Number)
+			if err != nil {
+				return nil, fmt.Errorf("datagen %s: event_time.field: %w", node.Name, err)
+			}
+			s.tsProg = p
+		}
+	}
+	s.next.Store(int64(s.sub))
+	return s, nil
+}
+
+// Open does nothing: the generator needs no resources.
+func (s *Source) Open(*dataflow.Context) error { return nil }
+
+// Close does nothing.
+func (s *Source) Close() error { return nil }
+
+// values boxed once, so that a record costs its map and its time stamp.
+var (
+	boxOnce  sync.Once
+	ipAny    []any
+	urlAny   []any
+	smallAny []any // int64(0..10000): status and bytes
+)
+
+func boxTables() {
+	for _, ip := range accesslog.IPs() {
+		ipAny = append(ipAny, ip)
+	}
+	for _, u := range accesslog.URLs() {
+		urlAny = append(urlAny, u)
+	}
+	smallAny = make([]any, 10001)
+	for i := range smallAny {
+		smallAny[i] = int64(i)
+	}
+}
+
+func boxSmall(v int) any {
+	if v >= 0 && v < len(smallAny) {
+		return smallAny[v]
+	}
+	return int64(v)
+}
+
+// Run emits the subtask's records; see the package doc.
+func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) error {
+	boxOnce.Do(boxTables)
+	var (
+		rec     = dataflow.Record{Time: dataflow.NoTime, Origin: dataflow.Origin{Source: s.node}}
+		now     = time.Now()
+		tracker *eventtime.Tracker
+		nextWM  time.Time
+		maxTs   = eventtime.NoWatermark
+		lastWM  = eventtime.NoWatermark
+		idle    bool
+		emitted int64
+		lim     = newLimiter(s.rate/float64(s.par), now)
+		oooMs   = s.ooo.Milliseconds()
+	)
+	if s.hasTime {
+		tracker = eventtime.NewTracker(s.ooo, s.idleTimeout)
+		tracker.AddPartition(0, now)
+		nextWM = now // the first tick after the first record emits
+	}
+	// tick looks at the clock: watermarks and idleness.
+	tick := func() error {
+		now = time.Now()
+		if tracker == nil {
+			return nil
+		}
+		if now.Before(nextWM) && (maxTs == eventtime.NoWatermark || lastWM == eventtime.NoWatermark ||
+			maxTs-oooMs-1-lastWM < watermarkEventTimeStep) {
+			return nil
+		}
+		nextWM = now.Add(s.wmInterval)
+		wm, changed, allIdle := tracker.Advance(now)
+		if allIdle != idle {
+			idle = allIdle
+			if err := out.MarkIdle(idle); err != nil {
+				return err
+			}
+		}
+		if changed {
+			lastWM = wm
+			return out.EmitWatermark(wm)
+		}
+		return nil
+	}
+
+	for n := s.next.Load(); s.count == 0 || n < s.count; n += int64(s.par) {
+		if s.skip != nil && n < s.skip[n%int64(len(s.skip))] {
+			s.next.Store(n + int64(s.par))
+			continue
+		}
+		if emitted%tickEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if lim != nil {
+			if err := lim.take(ctx, tick); err != nil {
+				return err
+			}
+		}
+		var ts int64
+		rec.Fields, ts = s.fields(n)
+		rec.Origin.Offset = n
+		if s.hasTime {
+			var err error
+			if s.tsField != "ts" {
+				ts, err = s.eventTime(rec.Fields)
+			}
+			if err != nil {
+				rec.Time = dataflow.NoTime
+				if herr := s.onError.Handle(&rec, nil, err); herr != nil {
+					return herr
+				}
+				s.next.Store(n + int64(s.par))
+				continue
+			}
+			rec.Time = ts
+			tracker.Observe(0, ts, now)
+			maxTs = max(maxTs, ts)
+			if idle {
+				idle = false
+				if err := out.MarkIdle(false); err != nil {
+					return err
+				}
+			}
+		}
+		// Advanced before Emit: a snapshot taken inside Emit (where the
+		// task injects a barrier) counts this record as before the barrier.
+		s.next.Store(n + int64(s.par))
+		if err := out.Emit(&rec); err != nil {
+			return err
+		}
+		if emitted%tickEvery == 0 {
+			if err := tick(); err != nil {
+				return err
+			}
+		}
+		emitted++
+	}
+	if tracker != nil {
+		if wm, changed, _ := tracker.Advance(time.Now()); changed {
+			return out.EmitWatermark(wm)
+		}
+	}
+	return nil
+}
+
+// fields builds record n's value and returns its "ts" too, which saves a
+// map lookup when event time is that field.
+func (s *Source) fields(n int64) (map[string]any, int64) {
+	if s.gen == nil {
+		ts := accesslog.DefaultStart + n
+		return map[string]any{"id": n, "ts": ts}, ts
+	}
+	r := s.gen.RawAt(n)
+	return map[string]any{
+		"ip":     ipAny[r.IP],
+		"ts":     r.Ts,
+		"url":    urlAny[r.URL],
+		"status": boxSmall(r.Status),
+		"bytes":  boxSmall(r.Bytes),
+	}, r.Ts
+}
+
+func (s *Source) eventTime(f map[string]any) (int64, error) {
+	var v any
+	if s.tsProg != nil {
+		var err error
+		if v, err = s.tsProg.Eval(f); err != nil {
+			return 0, err
+		}
+	} else {
+		v = f[s.tsField]
+	}
+	switch x := v.(type) {
+	case int64:
+		return x, nil
+	case float64:
+		return int64(x), nil
+	case nil:
+		return 0, fmt.Errorf("event time %q is missing", s.exprText())
+	}
+	return 0, fmt.Errorf("event time %q is a %T, want epoch milliseconds", s.exprText(), v)
+}
+
+func (s *Source) exprText() string {
+	if s.tsProg != nil {
+		return s.tsProg.Source()
+	}
+	return s.tsField
+}
+
+// limiter is a token bucket for one subtask's share of the rate.
+type limiter struct {
+	rate   float64 // tokens per second
+	tokens float64
+	burst  float64
+	last   time.Time
+}
+
+func newLimiter(rate float64, now time.Time) *limiter {
+	if rate <= 0 {
+		return nil
+	}
+	return &limiter{rate: rate, burst: max(1, rate/10), last: now}
+}
+
+// take waits for one token, calling tick (watermarks, idleness) at least
+// every 100ms while it waits.
+func (l *limiter) take(ctx context.Context, tick func() error) error {
+	for {
+		t := time.Now()
+		l.tokens = min(l.burst, l.tokens+t.Sub(l.last).Seconds()*l.rate)
+		l.last = t
+		if l.tokens >= 1 {
+			l.tokens--
+			return nil
+		}
+		wait := time.Duration((1 - l.tokens) / l.rate * float64(time.Second))
+		wait = min(max(wait, time.Millisecond), 100*time.Millisecond)
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+		if err := tick(); err != nil {
+			return err
+		}
+	}
+}
+
+// Snapshot captures the position: the next global index, with the subtask
+// and parallelism it belongs to. It must be called from Run's goroutine,
+// between two Emits or inside one; inside Emit(r) it counts r as emitted,
+// so the barrier must follow r.
+func (s *Source) Snapshot(int64) ([]byte, error) {
+	b := make([]byte, 0, 24)
+	b = binary.BigEndian.AppendUint64(b, uint64(s.par))
+	b = binary.BigEndian.AppendUint64(b, uint64(s.sub))
+	b = binary.BigEndian.AppendUint64(b, uint64(s.next.Load()))
+	return b, nil
+}
+
+// Restore resumes from snapshots. With the same parallelism it takes its
+// own subtask's position; with a different one it needs the positions of
+// every old subtask and skips exactly what they had emitted.
+func (s *Source) Restore(states [][]byte) error {
+	oldPar := -1
+	var nexts []int64
+	for _, st := range states {
+		if len(st) != 24 {
+			return fmt.Errorf("datagen %s: restore: state of %d bytes, want 24", s.node, len(st))
+		}
+		p := int(binary.BigEndian.Uint64(st))
+		sub := int(binary.BigEndian.Uint64(st[8:]))
+		next := int64(binary.BigEndian.Uint64(st[16:]))
+		if p <= 0 || p > maxRestoreParallelism || sub < 0 || sub >= p || (oldPar >= 0 && p != oldPar) ||
+			next < int64(sub) || (next-int64(sub))%int64(p) != 0 {
+			return fmt.Errorf("datagen %s: restore: inconsistent state (subtask %d of %d)", s.node, sub, p)
+		}
+		if oldPar < 0 {
+			oldPar = p
+			nexts = make([]int64, p)
+			for i := range nexts {
+				nexts[i] = -1
+			}
+		}
+		nexts[sub] = next
+	}
+	if oldPar < 0 {
+		return nil
+	}
+	if oldPar == s.par && nexts[s.sub] >= 0 {
+		s.next.Store(nexts[s.sub])
+		return nil
+	}
+	low := int64(-1)
+	for i, n := range nexts {
+		if n < 0 {
+			return fmt.Errorf("datagen %s: restore from parallelism %d to %d needs the state of every old subtask; subtask %d is missing", s.node, oldPar, s.par, i)
+		}
+		if low < 0 || n < low {
+			low = n
+		}
+	}
+	// Start at the first index of ours not below the lowest old position.
+	first := low - low%int64(s.par) + int64(s.sub)
+	if first < low {
+		first += int64(s.par)
+	}
+	s.next.Store(first)
+	s.skip = nexts
+	return nil
+}
+
+var (
+	_ dataflow.Source      = (*Source)(nil)
+	_ dataflow.Snapshotter = (*Source)(nil)
+)

@@ -1,0 +1,276 @@
+// Package sinks holds the simple sinks: stdout and file (one record per
+// line, JSON or raw) and discard (counts, for benchmarks). They deliver
+// at least once: lines written before a failure are not taken back.
+package sinks
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/weir-stream/weir/dataflow"
+	"github.com/weir-stream/weir/dataflow/spec"
+)
+
+// Formats of the line sinks.
+const (
+	// FormatJSON writes the record's fields as one JSON object (the default).
+	FormatJSON = "json"
+	// FormatRaw writes field "value": a string as is, anything else as JSON.
+	FormatRaw = "raw"
+)
+
+// stdoutFlushEvery bounds how long a printed line may sit in the buffer
+// while records keep coming; watermarks and Close flush too.
+const stdoutFlushEvery = 100 * time.Millisecond
+
+// lineSink writes one line per record to a buffered writer.
+type lineSink struct {
+	node      string
+	format    string
+	what      string // "stdout" or the file path, for errors
+	open      func() (io.Writer, io.Closer, error)
+	w         *bufio.Writer
+	closer    io.Closer
+	enc       *json.Encoder
+	raw       bytes.Buffer
+	onError   dataflow.ErrorHandler
+	interval  time.Duration // 0: flush only when full, on watermarks and Close
+	lastFlush time.Time
+	closed    bool
+}
+
+func format(node *spec.Node, f string) (string, error) {
+	switch f {
+	case "", FormatJSON:
+		return FormatJSON, nil
+	case FormatRaw:
+		return FormatRaw, nil
+	}
+	return "", fmt.Errorf("sink %s: unknown format %q (want json or raw)", node.Name, f)
+}
+
+// NewStdout builds a stdout sink.
+func NewStdout(node *spec.Node, ctx *dataflow.Context) (dataflow.Operator, error) {
+	return NewStdoutTo(os.Stdout, node, ctx)
+}
+
+// NewStdoutTo builds a stdout sink that writes to w (tests).
+func NewStdoutTo(w io.Writer, node *spec.Node, ctx *dataflow.Context) (dataflow.Operator, error) {
+	if node == nil || node.Sink == nil || node.Sink.Stdout == nil {
+		return nil, errors.New("sinks: node has no stdout sink")
+	}
+	f, err := format(node, node.Sink.Stdout.Format)
+	if err != nil {
+		return nil, err
+	}
+	return &lineSink{
+		node: node.Name, format: f, what: "stdout", onError: onError(node, ctx), interval: stdoutFlushEvery,
+		open: func() (io.Writer, io.Closer, error) { return w, nil, nil },
+	}, nil
+}
+
+// NewFile builds a file sink. It appends to the file, creating it and its
+// directory when missing; with parallelism above 1 subtask i writes
+// "<path>-<i>". Lines are buffered and flushed when the buffer fills, on
+// watermarks and on Close.
+func NewFile(node *spec.Node, ctx *dataflow.Context) (dataflow.Operator, error) {
+	if node == nil || node.Sink == nil || node.Sink.File == nil {
+		return nil, errors.New("sinks: node has no file sink")
+	}
+	fs := node.Sink.File
+	if fs.Path == "" {
+		return nil, fmt.Errorf("sink %s: file sink needs a path", node.Name)
+	}
+	f, err := format(node, fs.Format)
+	if err != nil {
+		return nil, err
+	}
+	path := fs.Path
+	if ctx != nil && ctx.Parallelism > 1 {
+		path += "-" + strconv.Itoa(ctx.Subtask)
+	}
+	return &lineSink{
+		node: node.Name, format: f, what: path, onError: onError(node, ctx),
+		open: func() (io.Writer, io.Closer, error) {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return nil, nil, err
+			}
+			file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+			if err != nil {
+				return nil, nil, err
+			}
+			return file, file, nil
+		},
+	}, nil
+}
+
+func onError(node *spec.Node, ctx *dataflow.Context) dataflow.ErrorHandler {
+	if ctx != nil && ctx.OnError != nil {
+		return ctx.OnError
+	}
+	return dataflow.FailOnError{Node: node.Name}
+}
+
+// Path returns where a file sink writes (with the subtask suffix).
+func Path(op dataflow.Operator) string {
+	if s, ok := op.(*lineSink); ok {
+		return s.what
+	}
+	return ""
+}
+
+func (s *lineSink) Open(*dataflow.Context) error {
+	if s.w != nil {
+		return nil
+	}
+	w, c, err := s.open()
+	if err != nil {
+		return fmt.Errorf("sink %s: open %s: %w", s.node, s.what, err)
+	}
+	s.w = bufio.NewWriterSize(w, 64<<10)
+	s.closer = c
+	s.enc = json.NewEncoder(s.w)
+	s.enc.SetEscapeHTML(false)
+	s.lastFlush = time.Now()
+	return nil
+}
+
+func (s *lineSink) Process(r *dataflow.Record, _ dataflow.Output) error {
+	if s.w == nil || s.closed {
+		return fmt.Errorf("sink %s: record after close or before open", s.node)
+	}
+	if err := s.writeLine(r); err != nil {
+		var werr *writeError
+		if errors.As(err, &werr) {
+			return err
+		}
+		// The record cannot be written as asked: the node's policy decides.
+		return s.onError.Handle(r, nil, err)
+	}
+	if s.interval > 0 {
+		if now := time.Now(); now.Sub(s.lastFlush) >= s.interval {
+			s.lastFlush = now
+			return s.flush()
+		}
+	}
+	return nil
+}
+
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+func (s *lineSink) writeLine(r *dataflow.Record) error {
+	if s.format == FormatJSON {
+		// Encode marshals completely before writing, so a value that does
+		// not encode writes nothing.
+		if err := s.enc.Encode(r.Fields); err != nil {
+			var unsupported *json.UnsupportedValueError
+			var unsupportedType *json.UnsupportedTypeError
+			if errors.As(err, &unsupported) || errors.As(err, &unsupportedType) {
+				return fmt.Errorf("record does not encode as JSON: %w", err)
+			}
+			return &writeError{fmt.Errorf("sink %s: write %s: %w", s.node, s.what, err)}
+		}
+		return nil
+	}
+	v, ok := r.Fields["value"]
+	if !ok {
+		return errors.New(`raw format: the record has no field "value"`)
+	}
+	if str, isStr := v.(string); isStr {
+		_, err := s.w.WriteString(str)
+		if err == nil {
+			err = s.w.WriteByte('\n')
+		}
+		if err != nil {
+			return &writeError{fmt.Errorf("sink %s: write %s: %w", s.node, s.what, err)}
+		}
+		return nil
+	}
+	s.raw.Reset()
+	enc := json.NewEncoder(&s.raw)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("raw format: field \"value\" does not encode as JSON: %w", err)
+	}
+	if _, err := s.w.Write(s.raw.Bytes()); err != nil {
+		return &writeError{fmt.Errorf("sink %s: write %s: %w", s.node, s.what, err)}
+	}
+	return nil
+}
+
+func (s *lineSink) flush() error {
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("sink %s: write %s: %w", s.node, s.what, err)
+	}
+	return nil
+}
+
+// ProcessWatermark flushes, so results fired by a watermark show up without
+// waiting for more records.
+func (s *lineSink) ProcessWatermark(wm int64, out dataflow.Output) error {
+	if s.w != nil && !s.closed {
+		if err := s.flush(); err != nil {
+			return err
+		}
+		s.lastFlush = time.Now()
+	}
+	return out.EmitWatermark(wm)
+}
+
+// Close flushes and closes the file; calling it again does nothing.
+func (s *lineSink) Close(dataflow.Output) error {
+	if s.closed || s.w == nil {
+		s.closed = true
+		return nil
+	}
+	s.closed = true
+	err := s.flush()
+	if s.closer != nil {
+		if cerr := s.closer.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("sink %s: close %s: %w", s.node, s.what, cerr)
+		}
+	}
+	return err
+}
+
+// Discard drops every record and counts them.
+type Discard struct{ n atomic.Int64 }
+
+// NewDiscard builds a discard sink.
+func NewDiscard(node *spec.Node, ctx *dataflow.Context) (dataflow.Operator, error) {
+	if node == nil || node.Sink == nil || node.Sink.Discard == nil {
+		return nil, errors.New("sinks: node has no discard sink")
+	}
+	return &Discard{}, nil
+}
+
+// Count returns the number of records dropped so far; safe from any
+// goroutine.
+func (d *Discard) Count() int64 { return d.n.Load() }
+
+func (d *Discard) Open(*dataflow.Context) error { return nil }
+
+func (d *Discard) Process(*dataflow.Record, dataflow.Output) error {
+	d.n.Add(1)
+	return nil
+}
+
+func (d *Discard) Close(dataflow.Output) error { return nil }
+
+var (
+	_ dataflow.Operator         = (*lineSink)(nil)
+	_ dataflow.WatermarkHandler = (*lineSink)(nil)
+	_ dataflow.Operator         = (*Discard)(nil)
+)
