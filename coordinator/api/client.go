@@ -1,0 +1,123 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client calls the coordinator's REST API.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// NewClient returns a client for the coordinator at baseURL
+// (e.g. "http://127.0.0.1:8081").
+func NewClient(baseURL string) *Client {
+	return &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// Overview returns cluster totals.
+func (c *Client) Overview(ctx context.Context) (*Overview, error) {
+	var v Overview
+	return &v, c.do(ctx, http.MethodGet, "/api/v1/overview", nil, &v)
+}
+
+// Workers lists registered workers.
+func (c *Client) Workers(ctx context.Context) ([]Worker, error) {
+	var v WorkerList
+	return v.Workers, c.do(ctx, http.MethodGet, "/api/v1/workers", nil, &v)
+}
+
+// Jobs lists jobs, newest first.
+func (c *Client) Jobs(ctx context.Context) ([]JobSummary, error) {
+	var v JobList
+	return v.Jobs, c.do(ctx, http.MethodGet, "/api/v1/jobs", nil, &v)
+}
+
+// Submit submits a job spec (YAML) and returns the new job's id. An invalid
+// spec yields an *Error with one detail per problem.
+func (c *Client) Submit(ctx context.Context, specYAML []byte) (string, error) {
+	var v Submitted
+	if err := c.do(ctx, http.MethodPost, "/api/v1/jobs", specYAML, &v); err != nil {
+		return "", err
+	}
+	return v.ID, nil
+}
+
+// Job returns one job's details.
+func (c *Client) Job(ctx context.Context, id string) (*Job, error) {
+	var v Job
+	if err := c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id), nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Cancel asks the coordinator to cancel a job.
+func (c *Client) Cancel(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, nil)
+}
+
+// Spec returns the spec a job was submitted with.
+func (c *Client) Spec(ctx context.Context, id string) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id)+"/spec", nil, &buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// do sends a request; out is a JSON target or a *bytes.Buffer for the raw
+// body. Non-2xx answers become *Error.
+func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return fmt.Errorf("api: %s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/yaml")
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("api: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("api: %s %s: reading response: %w", method, path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		var eb ErrorBody
+		if json.Unmarshal(data, &eb) == nil && eb.Error != nil {
+			eb.Error.Status = resp.StatusCode
+			return eb.Error
+		}
+		return &Error{Status: resp.StatusCode, Code: http.StatusText(resp.StatusCode),
+			Message: fmt.Sprintf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(data)))}
+	}
+	switch o := out.(type) {
+	case nil:
+		return nil
+	case *bytes.Buffer:
+		o.Write(data)
+		return nil
+	default:
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("api: %s %s: decoding response: %w", method, path, err)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,99 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/weir-stream/weir/coordinator/clock"
+	"github.com/weir-stream/weir/dataflow/graph"
+	"github.com/weir-stream/weir/dataflow/spec"
+)
+
+// Config configures a Coordinator. Zero fields take the defaults below.
+type Config struct {
+	// GRPCAddr is where workers connect (default 127.0.0.1:6123; port 0
+	// picks a free port).
+	GRPCAddr string
+	// HTTPAddr serves the REST API, /healthz and /metrics (default
+	// 127.0.0.1:8081).
+	HTTPAddr string
+	// HeartbeatInterval is sent to workers on registration (default 1s).
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout drops a worker that has been silent this long
+	// (default 5s). It must exceed HeartbeatInterval.
+	HeartbeatTimeout time.Duration
+	// ScheduleTimeout fails a job that waited this long for free slots
+	// (default 60s; negative: wait forever).
+	ScheduleTimeout time.Duration
+	// MaxSpecBytes bounds a submitted spec (default 1 MiB).
+	MaxSpecBytes int64
+	Logger       *slog.Logger
+	// ParseSpec parses and validates a job spec (default spec.Parse). An
+	// error that holds spec.Errors becomes one detail per field error.
+	ParseSpec func([]byte) (*spec.Job, error)
+	// BuildGraph derives the job graph (default graph.Build).
+	BuildGraph func(*spec.Job) (*graph.Graph, error)
+	// Clock is the time source (default the wall clock).
+	Clock clock.Clock
+}
+
+// Defaults.
+const (
+	DefaultGRPCAddr          = "127.0.0.1:6123"
+	DefaultHTTPAddr          = "127.0.0.1:8081"
+	DefaultHeartbeatInterval = time.Second
+	DefaultHeartbeatTimeout  = 5 * time.Second
+	DefaultScheduleTimeout   = 60 * time.Second
+	DefaultMaxSpecBytes      = 1 << 20
+)
+
+func (c *Config) setDefaults() {
+	if c.GRPCAddr == "" {
+		c.GRPCAddr = DefaultGRPCAddr
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = DefaultHTTPAddr
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if c.ScheduleTimeout == 0 {
+		c.ScheduleTimeout = DefaultScheduleTimeout
+	}
+	if c.MaxSpecBytes == 0 {
+		c.MaxSpecBytes = DefaultMaxSpecBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.ParseSpec == nil {
+		c.ParseSpec = spec.Parse
+	}
+	if c.BuildGraph == nil {
+		c.BuildGraph = graph.Build
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
+	}
+}
+
+// Validate reports every problem with the config (after defaults).
+func (c *Config) Validate() error {
+	var errs []error
+	if c.HeartbeatInterval < 0 {
+		errs = append(errs, errors.New("coordinator: heartbeat interval must be positive"))
+	}
+	if c.HeartbeatTimeout <= c.HeartbeatInterval {
+		errs = append(errs, fmt.Errorf("coordinator: heartbeat timeout %s must exceed the heartbeat interval %s", c.HeartbeatTimeout, c.HeartbeatInterval))
+	}
+	if c.MaxSpecBytes < 0 {
+		errs = append(errs, errors.New("coordinator: max spec bytes must be positive"))
+	}
+	return errors.Join(errs...)
+}

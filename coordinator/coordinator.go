@@ -1,0 +1,186 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	"github.com/weir-stream/weir/coordinator/lifecycle"
+	"github.com/weir-stream/weir/dataflow/graph"
+	controlpb "github.com/weir-stream/weir/proto/control/v1"
+)
+
+// Coordinator is one coordinator process: control plane, scheduler, job
+// driver and REST API.
+type Coordinator struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	workers map[string]*workerEntry
+	jobs    map[string]*jobEntry
+	order   []string // job ids in submission order
+	session uint64   // last session number handed out
+	// lost queues workers found dead while dispatching, handled after.
+	lost []lostWorker
+
+	// lifecycle of the process
+	life     sync.Mutex
+	started  bool
+	stopped  bool
+	wg       sync.WaitGroup
+	stopping chan struct{}
+	stopOnce sync.Once
+	grpcSrv  *grpc.Server
+	httpSrv  *http.Server
+	grpcLn   net.Listener
+	httpLn   net.Listener
+	registry *prometheus.Registry
+}
+
+type jobEntry struct {
+	m     *lifecycle.Job
+	spec  []byte
+	graph *graph.Graph
+}
+
+type lostWorker struct{ id, reason string }
+
+// New validates cfg and returns a coordinator that is not yet listening.
+func New(cfg Config) (*Coordinator, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Coordinator{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "coordinator"),
+		workers:  map[string]*workerEntry{},
+		jobs:     map[string]*jobEntry{},
+		stopping: make(chan struct{}),
+	}
+	c.registry = prometheus.NewRegistry()
+	if err := c.registry.Register(&collector{c: c}); err != nil {
+		return nil, fmt.Errorf("coordinator: metrics: %w", err)
+	}
+	return c, nil
+}
+
+// Start listens on the gRPC and HTTP addresses and serves in the background.
+// It does not block.
+func (c *Coordinator) Start() error {
+	c.life.Lock()
+	defer c.life.Unlock()
+	if c.started || c.stopped {
+		return errors.New("coordinator: Start called twice or after Stop")
+	}
+	gl, err := net.Listen("tcp", c.cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("coordinator: listen for workers on %s: %w", c.cfg.GRPCAddr, err)
+	}
+	hl, err := net.Listen("tcp", c.cfg.HTTPAddr)
+	if err != nil {
+		gl.Close()
+		return fmt.Errorf("coordinator: listen for HTTP on %s: %w", c.cfg.HTTPAddr, err)
+	}
+	c.started = true
+	c.grpcLn, c.httpLn = gl, hl
+	c.grpcSrv = grpc.NewServer()
+	controlpb.RegisterCoordinatorServer(c.grpcSrv, &sessionServer{c: c})
+	c.httpSrv = &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ticker := c.cfg.Clock.NewTicker(c.tickInterval())
+	c.wg.Add(3)
+	go func() {
+		defer c.wg.Done()
+		if err := c.grpcSrv.Serve(gl); err != nil {
+			c.log.Error("gRPC server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer c.wg.Done()
+		if err := c.httpSrv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			c.log.Error("HTTP server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer c.wg.Done()
+		defer ticker.Stop()
+		for {
+			select {
+			case <-c.stopping:
+				return
+			case <-ticker.C():
+				c.tick()
+			}
+		}
+	}()
+	c.log.Info("coordinator listening", "grpc", gl.Addr().String(), "http", hl.Addr().String())
+	return nil
+}
+
+// tickInterval checks timeouts often enough to drop a silent worker within
+// about one heartbeat interval of its timeout.
+func (c *Coordinator) tickInterval() time.Duration {
+	return max(c.cfg.HeartbeatInterval/2, time.Millisecond)
+}
+
+// GRPCAddr is the bound control-plane address ("" before Start).
+func (c *Coordinator) GRPCAddr() string {
+	c.life.Lock()
+	defer c.life.Unlock()
+	if c.grpcLn == nil {
+		return ""
+	}
+	return c.grpcLn.Addr().String()
+}
+
+// HTTPAddr is the bound HTTP address ("" before Start).
+func (c *Coordinator) HTTPAddr() string {
+	c.life.Lock()
+	defer c.life.Unlock()
+	if c.httpLn == nil {
+		return ""
+	}
+	return c.httpLn.Addr().String()
+}
+
+// Stop closes every worker session and both servers and returns when every
+// goroutine the coordinator started has exited. It is idempotent.
+func (c *Coordinator) Stop() {
+	c.stopOnce.Do(func() {
+		c.life.Lock()
+		c.stopped = true
+		close(c.stopping)
+		gs, hs := c.grpcSrv, c.httpSrv
+		c.life.Unlock()
+		if gs != nil {
+			gs.Stop()
+		}
+		if hs != nil {
+			hs.Close()
+		}
+		c.wg.Wait()
+	})
+}
+
+// enter registers a goroutine the coordinator must wait for on Stop; it
+// refuses after Stop.
+func (c *Coordinator) enter() bool {
+	c.life.Lock()
+	defer c.life.Unlock()
+	if c.stopped {
+		return false
+	}
+	c.wg.Add(1)
+	return true
+}
+
+// Registry is the coordinator's Prometheus registry (served on /metrics).
+func (c *Coordinator) Registry() *prometheus.Registry { return c.registry }

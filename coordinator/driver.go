@@ -1,0 +1,287 @@
+package coordinator
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/weir-stream/weir/coordinator/lifecycle"
+	"github.com/weir-stream/weir/coordinator/scheduler"
+	"github.com/weir-stream/weir/dataflow/graph"
+	controlpb "github.com/weir-stream/weir/proto/control/v1"
+)
+
+// errUnknownJob and errNotCancellable are mapped to 404 and 409 by the REST
+// layer.
+var (
+	errUnknownJob     = errors.New("coordinator: unknown job")
+	errNotCancellable = lifecycle.ErrNotCancellable
+)
+
+// applyLocked feeds one event to a job, carries out its actions, and then
+// settles the consequences: lost workers found while sending, and jobs that
+// may now be placed.
+func (c *Coordinator) applyLocked(j *jobEntry, ev lifecycle.Event) error {
+	before := j.m.State
+	var task *lifecycle.Task
+	var taskBefore lifecycle.TaskState
+	if u, ok := ev.(lifecycle.TaskUpdate); ok {
+		if task = j.m.Task(u.Task); task != nil {
+			taskBefore = task.State
+		}
+	}
+	acts, err := j.m.Handle(ev)
+	if err != nil {
+		return err
+	}
+	if j.m.State != before {
+		c.log.Info("job state", "job", j.m.ID, "from", before, "to", j.m.State, "attempt", j.m.Attempt, "cause", j.m.Cause)
+	}
+	if task != nil && task.State == taskBefore && j.m.State == before && len(acts) == 0 && len(c.lost) == 0 {
+		return nil // a heartbeat's metrics: no slot freed, nothing to place
+	}
+	c.dispatchLocked(j, acts)
+	c.settleLocked()
+	return nil
+}
+
+func (c *Coordinator) dispatchLocked(j *jobEntry, acts []lifecycle.Action) {
+	for _, a := range acts {
+		switch a := a.(type) {
+		case lifecycle.DeployTask:
+			c.sendLocked(a.Worker, &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_Deploy{Deploy: &controlpb.DeployTask{
+				Task:       taskID(j.m.ID, a.Attempt, a.Task),
+				JobSpec:    j.spec,
+				Placements: c.placementsLocked(j),
+			}}})
+		case lifecycle.CancelTask:
+			c.sendLocked(a.Worker, &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_Cancel{Cancel: &controlpb.CancelTask{
+				Task: taskID(j.m.ID, a.Attempt, a.Task),
+			}}})
+		}
+	}
+}
+
+func taskID(job string, attempt int64, k lifecycle.TaskKey) *controlpb.TaskID {
+	return &controlpb.TaskID{JobId: job, Attempt: attempt, VertexId: k.Vertex, Subtask: int32(k.Subtask)}
+}
+
+func (c *Coordinator) placementsLocked(j *jobEntry) []*controlpb.Placement {
+	ps := make([]*controlpb.Placement, 0, len(j.m.Tasks))
+	for _, t := range j.m.Tasks {
+		p := &controlpb.Placement{VertexId: t.Key.Vertex, Subtask: int32(t.Key.Subtask), WorkerId: t.Worker}
+		if w := c.workers[t.Worker]; w != nil {
+			p.DataAddr = w.dataAddr
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// settleLocked handles workers found lost while dispatching, then places
+// every job that waits for slots, in submission order. Both can cascade
+// (a lost worker frees slots; a deployment can find a dead worker), so it
+// loops until nothing changes.
+func (c *Coordinator) settleLocked() {
+	for {
+		if len(c.lost) > 0 {
+			l := c.lost[0]
+			c.lost = c.lost[1:]
+			c.dropWorkerLocked(l.id, l.reason)
+			continue
+		}
+		if !c.scheduleOneLocked() {
+			return
+		}
+	}
+}
+
+// scheduleOneLocked tries to place one SCHEDULING job and reports whether a
+// job changed state.
+func (c *Coordinator) scheduleOneLocked() bool {
+	now := c.cfg.Clock.Now()
+	for _, id := range c.order {
+		j := c.jobs[id]
+		if j.m.State != lifecycle.Scheduling {
+			continue
+		}
+		reqs := make([]scheduler.Request, 0, len(j.m.Vertices))
+		for _, v := range j.m.Vertices {
+			reqs = append(reqs, scheduler.Request{Vertex: v.ID, Parallelism: v.Parallelism})
+		}
+		as, err := scheduler.Place(reqs, c.freeSlotsLocked())
+		var ev lifecycle.Event
+		var ie *scheduler.InsufficientSlotsError
+		switch {
+		case err == nil:
+			ws := make(map[lifecycle.TaskKey]string, len(as))
+			for _, a := range as {
+				ws[lifecycle.TaskKey{Vertex: a.Vertex, Subtask: a.Subtask}] = a.Worker
+			}
+			ev = lifecycle.Placed{Now: now, Workers: ws}
+		case errors.As(err, &ie):
+			msg := j.m.Message
+			if _, herr := j.m.Handle(lifecycle.NoSlots{Now: now, Needed: ie.Needed, Free: ie.Free}); herr != nil {
+				c.log.Error("scheduling", "job", id, "err", herr)
+			}
+			if j.m.State != lifecycle.Scheduling {
+				c.log.Info("job state", "job", id, "to", j.m.State, "cause", j.m.Cause)
+				return true
+			}
+			if j.m.Message != msg {
+				c.log.Info("job waits for slots", "job", id, "needed", ie.Needed, "free", ie.Free)
+			}
+			// Later jobs must not overtake this one.
+			return false
+		default:
+			c.log.Error("scheduling", "job", id, "err", err)
+			return false
+		}
+		acts, herr := j.m.Handle(ev)
+		if herr != nil {
+			c.log.Error("placing job", "job", id, "err", herr)
+			return false
+		}
+		c.log.Info("job deploying", "job", id, "attempt", j.m.Attempt, "tasks", len(acts))
+		c.dispatchLocked(j, acts)
+		return true
+	}
+	return false
+}
+
+// dropWorkerLocked removes a worker from the registry, ends its session and
+// tells every job it ran tasks for.
+func (c *Coordinator) dropWorkerLocked(id, reason string) {
+	w := c.workers[id]
+	if w != nil {
+		delete(c.workers, id)
+		w.kill()
+		c.log.Warn("worker lost", "worker", id, "reason", reason)
+	}
+	now := c.cfg.Clock.Now()
+	for _, jid := range c.order {
+		j := c.jobs[jid]
+		acts, err := j.m.Handle(lifecycle.WorkerLost{Now: now, Worker: id, Reason: reason})
+		if err != nil {
+			c.log.Error("worker lost", "job", jid, "err", err)
+			continue
+		}
+		c.dispatchLocked(j, acts)
+	}
+}
+
+// tick drops silent workers and fires scheduling timeouts.
+func (c *Coordinator) tick() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.cfg.Clock.Now()
+	for id, w := range c.workers {
+		if silent := now.Sub(w.lastSeen); silent > c.cfg.HeartbeatTimeout {
+			c.lost = append(c.lost, lostWorker{id, fmt.Sprintf("no heartbeat for %s (timeout %s)", silent, c.cfg.HeartbeatTimeout)})
+		}
+	}
+	c.settleLocked()
+	for _, id := range c.order {
+		j := c.jobs[id]
+		if j.m.State == lifecycle.Scheduling {
+			if err := c.applyLocked(j, lifecycle.Tick{Now: now}); err != nil {
+				c.log.Error("tick", "job", id, "err", err)
+			}
+		}
+	}
+}
+
+// submit registers a parsed job and schedules it.
+func (c *Coordinator) submit(name string, specYAML []byte, g *graph.Graph) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, err := c.newJobIDLocked()
+	if err != nil {
+		return "", err
+	}
+	vs := make([]lifecycle.Vertex, 0, len(g.Vertices))
+	for _, v := range g.Vertices {
+		vs = append(vs, lifecycle.Vertex{ID: v.ID, Parallelism: v.Parallelism})
+	}
+	timeout := c.cfg.ScheduleTimeout
+	if timeout < 0 {
+		timeout = 0
+	}
+	now := c.cfg.Clock.Now()
+	j := &jobEntry{m: lifecycle.New(id, name, vs, now, timeout), spec: specYAML, graph: g}
+	c.jobs[id] = j
+	c.order = append(c.order, id)
+	c.log.Info("job submitted", "job", id, "name", name, "slots", j.m.Slots())
+	return id, c.applyLocked(j, lifecycle.Schedule{Now: now})
+}
+
+func (c *Coordinator) newJobIDLocked() (string, error) {
+	for range 16 {
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("coordinator: job id: %w", err)
+		}
+		id := hex.EncodeToString(b[:])
+		if c.jobs[id] == nil {
+			return id, nil
+		}
+	}
+	return "", errors.New("coordinator: could not find a free job id")
+}
+
+// cancel asks a job to stop; it returns the state the job is in afterwards.
+func (c *Coordinator) cancel(id string) (lifecycle.State, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	j := c.jobs[id]
+	if j == nil {
+		return "", errUnknownJob
+	}
+	if err := c.applyLocked(j, lifecycle.Cancel{Now: c.cfg.Clock.Now()}); err != nil {
+		return j.m.State, err
+	}
+	return j.m.State, nil
+}
+
+// taskStatus applies one task report from a worker.
+func (c *Coordinator) taskStatusLocked(workerID string, st *controlpb.TaskStatus, withState bool) {
+	tid := st.GetTask()
+	j := c.jobs[tid.GetJobId()]
+	if j == nil {
+		return
+	}
+	k := lifecycle.TaskKey{Vertex: tid.GetVertexId(), Subtask: int(tid.GetSubtask())}
+	if t := j.m.Task(k); t == nil || t.Worker != workerID {
+		return // not this worker's task (or a stale attempt placed elsewhere)
+	}
+	ev := lifecycle.TaskUpdate{Now: c.cfg.Clock.Now(), Task: k, Attempt: tid.GetAttempt(), Error: st.GetError()}
+	if withState {
+		ev.State = taskState(st.GetState())
+	}
+	if m := st.GetMetrics(); m != nil {
+		ev.Metrics = &lifecycle.Metrics{
+			RecordsIn: m.GetRecordsIn(), RecordsOut: m.GetRecordsOut(), BackpressuredMs: m.GetBackpressuredMs(),
+			DroppedLate: m.GetDroppedLate(), SkippedInvalid: m.GetSkippedInvalid(), DeadLettered: m.GetDeadLettered(),
+		}
+	}
+	if err := c.applyLocked(j, ev); err != nil {
+		c.log.Error("task status", "job", j.m.ID, "task", k, "err", err)
+	}
+}
+
+func taskState(s controlpb.TaskState) lifecycle.TaskState {
+	switch s {
+	case controlpb.TaskState_TASK_STATE_DEPLOYING:
+		return lifecycle.TaskDeploying
+	case controlpb.TaskState_TASK_STATE_RUNNING:
+		return lifecycle.TaskRunning
+	case controlpb.TaskState_TASK_STATE_FINISHED:
+		return lifecycle.TaskFinished
+	case controlpb.TaskState_TASK_STATE_FAILED:
+		return lifecycle.TaskFailed
+	case controlpb.TaskState_TASK_STATE_CANCELED:
+		return lifecycle.TaskCanceled
+	}
+	return ""
+}

@@ -1,0 +1,260 @@
+package lifecycle
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// TestTransitionTable checks every pair of states against the allowed set.
+func TestTransitionTable(t *testing.T) {
+	allowed := map[[2]State]bool{
+		{Created, Scheduling}: true, {Created, Cancelled}: true,
+		{Scheduling, Deploying}: true, {Scheduling, Failed}: true, {Scheduling, Cancelled}: true,
+		{Deploying, Running}: true, {Deploying, Failing}: true, {Deploying, Failed}: true, {Deploying, Cancelling}: true,
+		{Running, Finished}: true, {Running, Failing}: true, {Running, Failed}: true, {Running, Cancelling}: true,
+		{Failing, Failed}: true, {Failing, Restarting}: true,
+		{Restarting, Scheduling}: true, {Restarting, Failed}: true, {Restarting, Cancelling}: true,
+		{Cancelling, Cancelled}: true,
+	}
+	for _, from := range States {
+		for _, to := range States {
+			want := allowed[[2]State{from, to}]
+			if got := CanTransition(from, to); got != want {
+				t.Errorf("CanTransition(%s, %s) = %v, want %v", from, to, got, want)
+			}
+			j := &Job{State: from}
+			err := j.set(to, t0)
+			if want && err != nil {
+				t.Errorf("set %s → %s: %v", from, to, err)
+			}
+			if !want {
+				var te *TransitionError
+				if !errors.As(err, &te) || j.State != from {
+					t.Errorf("set %s → %s: err %v, state %s; want refused", from, to, err, j.State)
+				}
+			}
+		}
+	}
+	for _, s := range []State{Finished, Failed, Cancelled} {
+		if !s.Terminal() {
+			t.Errorf("%s not terminal", s)
+		}
+	}
+}
+
+func newJob(t *testing.T) *Job {
+	t.Helper()
+	j := New("j1", "demo", []Vertex{{"src", 2}, {"sink", 1}}, t0, time.Minute)
+	mustHandle(t, j, Schedule{Now: t0})
+	return j
+}
+
+func mustHandle(t *testing.T, j *Job, ev Event) []Action {
+	t.Helper()
+	acts, err := j.Handle(ev)
+	if err != nil {
+		t.Fatalf("%T: %v", ev, err)
+	}
+	return acts
+}
+
+var placement = map[TaskKey]string{{"src", 0}: "w1", {"src", 1}: "w2", {"sink", 0}: "w1"}
+
+func deploy(t *testing.T, j *Job) []Action {
+	t.Helper()
+	return mustHandle(t, j, Placed{Now: t0, Workers: placement})
+}
+
+func report(t *testing.T, j *Job, k TaskKey, s TaskState, msg string) []Action {
+	t.Helper()
+	return mustHandle(t, j, TaskUpdate{Now: t0, Task: k, Attempt: j.Attempt, State: s, Error: msg})
+}
+
+func TestHappyPath(t *testing.T) {
+	j := newJob(t)
+	if j.State != Scheduling || j.Slots() != 3 {
+		t.Fatalf("state %s slots %d", j.State, j.Slots())
+	}
+	acts := deploy(t, j)
+	want := []Action{
+		DeployTask{TaskKey{"src", 0}, "w1", 1},
+		DeployTask{TaskKey{"src", 1}, "w2", 1},
+		DeployTask{TaskKey{"sink", 0}, "w1", 1},
+	}
+	if !reflect.DeepEqual(acts, want) || j.State != Deploying || j.Attempt != 1 {
+		t.Fatalf("acts %v state %s attempt %d", acts, j.State, j.Attempt)
+	}
+	report(t, j, TaskKey{"src", 0}, TaskRunning, "")
+	report(t, j, TaskKey{"src", 1}, TaskRunning, "")
+	if j.State != Deploying {
+		t.Fatalf("state %s before all running", j.State)
+	}
+	report(t, j, TaskKey{"sink", 0}, TaskRunning, "")
+	if j.State != Running || j.StartedAt.IsZero() {
+		t.Fatalf("state %s", j.State)
+	}
+	for _, k := range []TaskKey{{"src", 0}, {"src", 1}, {"sink", 0}} {
+		report(t, j, k, TaskFinished, "")
+	}
+	if j.State != Finished || j.EndedAt.IsZero() {
+		t.Fatalf("state %s", j.State)
+	}
+}
+
+func TestFinishBeforeOthersRun(t *testing.T) {
+	j := newJob(t)
+	deploy(t, j)
+	report(t, j, TaskKey{"src", 0}, TaskFinished, "")
+	report(t, j, TaskKey{"src", 1}, TaskFinished, "")
+	report(t, j, TaskKey{"sink", 0}, TaskFinished, "")
+	if j.State != Finished {
+		t.Fatalf("state %s", j.State)
+	}
+}
+
+func TestTaskFailureCancelsOthersThenFails(t *testing.T) {
+	j := newJob(t)
+	deploy(t, j)
+	report(t, j, TaskKey{"src", 0}, TaskRunning, "")
+	acts := report(t, j, TaskKey{"src", 1}, TaskFailed, "boom")
+	want := []Action{CancelTask{TaskKey{"src", 0}, "w1", 1}, CancelTask{TaskKey{"sink", 0}, "w1", 1}}
+	if !reflect.DeepEqual(acts, want) || j.State != Failing {
+		t.Fatalf("acts %v state %s", acts, j.State)
+	}
+	if !strings.Contains(j.Cause, "src[1]") || !strings.Contains(j.Cause, "boom") {
+		t.Fatalf("cause %q", j.Cause)
+	}
+	// A second failure does not replace the first cause.
+	report(t, j, TaskKey{"src", 0}, TaskFailed, "second")
+	report(t, j, TaskKey{"sink", 0}, TaskCanceled, "")
+	if j.State != Failed || !strings.Contains(j.Cause, "boom") {
+		t.Fatalf("state %s cause %q", j.State, j.Cause)
+	}
+}
+
+func TestWorkerLostFailsJob(t *testing.T) {
+	j := newJob(t)
+	deploy(t, j)
+	acts := mustHandle(t, j, WorkerLost{Now: t0, Worker: "w1", Reason: "heartbeat timeout"})
+	if !reflect.DeepEqual(acts, []Action{CancelTask{TaskKey{"src", 1}, "w2", 1}}) || j.State != Failing {
+		t.Fatalf("acts %v state %s", acts, j.State)
+	}
+	mustHandle(t, j, WorkerLost{Now: t0, Worker: "w2", Reason: "gone"})
+	if j.State != Failed || !strings.Contains(j.Cause, "worker w1 lost: heartbeat timeout") {
+		t.Fatalf("state %s cause %q", j.State, j.Cause)
+	}
+}
+
+func TestWorkerLostElsewhereIsIgnored(t *testing.T) {
+	j := newJob(t)
+	deploy(t, j)
+	if acts := mustHandle(t, j, WorkerLost{Now: t0, Worker: "w9"}); acts != nil || j.State != Deploying {
+		t.Fatalf("acts %v state %s", acts, j.State)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	j := newJob(t)
+	deploy(t, j)
+	report(t, j, TaskKey{"src", 0}, TaskFinished, "")
+	acts := mustHandle(t, j, Cancel{Now: t0})
+	want := []Action{CancelTask{TaskKey{"src", 1}, "w2", 1}, CancelTask{TaskKey{"sink", 0}, "w1", 1}}
+	if !reflect.DeepEqual(acts, want) || j.State != Cancelling {
+		t.Fatalf("acts %v state %s", acts, j.State)
+	}
+	if _, err := j.Handle(Cancel{Now: t0}); !errors.Is(err, ErrNotCancellable) {
+		t.Fatalf("second cancel: %v", err)
+	}
+	report(t, j, TaskKey{"src", 1}, TaskCanceled, "")
+	mustHandle(t, j, WorkerLost{Now: t0, Worker: "w1", Reason: "x"})
+	if j.State != Cancelled {
+		t.Fatalf("state %s", j.State)
+	}
+	if _, err := j.Handle(Cancel{Now: t0}); !errors.Is(err, ErrNotCancellable) {
+		t.Fatalf("cancel of cancelled: %v", err)
+	}
+}
+
+func TestCancelWhileScheduling(t *testing.T) {
+	j := newJob(t)
+	if acts := mustHandle(t, j, Cancel{Now: t0}); acts != nil || j.State != Cancelled {
+		t.Fatalf("acts %v state %s", acts, j.State)
+	}
+}
+
+func TestCancelFinishedRefused(t *testing.T) {
+	j := newJob(t)
+	deploy(t, j)
+	for _, k := range []TaskKey{{"src", 0}, {"src", 1}, {"sink", 0}} {
+		report(t, j, k, TaskFinished, "")
+	}
+	if _, err := j.Handle(Cancel{Now: t0}); !errors.Is(err, ErrNotCancellable) {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestSchedulingTimeout(t *testing.T) {
+	j := newJob(t)
+	mustHandle(t, j, NoSlots{Now: t0.Add(time.Second), Needed: 3, Free: 1})
+	if j.State != Scheduling || !strings.Contains(j.Message, "needs 3 slots, 1 free") {
+		t.Fatalf("state %s msg %q", j.State, j.Message)
+	}
+	mustHandle(t, j, Tick{Now: t0.Add(59 * time.Second)})
+	if j.State != Scheduling {
+		t.Fatalf("state %s", j.State)
+	}
+	mustHandle(t, j, Tick{Now: t0.Add(time.Minute)})
+	if j.State != Failed || !strings.Contains(j.Cause, "needs 3 slots, 1 free") {
+		t.Fatalf("state %s cause %q", j.State, j.Cause)
+	}
+}
+
+func TestStaleAndRegressingReportsIgnored(t *testing.T) {
+	j := newJob(t)
+	deploy(t, j)
+	mustHandle(t, j, TaskUpdate{Now: t0, Task: TaskKey{"src", 0}, Attempt: 0, State: TaskFailed, Error: "old"})
+	report(t, j, TaskKey{"src", 0}, TaskFinished, "")
+	report(t, j, TaskKey{"src", 0}, TaskRunning, "")
+	report(t, j, TaskKey{"nope", 7}, TaskFailed, "")
+	if j.State != Deploying || j.Task(TaskKey{"src", 0}).State != TaskFinished {
+		t.Fatalf("state %s task %s", j.State, j.Task(TaskKey{"src", 0}).State)
+	}
+	m := &Metrics{RecordsIn: 5}
+	mustHandle(t, j, TaskUpdate{Now: t0, Task: TaskKey{"src", 1}, Attempt: 1, Metrics: m})
+	if j.Task(TaskKey{"src", 1}).Metrics.RecordsIn != 5 {
+		t.Fatal("metrics not recorded")
+	}
+}
+
+func TestUnexpectedCancelFailsJob(t *testing.T) {
+	j := newJob(t)
+	deploy(t, j)
+	report(t, j, TaskKey{"sink", 0}, TaskCanceled, "")
+	if j.State != Failing || !strings.Contains(j.Cause, "canceled unexpectedly") {
+		t.Fatalf("state %s cause %q", j.State, j.Cause)
+	}
+}
+
+func TestRefusedEvents(t *testing.T) {
+	j := newJob(t)
+	deploy(t, j)
+	if _, err := j.Handle(Placed{Now: t0, Workers: placement}); err == nil {
+		t.Fatal("placed twice")
+	}
+	if _, err := j.Handle(NoSlots{Now: t0}); err == nil {
+		t.Fatal("no slots while deploying")
+	}
+	k := New("j2", "x", []Vertex{{"a", 1}}, t0, 0)
+	mustHandle(t, k, Schedule{Now: t0})
+	if _, err := k.Handle(Placed{Now: t0, Workers: map[TaskKey]string{}}); err == nil || k.State != Scheduling {
+		t.Fatal("incomplete placement accepted")
+	}
+	if _, err := k.Handle(Schedule{Now: t0}); err == nil {
+		t.Fatal("scheduled twice")
+	}
+}

@@ -1,0 +1,80 @@
+package coordinator
+
+import (
+	"sort"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weir-stream/weir/coordinator/lifecycle"
+)
+
+var (
+	descWorkers       = prometheus.NewDesc("weir_workers", "Registered workers.", nil, nil)
+	descSlotsTotal    = prometheus.NewDesc("weir_slots_total", "Task slots over all registered workers.", nil, nil)
+	descSlotsUsed     = prometheus.NewDesc("weir_slots_used", "Task slots occupied by running or deploying tasks.", nil, nil)
+	descJobs          = prometheus.NewDesc("weir_jobs", "Jobs by lifecycle state.", []string{"state"}, nil)
+	descJobAttempt    = prometheus.NewDesc("weir_job_attempt", "Current execution attempt of a job.", []string{"job"}, nil)
+	descRecordsIn     = prometheus.NewDesc("weir_job_records_in_total", "Records read by a vertex's subtasks in the current attempt.", []string{"job", "vertex"}, nil)
+	descRecordsOut    = prometheus.NewDesc("weir_job_records_out_total", "Records emitted by a vertex's subtasks in the current attempt.", []string{"job", "vertex"}, nil)
+	descBackpressured = prometheus.NewDesc("weir_job_backpressured_seconds_total", "Time a vertex's subtasks waited for output credit.", []string{"job", "vertex"}, nil)
+	descDroppedLate   = prometheus.NewDesc("weir_job_dropped_late_total", "Late records dropped by a vertex.", []string{"job", "vertex"}, nil)
+	descSkipped       = prometheus.NewDesc("weir_job_skipped_invalid_total", "Invalid records skipped by a vertex.", []string{"job", "vertex"}, nil)
+	descDeadLettered  = prometheus.NewDesc("weir_job_dead_lettered_total", "Records sent to a dead-letter topic by a vertex.", []string{"job", "vertex"}, nil)
+)
+
+// collector reads the coordinator's state at scrape time, so /metrics never
+// disagrees with the REST API.
+type collector struct{ c *Coordinator }
+
+func (collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descWorkers, descSlotsTotal, descSlotsUsed, descJobs, descJobAttempt,
+		descRecordsIn, descRecordsOut, descBackpressured, descDroppedLate, descSkipped, descDeadLettered} {
+		ch <- d
+	}
+}
+
+func (k collector) Collect(ch chan<- prometheus.Metric) {
+	c := k.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	total, used := 0, 0
+	for _, w := range c.workersLocked() {
+		total += w.Slots
+		used += w.SlotsUsed
+	}
+	ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(len(c.workers)))
+	ch <- prometheus.MustNewConstMetric(descSlotsTotal, prometheus.GaugeValue, float64(total))
+	ch <- prometheus.MustNewConstMetric(descSlotsUsed, prometheus.GaugeValue, float64(used))
+	byState := map[lifecycle.State]int{}
+	for _, j := range c.jobs {
+		byState[j.m.State]++
+	}
+	for _, s := range lifecycle.States {
+		ch <- prometheus.MustNewConstMetric(descJobs, prometheus.GaugeValue, float64(byState[s]), string(s))
+	}
+	ids := append([]string(nil), c.order...)
+	sort.Strings(ids)
+	for _, id := range ids {
+		m := c.jobs[id].m
+		ch <- prometheus.MustNewConstMetric(descJobAttempt, prometheus.GaugeValue, float64(m.Attempt), id)
+		for _, v := range m.Vertices {
+			var sum lifecycle.Metrics
+			for _, t := range m.Tasks {
+				if t.Key.Vertex == v.ID {
+					sum.RecordsIn += t.Metrics.RecordsIn
+					sum.RecordsOut += t.Metrics.RecordsOut
+					sum.BackpressuredMs += t.Metrics.BackpressuredMs
+					sum.DroppedLate += t.Metrics.DroppedLate
+					sum.SkippedInvalid += t.Metrics.SkippedInvalid
+					sum.DeadLettered += t.Metrics.DeadLettered
+				}
+			}
+			ch <- prometheus.MustNewConstMetric(descRecordsIn, prometheus.CounterValue, float64(sum.RecordsIn), id, v.ID)
+			ch <- prometheus.MustNewConstMetric(descRecordsOut, prometheus.CounterValue, float64(sum.RecordsOut), id, v.ID)
+			ch <- prometheus.MustNewConstMetric(descBackpressured, prometheus.CounterValue, float64(sum.BackpressuredMs)/1000, id, v.ID)
+			ch <- prometheus.MustNewConstMetric(descDroppedLate, prometheus.CounterValue, float64(sum.DroppedLate), id, v.ID)
+			ch <- prometheus.MustNewConstMetric(descSkipped, prometheus.CounterValue, float64(sum.SkippedInvalid), id, v.ID)
+			ch <- prometheus.MustNewConstMetric(descDeadLettered, prometheus.CounterValue, float64(sum.DeadLettered), id, v.ID)
+		}
+	}
+}

@@ -1,0 +1,99 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/weir-stream/weir/coordinator/api"
+)
+
+// route is one path and the handler for each method it allows.
+type route struct {
+	path    string
+	methods map[string]http.HandlerFunc
+}
+
+// Handler is the coordinator's HTTP API: /api/v1/..., /healthz, /metrics.
+// Every error answer is JSON (api.ErrorBody); a path served with another
+// method answers 405 with an Allow header.
+func (c *Coordinator) Handler() http.Handler {
+	routes := []route{
+		{"/api/v1/overview", map[string]http.HandlerFunc{http.MethodGet: c.handleOverview}},
+		{"/api/v1/workers", map[string]http.HandlerFunc{http.MethodGet: c.handleWorkers}},
+		{"/api/v1/jobs", map[string]http.HandlerFunc{http.MethodGet: c.handleJobs, http.MethodPost: c.handleSubmit}},
+		{"/api/v1/jobs/{id}", map[string]http.HandlerFunc{http.MethodGet: c.handleJob}},
+		{"/api/v1/jobs/{id}/cancel", map[string]http.HandlerFunc{http.MethodPost: c.handleCancel}},
+		{"/api/v1/jobs/{id}/spec", map[string]http.HandlerFunc{http.MethodGet: c.handleSpec}},
+		{"/healthz", map[string]http.HandlerFunc{http.MethodGet: handleHealthz}},
+		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: promhttp.HandlerFor(c.registry, promhttp.HandlerOpts{}).ServeHTTP}},
+	}
+	mux := http.NewServeMux()
+	for _, r := range routes {
+		allow := make([]string, 0, len(r.methods)+1)
+		for m, h := range r.methods {
+			mux.HandleFunc(m+" "+r.path, h)
+			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+		sort.Strings(allow)
+		mux.HandleFunc(r.path, methodNotAllowed(strings.Join(allow, ", ")))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound,
+			Message: fmt.Sprintf("no such path: %s (see docs/rest.md)", r.URL.Path)})
+	})
+	return recoverer(c, mux)
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, &api.Error{Status: http.StatusMethodNotAllowed, Code: api.CodeMethodNotAllowed,
+			Message: fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow)})
+	}
+}
+
+// recoverer turns a panic in a handler into a 500 instead of a dropped
+// connection, and logs it.
+func recoverer(c *Coordinator, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				c.log.Error("HTTP handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeError(w, &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal,
+					Message: "internal error; see the coordinator log"})
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing to do
+}
+
+func writeError(w http.ResponseWriter, e *api.Error) {
+	writeJSON(w, e.Status, api.ErrorBody{Error: e})
+}
+
+func notFound(id string) *api.Error {
+	return &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: fmt.Sprintf("job %q not found", id)}
+}

@@ -1,0 +1,195 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/weir-stream/weir/coordinator/api"
+	"github.com/weir-stream/weir/coordinator/lifecycle"
+	"github.com/weir-stream/weir/dataflow/graph"
+	"github.com/weir-stream/weir/dataflow/spec"
+)
+
+// handleJobs serves GET /api/v1/jobs, newest first.
+func (c *Coordinator) handleJobs(w http.ResponseWriter, _ *http.Request) {
+	c.mu.Lock()
+	list := api.JobList{Jobs: make([]api.JobSummary, 0, len(c.order))}
+	for i := len(c.order) - 1; i >= 0; i-- {
+		m := c.jobs[c.order[i]].m
+		list.Jobs = append(list.Jobs, api.JobSummary{
+			ID: m.ID, Name: m.Name, State: string(m.State), Attempt: m.Attempt, Tasks: len(m.Tasks),
+			SubmittedAt: m.SubmittedAt, EndedAt: timePtr(m.EndedAt),
+		})
+	}
+	c.mu.Unlock()
+	writeJSON(w, http.StatusOK, list)
+}
+
+// handleSubmit serves POST /api/v1/jobs: the body is the spec YAML.
+func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.cfg.MaxSpecBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, &api.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge,
+				Message: fmt.Sprintf("job spec is larger than %d bytes", mbe.Limit)})
+			return
+		}
+		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: "reading the request body: " + err.Error()})
+		return
+	}
+	if len(body) == 0 {
+		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidSpec,
+			Message: "empty request body: send the job spec YAML as the body"})
+		return
+	}
+	job, g, apiErr := c.compile(body)
+	if apiErr != nil {
+		writeError(w, apiErr)
+		return
+	}
+	id, err := c.submit(job.Name, body, g)
+	if err != nil {
+		c.log.Error("submit", "err", err)
+		writeError(w, &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()})
+		return
+	}
+	w.Header().Set("Location", "/api/v1/jobs/"+id)
+	writeJSON(w, http.StatusCreated, api.Submitted{ID: id})
+}
+
+// compile parses and validates a spec and builds its graph. Any error is the
+// user's (400), with one detail per field error.
+func (c *Coordinator) compile(body []byte) (job *spec.Job, g *graph.Graph, apiErr *api.Error) {
+	defer func() {
+		// A parser bug must not take the coordinator down.
+		if v := recover(); v != nil {
+			c.log.Error("spec parser panicked", "panic", v)
+			job, g, apiErr = nil, nil, &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal,
+				Message: "the spec parser failed on this input; see the coordinator log"}
+		}
+	}()
+	job, err := c.cfg.ParseSpec(body)
+	if err == nil && job == nil {
+		err = errors.New("spec parser returned no job")
+	}
+	if err != nil {
+		details := specErrorDetails(err)
+		msg := "job spec is invalid"
+		if len(details) == 0 {
+			details = []api.ErrorDetail{{Message: err.Error()}}
+		}
+		msg = fmt.Sprintf("%s: %d error(s)", msg, len(details))
+		return nil, nil, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidSpec, Message: msg, Details: details}
+	}
+	g, err = c.cfg.BuildGraph(job)
+	if err == nil && (g == nil || len(g.Vertices) == 0) {
+		err = errors.New("the job has no pipeline nodes")
+	}
+	if err == nil {
+		for _, v := range g.Vertices {
+			if v.Parallelism < 1 {
+				err = fmt.Errorf("vertex %s has parallelism %d; it must be at least 1", v.ID, v.Parallelism)
+				break
+			}
+		}
+	}
+	if err != nil {
+		details := specErrorDetails(err)
+		if len(details) == 0 {
+			details = []api.ErrorDetail{{Message: err.Error()}}
+		}
+		return nil, nil, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidSpec,
+			Message: "job graph cannot be built: " + err.Error(), Details: details}
+	}
+	return job, g, nil
+}
+
+// handleJob serves GET /api/v1/jobs/{id}.
+func (c *Coordinator) handleJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c.mu.Lock()
+	j := c.jobs[id]
+	var out api.Job
+	if j != nil {
+		out = renderJob(j)
+	}
+	c.mu.Unlock()
+	if j == nil {
+		writeError(w, notFound(id))
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func renderJob(j *jobEntry) api.Job {
+	m := j.m
+	out := api.Job{
+		ID: m.ID, Name: m.Name, State: string(m.State), Attempt: m.Attempt, Message: m.Message, FailureCause: m.Cause,
+		SubmittedAt: m.SubmittedAt, StartedAt: timePtr(m.StartedAt), EndedAt: timePtr(m.EndedAt),
+		Vertices: make([]api.Vertex, 0, len(m.Vertices)),
+	}
+	for _, v := range m.Vertices {
+		av := api.Vertex{ID: v.ID, Parallelism: v.Parallelism, Subtasks: make([]api.Subtask, 0, v.Parallelism)}
+		if gv := j.graph.Vertex(v.ID); gv != nil {
+			for _, n := range gv.Nodes {
+				av.Nodes = append(av.Nodes, n.Name)
+			}
+		}
+		for i := 0; i < v.Parallelism; i++ {
+			t := m.Task(lifecycle.TaskKey{Vertex: v.ID, Subtask: i})
+			if t == nil {
+				continue
+			}
+			av.Subtasks = append(av.Subtasks, api.Subtask{
+				Index: i, Worker: t.Worker, State: string(t.State), Error: t.Error,
+				RecordsIn: t.Metrics.RecordsIn, RecordsOut: t.Metrics.RecordsOut, BackpressuredMs: t.Metrics.BackpressuredMs,
+			})
+		}
+		out.Vertices = append(out.Vertices, av)
+	}
+	return out
+}
+
+// handleCancel serves POST /api/v1/jobs/{id}/cancel.
+func (c *Coordinator) handleCancel(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	st, err := c.cancel(id)
+	switch {
+	case errors.Is(err, errUnknownJob):
+		writeError(w, notFound(id))
+	case errors.Is(err, errNotCancellable):
+		writeError(w, &api.Error{Status: http.StatusConflict, Code: api.CodeConflict,
+			Message: fmt.Sprintf("job %s is %s and cannot be cancelled", id, st)})
+	case err != nil:
+		c.log.Error("cancel", "job", id, "err", err)
+		writeError(w, &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()})
+	default:
+		writeJSON(w, http.StatusAccepted, api.Cancelled{ID: id, State: string(st)})
+	}
+}
+
+// handleSpec serves GET /api/v1/jobs/{id}/spec: the YAML as submitted.
+func (c *Coordinator) handleSpec(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c.mu.Lock()
+	j := c.jobs[id]
+	c.mu.Unlock()
+	if j == nil {
+		writeError(w, notFound(id))
+		return
+	}
+	w.Header().Set("Content-Type", "application/yaml")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(j.spec) // spec is immutable once submitted
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
