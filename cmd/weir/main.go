@@ -3,11 +3,11 @@
 package main
 
 import (
-	"fmt"
 	"os"
+
+	"github.com/weir-stream/weir/cmd/weir/command"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "weir: not yet")
-	os.Exit(2)
+	os.Exit(command.Execute(os.Args[1:]))
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/worker/exchange"
 )
 
 // ID names one subtask of one execution attempt of a job.
@@ -40,14 +41,19 @@ type Deployment struct {
 // Builder makes the operators of a chain from their spec nodes. The worker
 // supplies it (built-in transforms and connectors); tests supply their own.
 type Builder interface {
-	// Source builds a source node's Source.
-	Source(node *spec.Node, ctx *dataflow.Context) (dataflow.Source, error)
-	// Operator builds any other node (transforms and sinks).
-	Operator(node *spec.Node, ctx *dataflow.Context) (dataflow.Operator, error)
+	// Source builds a source node's Source. It may replace ctx.OnError with
+	// the node's error policy; an ErrorHandler that is an io.Closer is
+	// closed after the node.
+	Source(job *spec.Job, node *spec.Node, ctx *dataflow.Context) (dataflow.Source, error)
+	// Operator builds any other node (transforms and sinks), likewise.
+	Operator(job *spec.Job, node *spec.Node, ctx *dataflow.Context) (dataflow.Operator, error)
 }
 
 // Env is what tasks share on one worker.
 type Env struct {
 	Builder Builder
 	Logger  *slog.Logger
+	// Exchange is the worker's data plane: the task registers its input
+	// gate there and opens its output channels through it.
+	Exchange *exchange.Exchange
 }

@@ -1,0 +1,51 @@
+package command
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weir-stream/weir/coordinator"
+	"github.com/weir-stream/weir/dataflow/graph"
+	"github.com/weir-stream/weir/dataflow/spec"
+)
+
+func newCoordinatorCommand(g *globals) *cobra.Command {
+	var (
+		cfg      coordinator.Config
+		logLevel string
+	)
+	c := &cobra.Command{
+		Use:   "coordinator",
+		Short: "Run the coordinator: REST API and web UI, scheduler, worker registry",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := newLogger(g.stderr, logLevel)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = logger
+			cfg.ParseSpec = spec.Parse
+			cfg.BuildGraph = graph.Build
+			co, err := coordinator.New(cfg)
+			if err != nil {
+				return usageError{err}
+			}
+			if err := co.Start(); err != nil {
+				return err
+			}
+			logger.Info("coordinator started", "grpc", co.GRPCAddr(), "http", co.HTTPAddr())
+			fmt.Fprintf(g.stdout, "coordinator: REST API and web UI on http://%s, workers connect to %s\n", co.HTTPAddr(), co.GRPCAddr())
+			<-cmd.Context().Done()
+			co.Stop()
+			return nil
+		},
+	}
+	c.Flags().StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:6123", "address workers connect to (gRPC)")
+	c.Flags().StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8081", "REST API, web UI and /metrics address")
+	c.Flags().DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", time.Second, "how often workers heartbeat")
+	c.Flags().DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "a silent worker is lost after this long")
+	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return c
+}

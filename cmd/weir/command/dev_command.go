@@ -1,0 +1,265 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weir-stream/weir/connectors/kafka/devbroker"
+	"github.com/weir-stream/weir/coordinator/api"
+	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/examples"
+)
+
+type devFlags struct {
+	dataDir   string
+	httpAddr  string
+	grpcAddr  string
+	kafkaAddr string
+	workers   int
+	slots     int
+	example   bool
+	rate      float64
+	logLevel  string
+}
+
+func newDevCommand(g *globals) *cobra.Command {
+	var f devFlags
+	c := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a whole weir cluster on this machine: broker, coordinator and workers",
+		Long: "Run a development cluster: an embedded Kafka-protocol broker, one coordinator and\n" +
+			"N worker processes, with all data under --data-dir. With --example it submits the\n" +
+			"ip-visits example job and keeps `weir loadgen` feeding its input topic.\n" +
+			"Ctrl-C stops everything.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd.Context(), g, f) },
+	}
+	c.Flags().StringVar(&f.dataDir, "data-dir", "./.weir", "directory for broker data, checkpoints and logs")
+	c.Flags().StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8081", "coordinator REST API and web UI address")
+	c.Flags().StringVar(&f.grpcAddr, "grpc-addr", "127.0.0.1:6123", "coordinator address for workers")
+	c.Flags().StringVar(&f.kafkaAddr, "kafka-addr", "127.0.0.1:9092", "development Kafka broker address")
+	c.Flags().IntVar(&f.workers, "workers", 2, "number of worker processes")
+	c.Flags().IntVar(&f.slots, "slots", 4, "task slots per worker")
+	c.Flags().BoolVar(&f.example, "example", false, "submit examples/ip-visits.yaml and feed it with weir loadgen")
+	c.Flags().Float64Var(&f.rate, "example-rate", 2000, "events per second loadgen writes with --example")
+	c.Flags().StringVar(&f.logLevel, "log-level", "info", "log level of the processes")
+	c.AddCommand(newDevKafkaCommand(g))
+	return c
+}
+
+func newDevKafkaCommand(g *globals) *cobra.Command {
+	var cfg devbroker.Config
+	c := &cobra.Command{
+		Use:   "kafka",
+		Short: "Run only the development Kafka-protocol broker (franz-go kfake)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.DataDir != "" {
+				if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+					return err
+				}
+			}
+			b, err := devbroker.Start(cfg)
+			if err != nil {
+				return fmt.Errorf("start broker on %s: %w", cfg.Addr, err)
+			}
+			defer b.Close()
+			fmt.Fprintf(g.stdout, "kafka broker listening on %s (data in %s)\n", b.Addr(), orNone(cfg.DataDir))
+			<-cmd.Context().Done()
+			return nil
+		},
+	}
+	c.Flags().StringVar(&cfg.Addr, "addr", "127.0.0.1:9092", "listen address")
+	c.Flags().StringVar(&cfg.DataDir, "data-dir", "", "directory that keeps the broker's data across restarts (default: in memory)")
+	c.Flags().Int32Var(&cfg.Partitions, "partitions", 4, "partitions of auto-created topics")
+	return c
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "memory"
+	}
+	return s
+}
+
+// child is one process weir dev supervises.
+type child struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+func runDev(ctx context.Context, g *globals, f devFlags) error {
+	if f.workers < 1 || f.slots < 1 {
+		return usagef("--workers and --slots must be at least 1")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dataDir, err := filepath.Abs(f.dataDir)
+	if err != nil {
+		return err
+	}
+	logDir := filepath.Join(dataDir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", logDir, err)
+	}
+	for _, a := range []string{f.httpAddr, f.grpcAddr, f.kafkaAddr} {
+		if err := checkFree(a); err != nil {
+			return err
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		children []*child
+	)
+	exited := make(chan *child, 16)
+	start := func(name string, args ...string) error {
+		logPath := filepath.Join(logDir, name+".log")
+		logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(self, args...)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		// Children die with weir dev even when it is killed.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			logf.Close()
+			return fmt.Errorf("start %s: %w", name, err)
+		}
+		c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+		go func() {
+			c.err = cmd.Wait()
+			logf.Close()
+			close(c.done)
+			select {
+			case exited <- c:
+			default:
+			}
+		}()
+		mu.Lock()
+		children = append(children, c)
+		mu.Unlock()
+		return nil
+	}
+	stopAll := func() {
+		mu.Lock()
+		cs := append([]*child(nil), children...)
+		mu.Unlock()
+		for i := len(cs) - 1; i >= 0; i-- {
+			_ = cs[i].cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-cs[i].done:
+			case <-time.After(10 * time.Second):
+				_ = cs[i].cmd.Process.Kill()
+				<-cs[i].done
+			}
+		}
+	}
+	defer stopAll()
+
+	lvl := "--log-level=" + f.logLevel
+	if err := start("kafka", "dev", "kafka", "--addr", f.kafkaAddr, "--data-dir", filepath.Join(dataDir, "kafka")); err != nil {
+		return err
+	}
+	if err := start("coordinator", "coordinator", "--grpc-addr", f.grpcAddr, "--http-addr", f.httpAddr, lvl); err != nil {
+		return err
+	}
+	for i := 0; i < f.workers; i++ {
+		if err := start(fmt.Sprintf("worker-%d", i+1), "worker", "--coordinator", f.grpcAddr,
+			"--slots", strconv.Itoa(f.slots), "--id", fmt.Sprintf("worker-%d", i+1), lvl); err != nil {
+			return err
+		}
+	}
+	client := api.NewClient("http://" + f.httpAddr)
+	if err := waitReady(ctx, exited, func() bool {
+		ws, err := client.Workers(ctx)
+		return err == nil && len(ws) >= f.workers && dialable(f.kafkaAddr)
+	}); err != nil {
+		return fmt.Errorf("%w (logs in %s)", err, logDir)
+	}
+	fmt.Fprintf(g.stdout, "weir dev is running\n  web UI and REST API: http://%s\n  Kafka broker:        %s\n  workers:             %d × %d slots\n  logs:                %s\n",
+		f.httpAddr, f.kafkaAddr, f.workers, f.slots, logDir)
+
+	if f.example {
+		if err := start("loadgen", "loadgen", "access-log", "--brokers", f.kafkaAddr, "--topic", "access-log",
+			"--events", "0", "--rate", strconv.FormatFloat(f.rate, 'f', -1, 64), "--seed", "1"); err != nil {
+			return err
+		}
+		data, err := spec.ExpandEnv(examples.IPVisits, func(k string) (string, bool) {
+			if k == "KAFKA_BROKERS" {
+				return f.kafkaAddr, true
+			}
+			return os.LookupEnv(k)
+		})
+		if err != nil {
+			return err
+		}
+		id, err := client.Submit(ctx, data)
+		if err != nil {
+			return fmt.Errorf("submit the example job: %w", err)
+		}
+		fmt.Fprintf(g.stdout, "  example job:         %s (ip-visits: access-log -> ip-visits; `weir status %s`)\n", id, id)
+	}
+	fmt.Fprintln(g.stdout, "Press Ctrl-C to stop.")
+
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(g.stdout, "stopping")
+		return nil
+	case c := <-exited:
+		return fmt.Errorf("%s exited unexpectedly (%v); see %s", c.name, c.err, filepath.Join(logDir, c.name+".log"))
+	}
+}
+
+func waitReady(ctx context.Context, exited <-chan *child, ready func() bool) error {
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for !ready() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case c := <-exited:
+			return fmt.Errorf("%s exited during start-up (%v)", c.name, c.err)
+		case <-deadline:
+			return errors.New("the cluster did not come up within 30s")
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+func checkFree(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("address %s is not free (another weir dev running?): %w", addr, err)
+	}
+	return l.Close()
+}
+
+func dialable(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}

@@ -1,0 +1,141 @@
+// Package command holds the weir CLI: one file per verb, all output through
+// one printer (table or JSON), exit codes 0 ok, 1 failed, 2 usage.
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weir-stream/weir/coordinator/api"
+)
+
+// Exit codes.
+const (
+	ExitOK     = 0
+	ExitFailed = 1
+	ExitUsage  = 2
+)
+
+// usageError marks a mistake in how the command was called (exit 2).
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// globals are the flags every client verb shares.
+type globals struct {
+	coordinator string
+	output      string
+	stdout      io.Writer
+	stderr      io.Writer
+}
+
+// Execute runs the CLI with args and returns the process exit code.
+func Execute(args []string) int {
+	return execute(args, os.Stdout, os.Stderr)
+}
+
+func execute(args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintln(stderr, "error:", err)
+	var u usageError
+	if errors.As(err, &u) {
+		return ExitUsage
+	}
+	return ExitFailed
+}
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "weir",
+		Short:         "weir is a distributed stream processor",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		newCoordinatorCommand(g),
+		newWorkerCommand(g),
+		newDevCommand(g),
+		newSubmitCommand(g),
+		newJobsCommand(g),
+		newStatusCommand(g),
+		newCancelCommand(g),
+		newWorkersCommand(g),
+		newLoadgenCommand(g),
+		newVerifyCommand(g),
+	)
+	for _, c := range root.Commands() {
+		wrapArgs(c)
+	}
+	return root
+}
+
+// wrapArgs turns cobra's argument-count errors into usage errors.
+func wrapArgs(c *cobra.Command) {
+	if c.Args != nil {
+		inner := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := inner(cmd, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		wrapArgs(sub)
+	}
+}
+
+// addClientFlags adds --coordinator URL to a verb that talks to the REST API.
+func addClientFlags(c *cobra.Command, g *globals) {
+	def := os.Getenv("WEIR_COORDINATOR")
+	if def == "" {
+		def = "http://127.0.0.1:8081"
+	}
+	c.Flags().StringVar(&g.coordinator, "coordinator", def,
+		"coordinator REST URL (default from WEIR_COORDINATOR, else http://127.0.0.1:8081)")
+}
+
+// client returns a REST client for the --coordinator URL.
+func (g *globals) client() *api.Client {
+	u := g.coordinator
+	if !strings.Contains(u, "://") {
+		u = "http://" + u
+	}
+	return api.NewClient(strings.TrimRight(u, "/"))
+}
+
+// addOutputFlag adds -o table|json to a listing verb.
+func addOutputFlag(c *cobra.Command, g *globals) {
+	c.Flags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level: %v", err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

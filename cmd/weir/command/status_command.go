@@ -1,0 +1,56 @@
+package command
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newStatusCommand(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "status JOB",
+		Short: "Show a job's state, failure cause, vertices and subtasks",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := g.printer()
+			if err != nil {
+				return err
+			}
+			j, err := g.client().Job(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if p.format == "json" {
+				return p.print(j, nil, nil)
+			}
+			w := g.stdout
+			fmt.Fprintf(w, "Job:       %s (%s)\n", j.ID, j.Name)
+			fmt.Fprintf(w, "State:     %s (attempt %d)\n", j.State, j.Attempt)
+			fmt.Fprintf(w, "Submitted: %s\n", j.SubmittedAt.Local().Format(time.DateTime))
+			if j.EndedAt != nil {
+				fmt.Fprintf(w, "Ended:     %s\n", j.EndedAt.Local().Format(time.DateTime))
+			}
+			if j.Message != "" {
+				fmt.Fprintf(w, "Message:   %s\n", j.Message)
+			}
+			if j.FailureCause != "" {
+				fmt.Fprintf(w, "Cause:     %s\n", j.FailureCause)
+			}
+			fmt.Fprintln(w)
+			var rows [][]string
+			for _, v := range j.Vertices {
+				for _, s := range v.Subtasks {
+					rows = append(rows, []string{v.ID, fmt.Sprintf("%d/%d", s.Index, v.Parallelism), s.Worker, s.State,
+						strconv.FormatInt(s.RecordsIn, 10), strconv.FormatInt(s.RecordsOut, 10),
+						strconv.FormatInt(s.BackpressuredMs, 10), s.Error})
+				}
+			}
+			return p.print(nil, []string{"VERTEX", "SUBTASK", "WORKER", "STATE", "IN", "OUT", "BACKPRESSURED_MS", "ERROR"}, rows)
+		},
+	}
+	addClientFlags(c, g)
+	addOutputFlag(c, g)
+	return c
+}

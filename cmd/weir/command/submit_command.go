@@ -1,0 +1,76 @@
+package command
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/weir-stream/weir/dataflow/spec"
+)
+
+func newSubmitCommand(g *globals) *cobra.Command {
+	var parallelism int
+	c := &cobra.Command{
+		Use:   "submit FILE.yaml",
+		Short: "Validate a job spec and submit it; prints the job id",
+		Long: "Validate a job spec and submit it; prints the job id.\n\n" +
+			"${VAR} and ${VAR:-default} in the file are replaced from the environment first.\n" +
+			"Every error in the spec is printed with its path and nothing is submitted.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			data, err = spec.ExpandEnv(data, os.LookupEnv)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if cmd.Flags().Changed("parallelism") {
+				if parallelism < 1 {
+					return usagef("--parallelism must be at least 1")
+				}
+				if data, err = setTopLevel(data, "parallelism", strconv.Itoa(parallelism)); err != nil {
+					return fmt.Errorf("%s: %w", args[0], err)
+				}
+			}
+			if _, err := spec.Parse(data); err != nil {
+				return fmt.Errorf("%s is not a valid job spec:\n%w", args[0], err)
+			}
+			id, err := g.client().Submit(cmd.Context(), data)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(g.stdout, id)
+			return nil
+		},
+	}
+	addClientFlags(c, g)
+	c.Flags().IntVarP(&parallelism, "parallelism", "p", 0, "override the job's default parallelism")
+	return c
+}
+
+// setTopLevel sets a top-level scalar field of a YAML mapping document.
+func setTopLevel(data []byte, key, value string) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("a job spec is a YAML mapping")
+	}
+	m := doc.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content[i+1] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: value}
+			return yaml.Marshal(&doc)
+		}
+	}
+	m.Content = append(m.Content,
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key},
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: value})
+	return yaml.Marshal(&doc)
+}

@@ -1,0 +1,48 @@
+package command
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weir-stream/weir/worker"
+	"github.com/weir-stream/weir/worker/builder"
+)
+
+func newWorkerCommand(g *globals) *cobra.Command {
+	var (
+		cfg      worker.Config
+		logLevel string
+	)
+	c := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a worker: registers its slots with the coordinator and runs subtasks",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := newLogger(g.stderr, logLevel)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = logger
+			cfg.Builder = builder.New()
+			w, err := worker.New(cfg)
+			if err != nil {
+				return usageError{err}
+			}
+			if err := w.Start(); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "worker %s: %d slots, coordinator %s\n", w.ID(), cfg.Slots, cfg.CoordinatorAddr)
+			<-cmd.Context().Done()
+			w.Stop()
+			return nil
+		},
+	}
+	c.Flags().StringVar(&cfg.CoordinatorAddr, "coordinator", "127.0.0.1:6123", "coordinator gRPC address HOST:PORT")
+	c.Flags().IntVar(&cfg.Slots, "slots", 4, "task slots this worker offers")
+	c.Flags().StringVar(&cfg.ID, "id", "", "worker id (default: host name and a random suffix)")
+	c.Flags().StringVar(&cfg.DataAddr, "data-addr", "127.0.0.1:0", "data exchange address other workers connect to")
+	c.Flags().StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:0", "/metrics and /healthz address")
+	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return c
+}

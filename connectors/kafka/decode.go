@@ -1,0 +1,114 @@
+package kafka
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"time"
+)
+
+// Formats of message values.
+const (
+	FormatJSON = "json"
+	FormatRaw  = "raw"
+)
+
+// decoder turns a message value into record fields. It reuses its reader, so
+// it is not safe for concurrent use.
+type decoder struct {
+	raw bool
+	rd  bytes.Reader
+}
+
+func (d *decoder) decode(value []byte) (map[string]any, error) {
+	if d.raw {
+		return map[string]any{"value": string(value)}, nil
+	}
+	return d.decodeJSON(value)
+}
+
+// decodeJSON decodes one JSON object. Integers become int64 and other
+// numbers float64, so values match dataflow.Record's types.
+func (d *decoder) decodeJSON(value []byte) (map[string]any, error) {
+	d.rd.Reset(value)
+	dec := json.NewDecoder(&d.rd)
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("invalid JSON: empty message")
+		}
+		return nil, fmt.Errorf("invalid JSON: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("invalid JSON: data after the object")
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("want a JSON object, got %s", jsonKind(v))
+	}
+	convertNumbers(obj)
+	return obj, nil
+}
+
+func convertNumbers(m map[string]any) {
+	for k, v := range m {
+		m[k] = convertValue(v)
+	}
+}
+
+func convertValue(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return i
+		}
+		f, _ := strconv.ParseFloat(string(x), 64) // out of range gives ±Inf
+		return f
+	case map[string]any:
+		convertNumbers(x)
+	case []any:
+		for i := range x {
+			x[i] = convertValue(x[i])
+		}
+	}
+	return v
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case []any:
+		return "an array"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case json.Number:
+		return "a number"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// eventTimeMillis converts an event-time expression result to epoch ms.
+func eventTimeMillis(v any) (int64, error) {
+	switch x := v.(type) {
+	case int64:
+		return x, nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) || x > math.MaxInt64 || x < math.MinInt64 {
+			return 0, fmt.Errorf("event time %v is not a valid epoch millisecond value", x)
+		}
+		return int64(x), nil
+	case time.Time:
+		return x.UnixMilli(), nil
+	case nil:
+		return 0, errors.New("event time is missing (null)")
+	}
+	return 0, fmt.Errorf("event time must be a number of epoch milliseconds, got %T %v", v, v)
+}

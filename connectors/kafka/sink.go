@@ -1,0 +1,371 @@
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/weir-stream/weir/dataflow"
+	"github.com/weir-stream/weir/dataflow/expr"
+	"github.com/weir-stream/weir/dataflow/spec"
+)
+
+// DeliveryAtLeastOnce is the sink's only delivery mode so far.
+const DeliveryAtLeastOnce = "at-least-once"
+
+// closeFlushTimeout bounds how long Close waits for outstanding acks.
+const closeFlushTimeout = 30 * time.Second
+
+// Sink writes records to a Kafka topic, at least once: Flush returns when
+// every message handed to the producer so far is acknowledged by all in-sync
+// replicas (acks=all), so flushing on every checkpoint barrier means nothing
+// before the barrier is lost. After a failure, records replayed from the
+// last checkpoint are written again (duplicates, never losses).
+type Sink struct {
+	node    string
+	cfg     spec.KafkaSink
+	raw     bool
+	keyProg *expr.Program
+	onError dataflow.ErrorHandler
+	logger  *slog.Logger
+
+	connectBudget time.Duration // injected for tests
+
+	client    sarama.Client
+	producer  sarama.AsyncProducer
+	acks      *ackTracker
+	drainDone chan struct{}
+	sent      int64 // task goroutine only
+	closed    bool
+	buf       bytes.Buffer
+}
+
+var _ dataflow.Operator = (*Sink)(nil)
+
+// NewSink builds the sink of a spec node with a kafka sink. It checks the
+// settings and compiles the key expression; Open connects.
+func NewSink(node *spec.Node, ctx *dataflow.Context) (*Sink, error) {
+	if node == nil || node.Sink == nil || node.Sink.Kafka == nil {
+		return nil, fmt.Errorf("%w: node is not a kafka sink", ErrConfig)
+	}
+	k := *node.Sink.Kafka
+	k.Brokers = slices.Clone(k.Brokers)
+	if k.Format == "" {
+		k.Format = FormatJSON
+	}
+	if k.Delivery == "" {
+		k.Delivery = DeliveryAtLeastOnce
+	}
+	var problems []string
+	if len(k.Brokers) == 0 {
+		problems = append(problems, "brokers is empty")
+	}
+	if k.Topic == "" {
+		problems = append(problems, "topic is empty")
+	}
+	if k.Format != FormatJSON && k.Format != FormatRaw {
+		problems = append(problems, fmt.Sprintf("format %q: want json or raw", k.Format))
+	}
+	if k.Delivery != DeliveryAtLeastOnce {
+		problems = append(problems, fmt.Sprintf("delivery %q: this sink supports at-least-once only", k.Delivery))
+	}
+	s := &Sink{node: node.Name, cfg: k, raw: k.Format == FormatRaw, connectBudget: connectTimeout}
+	if k.Key != "" {
+		prog, err := expr.Compile(k.Key, nil, expr.Any)
+		if err != nil {
+			problems = append(problems, "key: "+err.Error())
+		}
+		s.keyProg = prog
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%w: kafka sink %q: %s", ErrConfig, node.Name, strings.Join(problems, "; "))
+	}
+	s.setContext(ctx)
+	return s, nil
+}
+
+func (s *Sink) setContext(ctx *dataflow.Context) {
+	if ctx == nil {
+		ctx = &dataflow.Context{}
+	}
+	s.onError = ctx.OnError
+	if s.onError == nil {
+		s.onError = dataflow.FailOnError{Node: s.node}
+	}
+	s.logger = ctx.Logger
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	s.logger = s.logger.With("node", s.node, "topic", s.cfg.Topic)
+}
+
+func (s *Sink) saramaConfig() *sarama.Config {
+	c := baseConfig(s.node)
+	c.Producer.RequiredAcks = sarama.WaitForAll
+	c.Producer.Return.Successes = true
+	c.Producer.Return.Errors = true
+	// Idempotence keeps each partition in order and free of duplicates
+	// across the producer's own retries; it needs one request in flight.
+	c.Producer.Idempotent = true
+	c.Net.MaxOpenRequests = 1
+	c.Producer.Retry.Max = 10
+	c.Producer.Retry.Backoff = 200 * time.Millisecond
+	c.Producer.Timeout = 10 * time.Second
+	c.Producer.Flush.Bytes = 512 << 10
+	c.Producer.Flush.Frequency = 5 * time.Millisecond
+	c.ChannelBufferSize = 4096
+	return c
+}
+
+// Open connects to the brokers (retrying briefly) and starts the producer.
+func (s *Sink) Open(ctx *dataflow.Context) error {
+	if ctx != nil {
+		s.setContext(ctx)
+	}
+	if s.producer != nil {
+		return nil
+	}
+	client, _, err := connect(context.Background(), s.cfg.Brokers, s.cfg.Topic, s.saramaConfig(), s.connectBudget)
+	if err != nil {
+		return fmt.Errorf("kafka sink %q: %w", s.node, err)
+	}
+	p, err := sarama.NewAsyncProducerFromClient(client)
+	if err != nil {
+		client.Close()
+		return fmt.Errorf("kafka sink %q: topic %q: %w", s.node, s.cfg.Topic, err)
+	}
+	s.client, s.producer = client, p
+	s.acks = newAckTracker()
+	s.drainDone = make(chan struct{})
+	go s.drainAcks(p)
+	return nil
+}
+
+// drainAcks counts acknowledgements and keeps the first failure.
+func (s *Sink) drainAcks(p sarama.AsyncProducer) {
+	defer close(s.drainDone)
+	succ, errs := p.Successes(), p.Errors()
+	for succ != nil || errs != nil {
+		select {
+		case _, ok := <-succ:
+			if !ok {
+				succ = nil
+				continue
+			}
+			s.acks.done(nil)
+		case e, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			var err error = e
+			if e != nil && e.Msg != nil && e.Msg.Partition >= 0 {
+				err = fmt.Errorf("partition %d: %w", e.Msg.Partition, e.Err)
+			} else if e != nil {
+				err = e.Err
+			}
+			s.acks.done(fmt.Errorf("kafka sink %q: writing to topic %q failed: %w: %w", s.node, s.cfg.Topic, ErrDelivery, err))
+		}
+	}
+}
+
+// Process encodes r and hands it to the producer. A delivery failure of an
+// earlier record is returned here (or by Flush) and fails the task.
+func (s *Sink) Process(r *dataflow.Record, _ dataflow.Output) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("kafka sink %q: internal error: %v", s.node, p)
+		}
+	}()
+	if s.producer == nil {
+		return fmt.Errorf("kafka sink %q: Process before Open or after Close", s.node)
+	}
+	if err := s.acks.err(); err != nil {
+		return err
+	}
+	msg, err := s.message(r)
+	if err != nil {
+		return s.onError.Handle(r, nil, err)
+	}
+	s.producer.Input() <- msg
+	s.sent++
+	return nil
+}
+
+func (s *Sink) message(r *dataflow.Record) (*sarama.ProducerMessage, error) {
+	msg := &sarama.ProducerMessage{Topic: s.cfg.Topic}
+	if s.raw {
+		switch v := r.Fields["value"].(type) {
+		case string:
+			msg.Value = sarama.StringEncoder(v)
+		case []byte:
+			msg.Value = sarama.ByteEncoder(v)
+		default:
+			return nil, fmt.Errorf("raw format: field \"value\" must be a string, got %T", v)
+		}
+	} else {
+		b, err := s.encodeJSON(r.Fields)
+		if err != nil {
+			return nil, err
+		}
+		msg.Value = sarama.ByteEncoder(b)
+	}
+	if s.keyProg != nil {
+		v, err := s.keyProg.Eval(r.Fields)
+		if err != nil {
+			return nil, fmt.Errorf("key: %w", err)
+		}
+		if v != nil {
+			k, err := keyString(v)
+			if err != nil {
+				return nil, fmt.Errorf("key: %w", err)
+			}
+			msg.Key = sarama.StringEncoder(k)
+		}
+	}
+	return msg, nil
+}
+
+// encodeJSON encodes fields with sorted keys and without HTML escaping. The
+// result is a fresh slice: the producer keeps it until acknowledged.
+func (s *Sink) encodeJSON(fields map[string]any) ([]byte, error) {
+	s.buf.Reset()
+	enc := json.NewEncoder(&s.buf)
+	enc.SetEscapeHTML(false)
+	if fields == nil {
+		fields = map[string]any{}
+	}
+	if err := enc.Encode(fields); err != nil {
+		return nil, fmt.Errorf("encode JSON: %w", err)
+	}
+	b := bytes.TrimSuffix(s.buf.Bytes(), []byte{'\n'})
+	return bytes.Clone(b), nil
+}
+
+// keyString is the message key of a key value: strings as they are, numbers
+// and booleans in their usual text form, anything else as JSON.
+func keyString(v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case []byte:
+		return string(x), nil
+	case int64:
+		return strconv.FormatInt(x, 10), nil
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return strconv.FormatInt(int64(x), 10), nil
+		}
+		return strconv.FormatFloat(x, 'g', -1, 64), nil
+	case bool:
+		return strconv.FormatBool(x), nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// Flush waits until every message sent so far is acknowledged, or fails
+// with the first delivery error, or ctx ends.
+func (s *Sink) Flush(ctx context.Context) error {
+	if s.producer == nil {
+		return nil
+	}
+	if err := s.acks.wait(ctx, s.sent); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Close flushes (bounded by a timeout), then stops the producer and
+// releases its connections. It is idempotent.
+func (s *Sink) Close(dataflow.Output) error {
+	if s.closed || s.producer == nil {
+		s.closed = true
+		return nil
+	}
+	s.closed = true
+	ctx, cancel := context.WithTimeout(context.Background(), closeFlushTimeout)
+	defer cancel()
+	err := s.Flush(ctx)
+	if err != nil && errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("kafka sink %q: topic %q: %d messages not acknowledged within %s", s.node, s.cfg.Topic, s.sent-s.acks.count(), closeFlushTimeout)
+	}
+	s.producer.AsyncClose()
+	<-s.drainDone
+	s.client.Close()
+	s.producer = nil
+	return err
+}
+
+// ackTracker counts finished sends (acked or failed) for Flush.
+type ackTracker struct {
+	mu       sync.Mutex
+	finished int64
+	first    error
+	waiting  bool
+	changed  chan struct{}
+}
+
+func newAckTracker() *ackTracker { return &ackTracker{changed: make(chan struct{})} }
+
+func (a *ackTracker) done(err error) {
+	a.mu.Lock()
+	a.finished++
+	if err != nil && a.first == nil {
+		a.first = err
+	}
+	if a.waiting {
+		close(a.changed)
+		a.changed = make(chan struct{})
+		a.waiting = false
+	}
+	a.mu.Unlock()
+}
+
+func (a *ackTracker) err() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.first
+}
+
+func (a *ackTracker) count() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.finished
+}
+
+func (a *ackTracker) wait(ctx context.Context, target int64) error {
+	for {
+		a.mu.Lock()
+		if a.first != nil {
+			a.mu.Unlock()
+			return a.first
+		}
+		if a.finished >= target {
+			a.mu.Unlock()
+			return nil
+		}
+		a.waiting = true
+		ch := a.changed
+		a.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/weir-stream/weir/dataflow"
+	"github.com/weir-stream/weir/dataflow/graph"
+	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/worker/task"
+)
+
+// Exchange is the data-plane service other workers send records to; wire
+// exchange.New(logger). The worker registers it on its data gRPC server and
+// closes it on Stop after every task has ended.
+type Exchange interface {
+	Register(s *grpc.Server)
+	Close()
+}
+
+// TaskEnv is what the worker hands every task: task.Env's fields, with the
+// Exchange as the worker knows it.
+type TaskEnv struct {
+	Builder  task.Builder
+	Logger   *slog.Logger
+	Exchange Exchange
+}
+
+// RunFunc runs one subtask until it ends or ctx is cancelled; wire
+// task.Run. It returns nil when the subtask finished (end of stream).
+type RunFunc func(ctx context.Context, d task.Deployment, env TaskEnv, counters *dataflow.Counters) error
+
+// Config configures a Worker. Zero fields take the defaults below.
+type Config struct {
+	// CoordinatorAddr is the coordinator's gRPC address (required).
+	CoordinatorAddr string
+	// DataAddr serves the Exchange (default ":7071"; ":0" picks a port).
+	DataAddr string
+	// AdvertiseDataAddr is the data address other workers dial (default
+	// the bound DataAddr, with the host name for an unspecified host).
+	AdvertiseDataAddr string
+	// HTTPAddr serves /metrics and /healthz (default ":8082").
+	HTTPAddr string
+	// Slots is how many subtasks run at once (default the number of CPUs).
+	Slots int
+	// ID is stable for the process lifetime (default host name + random).
+	ID      string
+	Version string
+	Logger  *slog.Logger
+	Builder task.Builder
+	// ParseSpec, BuildGraph, RunTask and NewExchange default to spec.Parse,
+	// graph.Build, task.Run and exchange.New (wiring.go); tests replace them.
+	ParseSpec   func([]byte) (*spec.Job, error)
+	BuildGraph  func(*spec.Job) (*graph.Graph, error)
+	RunTask     RunFunc
+	NewExchange func(*slog.Logger) Exchange
+	// ReconnectMin and ReconnectMax bound the backoff between attempts to
+	// reach the coordinator (defaults 100ms and 5s).
+	ReconnectMin, ReconnectMax time.Duration
+}
+
+// Defaults.
+const (
+	DefaultDataAddr     = ":7071"
+	DefaultHTTPAddr     = ":8082"
+	DefaultReconnectMin = 100 * time.Millisecond
+	DefaultReconnectMax = 5 * time.Second
+)
+
+// wired holds the real implementations; wiring.go fills it in, so that the
+// rest of the package builds and tests without them.
+var wired struct {
+	parseSpec   func([]byte) (*spec.Job, error)
+	buildGraph  func(*spec.Job) (*graph.Graph, error)
+	runTask     RunFunc
+	newExchange func(*slog.Logger) Exchange
+}
+
+func (c *Config) setDefaults() {
+	if c.ParseSpec == nil {
+		c.ParseSpec = wired.parseSpec
+	}
+	if c.BuildGraph == nil {
+		c.BuildGraph = wired.buildGraph
+	}
+	if c.RunTask == nil {
+		c.RunTask = wired.runTask
+		if c.NewExchange == nil {
+			c.NewExchange = wired.newExchange
+		}
+	}
+	if c.DataAddr == "" {
+		c.DataAddr = DefaultDataAddr
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = DefaultHTTPAddr
+	}
+	if c.Slots == 0 {
+		c.Slots = runtime.NumCPU()
+	}
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		if host == "" {
+			host = "worker"
+		}
+		var b [3]byte
+		_, _ = rand.Read(b[:]) // never fails (crypto/rand panics instead of erroring on Linux)
+		c.ID = host + "-" + hex.EncodeToString(b[:])
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.ReconnectMin == 0 {
+		c.ReconnectMin = DefaultReconnectMin
+	}
+	if c.ReconnectMax == 0 {
+		c.ReconnectMax = DefaultReconnectMax
+	}
+}
+
+// Validate reports every problem with the config (after defaults).
+func (c *Config) Validate() error {
+	var errs []error
+	if c.CoordinatorAddr == "" {
+		errs = append(errs, errors.New("worker: the coordinator address is required"))
+	}
+	if c.Slots < 1 {
+		errs = append(errs, fmt.Errorf("worker: slots must be at least 1, got %d", c.Slots))
+	}
+	if c.ReconnectMin <= 0 || c.ReconnectMax < c.ReconnectMin {
+		errs = append(errs, fmt.Errorf("worker: reconnect backoff must satisfy 0 < min (%s) <= max (%s)", c.ReconnectMin, c.ReconnectMax))
+	}
+	if c.ParseSpec == nil {
+		errs = append(errs, errors.New("worker: ParseSpec is required (spec.Parse)"))
+	}
+	if c.BuildGraph == nil {
+		errs = append(errs, errors.New("worker: BuildGraph is required (graph.Build)"))
+	}
+	if c.RunTask == nil {
+		errs = append(errs, errors.New("worker: RunTask is required (task.Run)"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,67 @@
+package worker
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	controlpb "github.com/weir-stream/weir/proto/control/v1"
+)
+
+var (
+	descSlots         = prometheus.NewDesc("weir_worker_slots", "Task slots this worker offers.", nil, nil)
+	descConnected     = prometheus.NewDesc("weir_worker_connected", "1 while registered with the coordinator.", nil, nil)
+	descTasks         = prometheus.NewDesc("weir_worker_tasks", "Tasks on this worker by state.", []string{"state"}, nil)
+	descRecordsIn     = prometheus.NewDesc("weir_task_records_in_total", "Records read by a subtask.", []string{"job", "vertex", "subtask"}, nil)
+	descRecordsOut    = prometheus.NewDesc("weir_task_records_out_total", "Records emitted by a subtask.", []string{"job", "vertex", "subtask"}, nil)
+	descBackpressured = prometheus.NewDesc("weir_task_backpressured_seconds_total", "Time a subtask waited for output credit.", []string{"job", "vertex", "subtask"}, nil)
+)
+
+type collector struct{ w *Worker }
+
+func (collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSlots, descConnected, descTasks, descRecordsIn, descRecordsOut, descBackpressured} {
+		ch <- d
+	}
+}
+
+func (k collector) Collect(ch chan<- prometheus.Metric) {
+	w := k.w
+	ch <- prometheus.MustNewConstMetric(descSlots, prometheus.GaugeValue, float64(w.cfg.Slots))
+	conn := 0.0
+	if w.connected.Load() {
+		conn = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descConnected, prometheus.GaugeValue, conn)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	byState := map[controlpb.TaskState]int{}
+	for _, t := range w.tasks {
+		byState[t.state]++
+		sub := strconv.Itoa(int(t.key.subtask))
+		c := t.counters
+		ch <- prometheus.MustNewConstMetric(descRecordsIn, prometheus.CounterValue, float64(c.RecordsIn.Load()), t.key.job, t.key.vertex, sub)
+		ch <- prometheus.MustNewConstMetric(descRecordsOut, prometheus.CounterValue, float64(c.RecordsOut.Load()), t.key.job, t.key.vertex, sub)
+		ch <- prometheus.MustNewConstMetric(descBackpressured, prometheus.CounterValue, float64(c.BackpressuredNs.Load())/1e9, t.key.job, t.key.vertex, sub)
+	}
+	for _, s := range []controlpb.TaskState{controlpb.TaskState_TASK_STATE_DEPLOYING, controlpb.TaskState_TASK_STATE_RUNNING,
+		controlpb.TaskState_TASK_STATE_FINISHED, controlpb.TaskState_TASK_STATE_FAILED, controlpb.TaskState_TASK_STATE_CANCELED} {
+		ch <- prometheus.MustNewConstMetric(descTasks, prometheus.GaugeValue, float64(byState[s]), stateName(s))
+	}
+}
+
+func stateName(s controlpb.TaskState) string {
+	switch s {
+	case controlpb.TaskState_TASK_STATE_DEPLOYING:
+		return "DEPLOYING"
+	case controlpb.TaskState_TASK_STATE_RUNNING:
+		return "RUNNING"
+	case controlpb.TaskState_TASK_STATE_FINISHED:
+		return "FINISHED"
+	case controlpb.TaskState_TASK_STATE_FAILED:
+		return "FAILED"
+	case controlpb.TaskState_TASK_STATE_CANCELED:
+		return "CANCELED"
+	}
+	return "UNSPECIFIED"
+}

@@ -1,0 +1,116 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	controlpb "github.com/weir-stream/weir/proto/control/v1"
+)
+
+// sessionLoop holds a session with the coordinator until Stop, reconnecting
+// with backoff.
+func (w *Worker) sessionLoop() {
+	backoff := w.cfg.ReconnectMin
+	for w.ctx.Err() == nil {
+		registered, err := w.runSession(w.ctx)
+		w.connected.Store(false)
+		w.cancelAllTasks()
+		if w.ctx.Err() != nil {
+			return
+		}
+		if registered {
+			backoff = w.cfg.ReconnectMin
+			w.log.Warn("session with the coordinator ended; cancelled all tasks, reconnecting", "err", err)
+		} else {
+			w.log.Warn("cannot reach the coordinator; retrying", "addr", w.cfg.CoordinatorAddr, "err", err, "in", backoff)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-w.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(backoff*2, w.cfg.ReconnectMax)
+	}
+}
+
+// runSession runs one session; registered says whether it got that far.
+func (w *Worker) runSession(parent context.Context) (registered bool, err error) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	stream, err := w.newClient().Session(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := stream.Send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_Register{Register: &controlpb.Register{
+		WorkerId: w.cfg.ID, DataAddr: w.advertise, Slots: int32(w.cfg.Slots), HttpAddr: w.httpAdv, Version: w.cfg.Version,
+	}}}); err != nil {
+		return false, err
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return false, err
+	}
+	reg := first.GetRegistered()
+	if reg == nil {
+		return false, fmt.Errorf("coordinator answered Register with %T", first.GetMsg())
+	}
+	interval := time.Duration(reg.GetHeartbeatIntervalMs()) * time.Millisecond
+	if interval <= 0 {
+		interval = time.Second
+	}
+	w.connected.Store(true)
+	w.log.Info("registered with the coordinator", "heartbeat", interval)
+
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			switch msg := m.GetMsg().(type) {
+			case *controlpb.CoordinatorMessage_Deploy:
+				w.deploy(msg.Deploy)
+			case *controlpb.CoordinatorMessage_Cancel:
+				w.cancelTask(msg.Cancel.GetTask())
+			default:
+				w.log.Warn("ignoring unexpected coordinator message", "type", fmt.Sprintf("%T", m.GetMsg()))
+			}
+		}
+	}()
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	err = func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case err := <-recvErr:
+				recvErr <- err
+				return err
+			case <-w.notify:
+				for _, st := range w.pendingStatuses() {
+					if err := stream.Send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_TaskStatus{TaskStatus: st}}); err != nil {
+						return err
+					}
+				}
+			case <-ticker.C:
+				hb := &controlpb.Heartbeat{UnixMs: time.Now().UnixMilli(), Tasks: w.allStatuses()}
+				if err := stream.Send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_Heartbeat{Heartbeat: hb}}); err != nil {
+					return err
+				}
+			}
+		}
+	}()
+	cancel()
+	<-recvErr // the receive goroutine ends once the stream is cancelled
+	if errors.Is(err, context.Canceled) && parent.Err() != nil {
+		err = nil
+	}
+	return true, err
+}

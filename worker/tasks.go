@@ -1,0 +1,245 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/weir-stream/weir/dataflow"
+	controlpb "github.com/weir-stream/weir/proto/control/v1"
+	"github.com/weir-stream/weir/worker/task"
+)
+
+type taskKey struct {
+	job     string
+	attempt int64
+	vertex  string
+	subtask int32
+}
+
+func keyOf(id *controlpb.TaskID) taskKey {
+	return taskKey{id.GetJobId(), id.GetAttempt(), id.GetVertexId(), id.GetSubtask()}
+}
+
+func (k taskKey) pb() *controlpb.TaskID {
+	return &controlpb.TaskID{JobId: k.job, Attempt: k.attempt, VertexId: k.vertex, Subtask: k.subtask}
+}
+
+// runningTask is one subtask on this worker, from deployment until its
+// final state has been reported.
+type runningTask struct {
+	key      taskKey
+	state    controlpb.TaskState
+	err      string
+	reported controlpb.TaskState // last state sent to the coordinator
+	counters *dataflow.Counters
+	cancel   context.CancelFunc
+	canceled bool // cancel was requested
+}
+
+func (t *runningTask) ended() bool {
+	switch t.state {
+	case controlpb.TaskState_TASK_STATE_FINISHED, controlpb.TaskState_TASK_STATE_FAILED, controlpb.TaskState_TASK_STATE_CANCELED:
+		return true
+	}
+	return false
+}
+
+func (t *runningTask) status() *controlpb.TaskStatus {
+	c := t.counters
+	return &controlpb.TaskStatus{
+		Task: t.key.pb(), State: t.state, Error: t.err,
+		Metrics: &controlpb.TaskMetrics{
+			RecordsIn: c.RecordsIn.Load(), RecordsOut: c.RecordsOut.Load(),
+			BackpressuredMs: c.BackpressuredNs.Load() / 1e6, DroppedLate: c.DroppedLate.Load(),
+			SkippedInvalid: c.SkippedInvalid.Load(), DeadLettered: c.DeadLettered.Load(),
+		},
+	}
+}
+
+func (w *Worker) wake() {
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+}
+
+// deploy starts one subtask. Problems with the deployment itself (bad spec,
+// no free slot) become a FAILED report rather than a broken session.
+func (w *Worker) deploy(d *controlpb.DeployTask) {
+	k := keyOf(d.GetTask())
+	// Parsing and building the graph happen outside the lock so that a big
+	// spec does not hold up heartbeats.
+	dep, depErr := w.deployment(d)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, dup := w.tasks[k]; dup || w.ctx.Err() != nil {
+		return // a repeated deployment, or the worker is stopping
+	}
+	t := &runningTask{key: k, state: controlpb.TaskState_TASK_STATE_DEPLOYING, counters: &dataflow.Counters{}}
+	w.tasks[k] = t
+	fail := func(err error) {
+		t.state, t.err = controlpb.TaskState_TASK_STATE_FAILED, err.Error()
+		w.log.Error("deploy failed", "task", fmt.Sprintf("%s/%d/%s[%d]", k.job, k.attempt, k.vertex, k.subtask), "err", err)
+		w.wake()
+	}
+	if n := w.activeLocked(); n > w.cfg.Slots {
+		fail(fmt.Errorf("worker %s has no free slot (%d slots, %d tasks)", w.cfg.ID, w.cfg.Slots, n-1))
+		return
+	}
+	if depErr != nil {
+		fail(depErr)
+		return
+	}
+	ctx, cancel := context.WithCancel(w.ctx)
+	t.cancel = cancel
+	w.taskWG.Add(1)
+	go w.runTask(ctx, t, dep)
+}
+
+func (w *Worker) activeLocked() int {
+	n := 0
+	for _, t := range w.tasks {
+		if !t.ended() {
+			n++
+		}
+	}
+	return n
+}
+
+func (w *Worker) deployment(d *controlpb.DeployTask) (dep task.Deployment, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("building the job graph panicked: %v", v)
+		}
+	}()
+	job, err := w.cfg.ParseSpec(d.GetJobSpec())
+	if err != nil {
+		return dep, fmt.Errorf("job spec: %w", err)
+	}
+	g, err := w.cfg.BuildGraph(job)
+	if err != nil {
+		return dep, fmt.Errorf("job graph: %w", err)
+	}
+	id := d.GetTask()
+	if g.Vertex(id.GetVertexId()) == nil {
+		return dep, fmt.Errorf("job graph has no vertex %q", id.GetVertexId())
+	}
+	places := map[string][]task.Address{}
+	for _, p := range d.GetPlacements() {
+		v := g.Vertex(p.GetVertexId())
+		if v == nil {
+			return dep, fmt.Errorf("placement names unknown vertex %q", p.GetVertexId())
+		}
+		if places[v.ID] == nil {
+			places[v.ID] = make([]task.Address, v.Parallelism)
+		}
+		i := int(p.GetSubtask())
+		if i < 0 || i >= v.Parallelism {
+			return dep, fmt.Errorf("placement of %s[%d]: vertex has parallelism %d", v.ID, i, v.Parallelism)
+		}
+		places[v.ID][i] = task.Address{WorkerID: p.GetWorkerId(), DataAddr: p.GetDataAddr()}
+	}
+	return task.Deployment{
+		ID:            task.ID{JobID: id.GetJobId(), Attempt: id.GetAttempt(), VertexID: id.GetVertexId(), Subtask: int(id.GetSubtask())},
+		Graph:         g,
+		Placements:    places,
+		LocalWorkerID: w.cfg.ID,
+	}, nil
+}
+
+func (w *Worker) runTask(ctx context.Context, t *runningTask, dep task.Deployment) {
+	defer w.taskWG.Done()
+	defer t.cancel()
+	w.setState(t, controlpb.TaskState_TASK_STATE_RUNNING, "")
+	log := w.log.With("job", t.key.job, "attempt", t.key.attempt, "vertex", t.key.vertex, "subtask", t.key.subtask)
+	err := func() (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				log.Error("task panicked", "panic", v, "stack", string(debug.Stack()))
+				err = fmt.Errorf("task panicked: %v", v)
+			}
+		}()
+		return w.cfg.RunTask(ctx, dep, TaskEnv{Builder: w.cfg.Builder, Logger: log, Exchange: w.exchange}, t.counters)
+	}()
+	w.mu.Lock()
+	canceled := t.canceled || w.ctx.Err() != nil
+	w.mu.Unlock()
+	switch {
+	case canceled && (err == nil || errors.Is(err, context.Canceled)):
+		w.setState(t, controlpb.TaskState_TASK_STATE_CANCELED, "")
+	case err != nil:
+		log.Warn("task failed", "err", err)
+		w.setState(t, controlpb.TaskState_TASK_STATE_FAILED, err.Error())
+	default:
+		w.setState(t, controlpb.TaskState_TASK_STATE_FINISHED, "")
+	}
+}
+
+func (w *Worker) setState(t *runningTask, s controlpb.TaskState, msg string) {
+	w.mu.Lock()
+	if !t.ended() {
+		t.state, t.err = s, msg
+	}
+	w.mu.Unlock()
+	w.wake()
+}
+
+// cancelTask cancels one task's context; unknown tasks are ignored (they
+// ended already).
+func (w *Worker) cancelTask(id *controlpb.TaskID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if t := w.tasks[keyOf(id)]; t != nil && !t.ended() {
+		t.canceled = true
+		if t.cancel != nil {
+			t.cancel()
+		}
+	}
+}
+
+// cancelAllTasks cancels every task, waits for all to stop and forgets them:
+// after a broken session their jobs have failed on the coordinator.
+func (w *Worker) cancelAllTasks() {
+	w.mu.Lock()
+	for _, t := range w.tasks {
+		t.canceled = true
+		if t.cancel != nil {
+			t.cancel()
+		}
+	}
+	w.mu.Unlock()
+	w.taskWG.Wait()
+	w.mu.Lock()
+	clear(w.tasks)
+	w.mu.Unlock()
+}
+
+// pendingStatuses returns the tasks whose state changed since last reported
+// and forgets ended tasks once their final state is out.
+func (w *Worker) pendingStatuses() []*controlpb.TaskStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []*controlpb.TaskStatus
+	for k, t := range w.tasks {
+		if t.state != t.reported {
+			out = append(out, t.status())
+			t.reported = t.state
+		}
+		if t.ended() {
+			delete(w.tasks, k)
+		}
+	}
+	return out
+}
+
+func (w *Worker) allStatuses() []*controlpb.TaskStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]*controlpb.TaskStatus, 0, len(w.tasks))
+	for _, t := range w.tasks {
+		out = append(out, t.status())
+	}
+	return out
+}

@@ -1,0 +1,222 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+
+	controlpb "github.com/weir-stream/weir/proto/control/v1"
+)
+
+// Worker is one worker process.
+type Worker struct {
+	cfg Config
+	log *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu    sync.Mutex
+	tasks map[taskKey]*runningTask
+	// notify wakes the session's send loop when a task changed state.
+	notify chan struct{}
+
+	connected atomic.Bool
+	registry  *prometheus.Registry
+
+	life      sync.Mutex
+	started   bool
+	stopped   bool
+	wg        sync.WaitGroup // servers and the session loop
+	taskWG    sync.WaitGroup // task goroutines
+	stopOnce  sync.Once
+	dataSrv   *grpc.Server
+	httpSrv   *http.Server
+	dataLn    net.Listener
+	httpLn    net.Listener
+	exchange  Exchange
+	conn      *grpc.ClientConn
+	advertise string
+	httpAdv   string
+}
+
+// New validates cfg and returns a worker that is not yet running.
+func New(cfg Config) (*Worker, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Worker{
+		cfg: cfg, log: cfg.Logger.With("component", "worker", "worker", cfg.ID),
+		ctx: ctx, cancel: cancel,
+		tasks:  map[taskKey]*runningTask{},
+		notify: make(chan struct{}, 1),
+	}
+	w.registry = prometheus.NewRegistry()
+	if err := w.registry.Register(&collector{w: w}); err != nil {
+		cancel()
+		return nil, fmt.Errorf("worker: metrics: %w", err)
+	}
+	return w, nil
+}
+
+// ID is the worker's id.
+func (w *Worker) ID() string { return w.cfg.ID }
+
+// Start listens on the data and HTTP addresses and starts the session loop.
+// It does not block; reaching the coordinator happens in the background.
+func (w *Worker) Start() error {
+	w.life.Lock()
+	defer w.life.Unlock()
+	if w.started || w.stopped {
+		return errors.New("worker: Start called twice or after Stop")
+	}
+	dl, err := net.Listen("tcp", w.cfg.DataAddr)
+	if err != nil {
+		return fmt.Errorf("worker: listen for data on %s: %w", w.cfg.DataAddr, err)
+	}
+	hl, err := net.Listen("tcp", w.cfg.HTTPAddr)
+	if err != nil {
+		dl.Close()
+		return fmt.Errorf("worker: listen for HTTP on %s: %w", w.cfg.HTTPAddr, err)
+	}
+	// gRPC's own reconnect backoff (1s base) would add to ours; align it.
+	bo := backoff.DefaultConfig
+	bo.BaseDelay, bo.MaxDelay = w.cfg.ReconnectMin, w.cfg.ReconnectMax
+	conn, err := grpc.NewClient(w.cfg.CoordinatorAddr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: 5 * time.Second}))
+	if err != nil {
+		dl.Close()
+		hl.Close()
+		return fmt.Errorf("worker: coordinator address %q: %w", w.cfg.CoordinatorAddr, err)
+	}
+	w.started = true
+	w.conn = conn
+	w.dataLn, w.httpLn = dl, hl
+	w.advertise = w.cfg.AdvertiseDataAddr
+	if w.advertise == "" {
+		w.advertise = advertised(dl.Addr())
+	}
+	w.httpAdv = advertised(hl.Addr())
+	w.dataSrv = grpc.NewServer()
+	if w.cfg.NewExchange != nil {
+		w.exchange = w.cfg.NewExchange(w.cfg.Logger)
+		w.exchange.Register(w.dataSrv)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(w.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", w.handleHealthz)
+	w.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	w.wg.Add(3)
+	go func() {
+		defer w.wg.Done()
+		if err := w.dataSrv.Serve(dl); err != nil {
+			w.log.Error("data server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer w.wg.Done()
+		if err := w.httpSrv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			w.log.Error("HTTP server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer w.wg.Done()
+		w.sessionLoop()
+	}()
+	w.log.Info("worker started", "data", w.advertise, "http", w.httpAdv, "slots", w.cfg.Slots, "coordinator", w.cfg.CoordinatorAddr)
+	return nil
+}
+
+// advertised turns a bound address into one other hosts can dial: an
+// unspecified host (":0", "0.0.0.0", "::") becomes the host name.
+func advertised(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		} else {
+			host = "127.0.0.1"
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// DataAddr is the advertised data address ("" before Start).
+func (w *Worker) DataAddr() string {
+	w.life.Lock()
+	defer w.life.Unlock()
+	return w.advertise
+}
+
+// HTTPAddr is the bound HTTP address ("" before Start).
+func (w *Worker) HTTPAddr() string {
+	w.life.Lock()
+	defer w.life.Unlock()
+	if w.httpLn == nil {
+		return ""
+	}
+	return w.httpLn.Addr().String()
+}
+
+// Connected reports whether the worker is registered with the coordinator.
+func (w *Worker) Connected() bool { return w.connected.Load() }
+
+// Stop cancels every task, leaves the coordinator, closes the servers and
+// returns when every goroutine the worker started has exited. Idempotent.
+func (w *Worker) Stop() {
+	w.stopOnce.Do(func() {
+		w.life.Lock()
+		w.stopped = true
+		w.life.Unlock()
+		w.cancel()
+		w.cancelAllTasks()
+		w.taskWG.Wait()
+		if w.dataSrv != nil {
+			w.dataSrv.Stop()
+		}
+		if w.httpSrv != nil {
+			w.httpSrv.Close()
+		}
+		w.wg.Wait()
+		if w.exchange != nil {
+			w.exchange.Close()
+		}
+		if w.conn != nil {
+			w.conn.Close()
+		}
+	})
+}
+
+func (w *Worker) handleHealthz(rw http.ResponseWriter, _ *http.Request) {
+	rw.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(rw).Encode(map[string]any{"status": "ok", "connected": w.connected.Load()})
+}
+
+// Registry is the worker's Prometheus registry (served on /metrics).
+func (w *Worker) Registry() *prometheus.Registry { return w.registry }
+
+// newClient is a control-plane client on the worker's connection.
+func (w *Worker) newClient() controlpb.CoordinatorClient {
+	return controlpb.NewCoordinatorClient(w.conn)
+}
