@@ -2,7 +2,6 @@ package dataflow
 
 import (
 	"fmt"
-	"hash/fnv"
 	"math"
 	"strconv"
 )
@@ -39,44 +38,67 @@ func KeyGroup(key any, maxParallelism int) int {
 }
 
 // HashKey hashes a key value deterministically across processes and runs.
+// Integral floats hash like the integer, so a key read as 42 from JSON and
+// computed as 42.0 lands in the same key group.
 func HashKey(key any) uint64 {
-	h := fnv.New64a()
+	return mix64(hashValue(fnvOffset, key))
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// hashValue folds key into the FNV-1a state h without allocating: this runs
+// once per record on every hash-partitioned edge.
+func hashValue(h uint64, key any) uint64 {
 	var buf [32]byte
 	switch k := key.(type) {
 	case string:
-		h.Write([]byte(k))
+		return fnvString(h, k)
 	case []byte:
-		h.Write(k)
+		return fnvBytes(h, k)
 	case int64:
-		h.Write(strconv.AppendInt(buf[:0], k, 10))
+		return fnvBytes(h, strconv.AppendInt(buf[:0], k, 10))
 	case int:
-		h.Write(strconv.AppendInt(buf[:0], int64(k), 10))
+		return fnvBytes(h, strconv.AppendInt(buf[:0], int64(k), 10))
 	case float64:
 		if k == math.Trunc(k) && math.Abs(k) < 1<<53 {
-			h.Write(strconv.AppendInt(buf[:0], int64(k), 10))
-		} else {
-			h.Write(strconv.AppendFloat(buf[:0], k, 'g', -1, 64))
+			return fnvBytes(h, strconv.AppendInt(buf[:0], int64(k), 10))
 		}
+		return fnvBytes(h, strconv.AppendFloat(buf[:0], k, 'g', -1, 64))
 	case bool:
 		if k {
-			h.Write([]byte{1})
-		} else {
-			h.Write([]byte{0})
+			return fnvBytes(h, []byte{1})
 		}
+		return fnvBytes(h, []byte{0})
 	case nil:
+		return h
 	case []any:
 		for _, e := range k {
-			var b [8]byte
 			v := HashKey(e)
-			for i := range b {
-				b[i] = byte(v >> (8 * i))
+			for i := 0; i < 8; i++ {
+				h = (h ^ uint64(byte(v>>(8*i)))) * fnvPrime
 			}
-			h.Write(b[:])
 		}
+		return h
 	default:
-		fmt.Fprint(h, k)
+		return fnvString(h, fmt.Sprint(k))
 	}
-	return mix64(h.Sum64())
+}
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime
+	}
+	return h
+}
+
+func fnvBytes(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	return h
 }
 
 // mix64 spreads fnv's low bits, which are poor for short keys.

@@ -44,6 +44,29 @@ type InputGate struct {
 	ended   int           // channels whose end of stream was handed out
 	closed  bool
 	failErr error // the gate as a whole failed (exchange closed)
+
+	// prev is the batch Next handed out last; it goes back to spare on the
+	// following Next, so steady-state exchange allocates no batches.
+	prev  []dataflow.Element
+	spare [][]dataflow.Element
+}
+
+// maxSpare bounds the recycled batches a gate keeps.
+const maxSpare = 16
+
+// spareBatch returns an empty batch with at least capacity n, recycled when
+// one is available.
+func (g *InputGate) spareBatch(n int) []dataflow.Element {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for len(g.spare) > 0 {
+		b := g.spare[len(g.spare)-1]
+		g.spare = g.spare[:len(g.spare)-1]
+		if cap(b) >= n {
+			return b[:0]
+		}
+	}
+	return make([]dataflow.Element, 0, n)
 }
 
 // inputChannel's mutable fields are guarded by gate.mu.
@@ -110,8 +133,20 @@ func (g *InputGate) Channel(i int) ChannelKey { return g.keys[i] }
 // blocked, round robin over the channels. Each batch is one frame: every
 // element that is not a record is the last of its batch. Next returns
 // io.EOF once every channel's end of stream was returned, ctx.Err() when
-// ctx ends, and an error naming the channel when one breaks.
+// ctx ends, and an error naming the channel when one breaks. A batch is
+// valid until the next call to Next, which recycles its memory.
 func (g *InputGate) Next(ctx context.Context) (channel int, batch []dataflow.Element, err error) {
+	if g.prev != nil {
+		// The caller is done with the last batch (see the doc comment):
+		// drop its references and keep it for a sender to refill.
+		clear(g.prev)
+		g.mu.Lock()
+		if len(g.spare) < maxSpare {
+			g.spare = append(g.spare, g.prev[:0])
+		}
+		g.prev = nil
+		g.mu.Unlock()
+	}
 	for {
 		g.mu.Lock()
 		if g.closed {
@@ -149,6 +184,7 @@ func (g *InputGate) Next(ctx context.Context) (channel int, batch []dataflow.Ele
 				c.ended = true
 				g.ended++
 			}
+			g.prev = batch
 			g.mu.Unlock()
 			c.credits.add(1)
 			return c.idx, batch, nil

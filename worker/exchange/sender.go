@@ -334,7 +334,7 @@ func (l *local) acquire(ctx context.Context, blocked func(time.Duration)) error 
 
 func (l *local) send(b *batcher) error {
 	batch := b.elems
-	b.elems = make([]dataflow.Element, 0, cap(batch))
+	b.elems = l.c.gate.spareBatch(cap(batch))
 	if err := l.c.push(batch); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrBroken, l.c.key, err)
 	}

@@ -91,7 +91,7 @@ func (x *Exchange) receive(stream datapb.Exchange_ChannelServer, c *inputChannel
 		if hint < 0 || hint > len(f.GetElements()) {
 			hint = 0
 		}
-		batch, err := dataflow.AppendDecoded(make([]dataflow.Element, 0, hint), f.GetElements())
+		batch, err := dataflow.AppendDecoded(c.gate.spareBatch(hint), f.GetElements())
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrProtocol, err)
 		}

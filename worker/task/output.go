@@ -21,6 +21,7 @@ type edgeWriter struct {
 	targets []int             // the connected downstream subtasks
 	downPar int
 	rr      int
+	scratch dataflow.Element // see writeRecord
 }
 
 // openOutputs connects every out edge of the vertex to its downstream
@@ -101,21 +102,26 @@ func (w *edgeWriter) write(j int, e *dataflow.Element) error {
 }
 
 func (w *edgeWriter) writeRecord(r *dataflow.Record) error {
-	e := dataflow.Element{Kind: dataflow.KindRecord, Record: *r}
+	// One element reused per edge: a fresh one would escape through the
+	// Sender interface and cost a heap allocation per record. Senders copy
+	// or encode it and keep no pointer.
+	e := &w.scratch
+	*e = dataflow.Element{Kind: dataflow.KindRecord, Record: *r}
+	defer func() { e.Record = dataflow.Record{} }()
 	w.t.counters.RecordsOut.Add(1)
 	switch w.part {
 	case dataflow.Forward:
-		return w.write(w.targets[0], &e)
+		return w.write(w.targets[0], e)
 	case dataflow.Hash:
 		g := dataflow.KeyGroup(r.Key, w.t.maxPar)
-		return w.write(dataflow.SubtaskForKeyGroup(w.t.maxPar, w.downPar, g), &e)
+		return w.write(dataflow.SubtaskForKeyGroup(w.t.maxPar, w.downPar, g), e)
 	case dataflow.Rebalance:
 		j := w.targets[w.rr%len(w.targets)]
 		w.rr++
-		return w.write(j, &e)
+		return w.write(j, e)
 	default: // broadcast
 		for _, j := range w.targets {
-			if err := w.write(j, &e); err != nil {
+			if err := w.write(j, e); err != nil {
 				return err
 			}
 		}
