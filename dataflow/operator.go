@@ -86,3 +86,37 @@ type SourceOutput interface {
 	// or active again.
 	MarkIdle(idle bool) error
 }
+
+// SnapshotSummarizer is implemented by stateful operators that can describe
+// their last snapshot for inspection (weir checkpoint inspect). It is called
+// on the task goroutine right after Snapshot.
+type SnapshotSummarizer interface {
+	SnapshotSummary() SnapshotSummary
+}
+
+// SnapshotSummary describes one operator's snapshot.
+type SnapshotSummary struct {
+	// Keys is the number of keys in keyed state.
+	Keys int64
+	// Offsets are a Kafka source's next offsets.
+	Offsets []PartitionOffset
+	// PendingTransactions are a transactional sink's pre-committed
+	// transactions that the checkpoint's completion commits.
+	PendingTransactions []PendingTransaction
+}
+
+// PartitionOffset is the next offset to read from one partition.
+type PartitionOffset struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// PendingTransaction is a Kafka transaction that was pre-committed for a
+// checkpoint.
+type PendingTransaction struct {
+	TransactionalID string
+	ProducerID      int64
+	Epoch           int16
+	CheckpointID    int64
+}

@@ -9,6 +9,7 @@
 package controlpb
 
 import (
+	v1 "github.com/weir-stream/weir/proto/checkpoint/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -88,6 +89,8 @@ type WorkerMessage struct {
 	//	*WorkerMessage_Register
 	//	*WorkerMessage_Heartbeat
 	//	*WorkerMessage_TaskStatus
+	//	*WorkerMessage_CheckpointAck
+	//	*WorkerMessage_CheckpointDecline
 	Msg           isWorkerMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -157,6 +160,24 @@ func (x *WorkerMessage) GetTaskStatus() *TaskStatus {
 	return nil
 }
 
+func (x *WorkerMessage) GetCheckpointAck() *CheckpointAck {
+	if x != nil {
+		if x, ok := x.Msg.(*WorkerMessage_CheckpointAck); ok {
+			return x.CheckpointAck
+		}
+	}
+	return nil
+}
+
+func (x *WorkerMessage) GetCheckpointDecline() *CheckpointDecline {
+	if x != nil {
+		if x, ok := x.Msg.(*WorkerMessage_CheckpointDecline); ok {
+			return x.CheckpointDecline
+		}
+	}
+	return nil
+}
+
 type isWorkerMessage_Msg interface {
 	isWorkerMessage_Msg()
 }
@@ -173,11 +194,23 @@ type WorkerMessage_TaskStatus struct {
 	TaskStatus *TaskStatus `protobuf:"bytes,3,opt,name=task_status,json=taskStatus,proto3,oneof"`
 }
 
+type WorkerMessage_CheckpointAck struct {
+	CheckpointAck *CheckpointAck `protobuf:"bytes,4,opt,name=checkpoint_ack,json=checkpointAck,proto3,oneof"`
+}
+
+type WorkerMessage_CheckpointDecline struct {
+	CheckpointDecline *CheckpointDecline `protobuf:"bytes,5,opt,name=checkpoint_decline,json=checkpointDecline,proto3,oneof"`
+}
+
 func (*WorkerMessage_Register) isWorkerMessage_Msg() {}
 
 func (*WorkerMessage_Heartbeat) isWorkerMessage_Msg() {}
 
 func (*WorkerMessage_TaskStatus) isWorkerMessage_Msg() {}
+
+func (*WorkerMessage_CheckpointAck) isWorkerMessage_Msg() {}
+
+func (*WorkerMessage_CheckpointDecline) isWorkerMessage_Msg() {}
 
 type Register struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -544,6 +577,9 @@ type CoordinatorMessage struct {
 	//	*CoordinatorMessage_Registered
 	//	*CoordinatorMessage_Deploy
 	//	*CoordinatorMessage_Cancel
+	//	*CoordinatorMessage_TriggerCheckpoint
+	//	*CoordinatorMessage_NotifyCheckpointComplete
+	//	*CoordinatorMessage_AbortCheckpoint
 	Msg           isCoordinatorMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -613,6 +649,33 @@ func (x *CoordinatorMessage) GetCancel() *CancelTask {
 	return nil
 }
 
+func (x *CoordinatorMessage) GetTriggerCheckpoint() *TriggerCheckpoint {
+	if x != nil {
+		if x, ok := x.Msg.(*CoordinatorMessage_TriggerCheckpoint); ok {
+			return x.TriggerCheckpoint
+		}
+	}
+	return nil
+}
+
+func (x *CoordinatorMessage) GetNotifyCheckpointComplete() *NotifyCheckpointComplete {
+	if x != nil {
+		if x, ok := x.Msg.(*CoordinatorMessage_NotifyCheckpointComplete); ok {
+			return x.NotifyCheckpointComplete
+		}
+	}
+	return nil
+}
+
+func (x *CoordinatorMessage) GetAbortCheckpoint() *AbortCheckpoint {
+	if x != nil {
+		if x, ok := x.Msg.(*CoordinatorMessage_AbortCheckpoint); ok {
+			return x.AbortCheckpoint
+		}
+	}
+	return nil
+}
+
 type isCoordinatorMessage_Msg interface {
 	isCoordinatorMessage_Msg()
 }
@@ -629,11 +692,29 @@ type CoordinatorMessage_Cancel struct {
 	Cancel *CancelTask `protobuf:"bytes,3,opt,name=cancel,proto3,oneof"`
 }
 
+type CoordinatorMessage_TriggerCheckpoint struct {
+	TriggerCheckpoint *TriggerCheckpoint `protobuf:"bytes,4,opt,name=trigger_checkpoint,json=triggerCheckpoint,proto3,oneof"`
+}
+
+type CoordinatorMessage_NotifyCheckpointComplete struct {
+	NotifyCheckpointComplete *NotifyCheckpointComplete `protobuf:"bytes,5,opt,name=notify_checkpoint_complete,json=notifyCheckpointComplete,proto3,oneof"`
+}
+
+type CoordinatorMessage_AbortCheckpoint struct {
+	AbortCheckpoint *AbortCheckpoint `protobuf:"bytes,6,opt,name=abort_checkpoint,json=abortCheckpoint,proto3,oneof"`
+}
+
 func (*CoordinatorMessage_Registered) isCoordinatorMessage_Msg() {}
 
 func (*CoordinatorMessage_Deploy) isCoordinatorMessage_Msg() {}
 
 func (*CoordinatorMessage_Cancel) isCoordinatorMessage_Msg() {}
+
+func (*CoordinatorMessage_TriggerCheckpoint) isCoordinatorMessage_Msg() {}
+
+func (*CoordinatorMessage_NotifyCheckpointComplete) isCoordinatorMessage_Msg() {}
+
+func (*CoordinatorMessage_AbortCheckpoint) isCoordinatorMessage_Msg() {}
 
 type Registered struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
@@ -694,7 +775,12 @@ type DeployTask struct {
 	// job graph from it, so only the placement needs to travel with it.
 	JobSpec []byte `protobuf:"bytes,2,opt,name=job_spec,json=jobSpec,proto3" json:"job_spec,omitempty"`
 	// placements says where every subtask of the job runs.
-	Placements    []*Placement `protobuf:"bytes,3,rep,name=placements,proto3" json:"placements,omitempty"`
+	Placements []*Placement `protobuf:"bytes,3,rep,name=placements,proto3" json:"placements,omitempty"`
+	// checkpoint_dir is the URI of the job's checkpoint directory
+	// (<root>/<job-id>); state files are written under it.
+	CheckpointDir string `protobuf:"bytes,4,opt,name=checkpoint_dir,json=checkpointDir,proto3" json:"checkpoint_dir,omitempty"`
+	// restore, when set, is the checkpoint or savepoint to restore from.
+	Restore       *Restore `protobuf:"bytes,5,opt,name=restore,proto3" json:"restore,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -750,6 +836,73 @@ func (x *DeployTask) GetPlacements() []*Placement {
 	return nil
 }
 
+func (x *DeployTask) GetCheckpointDir() string {
+	if x != nil {
+		return x.CheckpointDir
+	}
+	return ""
+}
+
+func (x *DeployTask) GetRestore() *Restore {
+	if x != nil {
+		return x.Restore
+	}
+	return nil
+}
+
+type Restore struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	CheckpointId int64                  `protobuf:"varint,1,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	// metadata_uri is the URI of the _metadata file.
+	MetadataUri   string `protobuf:"bytes,2,opt,name=metadata_uri,json=metadataUri,proto3" json:"metadata_uri,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Restore) Reset() {
+	*x = Restore{}
+	mi := &file_proto_control_v1_control_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Restore) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Restore) ProtoMessage() {}
+
+func (x *Restore) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_control_v1_control_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Restore.ProtoReflect.Descriptor instead.
+func (*Restore) Descriptor() ([]byte, []int) {
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Restore) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+func (x *Restore) GetMetadataUri() string {
+	if x != nil {
+		return x.MetadataUri
+	}
+	return ""
+}
+
 type Placement struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	VertexId      string                 `protobuf:"bytes,1,opt,name=vertex_id,json=vertexId,proto3" json:"vertex_id,omitempty"`
@@ -762,7 +915,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[9]
+	mi := &file_proto_control_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +927,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[9]
+	mi := &file_proto_control_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +940,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Placement) GetVertexId() string {
@@ -827,7 +980,7 @@ type CancelTask struct {
 
 func (x *CancelTask) Reset() {
 	*x = CancelTask{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[10]
+	mi := &file_proto_control_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +992,7 @@ func (x *CancelTask) String() string {
 func (*CancelTask) ProtoMessage() {}
 
 func (x *CancelTask) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[10]
+	mi := &file_proto_control_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +1005,7 @@ func (x *CancelTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTask.ProtoReflect.Descriptor instead.
 func (*CancelTask) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CancelTask) GetTask() *TaskID {
@@ -862,16 +1015,335 @@ func (x *CancelTask) GetTask() *TaskID {
 	return nil
 }
 
+// TriggerCheckpoint is sent to every source subtask. A source snapshots its
+// position and emits the barrier after the records that precede it.
+type TriggerCheckpoint struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Task            *TaskID                `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	CheckpointId    int64                  `protobuf:"varint,2,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	TimestampUnixMs int64                  `protobuf:"varint,3,opt,name=timestamp_unix_ms,json=timestampUnixMs,proto3" json:"timestamp_unix_ms,omitempty"`
+	Savepoint       bool                   `protobuf:"varint,4,opt,name=savepoint,proto3" json:"savepoint,omitempty"`
+	// stop: the source ends after the barrier (stop with savepoint).
+	Stop          bool `protobuf:"varint,5,opt,name=stop,proto3" json:"stop,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TriggerCheckpoint) Reset() {
+	*x = TriggerCheckpoint{}
+	mi := &file_proto_control_v1_control_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TriggerCheckpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TriggerCheckpoint) ProtoMessage() {}
+
+func (x *TriggerCheckpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_control_v1_control_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TriggerCheckpoint.ProtoReflect.Descriptor instead.
+func (*TriggerCheckpoint) Descriptor() ([]byte, []int) {
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TriggerCheckpoint) GetTask() *TaskID {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+func (x *TriggerCheckpoint) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+func (x *TriggerCheckpoint) GetTimestampUnixMs() int64 {
+	if x != nil {
+		return x.TimestampUnixMs
+	}
+	return 0
+}
+
+func (x *TriggerCheckpoint) GetSavepoint() bool {
+	if x != nil {
+		return x.Savepoint
+	}
+	return false
+}
+
+func (x *TriggerCheckpoint) GetStop() bool {
+	if x != nil {
+		return x.Stop
+	}
+	return false
+}
+
+// CheckpointAck: the subtask snapshotted its operators and persisted the
+// state files; handles say where.
+type CheckpointAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Task          *TaskID                `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	CheckpointId  int64                  `protobuf:"varint,2,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	Operators     []*v1.OperatorState    `protobuf:"bytes,3,rep,name=operators,proto3" json:"operators,omitempty"`
+	Stats         *v1.SubtaskStats       `protobuf:"bytes,4,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointAck) Reset() {
+	*x = CheckpointAck{}
+	mi := &file_proto_control_v1_control_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointAck) ProtoMessage() {}
+
+func (x *CheckpointAck) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_control_v1_control_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointAck.ProtoReflect.Descriptor instead.
+func (*CheckpointAck) Descriptor() ([]byte, []int) {
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CheckpointAck) GetTask() *TaskID {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+func (x *CheckpointAck) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+func (x *CheckpointAck) GetOperators() []*v1.OperatorState {
+	if x != nil {
+		return x.Operators
+	}
+	return nil
+}
+
+func (x *CheckpointAck) GetStats() *v1.SubtaskStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+// CheckpointDecline: the subtask could not take part in checkpoint n.
+type CheckpointDecline struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Task          *TaskID                `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	CheckpointId  int64                  `protobuf:"varint,2,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointDecline) Reset() {
+	*x = CheckpointDecline{}
+	mi := &file_proto_control_v1_control_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointDecline) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointDecline) ProtoMessage() {}
+
+func (x *CheckpointDecline) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_control_v1_control_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointDecline.ProtoReflect.Descriptor instead.
+func (*CheckpointDecline) Descriptor() ([]byte, []int) {
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CheckpointDecline) GetTask() *TaskID {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+func (x *CheckpointDecline) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+func (x *CheckpointDecline) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// NotifyCheckpointComplete: checkpoint n is committed (its _metadata exists).
+// Sinks commit what belongs to n and earlier.
+type NotifyCheckpointComplete struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Task          *TaskID                `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	CheckpointId  int64                  `protobuf:"varint,2,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotifyCheckpointComplete) Reset() {
+	*x = NotifyCheckpointComplete{}
+	mi := &file_proto_control_v1_control_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotifyCheckpointComplete) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotifyCheckpointComplete) ProtoMessage() {}
+
+func (x *NotifyCheckpointComplete) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_control_v1_control_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotifyCheckpointComplete.ProtoReflect.Descriptor instead.
+func (*NotifyCheckpointComplete) Descriptor() ([]byte, []int) {
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *NotifyCheckpointComplete) GetTask() *TaskID {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+func (x *NotifyCheckpointComplete) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+// AbortCheckpoint: checkpoint n was aborted; tasks drop what they hold for it.
+type AbortCheckpoint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Task          *TaskID                `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	CheckpointId  int64                  `protobuf:"varint,2,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortCheckpoint) Reset() {
+	*x = AbortCheckpoint{}
+	mi := &file_proto_control_v1_control_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortCheckpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortCheckpoint) ProtoMessage() {}
+
+func (x *AbortCheckpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_control_v1_control_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortCheckpoint.ProtoReflect.Descriptor instead.
+func (*AbortCheckpoint) Descriptor() ([]byte, []int) {
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *AbortCheckpoint) GetTask() *TaskID {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+func (x *AbortCheckpoint) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
 var File_proto_control_v1_control_proto protoreflect.FileDescriptor
 
 const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x1eproto/control/v1/control.proto\x12\x0fweir.control.v1\"\xcb\x01\n" +
+	"\x1eproto/control/v1/control.proto\x12\x0fweir.control.v1\x1a$proto/checkpoint/v1/checkpoint.proto\"\xe9\x02\n" +
 	"\rWorkerMessage\x127\n" +
 	"\bregister\x18\x01 \x01(\v2\x19.weir.control.v1.RegisterH\x00R\bregister\x12:\n" +
 	"\theartbeat\x18\x02 \x01(\v2\x1a.weir.control.v1.HeartbeatH\x00R\theartbeat\x12>\n" +
 	"\vtask_status\x18\x03 \x01(\v2\x1b.weir.control.v1.TaskStatusH\x00R\n" +
-	"taskStatusB\x05\n" +
+	"taskStatus\x12G\n" +
+	"\x0echeckpoint_ack\x18\x04 \x01(\v2\x1e.weir.control.v1.CheckpointAckH\x00R\rcheckpointAck\x12S\n" +
+	"\x12checkpoint_decline\x18\x05 \x01(\v2\".weir.control.v1.CheckpointDeclineH\x00R\x11checkpointDeclineB\x05\n" +
 	"\x03msg\"\x91\x01\n" +
 	"\bRegister\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
@@ -901,25 +1373,33 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\x10backpressured_ms\x18\x03 \x01(\x03R\x0fbackpressuredMs\x12!\n" +
 	"\fdropped_late\x18\x04 \x01(\x03R\vdroppedLate\x12'\n" +
 	"\x0fskipped_invalid\x18\x05 \x01(\x03R\x0eskippedInvalid\x12#\n" +
-	"\rdead_lettered\x18\x06 \x01(\x03R\fdeadLettered\"\xc8\x01\n" +
+	"\rdead_lettered\x18\x06 \x01(\x03R\fdeadLettered\"\xd7\x03\n" +
 	"\x12CoordinatorMessage\x12=\n" +
 	"\n" +
 	"registered\x18\x01 \x01(\v2\x1b.weir.control.v1.RegisteredH\x00R\n" +
 	"registered\x125\n" +
 	"\x06deploy\x18\x02 \x01(\v2\x1b.weir.control.v1.DeployTaskH\x00R\x06deploy\x125\n" +
-	"\x06cancel\x18\x03 \x01(\v2\x1b.weir.control.v1.CancelTaskH\x00R\x06cancelB\x05\n" +
+	"\x06cancel\x18\x03 \x01(\v2\x1b.weir.control.v1.CancelTaskH\x00R\x06cancel\x12S\n" +
+	"\x12trigger_checkpoint\x18\x04 \x01(\v2\".weir.control.v1.TriggerCheckpointH\x00R\x11triggerCheckpoint\x12i\n" +
+	"\x1anotify_checkpoint_complete\x18\x05 \x01(\v2).weir.control.v1.NotifyCheckpointCompleteH\x00R\x18notifyCheckpointComplete\x12M\n" +
+	"\x10abort_checkpoint\x18\x06 \x01(\v2 .weir.control.v1.AbortCheckpointH\x00R\x0fabortCheckpointB\x05\n" +
 	"\x03msg\"]\n" +
 	"\n" +
 	"Registered\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x122\n" +
-	"\x15heartbeat_interval_ms\x18\x02 \x01(\x03R\x13heartbeatIntervalMs\"\x90\x01\n" +
+	"\x15heartbeat_interval_ms\x18\x02 \x01(\x03R\x13heartbeatIntervalMs\"\xeb\x01\n" +
 	"\n" +
 	"DeployTask\x12+\n" +
 	"\x04task\x18\x01 \x01(\v2\x17.weir.control.v1.TaskIDR\x04task\x12\x19\n" +
 	"\bjob_spec\x18\x02 \x01(\fR\ajobSpec\x12:\n" +
 	"\n" +
 	"placements\x18\x03 \x03(\v2\x1a.weir.control.v1.PlacementR\n" +
-	"placements\"|\n" +
+	"placements\x12%\n" +
+	"\x0echeckpoint_dir\x18\x04 \x01(\tR\rcheckpointDir\x122\n" +
+	"\arestore\x18\x05 \x01(\v2\x18.weir.control.v1.RestoreR\arestore\"Q\n" +
+	"\aRestore\x12#\n" +
+	"\rcheckpoint_id\x18\x01 \x01(\x03R\fcheckpointId\x12!\n" +
+	"\fmetadata_uri\x18\x02 \x01(\tR\vmetadataUri\"|\n" +
 	"\tPlacement\x12\x1b\n" +
 	"\tvertex_id\x18\x01 \x01(\tR\bvertexId\x12\x18\n" +
 	"\asubtask\x18\x02 \x01(\x05R\asubtask\x12\x1b\n" +
@@ -927,7 +1407,28 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\tdata_addr\x18\x04 \x01(\tR\bdataAddr\"9\n" +
 	"\n" +
 	"CancelTask\x12+\n" +
-	"\x04task\x18\x01 \x01(\v2\x17.weir.control.v1.TaskIDR\x04task*\xa2\x01\n" +
+	"\x04task\x18\x01 \x01(\v2\x17.weir.control.v1.TaskIDR\x04task\"\xc3\x01\n" +
+	"\x11TriggerCheckpoint\x12+\n" +
+	"\x04task\x18\x01 \x01(\v2\x17.weir.control.v1.TaskIDR\x04task\x12#\n" +
+	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId\x12*\n" +
+	"\x11timestamp_unix_ms\x18\x03 \x01(\x03R\x0ftimestampUnixMs\x12\x1c\n" +
+	"\tsavepoint\x18\x04 \x01(\bR\tsavepoint\x12\x12\n" +
+	"\x04stop\x18\x05 \x01(\bR\x04stop\"\xda\x01\n" +
+	"\rCheckpointAck\x12+\n" +
+	"\x04task\x18\x01 \x01(\v2\x17.weir.control.v1.TaskIDR\x04task\x12#\n" +
+	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId\x12?\n" +
+	"\toperators\x18\x03 \x03(\v2!.weir.checkpoint.v1.OperatorStateR\toperators\x126\n" +
+	"\x05stats\x18\x04 \x01(\v2 .weir.checkpoint.v1.SubtaskStatsR\x05stats\"}\n" +
+	"\x11CheckpointDecline\x12+\n" +
+	"\x04task\x18\x01 \x01(\v2\x17.weir.control.v1.TaskIDR\x04task\x12#\n" +
+	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"l\n" +
+	"\x18NotifyCheckpointComplete\x12+\n" +
+	"\x04task\x18\x01 \x01(\v2\x17.weir.control.v1.TaskIDR\x04task\x12#\n" +
+	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId\"c\n" +
+	"\x0fAbortCheckpoint\x12+\n" +
+	"\x04task\x18\x01 \x01(\v2\x17.weir.control.v1.TaskIDR\x04task\x12#\n" +
+	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId*\xa2\x01\n" +
 	"\tTaskState\x12\x1a\n" +
 	"\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14TASK_STATE_DEPLOYING\x10\x01\x12\x16\n" +
@@ -951,42 +1452,63 @@ func file_proto_control_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_control_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_proto_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_proto_control_v1_control_proto_goTypes = []any{
-	(TaskState)(0),             // 0: weir.control.v1.TaskState
-	(*WorkerMessage)(nil),      // 1: weir.control.v1.WorkerMessage
-	(*Register)(nil),           // 2: weir.control.v1.Register
-	(*Heartbeat)(nil),          // 3: weir.control.v1.Heartbeat
-	(*TaskID)(nil),             // 4: weir.control.v1.TaskID
-	(*TaskStatus)(nil),         // 5: weir.control.v1.TaskStatus
-	(*TaskMetrics)(nil),        // 6: weir.control.v1.TaskMetrics
-	(*CoordinatorMessage)(nil), // 7: weir.control.v1.CoordinatorMessage
-	(*Registered)(nil),         // 8: weir.control.v1.Registered
-	(*DeployTask)(nil),         // 9: weir.control.v1.DeployTask
-	(*Placement)(nil),          // 10: weir.control.v1.Placement
-	(*CancelTask)(nil),         // 11: weir.control.v1.CancelTask
+	(TaskState)(0),                   // 0: weir.control.v1.TaskState
+	(*WorkerMessage)(nil),            // 1: weir.control.v1.WorkerMessage
+	(*Register)(nil),                 // 2: weir.control.v1.Register
+	(*Heartbeat)(nil),                // 3: weir.control.v1.Heartbeat
+	(*TaskID)(nil),                   // 4: weir.control.v1.TaskID
+	(*TaskStatus)(nil),               // 5: weir.control.v1.TaskStatus
+	(*TaskMetrics)(nil),              // 6: weir.control.v1.TaskMetrics
+	(*CoordinatorMessage)(nil),       // 7: weir.control.v1.CoordinatorMessage
+	(*Registered)(nil),               // 8: weir.control.v1.Registered
+	(*DeployTask)(nil),               // 9: weir.control.v1.DeployTask
+	(*Restore)(nil),                  // 10: weir.control.v1.Restore
+	(*Placement)(nil),                // 11: weir.control.v1.Placement
+	(*CancelTask)(nil),               // 12: weir.control.v1.CancelTask
+	(*TriggerCheckpoint)(nil),        // 13: weir.control.v1.TriggerCheckpoint
+	(*CheckpointAck)(nil),            // 14: weir.control.v1.CheckpointAck
+	(*CheckpointDecline)(nil),        // 15: weir.control.v1.CheckpointDecline
+	(*NotifyCheckpointComplete)(nil), // 16: weir.control.v1.NotifyCheckpointComplete
+	(*AbortCheckpoint)(nil),          // 17: weir.control.v1.AbortCheckpoint
+	(*v1.OperatorState)(nil),         // 18: weir.checkpoint.v1.OperatorState
+	(*v1.SubtaskStats)(nil),          // 19: weir.checkpoint.v1.SubtaskStats
 }
 var file_proto_control_v1_control_proto_depIdxs = []int32{
 	2,  // 0: weir.control.v1.WorkerMessage.register:type_name -> weir.control.v1.Register
 	3,  // 1: weir.control.v1.WorkerMessage.heartbeat:type_name -> weir.control.v1.Heartbeat
 	5,  // 2: weir.control.v1.WorkerMessage.task_status:type_name -> weir.control.v1.TaskStatus
-	5,  // 3: weir.control.v1.Heartbeat.tasks:type_name -> weir.control.v1.TaskStatus
-	4,  // 4: weir.control.v1.TaskStatus.task:type_name -> weir.control.v1.TaskID
-	0,  // 5: weir.control.v1.TaskStatus.state:type_name -> weir.control.v1.TaskState
-	6,  // 6: weir.control.v1.TaskStatus.metrics:type_name -> weir.control.v1.TaskMetrics
-	8,  // 7: weir.control.v1.CoordinatorMessage.registered:type_name -> weir.control.v1.Registered
-	9,  // 8: weir.control.v1.CoordinatorMessage.deploy:type_name -> weir.control.v1.DeployTask
-	11, // 9: weir.control.v1.CoordinatorMessage.cancel:type_name -> weir.control.v1.CancelTask
-	4,  // 10: weir.control.v1.DeployTask.task:type_name -> weir.control.v1.TaskID
-	10, // 11: weir.control.v1.DeployTask.placements:type_name -> weir.control.v1.Placement
-	4,  // 12: weir.control.v1.CancelTask.task:type_name -> weir.control.v1.TaskID
-	1,  // 13: weir.control.v1.Coordinator.Session:input_type -> weir.control.v1.WorkerMessage
-	7,  // 14: weir.control.v1.Coordinator.Session:output_type -> weir.control.v1.CoordinatorMessage
-	14, // [14:15] is the sub-list for method output_type
-	13, // [13:14] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	14, // 3: weir.control.v1.WorkerMessage.checkpoint_ack:type_name -> weir.control.v1.CheckpointAck
+	15, // 4: weir.control.v1.WorkerMessage.checkpoint_decline:type_name -> weir.control.v1.CheckpointDecline
+	5,  // 5: weir.control.v1.Heartbeat.tasks:type_name -> weir.control.v1.TaskStatus
+	4,  // 6: weir.control.v1.TaskStatus.task:type_name -> weir.control.v1.TaskID
+	0,  // 7: weir.control.v1.TaskStatus.state:type_name -> weir.control.v1.TaskState
+	6,  // 8: weir.control.v1.TaskStatus.metrics:type_name -> weir.control.v1.TaskMetrics
+	8,  // 9: weir.control.v1.CoordinatorMessage.registered:type_name -> weir.control.v1.Registered
+	9,  // 10: weir.control.v1.CoordinatorMessage.deploy:type_name -> weir.control.v1.DeployTask
+	12, // 11: weir.control.v1.CoordinatorMessage.cancel:type_name -> weir.control.v1.CancelTask
+	13, // 12: weir.control.v1.CoordinatorMessage.trigger_checkpoint:type_name -> weir.control.v1.TriggerCheckpoint
+	16, // 13: weir.control.v1.CoordinatorMessage.notify_checkpoint_complete:type_name -> weir.control.v1.NotifyCheckpointComplete
+	17, // 14: weir.control.v1.CoordinatorMessage.abort_checkpoint:type_name -> weir.control.v1.AbortCheckpoint
+	4,  // 15: weir.control.v1.DeployTask.task:type_name -> weir.control.v1.TaskID
+	11, // 16: weir.control.v1.DeployTask.placements:type_name -> weir.control.v1.Placement
+	10, // 17: weir.control.v1.DeployTask.restore:type_name -> weir.control.v1.Restore
+	4,  // 18: weir.control.v1.CancelTask.task:type_name -> weir.control.v1.TaskID
+	4,  // 19: weir.control.v1.TriggerCheckpoint.task:type_name -> weir.control.v1.TaskID
+	4,  // 20: weir.control.v1.CheckpointAck.task:type_name -> weir.control.v1.TaskID
+	18, // 21: weir.control.v1.CheckpointAck.operators:type_name -> weir.checkpoint.v1.OperatorState
+	19, // 22: weir.control.v1.CheckpointAck.stats:type_name -> weir.checkpoint.v1.SubtaskStats
+	4,  // 23: weir.control.v1.CheckpointDecline.task:type_name -> weir.control.v1.TaskID
+	4,  // 24: weir.control.v1.NotifyCheckpointComplete.task:type_name -> weir.control.v1.TaskID
+	4,  // 25: weir.control.v1.AbortCheckpoint.task:type_name -> weir.control.v1.TaskID
+	1,  // 26: weir.control.v1.Coordinator.Session:input_type -> weir.control.v1.WorkerMessage
+	7,  // 27: weir.control.v1.Coordinator.Session:output_type -> weir.control.v1.CoordinatorMessage
+	27, // [27:28] is the sub-list for method output_type
+	26, // [26:27] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_proto_control_v1_control_proto_init() }
@@ -998,11 +1520,16 @@ func file_proto_control_v1_control_proto_init() {
 		(*WorkerMessage_Register)(nil),
 		(*WorkerMessage_Heartbeat)(nil),
 		(*WorkerMessage_TaskStatus)(nil),
+		(*WorkerMessage_CheckpointAck)(nil),
+		(*WorkerMessage_CheckpointDecline)(nil),
 	}
 	file_proto_control_v1_control_proto_msgTypes[6].OneofWrappers = []any{
 		(*CoordinatorMessage_Registered)(nil),
 		(*CoordinatorMessage_Deploy)(nil),
 		(*CoordinatorMessage_Cancel)(nil),
+		(*CoordinatorMessage_TriggerCheckpoint)(nil),
+		(*CoordinatorMessage_NotifyCheckpointComplete)(nil),
+		(*CoordinatorMessage_AbortCheckpoint)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1010,7 +1537,7 @@ func file_proto_control_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_control_v1_control_proto_rawDesc), len(file_proto_control_v1_control_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
