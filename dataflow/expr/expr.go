@@ -31,6 +31,7 @@ type Program struct {
 	prog *vm.Program
 	vm   vm.VM
 	want Want
+	fast *fastCompare // nil unless the expression is a plain comparison
 }
 
 // Compile compiles src. With a schema (field name -> string, int, float,
@@ -71,7 +72,11 @@ func Compile(src string, schema map[string]string, want Want) (p *Program, err e
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %s", src, firstLine(err.Error()))
 	}
-	return &Program{src: src, prog: prog, want: want}, nil
+	p = &Program{src: src, prog: prog, want: want}
+	if want == Bool {
+		p.fast = newFastCompare(prog.Node())
+	}
+	return p, nil
 }
 
 // schemaEnv is a struct value with one field per schema entry, of the
@@ -122,6 +127,11 @@ func (p *Program) Eval(fields map[string]any) (any, error) {
 
 // EvalBool evaluates a boolean expression.
 func (p *Program) EvalBool(fields map[string]any) (bool, error) {
+	if p.fast != nil {
+		if b, ok := p.fast.eval(fields); ok {
+			return b, nil
+		}
+	}
 	v, err := p.vm.Run(p.prog, fields)
 	if err != nil {
 		return false, fmt.Errorf("expression %q: %s", p.src, firstLine(err.Error()))
