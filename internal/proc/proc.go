@@ -143,6 +143,26 @@ func (p *Process) Stop(timeout time.Duration) error {
 	}
 }
 
+// Signal sends sig to the process (a no-op once it has exited).
+func (p *Process) Signal(sig os.Signal) error {
+	if p.Exited() {
+		return nil
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
+// Wait waits up to timeout for the process to exit and returns its exit
+// code (-1 when a signal killed it). When it is still running after
+// timeout, Wait returns an error and leaves it running.
+func (p *Process) Wait(timeout time.Duration) (int, error) {
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode(), nil
+	case <-time.After(timeout):
+		return 0, fmt.Errorf("%s still running after %s", p.Name, timeout)
+	}
+}
+
 // Exited reports whether the process has exited.
 func (p *Process) Exited() bool {
 	select {

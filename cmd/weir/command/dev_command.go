@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -104,6 +105,10 @@ type child struct {
 func runDev(ctx context.Context, g *globals, f devFlags) error {
 	if f.workers < 1 || f.slots < 1 {
 		return usagef("--workers and --slots must be at least 1")
+	}
+	// The children would each refuse a bad level; refuse it before starting any.
+	if _, err := newLogger(io.Discard, f.logLevel); err != nil {
+		return err
 	}
 	self, err := os.Executable()
 	if err != nil {

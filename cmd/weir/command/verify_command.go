@@ -13,18 +13,31 @@ import (
 // errMismatch is returned when verification finds a difference (exit 1).
 var errMismatch = errors.New("output does not match the model")
 
+// verifyJSON is verify's -o json output, in the REST API's snake_case.
+type verifyJSON struct {
+	OK         bool     `json:"ok"`
+	Matched    int      `json:"matched"`
+	Lost       int      `json:"lost"`
+	Duplicated int      `json:"duplicated"`
+	Wrong      int      `json:"wrong"`
+	Unexpected int      `json:"unexpected"`
+	Pending    int      `json:"pending"`
+	Malformed  []string `json:"malformed"`
+	Examples   []string `json:"examples"`
+}
+
 func newVerifyCommand(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "verify",
 		Short: "Check a job's output topic against the exact result its input implies",
 	}
 	var (
-		brokers  string
-		topic    string
-		cfg      accesslog.Config
-		window   time.Duration
-		ooo      time.Duration
-		idle     time.Duration
+		brokers string
+		topic   string
+		cfg     accesslog.Config
+		window  time.Duration
+		ooo     time.Duration
+		idle    time.Duration
 	)
 	iv := &cobra.Command{
 		Use:   "ip-visits",
@@ -39,6 +52,10 @@ func newVerifyCommand(g *globals) *cobra.Command {
 			if cfg.Events < 1 || cfg.Partitions < 1 {
 				return usagef("--events and --partitions must be at least 1")
 			}
+			p, err := g.printer()
+			if err != nil {
+				return err
+			}
 			model := accesslog.Expected(cfg, window, ooo)
 			outs, bad, err := accesslog.ReadOutputs(cmd.Context(), splitList(brokers), topic, idle)
 			if err != nil {
@@ -46,12 +63,17 @@ func newVerifyCommand(g *globals) *cobra.Command {
 			}
 			res := model.Verify(outs)
 			res.Wrong += len(bad)
-			p, err := g.printer()
-			if err != nil {
-				return err
-			}
 			if p.format == "json" {
-				if err := p.print(res, nil, nil); err != nil {
+				out := verifyJSON{OK: res.OK() && len(bad) == 0, Matched: res.Matched, Lost: res.Lost,
+					Duplicated: res.Duplicated, Wrong: res.Wrong, Unexpected: res.Unexpected, Pending: res.Pending,
+					Malformed: []string{}, Examples: res.Examples}
+				for _, b := range bad {
+					out.Malformed = append(out.Malformed, b.String())
+				}
+				if out.Examples == nil {
+					out.Examples = []string{}
+				}
+				if err := p.print(out, nil, nil); err != nil {
 					return err
 				}
 			} else {

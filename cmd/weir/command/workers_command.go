@@ -24,7 +24,7 @@ func newWorkersCommand(g *globals) *cobra.Command {
 			rows := make([][]string, 0, len(ws))
 			for _, w := range ws {
 				rows = append(rows, []string{w.ID, w.State, strconv.Itoa(w.SlotsUsed) + "/" + strconv.Itoa(w.Slots),
-					w.DataAddr, w.HTTPAddr, time.Since(w.LastHeartbeat).Round(100 * time.Millisecond).String() + " ago"})
+					w.DataAddr, w.HTTPAddr, time.Since(w.LastHeartbeat).Round(100*time.Millisecond).String() + " ago"})
 			}
 			return p.print(ws, []string{"ID", "STATE", "SLOTS", "DATA", "HTTP", "HEARTBEAT"}, rows)
 		},

@@ -1,0 +1,538 @@
+package command
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/weir-stream/weir/coordinator/api"
+	"github.com/weir-stream/weir/worker"
+	"github.com/weir-stream/weir/worker/builder"
+)
+
+// countSpec needs no Kafka: generated records, counted per IP per minute,
+// discarded. ${JOB_NAME:-count} exercises env expansion.
+const countSpec = `name: ${JOB_NAME:-count}
+parallelism: 2
+pipeline:
+  - name: gen
+    source:
+      datagen:
+        profile: access-log
+        seed: 1
+        count: 1000
+      schema:
+        ip: string
+        ts: int
+        url: string
+        status: int
+        bytes: int
+      event_time:
+        field: ts
+        max_out_of_orderness: 5s
+  - name: by-ip
+    key_by: ip
+  - name: per-minute
+    window:
+      tumbling: 1m
+      aggregates:
+        count: count()
+  - name: discard
+    sink:
+      discard: {}
+`
+
+// badSpec has several independent problems in different places.
+const badSpec = `parallelism: 2
+pipeline:
+  - name: gen
+    source:
+      datagen:
+        profile: access-log
+        count: 10
+      schema:
+        ip: string
+        ts: int
+  - name: per-minute
+    window:
+      tumbling: soon
+      aggregates:
+        count: count()
+  - name: out
+    sink:
+      discard: {}
+`
+
+func submit(t *testing.T, url string, args ...string) string {
+	t.Helper()
+	r := mustRun(t, 0, append([]string{"submit", "--coordinator", url}, args...)...)
+	id := strings.TrimSpace(r.stdout)
+	if id == "" || strings.ContainsAny(id, " \n") {
+		t.Fatalf("submit should print only the job id, got %q", r.stdout)
+	}
+	return id
+}
+
+func jobsJSON(t *testing.T, url string) []api.JobSummary {
+	t.Helper()
+	var jobs []api.JobSummary
+	decode(t, mustRun(t, 0, "jobs", "--coordinator", url, "-o", "json"), &jobs)
+	return jobs
+}
+
+func TestSubmitValidSpecIsListed(t *testing.T) {
+	_, url := startCoordinator(t)
+	if jobs := jobsJSON(t, url); len(jobs) != 0 {
+		t.Fatalf("fresh coordinator lists jobs: %+v", jobs)
+	}
+	id := submit(t, url, writeFile(t, "job.yaml", countSpec))
+
+	jobs := jobsJSON(t, url)
+	if len(jobs) != 1 || jobs[0].ID != id || jobs[0].Name != "count" {
+		t.Fatalf("jobs -o json = %+v, want one job %s named count", jobs, id)
+	}
+
+	r := mustRun(t, 0, "jobs", "--coordinator", url)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("jobs table: want header and one row\n%s", r)
+	}
+	for _, h := range []string{"ID", "NAME", "STATE", "ATTEMPT", "TASKS", "SUBMITTED"} {
+		if !strings.Contains(lines[0], h) {
+			t.Errorf("jobs table header lacks %s: %q", h, lines[0])
+		}
+	}
+	if f := strings.Fields(lines[1]); len(f) < 5 || f[0] != id || f[1] != "count" || f[2] != jobs[0].State {
+		t.Errorf("jobs table row = %q, want id %s, name count, state %s", lines[1], id, jobs[0].State)
+	}
+}
+
+func TestSubmitInvalidSpecPrintsEveryErrorAndSubmitsNothing(t *testing.T) {
+	_, url := startCoordinator(t)
+	path := writeFile(t, "bad.yaml", badSpec)
+	r := mustRun(t, 1, "submit", "--coordinator", url, path)
+	if r.stdout != "" {
+		t.Errorf("nothing belongs on stdout on failure:\n%s", r)
+	}
+	for _, want := range []string{
+		path + " is not a valid job spec",
+		"name: required",
+		"pipeline[1].window.tumbling: ",
+		`"soon"`,
+		"pipeline[1].inputs: ",
+		"pipeline[1].window: windows need event time",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q\n%s", want, r)
+		}
+	}
+	if jobs := jobsJSON(t, url); len(jobs) != 0 {
+		t.Fatalf("an invalid spec was submitted: %+v", jobs)
+	}
+}
+
+func TestSubmitMissingFile(t *testing.T) {
+	_, url := startCoordinator(t)
+	missing := filepath.Join(t.TempDir(), "nope.yaml")
+	r := mustRun(t, 1, "submit", "--coordinator", url, missing)
+	if !strings.Contains(r.stderr, missing) {
+		t.Errorf("error does not name the file\n%s", r)
+	}
+	if jobs := jobsJSON(t, url); len(jobs) != 0 {
+		t.Fatalf("jobs after a failed submit: %+v", jobs)
+	}
+}
+
+func TestSubmitParallelismOverride(t *testing.T) {
+	_, url := startCoordinator(t)
+	id := submit(t, url, writeFile(t, "job.yaml", countSpec), "-p", "3")
+	var j api.Job
+	decode(t, mustRun(t, 0, "status", "--coordinator", url, "-o", "json", id), &j)
+	if len(j.Vertices) == 0 {
+		t.Fatalf("status -o json has no vertices: %+v", j)
+	}
+	for _, v := range j.Vertices {
+		if v.Parallelism != 3 {
+			t.Errorf("vertex %s parallelism %d, want 3 (-p 3)", v.ID, v.Parallelism)
+		}
+	}
+
+	// --parallelism is the long form; a spec without the field gets it added.
+	noPar := strings.Replace(countSpec, "parallelism: 2\n", "", 1)
+	id = submit(t, url, writeFile(t, "job.yaml", noPar), "--parallelism", "5")
+	decode(t, mustRun(t, 0, "status", "--coordinator", url, "-o", "json", id), &j)
+	for _, v := range j.Vertices {
+		if v.Parallelism != 5 {
+			t.Errorf("vertex %s parallelism %d, want 5 (--parallelism 5)", v.ID, v.Parallelism)
+		}
+	}
+
+	for _, p := range []string{"0", "-1"} {
+		r := mustRun(t, 2, "submit", "--coordinator", url, writeFile(t, "job.yaml", countSpec), "-p", p)
+		if !strings.Contains(r.stderr, "--parallelism") {
+			t.Errorf("-p %s: error does not name the flag\n%s", p, r)
+		}
+	}
+	mustRun(t, 2, "submit", "--coordinator", url, writeFile(t, "job.yaml", countSpec), "-p", "many")
+	if jobs := jobsJSON(t, url); len(jobs) != 2 {
+		t.Fatalf("want the 2 valid submissions only, got %+v", jobs)
+	}
+}
+
+func TestSubmitExpandsEnvironment(t *testing.T) {
+	_, url := startCoordinator(t)
+	path := writeFile(t, "job.yaml", countSpec)
+
+	submit(t, url, path) // ${JOB_NAME:-count} → default
+	t.Setenv("JOB_NAME", "from-env")
+	submit(t, url, path)
+	t.Setenv("JOB_NAME", "") // set but empty: the default applies
+	submit(t, url, path)
+
+	var names []string
+	for _, j := range jobsJSON(t, url) {
+		names = append(names, j.Name)
+	}
+	// Newest first; the first and last submissions used the default.
+	if got := strings.Join(names, ","); got != "count,from-env,count" {
+		t.Fatalf("job names %q, want count, from-env and count", got)
+	}
+
+	// A variable without a default that is not set fails, naming it.
+	noDefault := strings.Replace(countSpec, "${JOB_NAME:-count}", "${WEIR_TEST_UNSET_VAR}", 1)
+	r := mustRun(t, 1, "submit", "--coordinator", url, writeFile(t, "job.yaml", noDefault))
+	if !strings.Contains(r.stderr, "WEIR_TEST_UNSET_VAR") {
+		t.Errorf("error does not name the variable\n%s", r)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	_, url := startCoordinator(t)
+	id := submit(t, url, writeFile(t, "job.yaml", countSpec))
+
+	var j api.Job
+	decode(t, mustRun(t, 0, "status", id, "--coordinator", url, "-o", "json"), &j)
+	if j.ID != id || j.Name != "count" || j.State == "" {
+		t.Fatalf("status -o json = %+v", j)
+	}
+	if j.State != "SCHEDULING" {
+		t.Fatalf("without workers the job should wait in SCHEDULING, is %s", j.State)
+	}
+	subtasks := 0
+	for _, v := range j.Vertices {
+		if v.Parallelism != 2 {
+			t.Errorf("vertex %s parallelism %d, want the spec's 2", v.ID, v.Parallelism)
+		}
+		subtasks += len(v.Subtasks)
+	}
+
+	r := mustRun(t, 0, "status", id, "--coordinator", url)
+	for _, want := range []string{"Job:       " + id + " (count)", "State:     SCHEDULING (attempt", "Submitted: ",
+		"VERTEX", "SUBTASK", "WORKER", "BACKPRESSURED_MS"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("status table lacks %q\n%s", want, r)
+		}
+	}
+	if j.Message != "" && !strings.Contains(r.stdout, "Message:   "+j.Message) {
+		t.Errorf("status table lacks the job's message %q\n%s", j.Message, r)
+	}
+	// One table row per subtask, after the header.
+	table := r.stdout[strings.Index(r.stdout, "VERTEX"):]
+	if rows := len(strings.Split(strings.TrimSpace(table), "\n")) - 1; rows != subtasks {
+		t.Errorf("status table has %d subtask rows, json has %d subtasks\n%s", rows, subtasks, r)
+	}
+
+	r = mustRun(t, 1, "status", "no-such-job", "--coordinator", url)
+	if !strings.Contains(r.stderr, "no-such-job") || !strings.Contains(strings.ToLower(r.stderr), "not found") {
+		t.Errorf("unknown job: want a message naming it and saying it is not found\n%s", r)
+	}
+	mustRun(t, 2, "status", id, "--coordinator", url, "-o", "yaml")
+}
+
+func TestCancel(t *testing.T) {
+	_, url := startCoordinator(t)
+	id := submit(t, url, writeFile(t, "job.yaml", countSpec))
+
+	r := mustRun(t, 0, "cancel", id, "--coordinator", url)
+	if strings.TrimSpace(r.stdout) != "cancelling "+id {
+		t.Errorf("cancel output %q", r.stdout)
+	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		var j api.Job
+		decode(t, mustRun(t, 0, "status", id, "--coordinator", url, "-o", "json"), &j)
+		return j.State == "CANCELLED", j.State
+	})
+
+	r = mustRun(t, 1, "cancel", id, "--coordinator", url)
+	if !strings.Contains(r.stderr, "job "+id+" is CANCELLED and cannot be cancelled") {
+		t.Errorf("second cancel: want the coordinator's conflict message\n%s", r)
+	}
+	r = mustRun(t, 1, "cancel", "no-such-job", "--coordinator", url)
+	if !strings.Contains(r.stderr, "no-such-job") {
+		t.Errorf("cancel of an unknown job should name it\n%s", r)
+	}
+}
+
+func TestJobsOutputFormats(t *testing.T) {
+	_, url := startCoordinator(t)
+	r := mustRun(t, 0, "jobs", "--coordinator", url)
+	if strings.TrimSpace(r.stdout) != strings.Join(strings.Fields("ID  NAME  STATE  ATTEMPT  TASKS  SUBMITTED"), "  ") {
+		t.Errorf("empty jobs table should be the header only\n%s", r)
+	}
+	if r := mustRun(t, 0, "jobs", "--coordinator", url, "-o", "json"); strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("empty jobs -o json should be [], got %q", r.stdout)
+	}
+	mustRun(t, 0, "jobs", "--coordinator", url, "--output", "table")
+	r = mustRun(t, 2, "jobs", "--coordinator", url, "-o", "yaml")
+	if !strings.Contains(r.stderr, "yaml") || r.stdout != "" {
+		t.Errorf("-o yaml: want a usage error naming the format\n%s", r)
+	}
+}
+
+func TestWorkers(t *testing.T) {
+	co, url := startCoordinator(t)
+
+	var ws []api.Worker
+	decode(t, mustRun(t, 0, "workers", "--coordinator", url, "-o", "json"), &ws)
+	if len(ws) != 0 {
+		t.Fatalf("no worker started, got %+v", ws)
+	}
+	r := mustRun(t, 0, "workers", "--coordinator", url)
+	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "ID") {
+		t.Fatalf("empty workers table should be the header only\n%s", r)
+	}
+	mustRun(t, 2, "workers", "--coordinator", url, "-o", "yaml")
+
+	w, err := worker.New(worker.Config{
+		CoordinatorAddr: co.GRPCAddr(), Slots: 3, ID: "w-test",
+		DataAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Builder: builder.New(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	eventually(t, 10*time.Second, func() (bool, string) {
+		decode(t, mustRun(t, 0, "workers", "--coordinator", url, "-o", "json"), &ws)
+		return len(ws) == 1, "workers: " + itoaWorkers(ws)
+	})
+	if ws[0].ID != "w-test" || ws[0].Slots != 3 {
+		t.Fatalf("workers -o json = %+v", ws)
+	}
+	r = mustRun(t, 0, "workers", "--coordinator", url)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("workers table: want header and one row\n%s", r)
+	}
+	for _, h := range []string{"ID", "STATE", "SLOTS", "DATA", "HTTP", "HEARTBEAT"} {
+		if !strings.Contains(lines[0], h) {
+			t.Errorf("workers header lacks %s: %q", h, lines[0])
+		}
+	}
+	if f := strings.Fields(lines[1]); f[0] != "w-test" || f[2] != "0/3" || !strings.HasSuffix(lines[1], " ago") {
+		t.Errorf("workers row = %q, want w-test with 0/3 slots and a heartbeat age", lines[1])
+	}
+}
+
+func itoaWorkers(ws []api.Worker) string {
+	ids := make([]string, len(ws))
+	for i, w := range ws {
+		ids[i] = w.ID
+	}
+	return "[" + strings.Join(ids, " ") + "]"
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"bogus"},
+		{"loadgen", "bogus"},
+		{"verify", "bogus"},
+		{"dev", "bogus"},
+		{"jobs", "--bogus"},
+		{"jobs", "extra"},
+		{"workers", "extra"},
+		{"status"},
+		{"status", "a", "b"},
+		{"cancel"},
+		{"submit"},
+		{"submit", "a.yaml", "b.yaml"},
+		{"coordinator", "--heartbeat-interval", "soon"},
+		{"worker", "--slots", "many"},
+		{"loadgen", "access-log", "--events", "0"},
+		{"loadgen", "access-log", "--events", "-1"},
+		{"loadgen", "access-log", "--partitions", "0"},
+		{"verify", "ip-visits", "--events", "0"},
+		{"dev", "--workers", "0"},
+		{"dev", "--slots", "0"},
+		{"dev", "--log-level", "loud"},
+		{"coordinator", "--log-level", "loud"},
+		{"coordinator", "--heartbeat-interval", "5s", "--heartbeat-timeout", "1s", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"},
+		{"worker", "--log-level", "loud"},
+	} {
+		r := run(t, args...)
+		if r.code != ExitUsage {
+			t.Errorf("weir %s: want exit 2, got %s", strings.Join(args, " "), r)
+		}
+		if !strings.HasPrefix(r.stderr, "error: ") {
+			t.Errorf("weir %s: want the error on stderr, got %s", strings.Join(args, " "), r)
+		}
+	}
+	r := mustRun(t, 2, "bogus")
+	if !strings.Contains(r.stderr, `unknown command "bogus"`) {
+		t.Errorf("unknown verb: %s", r)
+	}
+	r = mustRun(t, 2, "jbos")
+	if !strings.Contains(r.stderr, "jobs") {
+		t.Errorf("a misspelt verb should suggest the right one: %s", r)
+	}
+	// Bare group verbs and --help print help and succeed.
+	for _, args := range [][]string{{}, {"loadgen"}, {"verify"}, {"--help"}, {"jobs", "--help"}} {
+		r := mustRun(t, 0, args...)
+		if !strings.Contains(r.stdout, "Usage:") {
+			t.Errorf("weir %s: want help on stdout, got %s", strings.Join(args, " "), r)
+		}
+	}
+}
+
+func TestCoordinatorFromEnvironment(t *testing.T) {
+	_, url := startCoordinator(t)
+	t.Setenv("WEIR_COORDINATOR", url)
+	id := submit(t, url, writeFile(t, "job.yaml", countSpec))
+	// No --coordinator: every client verb uses WEIR_COORDINATOR.
+	if jobs := jobsJSON(t, url); len(jobs) != 1 {
+		t.Fatalf("jobs: %+v", jobs)
+	}
+	var jobs []api.JobSummary
+	decode(t, mustRun(t, 0, "jobs", "-o", "json"), &jobs)
+	if len(jobs) != 1 || jobs[0].ID != id {
+		t.Fatalf("jobs via WEIR_COORDINATOR = %+v", jobs)
+	}
+	mustRun(t, 0, "status", id)
+	mustRun(t, 0, "workers")
+	mustRun(t, 0, "submit", writeFile(t, "job.yaml", countSpec))
+	mustRun(t, 0, "cancel", id)
+
+	// A host:port without a scheme works too.
+	t.Setenv("WEIR_COORDINATOR", strings.TrimPrefix(url, "http://"))
+	mustRun(t, 0, "jobs")
+
+	// --coordinator beats the environment.
+	t.Setenv("WEIR_COORDINATOR", "http://"+deadAddr(t))
+	mustRun(t, 0, "jobs", "--coordinator", url)
+}
+
+// deadAddr returns an address nothing listens on.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func TestCoordinatorUnreachable(t *testing.T) {
+	addr := deadAddr(t)
+	job := writeFile(t, "job.yaml", countSpec)
+	for _, args := range [][]string{
+		{"jobs"}, {"workers"}, {"status", "j1"}, {"cancel", "j1"}, {"submit", job}, {"jobs", "-o", "json"},
+	} {
+		args = append(args, "--coordinator", "http://"+addr)
+		r := run(t, args...)
+		if r.code != ExitFailed || !strings.Contains(r.stderr, addr) || r.stdout != "" {
+			t.Errorf("weir %s: want exit 1 with a message naming %s, got %s", strings.Join(args, " "), addr, r)
+		}
+	}
+	t.Setenv("WEIR_COORDINATOR", "http://"+addr)
+	if r := run(t, "jobs"); r.code != ExitFailed || !strings.Contains(r.stderr, addr) {
+		t.Errorf("weir jobs with WEIR_COORDINATOR: want exit 1 naming %s, got %s", addr, r)
+	}
+}
+
+func TestSubmitSpecFileUnreadable(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads any file")
+	}
+	_, url := startCoordinator(t)
+	path := writeFile(t, "job.yaml", countSpec)
+	if err := os.Chmod(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	if r := mustRun(t, 1, "submit", "--coordinator", url, path); !strings.Contains(r.stderr, path) {
+		t.Errorf("error does not name the file\n%s", r)
+	}
+}
+
+// TestCoordinatorAndWorkerVerbs runs `weir coordinator` and `weir worker`
+// in this process: the worker registers, the client verbs see it, and an
+// interrupt stops both with exit 0.
+func TestCoordinatorAndWorkerVerbs(t *testing.T) {
+	httpAddr, grpcAddr := deadAddr(t), deadAddr(t)
+	type exit struct {
+		name string
+		r    result
+	}
+	done := make(chan exit, 2)
+	start := func(name string, args ...string) {
+		go func() {
+			var out, errb bytes.Buffer
+			code := execute(args, &out, &errb)
+			done <- exit{name, result{code: code, stdout: out.String(), stderr: errb.String()}}
+		}()
+	}
+	start("coordinator", "coordinator", "--http-addr", httpAddr, "--grpc-addr", grpcAddr,
+		"--heartbeat-interval", "100ms", "--heartbeat-timeout", "2s", "--log-level", "warn")
+	start("worker", "worker", "--coordinator", grpcAddr, "--slots", "2", "--id", "w-verb",
+		"--data-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn")
+
+	url := "http://" + httpAddr
+	var ws []api.Worker
+	eventually(t, 20*time.Second, func() (bool, string) {
+		select {
+		case e := <-done:
+			t.Fatalf("weir %s exited early: %s", e.name, e.r)
+		default:
+		}
+		r := run(t, "workers", "--coordinator", url, "-o", "json")
+		if r.code != 0 {
+			return false, r.String()
+		}
+		decode(t, r, &ws)
+		return len(ws) == 1, r.stdout
+	})
+	if ws[0].ID != "w-verb" || ws[0].Slots != 2 {
+		t.Fatalf("workers = %+v, want w-verb with 2 slots", ws)
+	}
+
+	// Both commands are past signal.NotifyContext (they serve), so the
+	// interrupt reaches them and not the test binary's default handler.
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		select {
+		case e := <-done:
+			if e.r.code != 0 {
+				t.Errorf("weir %s after an interrupt: want exit 0, got %s", e.name, e.r)
+			}
+			want := map[string]string{
+				"coordinator": "coordinator: REST API and web UI on " + url + ", workers connect to " + grpcAddr,
+				"worker":      "worker w-verb: 2 slots, coordinator " + grpcAddr,
+			}[e.name]
+			if !strings.Contains(e.r.stdout, want) {
+				t.Errorf("weir %s: stdout lacks %q: %s", e.name, want, e.r)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("weir coordinator and weir worker did not stop within 20s of an interrupt")
+		}
+	}
+}
