@@ -82,4 +82,26 @@
 // the checkpointed offsets. A missing or corrupt file fails the subtask with
 // ErrCorruptState; the coordinator then restores from the previous retained
 // checkpoint and records why.
+//
+// # Files
+//
+// Each duty above has one function here, so both sides agree on names and
+// formats (docs/checkpoints.md has the byte layout):
+//
+//   - storage: OpenStorage(uri); errors are ErrNotFound, ErrExists,
+//     ErrPermission, ErrUnavailable (storage trouble: retry, the checkpoint
+//     is not bad) and ErrCorrupt.
+//   - names: CheckpointDir, SavepointDir, StateFileName.
+//   - a subtask persists with WriteState and restores with ReadState, which
+//     checks size and CRC-32C (a missing file is ErrNotFound, a damaged one
+//     ErrCorrupt; both make the checkpoint unusable).
+//   - the coordinator commits with WriteMetadata (refuses an existing
+//     _metadata), deletes an aborted checkpoint with DeleteCheckpoint, keeps
+//     the last K with Retain, and picks a restore point with ListCompleted,
+//     ReadMetadata and ValidateForRestore.
+//
+// DeleteCheckpoint removes _metadata before anything else, so a deletion cut
+// short leaves an incomplete checkpoint, never a completed one with missing
+// files; Retain removes incomplete directories older than the newest
+// completed checkpoint.
 package checkpoint

@@ -10,7 +10,9 @@ import (
 // Storage is where checkpoints live: a file system rooted at a URI
 // (file:///var/lib/weir/checkpoints, hdfs://namenode:8020/weir). Paths are
 // slash-separated and relative to the root. Every implementation passes the
-// conformance suite in checkpoint/storagetest.
+// conformance suite in checkpoint/storagetest and is safe for concurrent use
+// (one Storage serves every upload of a worker); a single reader or writer
+// is not.
 type Storage interface {
 	// Create opens a new file for writing, creating parent directories. It
 	// fails with ErrExists when path exists. The file is complete once Close
