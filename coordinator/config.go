@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
+	"strings"
 	"time"
 
+	"github.com/weir-stream/weir/checkpoint"
 	"github.com/weir-stream/weir/coordinator/clock"
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
@@ -38,6 +41,20 @@ type Config struct {
 	BuildGraph func(*spec.Job) (*graph.Graph, error)
 	// Clock is the time source (default the wall clock).
 	Clock clock.Clock
+	// CheckpointStorage is the root URI of checkpoints and savepoints for
+	// jobs whose spec names none (default file://./.weir/checkpoints, a
+	// path relative to the working directory).
+	CheckpointStorage string
+	// OpenStorage opens checkpoint storage (default checkpoint.OpenStorage,
+	// with file://./relative accepted as a relative path). Tests inject a
+	// fault-injecting store here.
+	OpenStorage func(uri string) (checkpoint.Storage, error)
+	// StorageTimeout bounds one checkpoint storage operation of the
+	// coordinator (default 30s).
+	StorageTimeout time.Duration
+	// Rand returns a number in [0, 1) for restart jitter (default
+	// math/rand/v2).
+	Rand func() float64
 }
 
 // Defaults.
@@ -48,6 +65,8 @@ const (
 	DefaultHeartbeatTimeout  = 5 * time.Second
 	DefaultScheduleTimeout   = 60 * time.Second
 	DefaultMaxSpecBytes      = 1 << 20
+	DefaultCheckpointStorage = "file://./.weir/checkpoints"
+	DefaultStorageTimeout    = 30 * time.Second
 )
 
 func (c *Config) setDefaults() {
@@ -81,6 +100,27 @@ func (c *Config) setDefaults() {
 	if c.Clock == nil {
 		c.Clock = clock.Real{}
 	}
+	if c.CheckpointStorage == "" {
+		c.CheckpointStorage = DefaultCheckpointStorage
+	}
+	if c.OpenStorage == nil {
+		c.OpenStorage = OpenStorage
+	}
+	if c.StorageTimeout == 0 {
+		c.StorageTimeout = DefaultStorageTimeout
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Float64
+	}
+}
+
+// OpenStorage is checkpoint.OpenStorage that also takes file://./relative
+// and file://../relative as a path relative to the working directory.
+func OpenStorage(uri string) (checkpoint.Storage, error) {
+	if rest, ok := strings.CutPrefix(uri, "file://"); ok && (strings.HasPrefix(rest, "./") || strings.HasPrefix(rest, "../")) {
+		return checkpoint.OpenStorage(rest)
+	}
+	return checkpoint.OpenStorage(uri)
 }
 
 // Validate reports every problem with the config (after defaults).
@@ -91,6 +131,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HeartbeatTimeout <= c.HeartbeatInterval {
 		errs = append(errs, fmt.Errorf("coordinator: heartbeat timeout %s must exceed the heartbeat interval %s", c.HeartbeatTimeout, c.HeartbeatInterval))
+	}
+	if c.StorageTimeout < 0 {
+		errs = append(errs, errors.New("coordinator: storage timeout must be positive"))
 	}
 	if c.MaxSpecBytes < 0 {
 		errs = append(errs, errors.New("coordinator: max spec bytes must be positive"))

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
+	"github.com/weir-stream/weir/checkpoint"
+	"github.com/weir-stream/weir/coordinator/checkpointing"
 	"github.com/weir-stream/weir/coordinator/lifecycle"
 	"github.com/weir-stream/weir/dataflow/graph"
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
@@ -30,6 +32,8 @@ type Coordinator struct {
 	session uint64   // last session number handed out
 	// lost queues workers found dead while dispatching, handled after.
 	lost []lostWorker
+	// stores are the open checkpoint storages, by root URI.
+	stores map[string]checkpoint.Storage
 
 	// lifecycle of the process
 	life     sync.Mutex
@@ -49,6 +53,20 @@ type jobEntry struct {
 	m     *lifecycle.Job
 	spec  []byte
 	graph *graph.Graph
+
+	// cp tracks the job's checkpoints and savepoints; st is its storage.
+	cp *checkpointing.Tracker
+	st checkpoint.Storage
+	// sources are the subtasks whose vertex starts with a source: they
+	// receive TriggerCheckpoint.
+	sources map[lifecycle.TaskKey]bool
+	// initial is what the first attempt restores from (a savepoint given
+	// at submit), nil for a fresh start.
+	initial *lifecycle.RestorePoint
+	// bad lists checkpoints (by _metadata URI) that failed validation or
+	// that a subtask failed to restore from, with why; failover passes
+	// over them.
+	bad map[string]string
 }
 
 type lostWorker struct{ id, reason string }
@@ -64,8 +82,16 @@ func New(cfg Config) (*Coordinator, error) {
 		log:      cfg.Logger.With("component", "coordinator"),
 		workers:  map[string]*workerEntry{},
 		jobs:     map[string]*jobEntry{},
+		stores:   map[string]checkpoint.Storage{},
 		stopping: make(chan struct{}),
 	}
+	// A bad default storage is the operator's mistake: say so at start,
+	// not at the first submit.
+	st, err := cfg.OpenStorage(cfg.CheckpointStorage)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: checkpoint storage: %w", err)
+	}
+	c.stores[cfg.CheckpointStorage] = st
 	c.registry = prometheus.NewRegistry()
 	if err := c.registry.Register(&collector{c: c}); err != nil {
 		return nil, fmt.Errorf("coordinator: metrics: %w", err)
@@ -167,6 +193,11 @@ func (c *Coordinator) Stop() {
 			hs.Close()
 		}
 		c.wg.Wait()
+		c.mu.Lock()
+		for _, st := range c.stores {
+			_ = st.Close()
+		}
+		c.mu.Unlock()
 	})
 }
 

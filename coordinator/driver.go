@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/weir-stream/weir/checkpoint"
+	"github.com/weir-stream/weir/coordinator/checkpointing"
 	"github.com/weir-stream/weir/coordinator/lifecycle"
+	"github.com/weir-stream/weir/coordinator/restart"
 	"github.com/weir-stream/weir/coordinator/scheduler"
 	"github.com/weir-stream/weir/dataflow/graph"
+	"github.com/weir-stream/weir/dataflow/spec"
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
 )
 
@@ -31,12 +35,9 @@ func (c *Coordinator) applyLocked(j *jobEntry, ev lifecycle.Event) error {
 			taskBefore = task.State
 		}
 	}
-	acts, err := j.m.Handle(ev)
+	acts, err := c.handleLocked(j, ev)
 	if err != nil {
 		return err
-	}
-	if j.m.State != before {
-		c.log.Info("job state", "job", j.m.ID, "from", before, "to", j.m.State, "attempt", j.m.Attempt, "cause", j.m.Cause)
 	}
 	if task != nil && task.State == taskBefore && j.m.State == before && len(acts) == 0 && len(c.lost) == 0 {
 		return nil // a heartbeat's metrics: no slot freed, nothing to place
@@ -46,15 +47,36 @@ func (c *Coordinator) applyLocked(j *jobEntry, ev lifecycle.Event) error {
 	return nil
 }
 
+// handleLocked feeds one event to the job's state machine and keeps the
+// checkpoint tracker in step with the job's state. The caller dispatches
+// the returned actions.
+func (c *Coordinator) handleLocked(j *jobEntry, ev lifecycle.Event) ([]lifecycle.Action, error) {
+	before := j.m.State
+	acts, err := j.m.Handle(ev)
+	if err != nil {
+		return nil, err
+	}
+	if j.m.State != before {
+		c.log.Info("job state", "job", j.m.ID, "from", before, "to", j.m.State, "attempt", j.m.Attempt, "cause", j.m.Cause)
+		c.jobStateChangedLocked(j, before)
+	}
+	return acts, nil
+}
+
 func (c *Coordinator) dispatchLocked(j *jobEntry, acts []lifecycle.Action) {
 	for _, a := range acts {
 		switch a := a.(type) {
 		case lifecycle.DeployTask:
-			c.sendLocked(a.Worker, &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_Deploy{Deploy: &controlpb.DeployTask{
-				Task:       taskID(j.m.ID, a.Attempt, a.Task),
-				JobSpec:    j.spec,
-				Placements: c.placementsLocked(j),
-			}}})
+			d := &controlpb.DeployTask{
+				Task:          taskID(j.m.ID, a.Attempt, a.Task),
+				JobSpec:       j.spec,
+				Placements:    c.placementsLocked(j),
+				CheckpointDir: j.st.URI(j.m.ID),
+			}
+			if r := j.m.Restore; r != nil {
+				d.Restore = &controlpb.Restore{CheckpointId: r.CheckpointID, MetadataUri: r.URI}
+			}
+			c.sendLocked(a.Worker, &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_Deploy{Deploy: d}})
 		case lifecycle.CancelTask:
 			c.sendLocked(a.Worker, &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_Cancel{Cancel: &controlpb.CancelTask{
 				Task: taskID(j.m.ID, a.Attempt, a.Task),
@@ -119,14 +141,26 @@ func (c *Coordinator) scheduleOneLocked() bool {
 			for _, a := range as {
 				ws[lifecycle.TaskKey{Vertex: a.Vertex, Subtask: a.Subtask}] = a.Worker
 			}
-			ev = lifecycle.Placed{Now: now, Workers: ws}
+			rp, rerr := c.restorePointLocked(j)
+			if rerr != nil {
+				var unusable *noRestoreError
+				if errors.As(rerr, &unusable) {
+					if _, ferr := c.handleLocked(j, lifecycle.Fail{Now: now, Cause: rerr.Error()}); ferr != nil {
+						c.log.Error("failing job", "job", id, "err", ferr)
+					}
+					return true
+				}
+				// Storage trouble: try again on the next tick.
+				c.log.Warn("choosing the checkpoint to restore", "job", id, "err", rerr)
+				return false
+			}
+			ev = lifecycle.Placed{Now: now, Workers: ws, Restore: rp}
 		case errors.As(err, &ie):
 			msg := j.m.Message
-			if _, herr := j.m.Handle(lifecycle.NoSlots{Now: now, Needed: ie.Needed, Free: ie.Free}); herr != nil {
+			if _, herr := c.handleLocked(j, lifecycle.NoSlots{Now: now, Needed: ie.Needed, Free: ie.Free}); herr != nil {
 				c.log.Error("scheduling", "job", id, "err", herr)
 			}
 			if j.m.State != lifecycle.Scheduling {
-				c.log.Info("job state", "job", id, "to", j.m.State, "cause", j.m.Cause)
 				return true
 			}
 			if j.m.Message != msg {
@@ -138,7 +172,7 @@ func (c *Coordinator) scheduleOneLocked() bool {
 			c.log.Error("scheduling", "job", id, "err", err)
 			return false
 		}
-		acts, herr := j.m.Handle(ev)
+		acts, herr := c.handleLocked(j, ev)
 		if herr != nil {
 			c.log.Error("placing job", "job", id, "err", herr)
 			return false
@@ -162,7 +196,7 @@ func (c *Coordinator) dropWorkerLocked(id, reason string) {
 	now := c.cfg.Clock.Now()
 	for _, jid := range c.order {
 		j := c.jobs[jid]
-		acts, err := j.m.Handle(lifecycle.WorkerLost{Now: now, Worker: id, Reason: reason})
+		acts, err := c.handleLocked(j, lifecycle.WorkerLost{Now: now, Worker: id, Reason: reason})
 		if err != nil {
 			c.log.Error("worker lost", "job", jid, "err", err)
 			continue
@@ -171,7 +205,8 @@ func (c *Coordinator) dropWorkerLocked(id, reason string) {
 	}
 }
 
-// tick drops silent workers and fires scheduling timeouts.
+// tick drops silent workers, fires scheduling timeouts and restart delays,
+// and drives the checkpoint trackers.
 func (c *Coordinator) tick() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -184,16 +219,20 @@ func (c *Coordinator) tick() {
 	c.settleLocked()
 	for _, id := range c.order {
 		j := c.jobs[id]
-		if j.m.State == lifecycle.Scheduling {
+		switch j.m.State {
+		case lifecycle.Scheduling, lifecycle.Restarting:
 			if err := c.applyLocked(j, lifecycle.Tick{Now: now}); err != nil {
 				c.log.Error("tick", "job", id, "err", err)
 			}
+		case lifecycle.Running:
+			c.checkpointEventLocked(j, checkpointing.Tick{Now: now})
 		}
 	}
 }
 
-// submit registers a parsed job and schedules it.
-func (c *Coordinator) submit(name string, specYAML []byte, g *graph.Graph) (string, error) {
+// submit registers a parsed job and schedules it. initial, when set, is the
+// savepoint or checkpoint the first attempt restores from.
+func (c *Coordinator) submit(job *spec.Job, specYAML []byte, g *graph.Graph, st checkpoint.Storage, initial *lifecycle.RestorePoint) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	id, err := c.newJobIDLocked()
@@ -201,18 +240,28 @@ func (c *Coordinator) submit(name string, specYAML []byte, g *graph.Graph) (stri
 		return "", err
 	}
 	vs := make([]lifecycle.Vertex, 0, len(g.Vertices))
+	sources := map[lifecycle.TaskKey]bool{}
 	for _, v := range g.Vertices {
 		vs = append(vs, lifecycle.Vertex{ID: v.ID, Parallelism: v.Parallelism})
+		if len(v.Nodes) > 0 && v.Nodes[0].Source != nil {
+			for i := range v.Parallelism {
+				sources[lifecycle.TaskKey{Vertex: v.ID, Subtask: i}] = true
+			}
+		}
 	}
 	timeout := c.cfg.ScheduleTimeout
 	if timeout < 0 {
 		timeout = 0
 	}
 	now := c.cfg.Clock.Now()
-	j := &jobEntry{m: lifecycle.New(id, name, vs, now, timeout), spec: specYAML, graph: g}
+	m := lifecycle.New(id, job.Name, vs, now, timeout)
+	m.Strategy = restart.New(job.Restart, c.cfg.Rand)
+	m.Checkpointing = job.Checkpoint != nil
+	j := &jobEntry{m: m, spec: specYAML, graph: g, st: st, sources: sources, initial: initial, bad: map[string]string{}}
+	j.cp = checkpointing.New(c.trackerConfig(id, job, specYAML, g), c.lastCheckpointIDLocked(j))
 	c.jobs[id] = j
 	c.order = append(c.order, id)
-	c.log.Info("job submitted", "job", id, "name", name, "slots", j.m.Slots())
+	c.log.Info("job submitted", "job", id, "name", job.Name, "slots", j.m.Slots(), "restore", initial != nil)
 	return id, c.applyLocked(j, lifecycle.Schedule{Now: now})
 }
 
@@ -258,6 +307,14 @@ func (c *Coordinator) taskStatusLocked(workerID string, st *controlpb.TaskStatus
 	ev := lifecycle.TaskUpdate{Now: c.cfg.Clock.Now(), Task: k, Attempt: tid.GetAttempt(), Error: st.GetError()}
 	if withState {
 		ev.State = taskState(st.GetState())
+	}
+	if t := j.m.Task(k); withState && tid.GetAttempt() == j.m.Attempt && t.State != ev.State && !t.State.Ended() {
+		switch ev.State {
+		case lifecycle.TaskFailed:
+			c.noteRestoreFailureLocked(j, k, st.GetError())
+		case lifecycle.TaskFinished:
+			c.checkpointEventLocked(j, checkpointing.TaskFinished{Now: ev.Now, Attempt: j.m.Attempt, Task: checkpointing.TaskKey(k)})
+		}
 	}
 	if m := st.GetMetrics(); m != nil {
 		ev.Metrics = &lifecycle.Metrics{

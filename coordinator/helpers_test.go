@@ -63,10 +63,19 @@ func fakeBuild(j *spec.Job) (*graph.Graph, error) {
 	return g, nil
 }
 
+// jobSpec is a job of one vertex per parallelism given, never restarted.
 func jobSpec(name string, parallelism ...int) []byte {
-	s := fmt.Sprintf("name: %s\npipeline:\n", name)
+	return jobSpecWith(name, "restart: {strategy: none}\n", parallelism...)
+}
+
+// jobSpecWith is a job with extra top-level YAML (checkpoint:, restart:).
+func jobSpecWith(name, extra string, parallelism ...int) []byte {
+	s := fmt.Sprintf("name: %s\n%spipeline:\n", name, extra)
 	for i, p := range parallelism {
 		s += fmt.Sprintf("  - name: n%d\n    parallelism: %d\n", i, p)
+		if i == 0 {
+			s += "    source: {datagen: {}}\n"
+		}
 	}
 	return []byte(s)
 }
@@ -79,6 +88,7 @@ func startCoordinator(t *testing.T, clk clock.Clock, mutate ...func(*coordinator
 		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		HeartbeatInterval: 20 * time.Millisecond, HeartbeatTimeout: 5 * time.Second,
 		ParseSpec: fakeParse, BuildGraph: fakeBuild, Clock: clk,
+		CheckpointStorage: "file://" + t.TempDir(),
 	}
 	for _, m := range mutate {
 		m(&cfg)

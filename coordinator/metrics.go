@@ -20,6 +20,12 @@ var (
 	descDroppedLate   = prometheus.NewDesc("weir_job_dropped_late_total", "Late records dropped by a vertex.", []string{"job", "vertex"}, nil)
 	descSkipped       = prometheus.NewDesc("weir_job_skipped_invalid_total", "Invalid records skipped by a vertex.", []string{"job", "vertex"}, nil)
 	descDeadLettered  = prometheus.NewDesc("weir_job_dead_lettered_total", "Records sent to a dead-letter topic by a vertex.", []string{"job", "vertex"}, nil)
+	descCheckpoints   = prometheus.NewDesc("weir_job_checkpoints_total", "Checkpoints and savepoints of a job by outcome (completed, failed) since submission.", []string{"job", "status"}, nil)
+	descCpInProgress  = prometheus.NewDesc("weir_job_checkpoints_in_progress", "Checkpoints of a job in flight (0 or 1).", []string{"job"}, nil)
+	descCpDuration    = prometheus.NewDesc("weir_job_last_checkpoint_duration_seconds", "Trigger to commit of the latest completed checkpoint.", []string{"job"}, nil)
+	descCpSize        = prometheus.NewDesc("weir_job_last_checkpoint_size_bytes", "State size of the latest completed checkpoint.", []string{"job"}, nil)
+	descCpLatestID    = prometheus.NewDesc("weir_job_last_checkpoint_id", "Id of the latest completed checkpoint.", []string{"job"}, nil)
+	descRestarts      = prometheus.NewDesc("weir_job_restarts_total", "Failures of a job (restarted or not).", []string{"job"}, nil)
 )
 
 // collector reads the coordinator's state at scrape time, so /metrics never
@@ -28,7 +34,8 @@ type collector struct{ c *Coordinator }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWorkers, descSlotsTotal, descSlotsUsed, descJobs, descJobAttempt,
-		descRecordsIn, descRecordsOut, descBackpressured, descDroppedLate, descSkipped, descDeadLettered} {
+		descRecordsIn, descRecordsOut, descBackpressured, descDroppedLate, descSkipped, descDeadLettered,
+		descCheckpoints, descCpInProgress, descCpDuration, descCpSize, descCpLatestID, descRestarts} {
 		ch <- d
 	}
 }
@@ -57,6 +64,18 @@ func (k collector) Collect(ch chan<- prometheus.Metric) {
 	for _, id := range ids {
 		m := c.jobs[id].m
 		ch <- prometheus.MustNewConstMetric(descJobAttempt, prometheus.GaugeValue, float64(m.Attempt), id)
+		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(len(m.Restarts)), id)
+		if cp := c.jobs[id].cp; cp != nil {
+			n := cp.Counts()
+			ch <- prometheus.MustNewConstMetric(descCheckpoints, prometheus.CounterValue, float64(n.Completed), id, "completed")
+			ch <- prometheus.MustNewConstMetric(descCheckpoints, prometheus.CounterValue, float64(n.Failed), id, "failed")
+			ch <- prometheus.MustNewConstMetric(descCpInProgress, prometheus.GaugeValue, float64(n.InProgress), id)
+			if l := cp.Latest(); l != nil {
+				ch <- prometheus.MustNewConstMetric(descCpDuration, prometheus.GaugeValue, l.Duration().Seconds(), id)
+				ch <- prometheus.MustNewConstMetric(descCpSize, prometheus.GaugeValue, float64(l.Size), id)
+				ch <- prometheus.MustNewConstMetric(descCpLatestID, prometheus.GaugeValue, float64(l.ID), id)
+			}
+		}
 		for _, v := range m.Vertices {
 			var sum lifecycle.Metrics
 			for _, t := range m.Tasks {

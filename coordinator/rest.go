@@ -29,6 +29,11 @@ func (c *Coordinator) Handler() http.Handler {
 		{"/api/v1/jobs/{id}", map[string]http.HandlerFunc{http.MethodGet: c.handleJob}},
 		{"/api/v1/jobs/{id}/cancel", map[string]http.HandlerFunc{http.MethodPost: c.handleCancel}},
 		{"/api/v1/jobs/{id}/spec", map[string]http.HandlerFunc{http.MethodGet: c.handleSpec}},
+		{"/api/v1/jobs/{id}/checkpoints", map[string]http.HandlerFunc{http.MethodGet: c.handleCheckpoints}},
+		{"/api/v1/jobs/{id}/checkpoints/{cid}", map[string]http.HandlerFunc{http.MethodGet: c.handleCheckpoint}},
+		{"/api/v1/jobs/{id}/restarts", map[string]http.HandlerFunc{http.MethodGet: c.handleRestarts}},
+		{"/api/v1/jobs/{id}/savepoints", map[string]http.HandlerFunc{http.MethodGet: c.handleSavepoints, http.MethodPost: c.handleTriggerSavepoint}},
+		{"/api/v1/jobs/{id}/savepoints/{sid}", map[string]http.HandlerFunc{http.MethodGet: c.handleSavepoint}},
 		{"/healthz", map[string]http.HandlerFunc{http.MethodGet: handleHealthz}},
 		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: promhttp.HandlerFor(c.registry, promhttp.HandlerOpts{}).ServeHTTP}},
 	}

@@ -51,7 +51,30 @@ func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr)
 		return
 	}
-	id, err := c.submit(job.Name, body, g)
+	var storageURI string
+	if job.Checkpoint != nil {
+		storageURI = job.Checkpoint.Storage
+	}
+	st, err := c.jobStorage(storageURI)
+	if err != nil {
+		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: err.Error()})
+		return
+	}
+	var initial *lifecycle.RestorePoint
+	if from := r.URL.Query().Get("from_savepoint"); from != "" {
+		ctx, cancel := c.storageCtx()
+		initial, err = c.resolveSavepoint(ctx, from, g)
+		cancel()
+		if err != nil {
+			writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest,
+				Message: fmt.Sprintf("cannot restore from %s: %v", from, err)})
+			return
+		}
+	} else if r.URL.Query().Has("from_savepoint") {
+		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: "from_savepoint is empty: give the URI of a savepoint or a retained checkpoint"})
+		return
+	}
+	id, err := c.submit(job, body, g, st, initial)
 	if err != nil {
 		c.log.Error("submit", "err", err)
 		writeError(w, &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()})
@@ -130,7 +153,7 @@ func renderJob(j *jobEntry) api.Job {
 	out := api.Job{
 		ID: m.ID, Name: m.Name, State: string(m.State), Attempt: m.Attempt, Message: m.Message, FailureCause: m.Cause,
 		SubmittedAt: m.SubmittedAt, StartedAt: timePtr(m.StartedAt), EndedAt: timePtr(m.EndedAt),
-		Vertices: make([]api.Vertex, 0, len(m.Vertices)),
+		Restarts: len(m.Restarts), Vertices: make([]api.Vertex, 0, len(m.Vertices)),
 	}
 	for _, v := range m.Vertices {
 		av := api.Vertex{ID: v.ID, Parallelism: v.Parallelism, Subtasks: make([]api.Subtask, 0, v.Parallelism)}

@@ -160,6 +160,12 @@ func (c *Coordinator) handleWorkerMessage(w *workerEntry, m *controlpb.WorkerMes
 	case *controlpb.WorkerMessage_TaskStatus:
 		w.lastSeen = c.cfg.Clock.Now()
 		c.taskStatusLocked(w.id, msg.TaskStatus, true)
+	case *controlpb.WorkerMessage_CheckpointAck:
+		w.lastSeen = c.cfg.Clock.Now()
+		c.handleAckLocked(w, msg.CheckpointAck)
+	case *controlpb.WorkerMessage_CheckpointDecline:
+		w.lastSeen = c.cfg.Clock.Now()
+		c.handleDeclineLocked(w, msg.CheckpointDecline)
 	case *controlpb.WorkerMessage_Register:
 		return status.Error(codes.FailedPrecondition, "already registered in this session")
 	default:

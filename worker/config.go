@@ -34,6 +34,10 @@ type TaskEnv struct {
 	Builder  task.Builder
 	Logger   *slog.Logger
 	Exchange Exchange
+	// Reporter sends checkpoint acks and declines on the session.
+	Reporter task.Reporter
+	// OpenStore opens checkpoint storage (Config.OpenStore).
+	OpenStore task.OpenStoreFunc
 }
 
 // RunFunc runs one subtask until it ends or ctx is cancelled; wire
@@ -64,6 +68,8 @@ type Config struct {
 	BuildGraph  func(*spec.Job) (*graph.Graph, error)
 	RunTask     RunFunc
 	NewExchange func(*slog.Logger) Exchange
+	// OpenStore opens checkpoint storage by URI; nil: checkpoint.OpenStorage.
+	OpenStore task.OpenStoreFunc
 	// ReconnectMin and ReconnectMax bound the backoff between attempts to
 	// reach the coordinator (defaults 100ms and 5s).
 	ReconnectMin, ReconnectMax time.Duration

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
+	"github.com/weir-stream/weir/worker/task"
 )
 
 // sessionLoop holds a session with the coordinator until Stop, reconnecting
@@ -78,6 +79,16 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 				w.deploy(msg.Deploy)
 			case *controlpb.CoordinatorMessage_Cancel:
 				w.cancelTask(msg.Cancel.GetTask())
+			case *controlpb.CoordinatorMessage_TriggerCheckpoint:
+				m := msg.TriggerCheckpoint
+				w.checkpointCommand(m.GetTask(), task.Command{Kind: task.CmdTrigger, CheckpointID: m.GetCheckpointId(),
+					Timestamp: m.GetTimestampUnixMs(), Savepoint: m.GetSavepoint(), Stop: m.GetStop()})
+			case *controlpb.CoordinatorMessage_NotifyCheckpointComplete:
+				m := msg.NotifyCheckpointComplete
+				w.checkpointCommand(m.GetTask(), task.Command{Kind: task.CmdComplete, CheckpointID: m.GetCheckpointId()})
+			case *controlpb.CoordinatorMessage_AbortCheckpoint:
+				m := msg.AbortCheckpoint
+				w.checkpointCommand(m.GetTask(), task.Command{Kind: task.CmdAbort, CheckpointID: m.GetCheckpointId()})
 			default:
 				w.log.Warn("ignoring unexpected coordinator message", "type", fmt.Sprintf("%T", m.GetMsg()))
 			}
@@ -94,6 +105,13 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 				recvErr <- err
 				return err
 			case <-w.notify:
+				// Checkpoint messages first: a task's ack goes out before
+				// its FINISHED status (stop with savepoint).
+				for _, m := range w.takeOutbox() {
+					if err := stream.Send(m); err != nil {
+						return err
+					}
+				}
 				for _, st := range w.pendingStatuses() {
 					if err := stream.Send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_TaskStatus{TaskStatus: st}}); err != nil {
 						return err

@@ -36,6 +36,7 @@ type runningTask struct {
 	counters *dataflow.Counters
 	cancel   context.CancelFunc
 	canceled bool // cancel was requested
+	control  *task.Control
 }
 
 func (t *runningTask) ended() bool {
@@ -77,7 +78,7 @@ func (w *Worker) deploy(d *controlpb.DeployTask) {
 	if _, dup := w.tasks[k]; dup || w.ctx.Err() != nil {
 		return // a repeated deployment, or the worker is stopping
 	}
-	t := &runningTask{key: k, state: controlpb.TaskState_TASK_STATE_DEPLOYING, counters: &dataflow.Counters{}}
+	t := &runningTask{key: k, state: controlpb.TaskState_TASK_STATE_DEPLOYING, counters: &dataflow.Counters{}, control: dep.Control}
 	w.tasks[k] = t
 	fail := func(err error) {
 		t.state, t.err = controlpb.TaskState_TASK_STATE_FAILED, err.Error()
@@ -141,12 +142,18 @@ func (w *Worker) deployment(d *controlpb.DeployTask) (dep task.Deployment, err e
 		}
 		places[v.ID][i] = task.Address{WorkerID: p.GetWorkerId(), DataAddr: p.GetDataAddr()}
 	}
-	return task.Deployment{
+	dep = task.Deployment{
 		ID:            task.ID{JobID: id.GetJobId(), Attempt: id.GetAttempt(), VertexID: id.GetVertexId(), Subtask: int(id.GetSubtask())},
 		Graph:         g,
 		Placements:    places,
 		LocalWorkerID: w.cfg.ID,
-	}, nil
+		CheckpointDir: d.GetCheckpointDir(),
+		Control:       task.NewControl(),
+	}
+	if r := d.GetRestore(); r != nil {
+		dep.Restore = &task.RestorePoint{CheckpointID: r.GetCheckpointId(), MetadataURI: r.GetMetadataUri()}
+	}
+	return dep, nil
 }
 
 func (w *Worker) runTask(ctx context.Context, t *runningTask, dep task.Deployment) {
@@ -161,7 +168,7 @@ func (w *Worker) runTask(ctx context.Context, t *runningTask, dep task.Deploymen
 				err = fmt.Errorf("task panicked: %v", v)
 			}
 		}()
-		return w.cfg.RunTask(ctx, dep, TaskEnv{Builder: w.cfg.Builder, Logger: log, Exchange: w.exchange}, t.counters)
+		return w.cfg.RunTask(ctx, dep, TaskEnv{Builder: w.cfg.Builder, Logger: log, Exchange: w.exchange, Reporter: w, OpenStore: w.cfg.OpenStore}, t.counters)
 	}()
 	w.mu.Lock()
 	canceled := t.canceled || w.ctx.Err() != nil
@@ -213,7 +220,46 @@ func (w *Worker) cancelAllTasks() {
 	w.taskWG.Wait()
 	w.mu.Lock()
 	clear(w.tasks)
+	w.outbox = nil
 	w.mu.Unlock()
+}
+
+// checkpointCommand hands a checkpoint message to the task it names.
+// Messages for tasks this worker does not run (ended, or of another
+// attempt) are ignored: the coordinator matches acks by attempt.
+func (w *Worker) checkpointCommand(id *controlpb.TaskID, cmd task.Command) {
+	w.mu.Lock()
+	t := w.tasks[keyOf(id)]
+	w.mu.Unlock()
+	if (t == nil || !t.control.Post(cmd)) && cmd.Kind == task.CmdTrigger {
+		w.Decline(&controlpb.CheckpointDecline{Task: id, CheckpointId: cmd.CheckpointID, Reason: "task not running on worker " + w.cfg.ID})
+	}
+}
+
+// Ack implements task.Reporter: the ack goes out on the session.
+func (w *Worker) Ack(a *controlpb.CheckpointAck) {
+	w.send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_CheckpointAck{CheckpointAck: a}})
+}
+
+// Decline implements task.Reporter.
+func (w *Worker) Decline(d *controlpb.CheckpointDecline) {
+	w.send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_CheckpointDecline{CheckpointDecline: d}})
+}
+
+func (w *Worker) send(m *controlpb.WorkerMessage) {
+	w.mu.Lock()
+	w.outbox = append(w.outbox, m)
+	w.mu.Unlock()
+	w.wake()
+}
+
+// takeOutbox returns the checkpoint messages waiting to be sent.
+func (w *Worker) takeOutbox() []*controlpb.WorkerMessage {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.outbox
+	w.outbox = nil
+	return out
 }
 
 // pendingStatuses returns the tasks whose state changed since last reported

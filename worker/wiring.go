@@ -23,6 +23,7 @@ func init() {
 		if !ok || x == nil {
 			return errors.New("worker: task.Run needs the worker's *exchange.Exchange; set Config.NewExchange to exchange.New or leave it nil")
 		}
-		return task.Run(ctx, d, task.Env{Builder: env.Builder, Logger: env.Logger, Exchange: x}, c)
+		return task.Run(ctx, d, task.Env{Builder: env.Builder, Logger: env.Logger, Exchange: x,
+			Reporter: env.Reporter, OpenStore: env.OpenStore}, c)
 	}
 }

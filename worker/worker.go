@@ -32,8 +32,10 @@ type Worker struct {
 
 	mu    sync.Mutex
 	tasks map[taskKey]*runningTask
-	// notify wakes the session's send loop when a task changed state.
+	// notify wakes the session's send loop when a task changed state or
+	// a checkpoint message is waiting in outbox.
 	notify chan struct{}
+	outbox []*controlpb.WorkerMessage
 
 	connected atomic.Bool
 	registry  *prometheus.Registry

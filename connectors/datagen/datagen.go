@@ -188,6 +188,10 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) error {
 		lim     = newLimiter(s.rate/float64(s.par), now)
 		oooMs   = s.ooo.Milliseconds()
 	)
+	var lk sync.Locker = noLock{}
+	if cl, ok := out.(checkpointLocker); ok {
+		lk = cl.CheckpointLock()
+	}
 	if s.hasTime {
 		tracker = eventtime.NewTracker(s.ooo, s.idleTimeout)
 		tracker.AddPartition(0, now)
@@ -243,10 +247,13 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) error {
 			}
 			if err != nil {
 				rec.Time = dataflow.NoTime
-				if herr := s.onError.Handle(&rec, nil, err); herr != nil {
+				lk.Lock()
+				herr := s.onError.Handle(&rec, nil, err)
+				s.next.Store(n + int64(s.par))
+				lk.Unlock()
+				if herr != nil {
 					return herr
 				}
-				s.next.Store(n + int64(s.par))
 				continue
 			}
 			rec.Time = ts
@@ -259,10 +266,14 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) error {
 				}
 			}
 		}
-		// Advanced before Emit: a snapshot taken inside Emit (where the
-		// task injects a barrier) counts this record as before the barrier.
+		// Advanced before Emit, under the task's checkpoint lock: a
+		// snapshot counts this record as emitted exactly when the barrier
+		// follows it.
+		lk.Lock()
 		s.next.Store(n + int64(s.par))
-		if err := out.Emit(&rec); err != nil {
+		err := out.Emit(&rec)
+		lk.Unlock()
+		if err != nil {
 			return err
 		}
 		if emitted%tickEvery == 0 {
@@ -368,10 +379,21 @@ func (l *limiter) take(ctx context.Context, tick func() error) error {
 	}
 }
 
+// checkpointLocker is implemented by the task's SourceOutput: the lock it
+// holds while it snapshots the source and injects a barrier. The source
+// holds it from advancing its position to Emit returning.
+type checkpointLocker interface{ CheckpointLock() sync.Locker }
+
+type noLock struct{}
+
+func (noLock) Lock()   {}
+func (noLock) Unlock() {}
+
 // Snapshot captures the position: the next global index, with the subtask
-// and parallelism it belongs to. It must be called from Run's goroutine,
-// between two Emits or inside one; inside Emit(r) it counts r as emitted,
-// so the barrier must follow r.
+// and parallelism it belongs to. Call it from Run's goroutine or under the
+// output's checkpoint lock (which Run holds from advancing the position to
+// Emit returning); inside Emit(r) it counts r as emitted, so the barrier
+// must follow r.
 func (s *Source) Snapshot(int64) ([]byte, error) {
 	b := make([]byte, 0, 24)
 	b = binary.BigEndian.AppendUint64(b, uint64(s.par))

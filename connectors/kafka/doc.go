@@ -19,21 +19,31 @@
 // before the log start (deleted by retention) or past the end (topic
 // recreated) fails the task instead of silently skipping or re-reading data.
 // Offsets returns the next offset per partition, one past the last record
-// emitted or handled by the error policy; the caller snapshots it on the Run
-// goroutine when it injects a barrier, before emitting the record in hand.
-// Restoring with a different parallelism works: give every subtask the
-// merged map and each takes its own partitions from it.
+// emitted or handled by the error policy.
+//
+// Checkpoints. The source is a dataflow.Snapshotter: its state is, per
+// partition it reads, the next offset and the largest event time seen
+// (versioned encoding, see Snapshot). When out offers a checkpoint lock
+// (CheckpointLock() sync.Locker, as the task runtime's SourceOutput does),
+// the source holds it around each record, from counting its offset to
+// Emit returning, and around watermark changes: the task snapshots under
+// that lock, so a barrier falls between two records and the record being
+// emitted is before it. Restore keeps from all given states the partitions
+// p % n == i, so restoring with a different parallelism works when given
+// every old subtask's state; it seeds the start offsets and each
+// partition's largest event time (watermarks do not go back). Partitions
+// without a restored offset start per start_from.
 //
 // Caller's duties, step by step:
 //
 //  1. NewSource(node, ctx) checks the settings and compiles the event-time
 //     expression; it does not connect.
-//  2. On restore, SetStartOffsets(offsets from the checkpoint).
+//  2. On restore, Restore(states) (or SetStartOffsets(offsets)).
 //  3. Open(ctx), then Run(ctx, out) on the source goroutine. Run connects
 //     (retrying for up to 10s; then an error wrapping ErrBrokersUnreachable or
 //     ErrTopicNotFound that names the brokers and the topic), reads, and
 //     returns nil when ctx is cancelled or a bounded read is complete.
-//  4. On a barrier, from inside out's methods, call Offsets.
+//  4. On a barrier, under out's checkpoint lock, call Snapshot.
 //  5. Close after Run has returned.
 //
 // Reading. One sarama partition consumer per partition; Run fans them in on
@@ -90,8 +100,8 @@
 // to a sarama async producer with acks=all and idempotence (ordered, no
 // duplicates from the producer's own retries), batching up to 512 KiB or
 // 5ms. Flush(ctx) returns once every message handed over so far is
-// acknowledged; the worker calls it on every checkpoint barrier before
-// acknowledging the checkpoint, so everything before a completed checkpoint
+// acknowledged; Snapshot calls it on every checkpoint barrier before the
+// subtask acknowledges the checkpoint (and returns no state), so everything before a completed checkpoint
 // is in Kafka. Records replayed after a restart are written again:
 // duplicates are possible, losses are not. A failed delivery is returned by
 // the next Process or Flush (and by Close) as an error wrapping ErrDelivery

@@ -290,6 +290,30 @@ func (s *Sink) Flush(ctx context.Context) error {
 	return nil
 }
 
+// snapshotFlushTimeout bounds how long a checkpoint waits for acks.
+const snapshotFlushTimeout = 60 * time.Second
+
+// Snapshot implements dataflow.Snapshotter for at-least-once delivery: it
+// flushes, so every record before the barrier is acknowledged by Kafka
+// before the checkpoint is acknowledged. The sink has no state.
+func (s *Sink) Snapshot(checkpointID int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), snapshotFlushTimeout)
+	defer cancel()
+	if err := s.Flush(ctx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("kafka sink %q: topic %q: checkpoint %d: %d messages not acknowledged within %s",
+				s.node, s.cfg.Topic, checkpointID, s.sent-s.acks.count(), snapshotFlushTimeout)
+		}
+		return nil, err
+	}
+	return nil, nil
+}
+
+// Restore implements dataflow.Snapshotter: there is nothing to restore.
+func (s *Sink) Restore([][]byte) error { return nil }
+
+var _ dataflow.Snapshotter = (*Sink)(nil)
+
 // Close flushes (bounded by a timeout), then stops the producer and
 // releases its connections. It is idempotent.
 func (s *Sink) Close(dataflow.Output) error {

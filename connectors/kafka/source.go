@@ -2,13 +2,16 @@ package kafka
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -70,6 +73,15 @@ type Source struct {
 
 	start   map[int32]int64
 	offsets map[int32]int64
+	// startTs is the largest event time per partition from a restored
+	// checkpoint; it seeds the tracker so watermarks do not go back.
+	startTs map[int32]int64
+	// lastSnap is the position of the last Snapshot, for SnapshotSummary.
+	lastSnap []dataflow.PartitionOffset
+
+	// lk is the task's checkpoint lock (see checkpointLocker), held around
+	// every change of the position and the Emit that goes with it.
+	lk sync.Locker
 
 	// Injected for tests.
 	now           func() time.Time
@@ -118,6 +130,7 @@ func NewSource(node *spec.Node, ctx *dataflow.Context) (dataflow.Source, error) 
 		problems = append(problems, fmt.Sprintf("isolation %q: want read_committed or read_uncommitted", k.Isolation))
 	}
 	s := &Source{
+		lk:            noLock{},
 		node:          node.Name,
 		cfg:           k,
 		now:           time.Now,
@@ -191,15 +204,166 @@ func (s *Source) SetStartOffsets(offsets map[int32]int64) {
 
 // Offsets returns, for every partition this subtask reads, the next offset to
 // read: one past the last record emitted (or handled by the error policy),
-// or the resolved start offset before any. It is the source's checkpoint
-// position. Call it only from the Run goroutine (for example from inside
-// out.Emit when a barrier is injected before the record being emitted);
+// or the resolved start offset before any. A record's offset counts from
+// the moment it is handed to out.Emit, so a snapshot taken inside Emit
+// counts it. Call it from the Run goroutine or under the checkpoint lock;
 // before Run has resolved its partitions it returns nil.
 func (s *Source) Offsets() map[int32]int64 {
 	if s.offsets == nil {
 		return nil
 	}
 	return maps.Clone(s.offsets)
+}
+
+// checkpointLocker is implemented by the task's SourceOutput: the lock it
+// holds while it snapshots the source and injects a barrier.
+type checkpointLocker interface{ CheckpointLock() sync.Locker }
+
+type noLock struct{}
+
+func (noLock) Lock()   {}
+func (noLock) Unlock() {}
+
+// stateVersion is the first byte of the source's snapshot.
+const stateVersion = 1
+
+// maxStatePartitions bounds the partitions a snapshot may claim.
+const maxStatePartitions = 1 << 20
+
+// Snapshot implements dataflow.Snapshotter: for every partition of this
+// subtask the next offset to read and the largest event time seen. The
+// task calls it under its checkpoint lock, between two records. Before Run
+// has resolved its partitions it returns the restored position.
+//
+// Encoding, version 1: the version byte, the topic (uvarint length and
+// bytes), the number of partitions (uvarint), then per partition in
+// ascending order the partition, the next offset and the largest event
+// time (zig-zag varints; math.MinInt64 when none was seen).
+func (s *Source) Snapshot(int64) ([]byte, error) {
+	type part struct {
+		p        int32
+		off, mts int64
+	}
+	var parts []part
+	if s.offsets != nil {
+		for p, off := range s.offsets {
+			mts := eventtime.NoWatermark
+			if s.tracker != nil {
+				mts = s.tracker.MaxTimestamp(p)
+			} else if ts, ok := s.startTs[p]; ok {
+				mts = ts
+			}
+			parts = append(parts, part{p, off, mts})
+		}
+	} else {
+		for p, off := range s.start {
+			if int(p)%s.parallelism != s.subtask {
+				continue
+			}
+			mts, ok := s.startTs[p]
+			if !ok {
+				mts = eventtime.NoWatermark
+			}
+			parts = append(parts, part{p, off, mts})
+		}
+	}
+	slices.SortFunc(parts, func(a, b part) int { return int(a.p) - int(b.p) })
+	b := make([]byte, 0, 8+len(s.cfg.Topic)+len(parts)*24)
+	b = append(b, stateVersion)
+	b = binary.AppendUvarint(b, uint64(len(s.cfg.Topic)))
+	b = append(b, s.cfg.Topic...)
+	b = binary.AppendUvarint(b, uint64(len(parts)))
+	s.lastSnap = s.lastSnap[:0]
+	for _, p := range parts {
+		b = binary.AppendVarint(b, int64(p.p))
+		b = binary.AppendVarint(b, p.off)
+		b = binary.AppendVarint(b, p.mts)
+		s.lastSnap = append(s.lastSnap, dataflow.PartitionOffset{Topic: s.cfg.Topic, Partition: p.p, Offset: p.off})
+	}
+	return b, nil
+}
+
+// SnapshotSummary implements dataflow.SnapshotSummarizer: the offsets of
+// the last Snapshot.
+func (s *Source) SnapshotSummary() dataflow.SnapshotSummary {
+	return dataflow.SnapshotSummary{Offsets: slices.Clone(s.lastSnap)}
+}
+
+// Restore implements dataflow.Snapshotter. It keeps, from every given
+// state, the partitions this subtask reads (p % n == i), so restoring with
+// another parallelism works when given every old subtask's state. It seeds
+// the start offsets (as SetStartOffsets) and each partition's largest event
+// time. Partitions of another topic are ignored; partitions without a
+// restored offset start per start_from. Call before Run.
+func (s *Source) Restore(states [][]byte) error {
+	start := map[int32]int64{}
+	ts := map[int32]int64{}
+	for i, st := range states {
+		if len(st) == 0 {
+			continue
+		}
+		topic, parts, err := decodeState(st)
+		if err != nil {
+			return fmt.Errorf("kafka source %q: restore: state %d of %d: %w", s.node, i+1, len(states), err)
+		}
+		if topic != s.cfg.Topic {
+			s.logger.Warn("kafka source: ignoring restored offsets of another topic", "restored_topic", topic)
+			continue
+		}
+		for _, p := range parts {
+			if int(p.p)%s.parallelism != s.subtask {
+				continue
+			}
+			start[p.p] = p.off
+			ts[p.p] = p.mts
+		}
+	}
+	s.start, s.startTs = start, ts
+	return nil
+}
+
+type statePart struct {
+	p        int32
+	off, mts int64
+}
+
+var errBadState = errors.New("corrupt kafka source state")
+
+func decodeState(b []byte) (string, []statePart, error) {
+	if b[0] != stateVersion {
+		return "", nil, fmt.Errorf("%w: unknown version %d", errBadState, b[0])
+	}
+	b = b[1:]
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return "", nil, fmt.Errorf("%w: topic", errBadState)
+	}
+	topic := string(b[k : k+int(n)])
+	b = b[k+int(n):]
+	cnt, k := binary.Uvarint(b)
+	if k <= 0 || cnt > maxStatePartitions {
+		return "", nil, fmt.Errorf("%w: partition count", errBadState)
+	}
+	b = b[k:]
+	parts := make([]statePart, 0, min(cnt, 1024))
+	for range cnt {
+		var v [3]int64
+		for j := range v {
+			x, k := binary.Varint(b)
+			if k <= 0 {
+				return "", nil, fmt.Errorf("%w: truncated", errBadState)
+			}
+			v[j], b = x, b[k:]
+		}
+		if v[0] < 0 || v[0] > math.MaxInt32 || v[1] < 0 {
+			return "", nil, fmt.Errorf("%w: partition %d offset %d", errBadState, v[0], v[1])
+		}
+		parts = append(parts, statePart{int32(v[0]), v[1], v[2]})
+	}
+	if len(b) != 0 {
+		return "", nil, fmt.Errorf("%w: %d trailing bytes", errBadState, len(b))
+	}
+	return topic, parts, nil
 }
 
 // Close releases nothing: Run releases its connections before it returns.
@@ -254,6 +418,9 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) (err error)
 			err = s.errorf("internal error: %v", r)
 		}
 	}()
+	if cl, ok := out.(checkpointLocker); ok {
+		s.lk = cl.CheckpointLock()
+	}
 	conf := s.saramaConfig()
 	client, parts, err := connect(ctx, s.cfg.Brokers, s.cfg.Topic, conf, s.connectBudget)
 	if err != nil {
@@ -267,7 +434,9 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) (err error)
 	mine := assigned(parts, s.subtask, s.parallelism)
 	s.logger.Debug("kafka source assigned partitions", "partitions", mine, "of", len(parts))
 	if len(mine) == 0 {
+		s.lk.Lock()
 		s.offsets = map[int32]int64{}
+		s.lk.Unlock()
 		if s.cfg.Bounded {
 			return nil
 		}
@@ -288,7 +457,7 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) (err error)
 	if err != nil {
 		return s.errorf("topic %q: list latest offsets: %w", s.cfg.Topic, err)
 	}
-	s.offsets = make(map[int32]int64, len(mine))
+	offsets := make(map[int32]int64, len(mine))
 	for _, p := range mine {
 		off, ok := s.start[p]
 		switch {
@@ -302,16 +471,22 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) (err error)
 		default:
 			off = earliest[p]
 		}
-		s.offsets[p] = off
+		offsets[p] = off
 	}
 
 	now := s.now()
+	s.lk.Lock()
+	s.offsets = offsets
 	if s.etProg != nil {
 		s.tracker = eventtime.NewTracker(s.outOfOrder, s.idleTimeout)
 		for _, p := range mine {
 			s.tracker.AddPartition(p, now)
+			if ts, ok := s.startTs[p]; ok && ts != eventtime.NoWatermark {
+				s.tracker.Restore(p, ts, now)
+			}
 		}
 	}
+	s.lk.Unlock()
 
 	consumer, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
@@ -529,8 +704,12 @@ func (s *Source) stopped(ps *partState) error {
 	return s.errorf("topic %q partition %d at offset %d: reading stopped: %w", s.cfg.Topic, ps.p, s.offsets[ps.p], cause)
 }
 
-// handle decodes, stamps and emits one message.
+// handle decodes, stamps and emits one message. It holds the checkpoint
+// lock throughout, so a barrier falls before the message (its offset not
+// yet counted) or after it (emitted and counted), never in between.
 func (s *Source) handle(ps *partState, m *sarama.ConsumerMessage, now time.Time, out dataflow.SourceOutput) error {
+	s.lk.Lock()
+	defer s.lk.Unlock()
 	ps.lastData = now
 	if s.cfg.Bounded && m.Offset >= ps.end {
 		// Past the end seen at start (possible when the end moved
@@ -569,6 +748,9 @@ func (s *Source) handle(ps *partState, m *sarama.ConsumerMessage, now time.Time,
 				}
 			}
 		}
+		// Counted before Emit, under the lock: a barrier injected
+		// inside Emit follows this record.
+		s.offsets[m.Partition] = m.Offset + 1
 		if err := out.Emit(&rec); err != nil {
 			return err
 		}
@@ -609,6 +791,9 @@ func (s *Source) tick(out dataflow.SourceOutput, active []*partState) error {
 	if s.tracker == nil {
 		return nil
 	}
+	// The tracker is part of the snapshot: change it under the lock.
+	s.lk.Lock()
+	defer s.lk.Unlock()
 	wm, changed, allIdle := s.tracker.Advance(now)
 	if allIdle {
 		if !s.idle {
@@ -663,3 +848,8 @@ func listOffsets(client sarama.Client, topic string, parts []int32, which int64,
 	}
 	return res, nil
 }
+
+var (
+	_ dataflow.Snapshotter        = (*Source)(nil)
+	_ dataflow.SnapshotSummarizer = (*Source)(nil)
+)

@@ -52,6 +52,63 @@ func (c *Client) Submit(ctx context.Context, specYAML []byte) (string, error) {
 	return v.ID, nil
 }
 
+// SubmitFromSavepoint submits a job that restores from a savepoint or a
+// retained checkpoint (its directory or _metadata URI).
+func (c *Client) SubmitFromSavepoint(ctx context.Context, specYAML []byte, uri string) (string, error) {
+	var v Submitted
+	if err := c.do(ctx, http.MethodPost, "/api/v1/jobs?from_savepoint="+url.QueryEscape(uri), specYAML, &v); err != nil {
+		return "", err
+	}
+	return v.ID, nil
+}
+
+// Checkpoints returns a job's checkpoint summary and history.
+func (c *Client) Checkpoints(ctx context.Context, id string) (*Checkpoints, error) {
+	var v Checkpoints
+	if err := c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id)+"/checkpoints", nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Checkpoint returns one checkpoint with its per-subtask figures.
+func (c *Client) Checkpoint(ctx context.Context, id string, cid int64) (*CheckpointDetail, error) {
+	var v CheckpointDetail
+	if err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/jobs/%s/checkpoints/%d", url.PathEscape(id), cid), nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Restarts returns a job's restart history.
+func (c *Client) Restarts(ctx context.Context, id string) (*Restarts, error) {
+	var v Restarts
+	if err := c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id)+"/restarts", nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// TriggerSavepoint requests a savepoint; poll Savepoint with the returned
+// request id until it is COMPLETED or FAILED.
+func (c *Client) TriggerSavepoint(ctx context.Context, id string, stop bool) (*Savepoint, error) {
+	body, _ := json.Marshal(SavepointOptions{Stop: stop})
+	var v Savepoint
+	if err := c.doJSON(ctx, http.MethodPost, "/api/v1/jobs/"+url.PathEscape(id)+"/savepoints", body, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Savepoint returns one savepoint request.
+func (c *Client) Savepoint(ctx context.Context, id, requestID string) (*Savepoint, error) {
+	var v Savepoint
+	if err := c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id)+"/savepoints/"+url.PathEscape(requestID), nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
 // Job returns one job's details.
 func (c *Client) Job(ctx context.Context, id string) (*Job, error) {
 	var v Job
@@ -75,9 +132,18 @@ func (c *Client) Spec(ctx context.Context, id string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// do sends a request; out is a JSON target or a *bytes.Buffer for the raw
-// body. Non-2xx answers become *Error.
+// do sends a request with a YAML body (or none); out is a JSON target or a
+// *bytes.Buffer for the raw body. Non-2xx answers become *Error.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
+	return c.send(ctx, method, path, "application/yaml", body, out)
+}
+
+// doJSON is do with a JSON body.
+func (c *Client) doJSON(ctx context.Context, method, path string, body []byte, out any) error {
+	return c.send(ctx, method, path, "application/json", body, out)
+}
+
+func (c *Client) send(ctx context.Context, method, path, contentType string, body []byte, out any) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -87,7 +153,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		return fmt.Errorf("api: %s %s: %w", method, path, err)
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/yaml")
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)

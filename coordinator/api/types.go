@@ -67,7 +67,10 @@ type Job struct {
 	SubmittedAt  time.Time  `json:"submitted_at"`
 	StartedAt    *time.Time `json:"started_at,omitempty"`
 	EndedAt      *time.Time `json:"ended_at,omitempty"`
-	Vertices     []Vertex   `json:"vertices"`
+	// Restarts counts the failures the job recovered from or gave up on
+	// (details: GET /api/v1/jobs/{id}/restarts).
+	Restarts int      `json:"restarts"`
+	Vertices []Vertex `json:"vertices"`
 }
 
 // Vertex is one vertex of the job graph and its subtasks.
@@ -93,4 +96,146 @@ type Subtask struct {
 type Cancelled struct {
 	ID    string `json:"id"`
 	State string `json:"state"`
+}
+
+// CheckpointCounts are a job's checkpoint totals since submission
+// (savepoints included).
+type CheckpointCounts struct {
+	Triggered  int `json:"triggered"`
+	InProgress int `json:"in_progress"`
+	Completed  int `json:"completed"`
+	Failed     int `json:"failed"`
+}
+
+// CheckpointConfig is the job's checkpoint settings.
+type CheckpointConfig struct {
+	// Enabled: periodic checkpoints are on (the spec has a checkpoint
+	// block). Savepoints work either way.
+	Enabled           bool   `json:"enabled"`
+	IntervalMs        int64  `json:"interval_ms,omitempty"`
+	TimeoutMs         int64  `json:"timeout_ms"`
+	MinPauseMs        int64  `json:"min_pause_ms"`
+	TolerableFailures int    `json:"tolerable_failures"`
+	Retained          int    `json:"retained"`
+	Storage           string `json:"storage"`
+}
+
+// CheckpointStats is one checkpoint or savepoint.
+type CheckpointStats struct {
+	ID        int64  `json:"id"`
+	Status    string `json:"status"` // IN_PROGRESS, COMPLETED, FAILED
+	Savepoint bool   `json:"savepoint"`
+	Stop      bool   `json:"stop,omitempty"`
+	Attempt   int64  `json:"attempt"`
+	// TriggerTime and EndTime (once ended); DurationMs from one to the
+	// other.
+	TriggerTime time.Time  `json:"trigger_time"`
+	EndTime     *time.Time `json:"end_time,omitempty"`
+	DurationMs  int64      `json:"duration_ms"`
+	SizeBytes   int64      `json:"size_bytes"`
+	// Acknowledged of Subtasks have acknowledged.
+	Acknowledged int `json:"acknowledged"`
+	Subtasks     int `json:"subtasks"`
+	// SlowestSubtask acknowledged last, SlowestMs after the trigger.
+	SlowestSubtask string `json:"slowest_subtask,omitempty"`
+	SlowestMs      int64  `json:"slowest_ms"`
+	MaxAlignmentMs int64  `json:"max_alignment_ms"`
+	// FailureReason (DECLINED, TIMEOUT, JOB_STOPPED, COMMIT_FAILED) and
+	// Failure (the message) are set when FAILED.
+	FailureReason string `json:"failure_reason,omitempty"`
+	Failure       string `json:"failure,omitempty"`
+	// Location is the checkpoint's directory URI once COMPLETED.
+	Location string `json:"location,omitempty"`
+}
+
+// SubtaskCheckpoint is one subtask's part in a checkpoint.
+type SubtaskCheckpoint struct {
+	Vertex       string     `json:"vertex"`
+	Subtask      int        `json:"subtask"`
+	Acknowledged bool       `json:"acknowledged"`
+	AckTime      *time.Time `json:"ack_time,omitempty"`
+	// AckMs is from the trigger to the acknowledgement.
+	AckMs       int64 `json:"ack_ms"`
+	SyncMs      int64 `json:"sync_ms"`
+	AsyncMs     int64 `json:"async_ms"`
+	AlignmentMs int64 `json:"alignment_ms"`
+	Bytes       int64 `json:"bytes"`
+}
+
+// CheckpointDetail is GET /api/v1/jobs/{id}/checkpoints/{cid}.
+type CheckpointDetail struct {
+	CheckpointStats
+	SubtaskStats []SubtaskCheckpoint `json:"subtask_stats"`
+}
+
+// RestoreInfo says what the current attempt restored from.
+type RestoreInfo struct {
+	Attempt      int64  `json:"attempt"`
+	CheckpointID int64  `json:"checkpoint_id"`
+	Location     string `json:"location"`
+	// Fallback says why newer checkpoints were passed over.
+	Fallback string `json:"fallback,omitempty"`
+}
+
+// Checkpoints is GET /api/v1/jobs/{id}/checkpoints.
+type Checkpoints struct {
+	Counts CheckpointCounts `json:"counts"`
+	Config CheckpointConfig `json:"config"`
+	// Latest is the latest completed checkpoint or savepoint.
+	Latest *CheckpointStats `json:"latest,omitempty"`
+	// LatestRestore is what the current attempt restored from.
+	LatestRestore *RestoreInfo `json:"latest_restore,omitempty"`
+	// History holds the last 100 checkpoints, newest first.
+	History []CheckpointStats `json:"history"`
+}
+
+// Restart is one failure of a job and its recovery timeline.
+type Restart struct {
+	FailedAttempt int64  `json:"failed_attempt"`
+	Attempt       int64  `json:"attempt,omitempty"`
+	Cause         string `json:"cause"`
+	Task          string `json:"task,omitempty"`
+	Worker        string `json:"worker,omitempty"`
+	DelayMs       int64  `json:"delay_ms"`
+	// GaveUp: the restart strategy refused; the job FAILED.
+	GaveUp bool `json:"gave_up,omitempty"`
+	// RestoredFrom is the checkpoint id (0: none), Location its _metadata.
+	RestoredFrom int64      `json:"restored_from,omitempty"`
+	Location     string     `json:"location,omitempty"`
+	Fallback     string     `json:"fallback,omitempty"`
+	DetectedAt   time.Time  `json:"detected_at"`
+	CancelledAt  *time.Time `json:"cancelled_at,omitempty"`
+	ScheduledAt  *time.Time `json:"scheduled_at,omitempty"`
+	RestoredAt   *time.Time `json:"restored_at,omitempty"`
+	RunningAt    *time.Time `json:"running_at,omitempty"`
+}
+
+// Restarts is GET /api/v1/jobs/{id}/restarts.
+type Restarts struct {
+	// Strategy describes the job's restart strategy.
+	Strategy string    `json:"strategy"`
+	Restarts []Restart `json:"restarts"`
+}
+
+// SavepointOptions is the body of POST /api/v1/jobs/{id}/savepoints.
+type SavepointOptions struct {
+	// Stop ends the job after the savepoint (stop with savepoint).
+	Stop bool `json:"stop"`
+}
+
+// Savepoint is one savepoint request.
+type Savepoint struct {
+	RequestID    string     `json:"request_id"`
+	Status       string     `json:"status"` // IN_PROGRESS, COMPLETED, FAILED
+	Stop         bool       `json:"stop"`
+	CheckpointID int64      `json:"checkpoint_id,omitempty"`
+	Location     string     `json:"location,omitempty"`
+	Failure      string     `json:"failure,omitempty"`
+	RequestedAt  time.Time  `json:"requested_at"`
+	EndedAt      *time.Time `json:"ended_at,omitempty"`
+}
+
+// SavepointList is GET /api/v1/jobs/{id}/savepoints, oldest first.
+type SavepointList struct {
+	Savepoints []Savepoint `json:"savepoints"`
 }

@@ -16,9 +16,15 @@
 //  4. Feed every task status report (TaskUpdate), every lost worker
 //     (WorkerLost), every user cancel (Cancel) and periodic Ticks.
 //
-// FAILING sits between a failure and FAILED: the job's other tasks are being
-// cancelled, and their slots are not free until they report back or their
-// worker is gone. Failover will leave FAILING for RESTARTING instead.
+// FAILING sits between a failure and FAILED or RESTARTING: the job's other
+// tasks are being cancelled, and their slots are not free until they report
+// back or their worker is gone. Then the job's restart strategy (package
+// restart; none set means never) decides: RESTARTING until the delay has
+// passed (fed as Ticks), then SCHEDULING with every task pending; the next
+// placement is the next attempt. Each failure is recorded in Restarts with
+// its timeline: detected, cancelled, scheduled, restored (every task RUNNING
+// again), running (the first checkpoint after the restore completed, fed as
+// CheckpointCompleted; at once when checkpointing is off).
 //
 // Allowed state changes are listed in one table, transitions.go; Job.set
 // refuses anything else, so a bug surfaces as an error instead of a job in an

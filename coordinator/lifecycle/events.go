@@ -10,9 +10,37 @@ type Event interface{ isEvent() }
 type Schedule struct{ Now time.Time }
 
 // Placed is the scheduler's placement of every subtask: worker by task.
+// Restore is what the new attempt restores from (nil: nothing).
 type Placed struct {
 	Now     time.Time
 	Workers map[TaskKey]string
+	Restore *RestorePoint
+}
+
+// RestorePoint is the checkpoint or savepoint an attempt restores from.
+type RestorePoint struct {
+	CheckpointID int64
+	// URI of its _metadata.
+	URI string
+	// Fallback says why a newer checkpoint was passed over ("" when the
+	// latest was used).
+	Fallback string
+}
+
+// Fail fails the job from outside the task reports: too many checkpoint
+// failures (deploying or running: the restart strategy decides), or no
+// checkpoint that can be restored (scheduling: FAILED at once). Ignored in
+// other states.
+type Fail struct {
+	Now   time.Time
+	Cause string
+}
+
+// CheckpointCompleted says a checkpoint of the current attempt completed;
+// it marks a restarted job as running again.
+type CheckpointCompleted struct {
+	Now time.Time
+	ID  int64
 }
 
 // NoSlots says the scheduler found too few free slots.
@@ -45,7 +73,7 @@ type Cancel struct {
 	Reason string
 }
 
-// Tick is the passing of time (scheduling timeouts).
+// Tick is the passing of time (scheduling timeouts, restart delays).
 type Tick struct{ Now time.Time }
 
 func (Schedule) isEvent()   {}
@@ -55,6 +83,9 @@ func (TaskUpdate) isEvent() {}
 func (WorkerLost) isEvent() {}
 func (Cancel) isEvent()     {}
 func (Tick) isEvent()       {}
+func (Fail) isEvent()       {}
+
+func (CheckpointCompleted) isEvent() {}
 
 // Action is something the driver must do.
 type Action interface{ isAction() }

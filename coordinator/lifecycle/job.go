@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/weir-stream/weir/coordinator/restart"
 )
 
 // TaskState is the state of one subtask of the current attempt.
@@ -99,6 +101,49 @@ type Job struct {
 	// ScheduleTimeout fails a job that waited this long for slots (0: wait
 	// forever).
 	ScheduleTimeout time.Duration
+
+	// Strategy decides whether a failed job restarts (nil: never).
+	Strategy restart.Strategy
+	// Checkpointing says periodic checkpoints are on: a restarted job
+	// counts as running again only after its first checkpoint completes.
+	Checkpointing bool
+	// RunningSince is when the current attempt became RUNNING (zero
+	// before).
+	RunningSince time.Time
+	// RestartAt is when a RESTARTING job goes back to SCHEDULING.
+	RestartAt time.Time
+	// Restore is what the current attempt restored from (nil: nothing).
+	Restore *RestorePoint
+	// Restarts records every failure of a running or deploying job, oldest
+	// first.
+	Restarts []*Restart
+}
+
+// Restart is one failure and what came of it. Times are zero until the
+// step happened.
+type Restart struct {
+	// FailedAttempt is the attempt that failed; Attempt the one that
+	// replaced it (0 until scheduled).
+	FailedAttempt int64
+	Attempt       int64
+	Cause         string
+	Task          string // the failed subtask, e.g. "agg[2]" ("" if none)
+	Worker        string // the failed or lost worker ("" if none)
+	// Delay is the restart strategy's delay (0 when it gave up).
+	Delay time.Duration
+	// GaveUp: the strategy refused; the job FAILED.
+	GaveUp bool
+	// RestoredFrom is the checkpoint id the new attempt restored from (0:
+	// none); URI its _metadata; Fallback why a newer one was passed over.
+	RestoredFrom int64
+	RestoredURI  string
+	Fallback     string
+
+	DetectedAt  time.Time
+	CancelledAt time.Time // every subtask of the failed attempt stopped
+	ScheduledAt time.Time // the new attempt was placed and deployed
+	RestoredAt  time.Time // every subtask of it RUNNING
+	RunningAt   time.Time // first checkpoint after the restore completed
 }
 
 // New returns a CREATED job with one pending task per subtask.
@@ -143,8 +188,17 @@ func (j *Job) set(to State, now time.Time) error {
 	switch {
 	case to == Scheduling:
 		j.SchedulingSince = now
-	case to == Running && j.StartedAt.IsZero():
-		j.StartedAt = now
+	case to == Running:
+		if j.StartedAt.IsZero() {
+			j.StartedAt = now
+		}
+		j.RunningSince = now
+		if r := j.currentRestart(); r != nil && !r.ScheduledAt.IsZero() && r.RestoredAt.IsZero() {
+			r.RestoredAt = now
+			if !j.Checkpointing {
+				r.RunningAt = now
+			}
+		}
 	case to.Terminal():
 		j.EndedAt = now
 		j.Message = ""
@@ -172,8 +226,29 @@ func (j *Job) Handle(ev Event) ([]Action, error) {
 	case Cancel:
 		return j.cancel(e)
 	case Tick:
-		if j.State == Scheduling {
+		switch j.State {
+		case Scheduling:
 			return nil, j.checkScheduleTimeout(e.Now, j.Message)
+		case Restarting:
+			if !e.Now.Before(j.RestartAt) {
+				return nil, j.reschedule(e.Now)
+			}
+		}
+		return nil, nil
+	case Fail:
+		switch j.State {
+		case Deploying, Running:
+			return j.fail(failure{cause: e.Cause}, e.Now)
+		case Scheduling:
+			// Nothing runs; a failure found while placing (no checkpoint
+			// can be restored) is final.
+			j.Cause = e.Cause
+			return nil, j.set(Failed, e.Now)
+		}
+		return nil, nil
+	case CheckpointCompleted:
+		if r := j.currentRestart(); r != nil && !r.RestoredAt.IsZero() && r.RunningAt.IsZero() && j.State == Running {
+			r.RunningAt = e.Now
 		}
 		return nil, nil
 	}
@@ -193,6 +268,13 @@ func (j *Job) placed(e Placed) ([]Action, error) {
 		return nil, err
 	}
 	j.Attempt++
+	j.Restore = e.Restore
+	if r := j.currentRestart(); r != nil && r.ScheduledAt.IsZero() && !r.GaveUp {
+		r.Attempt, r.ScheduledAt = j.Attempt, e.Now
+		if e.Restore != nil {
+			r.RestoredFrom, r.RestoredURI, r.Fallback = e.Restore.CheckpointID, e.Restore.URI, e.Restore.Fallback
+		}
+	}
 	acts := make([]Action, 0, len(j.Tasks))
 	for _, t := range j.Tasks {
 		t.Worker = e.Workers[t.Key]
@@ -233,7 +315,7 @@ func trimWaiting(s string) string {
 }
 
 func (j *Job) taskUpdate(e TaskUpdate) ([]Action, error) {
-	if e.Attempt != j.Attempt || j.Attempt == 0 {
+	if e.Attempt != j.Attempt || j.Attempt == 0 || j.State == Restarting || j.State == Scheduling {
 		return nil, nil // a report from an earlier attempt
 	}
 	t := j.Task(e.Task)
@@ -249,17 +331,24 @@ func (j *Job) taskUpdate(e TaskUpdate) ([]Action, error) {
 	if e.State == "" || e.State.rank() < t.State.rank() || e.State == t.State {
 		return nil, nil
 	}
-	t.State = e.State
 	if e.State == TaskFailed {
 		t.Error = e.Error
+		if j.State == Cancelling {
+			// Every running task has been told to cancel; one that fails
+			// meanwhile (typically its input broke because an upstream task
+			// was cancelled first) is cancelled too, as in Flink. The error
+			// stays for diagnosis.
+			e.State = TaskCanceled
+		}
 	}
+	t.State = e.State
 	switch j.State {
 	case Deploying, Running:
 		switch e.State {
 		case TaskFailed:
-			return j.fail(fmt.Sprintf("task %s on worker %s failed: %s", t.Key, t.Worker, e.Error), e.Now)
+			return j.fail(failure{fmt.Sprintf("task %s on worker %s failed: %s", t.Key, t.Worker, e.Error), t.Key.String(), t.Worker}, e.Now)
 		case TaskCanceled:
-			return j.fail(fmt.Sprintf("task %s on worker %s was canceled unexpectedly", t.Key, t.Worker), e.Now)
+			return j.fail(failure{fmt.Sprintf("task %s on worker %s was canceled unexpectedly", t.Key, t.Worker), t.Key.String(), t.Worker}, e.Now)
 		}
 		return nil, j.progress(e.Now)
 	case Failing, Cancelling:
@@ -292,14 +381,70 @@ func (j *Job) progress(now time.Time) error {
 	return nil
 }
 
-// fail records the first cause and cancels every other task that still runs.
-func (j *Job) fail(cause string, now time.Time) ([]Action, error) {
+type failure struct{ cause, task, worker string }
+
+// fail records the first cause, opens a restart record and cancels every
+// other task that still runs.
+func (j *Job) fail(f failure, now time.Time) ([]Action, error) {
 	if err := j.set(Failing, now); err != nil {
 		return nil, err
 	}
-	j.Cause = cause
+	j.Cause = f.cause
+	j.Restarts = append(j.Restarts, &Restart{FailedAttempt: j.Attempt, Cause: f.cause, Task: f.task, Worker: f.worker, DetectedAt: now})
 	acts := j.cancelAll()
 	return acts, j.stopIfQuiet(now)
+}
+
+// currentRestart is the record of the failure being handled or recovered
+// from, or nil.
+func (j *Job) currentRestart() *Restart {
+	if len(j.Restarts) == 0 {
+		return nil
+	}
+	return j.Restarts[len(j.Restarts)-1]
+}
+
+// failed asks the restart strategy once every task of a failing job has
+// stopped.
+func (j *Job) failed(now time.Time) error {
+	r := j.currentRestart()
+	if r != nil {
+		r.CancelledAt = now
+	}
+	ok, delay := false, time.Duration(0)
+	if j.Strategy != nil {
+		ok, delay = j.Strategy.Decide(now, restart.Failure{Cause: j.Cause, RunningSince: j.RunningSince})
+	}
+	if !ok {
+		if r != nil {
+			r.GaveUp = true
+		}
+		if j.Strategy != nil {
+			j.Cause = fmt.Sprintf("%s (not restarted: %s)", j.Cause, j.Strategy)
+		}
+		return j.set(Failed, now)
+	}
+	if err := j.set(Restarting, now); err != nil {
+		return err
+	}
+	if r != nil {
+		r.Delay = delay
+	}
+	j.RestartAt = now.Add(delay)
+	j.Message = fmt.Sprintf("restarting in %s after: %s", delay, j.Cause)
+	return nil
+}
+
+// reschedule ends the restart delay: every task is pending again and the
+// job waits for slots.
+func (j *Job) reschedule(now time.Time) error {
+	if err := j.set(Scheduling, now); err != nil {
+		return err
+	}
+	j.resetTasks()
+	j.RunningSince = time.Time{}
+	j.Cause = ""
+	return nil
 }
 
 func (j *Job) cancelAll() []Action {
@@ -321,7 +466,7 @@ func (j *Job) stopIfQuiet(now time.Time) error {
 	}
 	switch j.State {
 	case Failing:
-		return j.set(Failed, now)
+		return j.failed(now)
 	case Cancelling:
 		return j.set(Cancelled, now)
 	}
@@ -342,7 +487,7 @@ func (j *Job) workerLost(e WorkerLost) ([]Action, error) {
 	}
 	switch j.State {
 	case Deploying, Running:
-		return j.fail(fmt.Sprintf("worker %s lost: %s", e.Worker, e.Reason), e.Now)
+		return j.fail(failure{cause: fmt.Sprintf("worker %s lost: %s", e.Worker, e.Reason), worker: e.Worker}, e.Now)
 	case Failing, Cancelling:
 		return nil, j.stopIfQuiet(e.Now)
 	}

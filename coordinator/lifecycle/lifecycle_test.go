@@ -170,7 +170,12 @@ func TestCancel(t *testing.T) {
 	if _, err := j.Handle(Cancel{Now: t0}); !errors.Is(err, ErrNotCancellable) {
 		t.Fatalf("second cancel: %v", err)
 	}
-	report(t, j, TaskKey{"src", 1}, TaskCanceled, "")
+	// A task whose input breaks because another was cancelled first
+	// counts as cancelled.
+	report(t, j, TaskKey{"src", 1}, TaskFailed, "channel broke: sender aborted")
+	if tk := j.Task(TaskKey{"src", 1}); tk.State != TaskCanceled || tk.Error != "channel broke: sender aborted" {
+		t.Fatalf("task failing while cancelling: %+v", tk)
+	}
 	mustHandle(t, j, WorkerLost{Now: t0, Worker: "w1", Reason: "x"})
 	if j.State != Cancelled {
 		t.Fatalf("state %s", j.State)

@@ -5,8 +5,9 @@ import "fmt"
 // State is a job's lifecycle state.
 type State string
 
-// Job states. RESTARTING is reserved for failover (a later issue); nothing
-// enters it yet.
+// Job states. A failure moves a deploying or running job to FAILING; once
+// every subtask has stopped, the restart strategy picks RESTARTING (wait
+// for the delay, then SCHEDULING again with the next attempt) or FAILED.
 const (
 	Created    State = "CREATED"
 	Scheduling State = "SCHEDULING"

@@ -199,6 +199,13 @@ func (j *Job) SetDefaults() {
 		j.OnError = &ErrorPolicy{}
 	}
 	j.OnError.setDefaults()
+	if j.Checkpoint != nil {
+		j.Checkpoint.setDefaults()
+	}
+	if j.Restart == nil {
+		j.Restart = &Restart{}
+	}
+	j.Restart.setDefaults()
 	for i := range j.Pipeline {
 		n := &j.Pipeline[i]
 		if n.Name == "" {

@@ -11,8 +11,14 @@ type Job struct {
 	// rescaling and cannot change for a job restored from a snapshot.
 	MaxParallelism int `yaml:"max_parallelism,omitempty"`
 	// OnError is the default error policy of every node (default fail).
-	OnError  *ErrorPolicy `yaml:"on_error,omitempty"`
-	Pipeline []Node       `yaml:"pipeline,omitempty"`
+	OnError *ErrorPolicy `yaml:"on_error,omitempty"`
+	// Checkpoint enables periodic checkpoints (absent: none; savepoints
+	// still work). See checkpoint.go.
+	Checkpoint *Checkpoint `yaml:"checkpoint,omitempty"`
+	// Restart says whether and when the job restarts after a failure
+	// (default: exponential backoff).
+	Restart  *Restart `yaml:"restart,omitempty"`
+	Pipeline []Node   `yaml:"pipeline,omitempty"`
 }
 
 // Node is one named step of the pipeline. Exactly one of the kind fields

@@ -47,6 +47,8 @@ func (j *Job) validate() Errors {
 	}
 	v.parallelism("parallelism", j.Parallelism)
 	v.errorPolicy("on_error", j.OnError)
+	v.checkpoint("checkpoint", j.Checkpoint)
+	v.restart("restart", j.Restart)
 	if len(j.Pipeline) == 0 {
 		v.errorf("pipeline", "needs at least one node (a source and a sink)")
 		return v.errs

@@ -20,6 +20,8 @@
 //     that is not a record (watermark, barrier, idle, end of stream) is the
 //     last element of its batch, so a task can Block a channel right after a
 //     barrier without holding back records that follow it.
+//     Wake (from any goroutine) makes Next return an empty batch at once, so
+//     the task can look at its mailbox.
 //  3. Next returns io.EOF once end of stream has been handed out on every
 //     channel, and an error naming the channel when one breaks before its
 //     end of stream (the upstream task or its worker failed).

@@ -43,6 +43,7 @@ type InputGate struct {
 	next    int           // round robin start
 	ended   int           // channels whose end of stream was handed out
 	closed  bool
+	woken   bool  // Wake was called: Next returns an empty batch
 	failErr error // the gate as a whole failed (exchange closed)
 
 	// prev is the batch Next handed out last; it goes back to spare on the
@@ -134,7 +135,8 @@ func (g *InputGate) Channel(i int) ChannelKey { return g.keys[i] }
 // element that is not a record is the last of its batch. Next returns
 // io.EOF once every channel's end of stream was returned, ctx.Err() when
 // ctx ends, and an error naming the channel when one breaks. A batch is
-// valid until the next call to Next, which recycles its memory.
+// valid until the next call to Next, which recycles its memory. After Wake
+// it returns channel -1 and an empty batch.
 func (g *InputGate) Next(ctx context.Context) (channel int, batch []dataflow.Element, err error) {
 	if g.prev != nil {
 		// The caller is done with the last batch (see the doc comment):
@@ -161,6 +163,11 @@ func (g *InputGate) Next(ctx context.Context) (channel int, batch []dataflow.Ele
 		if g.ended == len(g.chans) {
 			g.mu.Unlock()
 			return -1, nil, io.EOF
+		}
+		if g.woken {
+			g.woken = false
+			g.mu.Unlock()
+			return -1, nil, nil
 		}
 		n := len(g.chans)
 		for i := range n {
@@ -196,6 +203,16 @@ func (g *InputGate) Next(ctx context.Context) (channel int, batch []dataflow.Ele
 			return -1, nil, ctx.Err()
 		}
 	}
+}
+
+// Wake makes the current or next call of Next return at once with channel
+// -1 and an empty batch (unless it has an error or io.EOF to return), so
+// the task's goroutine can look at its mailbox. Safe from any goroutine.
+func (g *InputGate) Wake() {
+	g.mu.Lock()
+	g.woken = true
+	g.mu.Unlock()
+	g.signal()
 }
 
 // Block stops Next from returning batches of channel i until Unblock.

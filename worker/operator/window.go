@@ -82,6 +82,8 @@ type window struct {
 	buckets []*bucket // sorted by end
 	spare   []*bucket
 
+	snapKeys int64 // distinct keys in the last snapshot
+
 	vals []any           // the current record's aggregate arguments
 	rec  dataflow.Record // the result being emitted
 	sort []any           // scratch for firing keys in order

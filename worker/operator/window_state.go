@@ -92,6 +92,7 @@ func (w *window) Snapshot(int64) ([]byte, error) {
 		return compareValues(a.key, b.key)
 	})
 
+	w.snapKeys = int64(len(kgOf))
 	buf := make([]byte, 0, 64+len(entries)*(16+8*len(w.aggs)))
 	buf = append(buf, stateMagic...)
 	buf = append(buf, stateVersion)
@@ -197,6 +198,12 @@ func appendValue(buf []byte, v any) []byte {
 	}
 	// Keys and cell values are checked on the way in; this is unreachable.
 	return append(buf, tagNull)
+}
+
+// SnapshotSummary implements dataflow.SnapshotSummarizer: the number of
+// distinct keys with window state in the last snapshot.
+func (w *window) SnapshotSummary() dataflow.SnapshotSummary {
+	return dataflow.SnapshotSummary{Keys: w.snapKeys}
 }
 
 // Restore replaces the operator's state with the windows of the given

@@ -282,3 +282,18 @@ func FuzzWindowRestore(f *testing.F) {
 		}
 	})
 }
+
+func TestWindowSnapshotSummaryCountsKeys(t *testing.T) {
+	h := stateHarness(t, nil)
+	run(t, h, in(kr("a", 1, "v", int64(1))), in(kr("b", 2, "v", int64(1))), in(kr("a", 15, "v", int64(1))), in(kr("c", 3, "v", int64(1))))
+	if _, err := h.Snapshot(1); err != nil {
+		t.Fatal(err)
+	}
+	sum, ok := h.Operator().(dataflow.SnapshotSummarizer)
+	if !ok {
+		t.Fatal("window does not summarize its snapshots")
+	}
+	if got := sum.SnapshotSummary().Keys; got != 3 {
+		t.Fatalf("keys %d, want 3", got)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
 
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/worker/exchange"
@@ -47,16 +46,73 @@ func (t *task) openGate() error {
 	return nil
 }
 
-// runSource runs the source until it ends or fails.
+// runSource runs the source until it ends or fails. Checkpoint commands
+// are carried out by a control goroutine under the source's checkpoint lock
+// (see sourceOutput), so a barrier is injected between two records also
+// while the source is idle or blocked.
 func (t *task) runSource(ctx context.Context) error {
-	out := sourceOutput{chainNode: t.nodes[0], done: ctx.Done()}
-	if err := t.source.Run(ctx, out); err != nil {
+	srcCtx, stopSource := context.WithCancel(ctx)
+	defer stopSource()
+	out := &sourceOutput{chainNode: t.nodes[0], done: srcCtx.Done()}
+	t.srcOut, t.stopSource = out, stopSource
+
+	var ctlErr error
+	ctlDone := make(chan struct{})
+	ctlCtx, stopCtl := context.WithCancel(ctx)
+	go func() {
+		defer close(ctlDone)
+		ctlErr = t.sourceControl(ctlCtx, out)
+		if ctlErr != nil {
+			stopSource()
+		}
+	}()
+	err := t.source.Run(srcCtx, out)
+	out.mu.Lock()
+	t.sourceDone = true
+	out.mu.Unlock()
+	stopCtl()
+	<-ctlDone
+	switch {
+	case ctlErr != nil:
+		return ctlErr
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case t.stopping:
+		// Stopped after a stop-with-savepoint barrier. The final
+		// watermark is not emitted (Flink's stop without --drain): the
+		// windows' state is in the savepoint and fires after a restore.
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, errSourceStopped) {
+			return wrapNode(t.nodes[0].name, err)
+		}
+		return nil
+	case err != nil:
 		return wrapNode(t.nodes[0].name, err)
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
 	return t.nodes[0].EmitWatermark(dataflow.MaxWatermark)
+}
+
+// sourceControl takes the task's checkpoint commands and carries them out
+// under the checkpoint lock until ctx ends or one fails.
+func (t *task) sourceControl(ctx context.Context, out *sourceOutput) error {
+	ctl := t.d.Control
+	if ctl == nil {
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ctl.wake:
+		}
+		for _, cmd := range ctl.take() {
+			out.mu.Lock()
+			err := t.command(cmd)
+			out.mu.Unlock()
+			if err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // inputState is what the task knows about one input channel.
@@ -124,43 +180,24 @@ func (v *valve) idleChange() (idle, changed bool) {
 	return now, true
 }
 
-// runGate reads the input gate until every channel has ended.
+// runGate reads the input gate until every channel has ended, aligning
+// checkpoint barriers (see aligner) and taking the coordinator's commands
+// from the task's Control between two batches.
 func (t *task) runGate(ctx context.Context) error {
 	head := t.nodes[0]
 	v := newValve(t.gate.NumChannels())
-	// TODO(checkpoints): barriers are only passed through, forwarded once
-	// they arrived on every open channel, without blocking channels
-	// (no alignment, no snapshot). The "checkpoints" issue aligns them with
-	// gate.Block/Unblock and snapshots the chain.
-	type pendingBarrier struct {
-		b    dataflow.Barrier
-		seen map[int]bool
+	t.align = newAligner(t.gate.NumChannels(), t.exactlyOnce, t.gate.Block, t.gate.Unblock)
+	ended := func(ch int) bool { return v.chans[ch].ended }
+	ctl := t.d.Control
+	if ctl != nil {
+		ctl.setWaker(t.gate.Wake)
+		defer ctl.setWaker(nil)
 	}
-	pending := map[int64]*pendingBarrier{}
-	forwardBarriers := func() error {
-		ids := make([]int64, 0, len(pending))
-		for id := range pending {
-			ids = append(ids, id)
-		}
-		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-		for _, id := range ids {
-			p := pending[id]
-			complete := true
-			for ch, c := range v.chans {
-				if !c.ended && !p.seen[ch] {
-					complete = false
-					break
-				}
-			}
-			if !complete {
-				continue
-			}
-			delete(pending, id)
-			if err := t.broadcast(&dataflow.Element{Kind: dataflow.KindBarrier, Barrier: p.b}); err != nil {
-				return err
-			}
-		}
-		return nil
+	aligned := func() error {
+		// Unblocking first is safe: nothing is read before the barrier
+		// has gone out.
+		b := t.align.cur
+		return t.checkpoint(b, t.align.finish())
 	}
 	advance := func() error {
 		if wm, ok := v.advance(); ok {
@@ -174,6 +211,11 @@ func (t *task) runGate(ctx context.Context) error {
 		return nil
 	}
 	for {
+		for _, cmd := range ctl.take() {
+			if err := t.command(cmd); err != nil {
+				return err
+			}
+		}
 		ch, batch, err := t.gate.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			break
@@ -202,25 +244,28 @@ func (t *task) runGate(ctx context.Context) error {
 					return err
 				}
 			case dataflow.KindBarrier:
-				p := pending[e.Barrier.ID]
-				if p == nil {
-					p = &pendingBarrier{b: e.Barrier, seen: map[int]bool{}}
-					pending[e.Barrier.ID] = p
-				}
-				p.seen[ch] = true
-				if err := forwardBarriers(); err != nil {
-					return err
+				if t.align.barrier(ch, e.Barrier, ended) {
+					if err := aligned(); err != nil {
+						return err
+					}
 				}
 			case dataflow.KindEndOfStream:
 				v.chans[ch].ended = true
 				if err := advance(); err != nil {
 					return err
 				}
-				if err := forwardBarriers(); err != nil {
-					return err
+				if t.align.aligned(ended) {
+					if err := aligned(); err != nil {
+						return err
+					}
 				}
 			}
 		}
+	}
+	if t.stopped() {
+		// Stop with savepoint: the state after the barrier is in the
+		// savepoint; no final watermark, so no window fires twice.
+		return nil
 	}
 	if v.emitted < dataflow.MaxWatermark {
 		return head.processWatermark(dataflow.MaxWatermark)

@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -241,14 +242,85 @@ func (n *chainNode) EmitWatermark(wm int64) error {
 	return nil
 }
 
-// sourceOutput is what the source at the head of the chain emits into.
+// sourceOutput is what the source at the head of the chain emits into. Its
+// mutex is the checkpoint lock: it is held around every Emit, EmitWatermark
+// and MarkIdle, and by the task's control goroutine while it snapshots the
+// chain and injects a barrier, so a barrier always falls between two
+// records, and the record being emitted when a checkpoint is triggered is
+// fully processed before it.
+//
+// A source whose position changes outside those calls (a Kafka source
+// advances its offset, datagen its index) takes the lock itself around the
+// change and the Emit that goes with it: it asserts out to
+// interface{ CheckpointLock() sync.Locker }. Calls made while it holds the
+// lock do not take it again.
 type sourceOutput struct {
 	*chainNode
 	done <-chan struct{}
+	mu   sync.Mutex
+	// held: the source goroutine holds mu through CheckpointLock. Only that
+	// goroutine reads or writes it.
+	held bool
+	// suspended is non-nil after a stop-with-savepoint barrier went out,
+	// until the savepoint completes (ended) or is aborted (the source
+	// resumes); it is closed then. Emits wait meanwhile. Guarded by mu.
+	suspended chan struct{}
+	// ended: the stop-with-savepoint completed; nothing may follow its
+	// barrier. Guarded by mu.
+	ended bool
+	// parked: the source goroutine waits in lock for a suspension to end.
+	// Guarded by mu.
+	parked bool
+}
+
+// errSourceStopped is what Emit returns after a stop-with-savepoint barrier.
+var errSourceStopped = errors.New("source stopped after a stop-with-savepoint barrier")
+
+// lock takes the checkpoint lock unless the source holds it, and waits
+// while the source is suspended by a stop-with-savepoint.
+func (o *sourceOutput) lock() bool {
+	locked := !o.held
+	if locked {
+		o.mu.Lock()
+	}
+	for o.suspended != nil {
+		// Letting go of the lock here is safe also when the source holds
+		// it (its position may count the record in hand already): while
+		// the source is parked here the control goroutine takes no
+		// snapshot, also not in the moment between a resume and this
+		// goroutine taking the lock again.
+		ch := o.suspended
+		o.parked = true
+		o.mu.Unlock()
+		select {
+		case <-ch:
+		case <-o.done:
+		}
+		o.mu.Lock()
+		o.parked = false
+		select {
+		case <-o.done:
+			return locked
+		default:
+		}
+	}
+	return locked
 }
 
 // Emit implements dataflow.Output.
-func (o sourceOutput) Emit(r *dataflow.Record) error {
+func (o *sourceOutput) Emit(r *dataflow.Record) error {
+	locked := o.lock()
+	err := o.emit(r)
+	if locked {
+		o.mu.Unlock()
+	}
+	return err
+}
+
+func (o *sourceOutput) emit(r *dataflow.Record) error {
+	if o.ended {
+		return errSourceStopped
+	}
 	select {
 	case <-o.done:
 		return o.t.ctx.Err()
@@ -258,9 +330,49 @@ func (o sourceOutput) Emit(r *dataflow.Record) error {
 	return o.chainNode.Emit(r)
 }
 
+// EmitWatermark implements dataflow.Output.
+func (o *sourceOutput) EmitWatermark(wm int64) error {
+	locked := o.lock()
+	var err error
+	if o.ended {
+		err = errSourceStopped
+	} else {
+		err = o.chainNode.EmitWatermark(wm)
+	}
+	if locked {
+		o.mu.Unlock()
+	}
+	return err
+}
+
 // MarkIdle implements dataflow.SourceOutput.
-func (o sourceOutput) MarkIdle(idle bool) error {
-	return o.t.broadcast(&dataflow.Element{Kind: dataflow.KindIdle, Idle: idle})
+func (o *sourceOutput) MarkIdle(idle bool) error {
+	locked := o.lock()
+	var err error
+	if o.ended {
+		err = errSourceStopped
+	} else {
+		err = o.t.broadcast(&dataflow.Element{Kind: dataflow.KindIdle, Idle: idle})
+	}
+	if locked {
+		o.mu.Unlock()
+	}
+	return err
+}
+
+// CheckpointLock returns the checkpoint lock for the source goroutine.
+func (o *sourceOutput) CheckpointLock() sync.Locker { return sourceLock{o} }
+
+type sourceLock struct{ o *sourceOutput }
+
+func (l sourceLock) Lock() {
+	l.o.mu.Lock()
+	l.o.held = true
+}
+
+func (l sourceLock) Unlock() {
+	l.o.held = false
+	l.o.mu.Unlock()
 }
 
 // discard is the Output of operators closed on cancellation or failure.

@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"sync"
 
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/graph"
+	"github.com/weir-stream/weir/dataflow/spec"
 	"github.com/weir-stream/weir/worker/exchange"
 )
 
@@ -53,7 +55,13 @@ type NodeError struct {
 	Err  error
 }
 
-func (e *NodeError) Error() string { return "node " + e.Node + ": " + e.Err.Error() }
+func (e *NodeError) Error() string {
+	// A record error from the node's error policy names the node already.
+	if re := (*dataflow.RecordError)(nil); errors.As(e.Err, &re) && re.Node == e.Node {
+		return e.Err.Error()
+	}
+	return "node " + e.Node + ": " + e.Err.Error()
+}
 
 func (e *NodeError) Unwrap() error { return e.Err }
 
@@ -99,6 +107,23 @@ type task struct {
 	gate    *exchange.InputGate
 	writers []*edgeWriter
 	senders []exchange.Sender
+
+	// Checkpoints.
+	exactlyOnce bool
+	align       *aligner      // non-source tasks
+	srcOut      *sourceOutput // source tasks
+	stopSource  func()        // cancels the source's Run
+	sourceDone  bool          // Run returned (guarded by srcOut.mu)
+	stopID      int64         // the last barrier taken was a stop barrier (not aborted)
+	stopping    bool          // source: the stop-with-savepoint completed
+	upCtx       context.Context
+	upCancel    context.CancelFunc
+	upMu        sync.Mutex
+	upClosed    bool
+	uploads     map[int64]context.CancelFunc
+	upWG        sync.WaitGroup
+	storeMu     sync.Mutex
+	store       StateStore
 }
 
 func newTask(d Deployment, env Env, counters *dataflow.Counters) (*task, error) {
@@ -128,7 +153,9 @@ func newTask(d Deployment, env Env, counters *dataflow.Counters) (*task, error) 
 	}
 	return &task{
 		d: d, env: env, x: env.Exchange, counters: counters, g: d.Graph, v: v, maxPar: maxPar,
-		logger: logger.With("job", d.ID.JobID, "attempt", d.ID.Attempt, "vertex", v.ID, "subtask", d.ID.Subtask),
+		logger:      logger.With("job", d.ID.JobID, "attempt", d.ID.Attempt, "vertex", v.ID, "subtask", d.ID.Subtask),
+		exactlyOnce: checkpointMode(d.Graph.Job) != spec.ModeAtLeastOnce,
+		uploads:     map[int64]context.CancelFunc{},
 	}, nil
 }
 
@@ -136,6 +163,12 @@ func (t *task) run(ctx context.Context) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	t.ctx = ctx
+	t.upCtx, t.upCancel = context.WithCancel(ctx)
+	finished := false
+	// Uploads in flight finish when the task does (a stop-with-savepoint
+	// acknowledges after its last record) and are abandoned otherwise.
+	defer func() { t.endUploads(finished) }()
+	defer t.declineQueued()
 	isSource := t.v.Nodes[0].Source != nil
 	if isSource && len(t.v.Inputs) > 0 {
 		return fmt.Errorf("vertex %q starts with a source but has input edges", t.v.ID)
@@ -155,12 +188,16 @@ func (t *task) run(ctx context.Context) (err error) {
 	if err := t.buildChain(); err != nil {
 		return err
 	}
-	finished := false
 	defer func() {
 		if !finished {
 			t.abort()
 		}
 	}()
+	if t.d.Restore != nil {
+		if err := t.restore(ctx); err != nil {
+			return err
+		}
+	}
 	if err := t.openOutputs(ctx); err != nil {
 		return err
 	}
@@ -203,7 +240,13 @@ func (t *task) finish() error {
 		if n.closed {
 			continue
 		}
-		if err := t.closeNode(i, n); err != nil {
+		var out dataflow.Output = n
+		if t.stopped() {
+			// Stop with savepoint: what an operator would emit on Close
+			// belongs after the savepoint; a restore produces it.
+			out = discard{}
+		}
+		if err := t.closeNode(i, out); err != nil {
 			return wrapNode(n.name, fmt.Errorf("close: %w", err))
 		}
 	}
@@ -342,3 +385,15 @@ func (t *task) openChain() error {
 	}
 	return nil
 }
+
+// checkpointMode is the job's checkpoint.mode, exactly_once by default.
+func checkpointMode(job *spec.Job) string {
+	if job != nil && job.Checkpoint != nil && job.Checkpoint.Mode != "" {
+		return job.Checkpoint.Mode
+	}
+	return spec.ModeExactlyOnce
+}
+
+// stopped says the subtask ends after a stop-with-savepoint: no final
+// watermark, and nothing emitted on close.
+func (t *task) stopped() bool { return t.stopping || t.stopID != 0 }

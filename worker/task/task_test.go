@@ -546,29 +546,42 @@ func TestWatermarkCombiningIdleAndBarriers(t *testing.T) {
 	write(1, idleE(false), wmE(15), wmE(30)) // behind: no regression
 	write(0, wmE(25))
 	waitWMs(5, 10, 20, 25)
-	// A barrier goes downstream once it came on every channel.
+	// A barrier goes downstream once it came on every channel; meanwhile
+	// (exactly-once alignment) the channel that delivered it is blocked.
 	bar := dataflow.Element{Kind: dataflow.KindBarrier, Barrier: dataflow.Barrier{ID: 7, Timestamp: 99, Savepoint: true}}
-	write(0, bar)
-	write(0, dataflow.Element{Kind: dataflow.KindRecord, Record: dataflow.Record{Fields: map[string]any{"i": int64(1)}}})
+	rec := dataflow.Element{Kind: dataflow.KindRecord, Record: dataflow.Record{Fields: map[string]any{"i": int64(1)}}}
+	write(0, bar, rec)
 	if err := in[0].Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() bool { return got.count("op/0") == 1 }, "record after barrier passes (no alignment yet)")
-	if downHas(bar)() {
-		t.Fatal("barrier forwarded before it arrived on every channel")
+	// Three frames on channel 1 after the blocked record was queued: a
+	// round-robin gate would have handed it out by then.
+	for range 3 {
+		write(1, rec)
+		if err := in[1].Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 5*time.Second, func() bool { return got.count("op/0") == 3 }, "records of the unaligned channel pass")
+	if downHas(bar)() || got.count("op/0") != 3 {
+		t.Fatal("barrier forwarded or blocked channel read before alignment")
 	}
 	write(1, bar)
 	eventually(t, 5*time.Second, downHas(bar), "barrier forwarded")
+	eventually(t, 5*time.Second, func() bool { return got.count("op/0") == 4 }, "blocked channel read after alignment")
 	for i := range in {
 		write(i, dataflow.Element{Kind: dataflow.KindEndOfStream})
 		if err := in[i].Close(ctx); err != nil {
 			t.Fatal(err)
 		}
+		if i == 0 {
+			// Once channel 0 ended, channel 1 alone sets the watermark.
+			waitWMs(5, 10, 20, 25, 30)
+		}
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	// Once channel 0 ended, channel 1 alone sets the watermark (30).
 	waitWMs(5, 10, 20, 25, 30, dataflow.MaxWatermark)
 	if err := <-downDone; !errors.Is(err, io.EOF) {
 		t.Fatalf("downstream: %v", err)

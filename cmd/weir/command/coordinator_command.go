@@ -46,6 +46,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 	c.Flags().StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8081", "REST API, web UI and /metrics address")
 	c.Flags().DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", time.Second, "how often workers heartbeat")
 	c.Flags().DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "a silent worker is lost after this long")
+	c.Flags().StringVar(&cfg.CheckpointStorage, "checkpoint-storage", coordinator.DefaultCheckpointStorage, "root URI of checkpoints and savepoints of jobs whose spec names no storage")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return c
 }

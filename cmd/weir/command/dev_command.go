@@ -184,7 +184,8 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	if err := start("kafka", "dev", "kafka", "--addr", f.kafkaAddr, "--data-dir", filepath.Join(dataDir, "kafka")); err != nil {
 		return err
 	}
-	if err := start("coordinator", "coordinator", "--grpc-addr", f.grpcAddr, "--http-addr", f.httpAddr, lvl); err != nil {
+	if err := start("coordinator", "coordinator", "--grpc-addr", f.grpcAddr, "--http-addr", f.httpAddr,
+		"--checkpoint-storage", "file://"+filepath.Join(dataDir, "checkpoints"), lvl); err != nil {
 		return err
 	}
 	for i := 0; i < f.workers; i++ {

@@ -85,6 +85,9 @@ func newRoot(g *globals) *cobra.Command {
 		newWorkersCommand(g),
 		newLoadgenCommand(g),
 		newVerifyCommand(g),
+		newCheckpointsCommand(g),
+		newSavepointCommand(g),
+		newCheckpointCommand(g),
 	)
 	wrapArgs(root)
 	return root

@@ -13,12 +13,15 @@ import (
 
 func newSubmitCommand(g *globals) *cobra.Command {
 	var parallelism int
+	var fromSavepoint string
 	c := &cobra.Command{
 		Use:   "submit FILE.yaml",
 		Short: "Validate a job spec and submit it; prints the job id",
 		Long: "Validate a job spec and submit it; prints the job id.\n\n" +
 			"${VAR} and ${VAR:-default} in the file are replaced from the environment first.\n" +
-			"Every error in the spec is printed with its path and nothing is submitted.",
+			"Every error in the spec is printed with its path and nothing is submitted.\n" +
+			"--from-savepoint restores the new job from a savepoint or a retained checkpoint\n" +
+			"(its directory URI, as weir savepoint prints it), also at another parallelism.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := os.ReadFile(args[0])
@@ -40,7 +43,12 @@ func newSubmitCommand(g *globals) *cobra.Command {
 			if _, err := spec.Parse(data); err != nil {
 				return fmt.Errorf("%s is not a valid job spec:\n%w", args[0], err)
 			}
-			id, err := g.client().Submit(cmd.Context(), data)
+			var id string
+			if fromSavepoint != "" {
+				id, err = g.client().SubmitFromSavepoint(cmd.Context(), data, fromSavepoint)
+			} else {
+				id, err = g.client().Submit(cmd.Context(), data)
+			}
 			if err != nil {
 				return err
 			}
@@ -50,6 +58,7 @@ func newSubmitCommand(g *globals) *cobra.Command {
 	}
 	addClientFlags(c, g)
 	c.Flags().IntVarP(&parallelism, "parallelism", "p", 0, "override the job's default parallelism")
+	c.Flags().StringVar(&fromSavepoint, "from-savepoint", "", "restore from this savepoint or retained checkpoint (directory URI)")
 	return c
 }
 

@@ -1,0 +1,243 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/weir-stream/weir/checkpoint"
+	"github.com/weir-stream/weir/coordinator/checkpointing"
+	"github.com/weir-stream/weir/coordinator/lifecycle"
+	"github.com/weir-stream/weir/dataflow/graph"
+	"github.com/weir-stream/weir/dataflow/spec"
+	controlpb "github.com/weir-stream/weir/proto/control/v1"
+)
+
+// This file drives the checkpoint tracker (package checkpointing): it feeds
+// it the job's state changes, ticks, acks and declines, and carries out its
+// actions over the worker sessions and the checkpoint storage. Storage
+// calls run under the coordinator's lock, bounded by StorageTimeout: a
+// _metadata file is small, and a commit must not interleave with the
+// events that follow it.
+
+func (c *Coordinator) trackerConfig(id string, job *spec.Job, specYAML []byte, g *graph.Graph) checkpointing.Config {
+	cfg := checkpointing.Config{JobID: id, JobName: job.Name, JobSpec: specYAML, MaxParallelism: g.MaxParallelism}
+	if cfg.MaxParallelism == 0 {
+		cfg.MaxParallelism = job.MaxParallelism
+	}
+	if cp := job.Checkpoint; cp != nil {
+		cfg.Interval, cfg.Timeout, cfg.MinPause = cp.Interval.D(), cp.Timeout.D(), cp.MinPause.D()
+		cfg.TolerableFailures, cfg.Retained = cp.TolerableFailures, cp.Retained
+	}
+	return cfg
+}
+
+func (c *Coordinator) storageCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), c.cfg.StorageTimeout)
+}
+
+// lastCheckpointIDLocked is the highest checkpoint or savepoint id found in
+// storage for the job, so ids are never reused.
+func (c *Coordinator) lastCheckpointIDLocked(j *jobEntry) int64 {
+	ctx, cancel := c.storageCtx()
+	defer cancel()
+	var last int64
+	if id, ok, err := checkpoint.Latest(ctx, j.st, j.m.ID); err != nil {
+		c.log.Warn("listing checkpoints", "job", j.m.ID, "err", err)
+	} else if ok {
+		last = id
+	}
+	for _, dir := range []string{j.m.ID, path.Join(j.m.ID, "savepoints")} {
+		es, err := j.st.List(ctx, dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range es {
+			for _, prefix := range []string{"chk-", "sp-"} {
+				if rest, ok := strings.CutPrefix(e.Name, prefix); ok {
+					if n, err := strconv.ParseInt(rest, 10, 64); err == nil {
+						last = max(last, n)
+					}
+				}
+			}
+		}
+	}
+	return last
+}
+
+// jobStateChangedLocked starts and stops checkpointing with RUNNING.
+func (c *Coordinator) jobStateChangedLocked(j *jobEntry, before lifecycle.State) {
+	now := c.cfg.Clock.Now()
+	switch {
+	case j.m.State == lifecycle.Running && before != lifecycle.Running:
+		ts := make([]checkpointing.Task, 0, len(j.m.Tasks))
+		for _, t := range j.m.Tasks {
+			p := 1
+			for _, v := range j.m.Vertices {
+				if v.ID == t.Key.Vertex {
+					p = v.Parallelism
+				}
+			}
+			ts = append(ts, checkpointing.Task{Key: checkpointing.TaskKey(t.Key), Parallelism: p})
+		}
+		c.checkpointEventLocked(j, checkpointing.Running{Now: now, Attempt: j.m.Attempt, Tasks: ts})
+	case before == lifecycle.Running && j.m.State != lifecycle.Running:
+		why := string(j.m.State)
+		if j.m.Cause != "" {
+			why += ": " + j.m.Cause
+		}
+		c.checkpointEventLocked(j, checkpointing.Stopped{Now: now, Reason: why})
+	}
+}
+
+// checkpointEventLocked feeds the tracker and carries out its actions.
+func (c *Coordinator) checkpointEventLocked(j *jobEntry, ev checkpointing.Event) error {
+	acts, err := j.cp.Handle(ev)
+	if err != nil {
+		return err
+	}
+	c.checkpointActionsLocked(j, acts)
+	return nil
+}
+
+func (c *Coordinator) checkpointActionsLocked(j *jobEntry, acts []checkpointing.Action) {
+	for _, a := range acts {
+		switch a := a.(type) {
+		case checkpointing.Trigger:
+			c.log.Debug("checkpoint triggered", "job", j.m.ID, "checkpoint", a.ID, "savepoint", a.Savepoint, "stop", a.Stop)
+			for _, t := range j.m.Tasks {
+				if j.sources[t.Key] && t.Worker != "" && !t.State.Ended() {
+					c.sendLocked(t.Worker, &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_TriggerCheckpoint{TriggerCheckpoint: &controlpb.TriggerCheckpoint{
+						Task: taskID(j.m.ID, a.Attempt, t.Key), CheckpointId: a.ID, TimestampUnixMs: a.Timestamp.UnixMilli(),
+						Savepoint: a.Savepoint, Stop: a.Stop,
+					}}})
+				}
+			}
+		case checkpointing.Abort:
+			c.log.Warn("checkpoint aborted", "job", j.m.ID, "checkpoint", a.ID, "savepoint", a.Savepoint, "reason", a.Reason)
+			ctx, cancel := c.storageCtx()
+			var err error
+			if a.Savepoint {
+				err = j.st.DeleteAll(ctx, checkpoint.SavepointDir(j.m.ID, a.ID))
+			} else {
+				err = checkpoint.DeleteCheckpoint(ctx, j.st, j.m.ID, a.ID)
+			}
+			cancel()
+			if err != nil {
+				c.log.Warn("deleting an aborted checkpoint", "job", j.m.ID, "checkpoint", a.ID, "err", err)
+			}
+			c.toAllTasksLocked(j, a.Attempt, func(id *controlpb.TaskID) *controlpb.CoordinatorMessage {
+				return &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_AbortCheckpoint{AbortCheckpoint: &controlpb.AbortCheckpoint{Task: id, CheckpointId: a.ID}}}
+			})
+		case checkpointing.Commit:
+			dir := checkpoint.CheckpointDir(j.m.ID, a.ID)
+			if a.Savepoint {
+				dir = checkpoint.SavepointDir(j.m.ID, a.ID)
+			}
+			ctx, cancel := c.storageCtx()
+			err := checkpoint.WriteMetadata(ctx, j.st, dir, a.Metadata)
+			cancel()
+			c.checkpointEventLocked(j, checkpointing.Committed{Now: c.cfg.Clock.Now(), ID: a.ID, URI: j.st.URI(dir), Err: err})
+		case checkpointing.Notify:
+			c.log.Info("checkpoint complete", "job", j.m.ID, "checkpoint", a.ID)
+			c.toAllTasksLocked(j, a.Attempt, func(id *controlpb.TaskID) *controlpb.CoordinatorMessage {
+				return &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_NotifyCheckpointComplete{NotifyCheckpointComplete: &controlpb.NotifyCheckpointComplete{Task: id, CheckpointId: a.ID}}}
+			})
+			if _, err := c.handleLocked(j, lifecycle.CheckpointCompleted{Now: c.cfg.Clock.Now(), ID: a.ID}); err != nil {
+				c.log.Error("checkpoint complete", "job", j.m.ID, "err", err)
+			}
+		case checkpointing.Retain:
+			ctx, cancel := c.storageCtx()
+			deleted, err := checkpoint.Retain(ctx, j.st, j.m.ID, a.Keep)
+			cancel()
+			if err != nil {
+				c.log.Warn("deleting old checkpoints", "job", j.m.ID, "err", err)
+			} else if len(deleted) > 0 {
+				c.log.Debug("old checkpoints deleted", "job", j.m.ID, "ids", deleted)
+			}
+		case checkpointing.FailJob:
+			if err := c.applyLocked(j, lifecycle.Fail{Now: c.cfg.Clock.Now(), Cause: a.Cause}); err != nil {
+				c.log.Error("failing job", "job", j.m.ID, "err", err)
+			}
+		}
+	}
+}
+
+// toAllTasksLocked sends one message to every subtask of the attempt that
+// still runs somewhere.
+func (c *Coordinator) toAllTasksLocked(j *jobEntry, attempt int64, msg func(*controlpb.TaskID) *controlpb.CoordinatorMessage) {
+	if attempt != j.m.Attempt {
+		return
+	}
+	for _, t := range j.m.Tasks {
+		if t.Worker != "" && !t.State.Ended() {
+			c.sendLocked(t.Worker, msg(taskID(j.m.ID, attempt, t.Key)))
+		}
+	}
+}
+
+// checkpointReplyLocked routes a CheckpointAck or CheckpointDecline from a
+// worker's session to the job's tracker.
+func (c *Coordinator) checkpointReplyLocked(workerID string, tid *controlpb.TaskID, ev func(k checkpointing.TaskKey) checkpointing.Event) {
+	j := c.jobs[tid.GetJobId()]
+	if j == nil {
+		return
+	}
+	k := lifecycle.TaskKey{Vertex: tid.GetVertexId(), Subtask: int(tid.GetSubtask())}
+	if t := j.m.Task(k); t == nil || t.Worker != workerID {
+		return
+	}
+	if err := c.checkpointEventLocked(j, ev(checkpointing.TaskKey(k))); err != nil {
+		c.log.Error("checkpoint reply", "job", j.m.ID, "err", err)
+	}
+	c.settleLocked()
+}
+
+func (c *Coordinator) handleAckLocked(w *workerEntry, m *controlpb.CheckpointAck) {
+	now := c.cfg.Clock.Now()
+	c.checkpointReplyLocked(w.id, m.GetTask(), func(k checkpointing.TaskKey) checkpointing.Event {
+		return checkpointing.Ack{Now: now, Attempt: m.GetTask().GetAttempt(), ID: m.GetCheckpointId(), Task: k, Operators: m.GetOperators(), Stats: m.GetStats()}
+	})
+}
+
+func (c *Coordinator) handleDeclineLocked(w *workerEntry, m *controlpb.CheckpointDecline) {
+	now := c.cfg.Clock.Now()
+	c.checkpointReplyLocked(w.id, m.GetTask(), func(k checkpointing.TaskKey) checkpointing.Event {
+		return checkpointing.Decline{Now: now, Attempt: m.GetTask().GetAttempt(), ID: m.GetCheckpointId(), Task: k, Reason: m.GetReason()}
+	})
+}
+
+// Errors of savepoint requests, mapped to HTTP statuses by the REST layer.
+var errSavepointConflict = errors.New("coordinator: savepoint not possible now")
+
+// triggerSavepoint asks for a savepoint of a running job and returns the
+// request id to poll.
+func (c *Coordinator) triggerSavepoint(jobID string, stop bool) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	j := c.jobs[jobID]
+	if j == nil {
+		return "", errUnknownJob
+	}
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	rid := "sp-" + hex.EncodeToString(b[:])
+	err := c.checkpointEventLocked(j, checkpointing.TriggerSavepoint{Now: c.cfg.Clock.Now(), RequestID: rid, Stop: stop})
+	switch {
+	case errors.Is(err, checkpointing.ErrNotRunning):
+		return "", fmt.Errorf("%w: job %s is %s; savepoints need a RUNNING job", errSavepointConflict, jobID, j.m.State)
+	case errors.Is(err, checkpointing.ErrStopping), errors.Is(err, checkpointing.ErrTaskEnded):
+		return "", fmt.Errorf("%w: %w", errSavepointConflict, err)
+	case err != nil:
+		return "", err
+	}
+	c.settleLocked()
+	return rid, nil
+}

@@ -1,0 +1,138 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/weir-stream/weir/checkpoint"
+	"github.com/weir-stream/weir/coordinator/lifecycle"
+	"github.com/weir-stream/weir/dataflow/graph"
+)
+
+// noRestoreError: the job has completed checkpoints but none of them can be
+// restored. Starting without state would silently lose or repeat data, so
+// the job fails instead.
+type noRestoreError struct{ reasons []string }
+
+func (e *noRestoreError) Error() string {
+	return "no retained checkpoint can be restored: " + strings.Join(e.reasons, "; ")
+}
+
+// restorePointLocked chooses what the next attempt restores from: for the
+// first attempt the savepoint given at submit; after a failure the newest
+// completed checkpoint that has a readable _metadata, whose state files all
+// exist with their recorded sizes, and that no subtask failed to restore
+// from. Passed-over checkpoints are named in Fallback.
+func (c *Coordinator) restorePointLocked(j *jobEntry) (*lifecycle.RestorePoint, error) {
+	if j.m.Attempt == 0 {
+		return j.initial, nil
+	}
+	ctx, cancel := c.storageCtx()
+	defer cancel()
+	ids, err := checkpoint.ListCompleted(ctx, j.st, j.m.ID)
+	if err != nil {
+		return nil, err
+	}
+	var reasons []string
+	for _, id := range slices.Backward(ids) {
+		dir := checkpoint.CheckpointDir(j.m.ID, id)
+		uri := j.st.URI(path.Join(dir, checkpoint.MetadataFile))
+		if why, bad := j.bad[uri]; bad {
+			reasons = append(reasons, fmt.Sprintf("checkpoint %d: %s", id, why))
+			continue
+		}
+		md, err := checkpoint.ReadMetadata(ctx, j.st, dir)
+		if err == nil {
+			err = checkpoint.ValidateForRestore(ctx, j.st, dir, md)
+		}
+		if err != nil {
+			if errors.Is(err, checkpoint.ErrUnavailable) || ctx.Err() != nil {
+				return nil, err // storage trouble, not a bad checkpoint
+			}
+			why := strings.ReplaceAll(err.Error(), "\n", "; ")
+			j.bad[uri] = why
+			reasons = append(reasons, fmt.Sprintf("checkpoint %d: %s", id, why))
+			continue
+		}
+		return &lifecycle.RestorePoint{CheckpointID: id, URI: uri, Fallback: strings.Join(reasons, "; ")}, nil
+	}
+	if len(reasons) > 0 {
+		if j.initial != nil && j.bad[j.initial.URI] == "" {
+			rp := *j.initial
+			rp.Fallback = strings.Join(reasons, "; ") + "; restoring the savepoint the job was submitted with"
+			return &rp, nil
+		}
+		return nil, &noRestoreError{reasons}
+	}
+	return j.initial, nil // no checkpoint yet: start over as the job first did
+}
+
+// noteRestoreFailureLocked marks the checkpoint the current attempt
+// restores from as bad when a subtask of it failed with corrupt state. The
+// worker reports only text, so the checkpoint package's ErrCorrupt message
+// is the marker (the worker wraps every restore failure of a file in it).
+func (c *Coordinator) noteRestoreFailureLocked(j *jobEntry, k lifecycle.TaskKey, msg string) {
+	r := j.m.Restore
+	if r == nil || !strings.Contains(msg, checkpoint.ErrCorrupt.Error()) {
+		return
+	}
+	if _, seen := j.bad[r.URI]; !seen {
+		j.bad[r.URI] = fmt.Sprintf("subtask %s failed to restore: %s", k, msg)
+		c.log.Warn("checkpoint cannot be restored", "job", j.m.ID, "checkpoint", r.CheckpointID, "task", k, "err", msg)
+	}
+}
+
+// storeLocked opens (once) the checkpoint storage rooted at uri.
+func (c *Coordinator) storeLocked(uri string) (checkpoint.Storage, error) {
+	if st := c.stores[uri]; st != nil {
+		return st, nil
+	}
+	st, err := c.cfg.OpenStorage(uri)
+	if err != nil {
+		return nil, err
+	}
+	c.stores[uri] = st
+	return st, nil
+}
+
+// jobStorage opens the storage a job's checkpoints go to.
+func (c *Coordinator) jobStorage(specURI string) (checkpoint.Storage, error) {
+	uri := specURI
+	if uri == "" {
+		uri = c.cfg.CheckpointStorage
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, err := c.storeLocked(uri)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint storage %s: %w", uri, err)
+	}
+	return st, nil
+}
+
+// resolveSavepoint checks a savepoint or retained checkpoint given at
+// submit: uri is its directory or its _metadata file. It must read, its
+// state files must exist, and its max parallelism must match the job's.
+func (c *Coordinator) resolveSavepoint(ctx context.Context, uri string, g *graph.Graph) (*lifecycle.RestorePoint, error) {
+	dir := strings.TrimSuffix(strings.TrimRight(uri, "/"), "/"+checkpoint.MetadataFile)
+	st, err := c.cfg.OpenStorage(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	md, err := checkpoint.ReadMetadata(ctx, st, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := checkpoint.ValidateForRestore(ctx, st, "", md); err != nil {
+		return nil, err
+	}
+	if mp := int(md.GetMaxParallelism()); mp != 0 && g.MaxParallelism != 0 && mp != g.MaxParallelism {
+		return nil, fmt.Errorf("it was taken with max_parallelism %d and the job has %d; max_parallelism cannot change across a restore", mp, g.MaxParallelism)
+	}
+	return &lifecycle.RestorePoint{CheckpointID: md.GetCheckpointId(), URI: st.URI(checkpoint.MetadataFile)}, nil
+}
