@@ -11,6 +11,7 @@ import (
 
 	"github.com/weir-stream/weir/checkpoint"
 	"github.com/weir-stream/weir/coordinator/clock"
+	"github.com/weir-stream/weir/coordinator/jobstore"
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
 )
@@ -55,6 +56,11 @@ type Config struct {
 	// Rand returns a number in [0, 1) for restart jitter (default
 	// math/rand/v2).
 	Rand func() float64
+	// JobStore remembers submitted jobs across coordinator restarts
+	// (default: files under CheckpointStorage's _jobs directory). A
+	// coordinator that starts resumes every job it finds there that should
+	// still run, from its latest completed checkpoint.
+	JobStore jobstore.Store
 }
 
 // Defaults.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/weir-stream/weir/checkpoint"
 	"github.com/weir-stream/weir/coordinator/checkpointing"
+	"github.com/weir-stream/weir/coordinator/jobstore"
 	"github.com/weir-stream/weir/coordinator/lifecycle"
 	"github.com/weir-stream/weir/dataflow/graph"
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
@@ -34,6 +35,8 @@ type Coordinator struct {
 	lost []lostWorker
 	// stores are the open checkpoint storages, by root URI.
 	stores map[string]checkpoint.Storage
+	// jobStore remembers the jobs across restarts (Config.JobStore).
+	jobStore jobstore.Store
 
 	// lifecycle of the process
 	life     sync.Mutex
@@ -67,6 +70,12 @@ type jobEntry struct {
 	// that a subtask failed to restore from, with why; failover passes
 	// over them.
 	bad map[string]string
+	// rec is what the job store keeps of the job.
+	rec jobstore.Record
+	// resumed: a coordinator that started again took the job over from
+	// its job store, so even its first attempt here restores from the
+	// latest checkpoint.
+	resumed bool
 }
 
 type lostWorker struct{ id, reason string }
@@ -92,6 +101,10 @@ func New(cfg Config) (*Coordinator, error) {
 		return nil, fmt.Errorf("coordinator: checkpoint storage: %w", err)
 	}
 	c.stores[cfg.CheckpointStorage] = st
+	c.jobStore = cfg.JobStore
+	if c.jobStore == nil {
+		c.jobStore = jobstore.NewStorage(st)
+	}
 	c.registry = prometheus.NewRegistry()
 	if err := c.registry.Register(&collector{c: c}); err != nil {
 		return nil, fmt.Errorf("coordinator: metrics: %w", err)
@@ -115,6 +128,11 @@ func (c *Coordinator) Start() error {
 	if err != nil {
 		gl.Close()
 		return fmt.Errorf("coordinator: listen for HTTP on %s: %w", c.cfg.HTTPAddr, err)
+	}
+	if err := c.resumeJobs(); err != nil {
+		gl.Close()
+		hl.Close()
+		return err
 	}
 	c.started = true
 	c.grpcLn, c.httpLn = gl, hl

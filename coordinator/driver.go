@@ -8,6 +8,7 @@ import (
 
 	"github.com/weir-stream/weir/checkpoint"
 	"github.com/weir-stream/weir/coordinator/checkpointing"
+	"github.com/weir-stream/weir/coordinator/jobstore"
 	"github.com/weir-stream/weir/coordinator/lifecycle"
 	"github.com/weir-stream/weir/coordinator/restart"
 	"github.com/weir-stream/weir/coordinator/scheduler"
@@ -21,6 +22,9 @@ import (
 var (
 	errUnknownJob     = errors.New("coordinator: unknown job")
 	errNotCancellable = lifecycle.ErrNotCancellable
+	// errJobStore: the job store could not be written; the REST layer
+	// answers 503, the request may be retried.
+	errJobStore = errors.New("coordinator: job store unavailable")
 )
 
 // applyLocked feeds one event to a job, carries out its actions, and then
@@ -59,6 +63,9 @@ func (c *Coordinator) handleLocked(j *jobEntry, ev lifecycle.Event) ([]lifecycle
 	if j.m.State != before {
 		c.log.Info("job state", "job", j.m.ID, "from", before, "to", j.m.State, "attempt", j.m.Attempt, "cause", j.m.Cause)
 		c.jobStateChangedLocked(j, before)
+		if j.m.State.Terminal() {
+			c.recordEndLocked(j)
+		}
 	}
 	return acts, nil
 }
@@ -232,6 +239,8 @@ func (c *Coordinator) tick() {
 
 // submit registers a parsed job and schedules it. initial, when set, is the
 // savepoint or checkpoint the first attempt restores from.
+// The job is in the job store before its id is returned, so it survives a
+// coordinator restart from then on.
 func (c *Coordinator) submit(job *spec.Job, specYAML []byte, g *graph.Graph, st checkpoint.Storage, initial *lifecycle.RestorePoint) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -239,6 +248,27 @@ func (c *Coordinator) submit(job *spec.Job, specYAML []byte, g *graph.Graph, st 
 	if err != nil {
 		return "", err
 	}
+	rec := jobstore.Record{ID: id, Name: job.Name, Spec: specYAML, SubmittedAt: c.cfg.Clock.Now(), Desired: jobstore.Run}
+	if job.Checkpoint != nil {
+		rec.StorageURI = job.Checkpoint.Storage
+	}
+	if initial != nil {
+		rec.SavepointURI, rec.SavepointID = initial.URI, initial.CheckpointID
+	}
+	ctx, cancel := c.storageCtx()
+	err = c.jobStore.Put(ctx, &rec)
+	cancel()
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", errJobStore, err)
+	}
+	j := c.registerLocked(rec, job, g, st, initial)
+	c.log.Info("job submitted", "job", id, "name", job.Name, "slots", j.m.Slots(), "restore", initial != nil)
+	return id, c.applyLocked(j, lifecycle.Schedule{Now: rec.SubmittedAt})
+}
+
+// registerLocked adds a job in CREATED with its checkpoint tracker.
+func (c *Coordinator) registerLocked(rec jobstore.Record, job *spec.Job, g *graph.Graph, st checkpoint.Storage, initial *lifecycle.RestorePoint) *jobEntry {
+	id := rec.ID
 	vs := make([]lifecycle.Vertex, 0, len(g.Vertices))
 	sources := map[lifecycle.TaskKey]bool{}
 	for _, v := range g.Vertices {
@@ -253,16 +283,14 @@ func (c *Coordinator) submit(job *spec.Job, specYAML []byte, g *graph.Graph, st 
 	if timeout < 0 {
 		timeout = 0
 	}
-	now := c.cfg.Clock.Now()
-	m := lifecycle.New(id, job.Name, vs, now, timeout)
+	m := lifecycle.New(id, job.Name, vs, rec.SubmittedAt, timeout)
 	m.Strategy = restart.New(job.Restart, c.cfg.Rand)
 	m.Checkpointing = job.Checkpoint != nil
-	j := &jobEntry{m: m, spec: specYAML, graph: g, st: st, sources: sources, initial: initial, bad: map[string]string{}}
-	j.cp = checkpointing.New(c.trackerConfig(id, job, specYAML, g), c.lastCheckpointIDLocked(j))
+	j := &jobEntry{m: m, spec: rec.Spec, graph: g, st: st, sources: sources, initial: initial, bad: map[string]string{}, rec: rec}
+	j.cp = checkpointing.New(c.trackerConfig(id, job, rec.Spec, g), c.lastCheckpointIDLocked(j))
 	c.jobs[id] = j
 	c.order = append(c.order, id)
-	c.log.Info("job submitted", "job", id, "name", job.Name, "slots", j.m.Slots(), "restore", initial != nil)
-	return id, c.applyLocked(j, lifecycle.Schedule{Now: now})
+	return j
 }
 
 func (c *Coordinator) newJobIDLocked() (string, error) {
@@ -286,6 +314,22 @@ func (c *Coordinator) cancel(id string) (lifecycle.State, error) {
 	j := c.jobs[id]
 	if j == nil {
 		return "", errUnknownJob
+	}
+	if !j.m.State.Cancellable() {
+		return j.m.State, errNotCancellable
+	}
+	// Remember the cancel first: a coordinator that dies while the job
+	// cancels must not resume it.
+	if j.rec.Desired == jobstore.Run {
+		rec := j.rec
+		rec.Desired = jobstore.Cancel
+		ctx, cancel := c.storageCtx()
+		err := c.jobStore.Put(ctx, &rec)
+		cancel()
+		if err != nil {
+			return j.m.State, fmt.Errorf("%w: %w", errJobStore, err)
+		}
+		j.rec = rec
 	}
 	if err := c.applyLocked(j, lifecycle.Cancel{Now: c.cfg.Clock.Now()}); err != nil {
 		return j.m.State, err

@@ -28,7 +28,7 @@ func (e *noRestoreError) Error() string {
 // exist with their recorded sizes, and that no subtask failed to restore
 // from. Passed-over checkpoints are named in Fallback.
 func (c *Coordinator) restorePointLocked(j *jobEntry) (*lifecycle.RestorePoint, error) {
-	if j.m.Attempt == 0 {
+	if j.m.Attempt == 0 && !j.resumed {
 		return j.initial, nil
 	}
 	ctx, cancel := c.storageCtx()

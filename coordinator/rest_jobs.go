@@ -75,6 +75,11 @@ func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, err := c.submit(job, body, g, st, initial)
+	if errors.Is(err, errJobStore) {
+		writeError(w, &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable,
+			Message: "the job was not submitted: " + err.Error()})
+		return
+	}
 	if err != nil {
 		c.log.Error("submit", "err", err)
 		writeError(w, &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()})
@@ -187,6 +192,9 @@ func (c *Coordinator) handleCancel(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errNotCancellable):
 		writeError(w, &api.Error{Status: http.StatusConflict, Code: api.CodeConflict,
 			Message: fmt.Sprintf("job %s is %s and cannot be cancelled", id, st)})
+	case errors.Is(err, errJobStore):
+		writeError(w, &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable,
+			Message: fmt.Sprintf("job %s was not cancelled: %v", id, err)})
 	case err != nil:
 		c.log.Error("cancel", "job", id, "err", err)
 		writeError(w, &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()})

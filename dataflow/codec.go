@@ -55,6 +55,13 @@ const maxValueDepth = 64
 // ErrCorrupt is wrapped by every decoding error.
 var ErrCorrupt = errors.New("dataflow: corrupt element encoding")
 
+// ErrChannelBroken: an input channel between two subtasks ended before its
+// end of stream, because the sending subtask or its worker failed or was
+// cancelled. A task failing with it is a consequence of another failure;
+// the coordinator prefers the other one as a job's cause (it sees only the
+// message, so the text is the contract).
+var ErrChannelBroken = errors.New("exchange: channel broke before end of stream")
+
 // ErrUnencodable is wrapped when an element holds a value the codec cannot
 // carry (a type outside the JSON-like set a Record allows).
 var ErrUnencodable = errors.New("dataflow: value cannot be encoded")

@@ -21,7 +21,8 @@ import (
 // workers through the Exchange.
 func TestRealPipeline(t *testing.T) {
 	c, err := coordinator.New(coordinator.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 5 * time.Second})
+		HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 5 * time.Second,
+		CheckpointStorage: "file://" + t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

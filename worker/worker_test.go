@@ -103,7 +103,7 @@ func startCoordinator(t *testing.T, grpcAddr string) *coordinator.Coordinator {
 	c, err := coordinator.New(coordinator.Config{
 		GRPCAddr: grpcAddr, HTTPAddr: "127.0.0.1:0",
 		HeartbeatInterval: 20 * time.Millisecond, HeartbeatTimeout: 5 * time.Second,
-		ParseSpec: parse, BuildGraph: build,
+		ParseSpec: parse, BuildGraph: build, CheckpointStorage: "file://" + t.TempDir(),
 	})
 	if err != nil {
 		t.Fatal(err)

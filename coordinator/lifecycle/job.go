@@ -3,9 +3,11 @@ package lifecycle
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/weir-stream/weir/coordinator/restart"
+	"github.com/weir-stream/weir/dataflow"
 )
 
 // TaskState is the state of one subtask of the current attempt.
@@ -151,6 +153,30 @@ func New(id, name string, vertices []Vertex, now time.Time, scheduleTimeout time
 	j := &Job{ID: id, Name: name, State: Created, Vertices: vertices, SubmittedAt: now, ScheduleTimeout: scheduleTimeout}
 	j.resetTasks()
 	return j
+}
+
+// Ended returns a job that had already ended before this coordinator
+// started, as its job store remembers it: state is FINISHED, FAILED or
+// CANCELLED, and its tasks show the state the job ended in. Nothing
+// changes it any more.
+func Ended(id, name string, vertices []Vertex, submitted time.Time, state State, cause string, ended time.Time) (*Job, error) {
+	var ts TaskState
+	switch state {
+	case Finished:
+		ts = TaskFinished
+	case Failed:
+		ts = TaskFailed
+	case Cancelled:
+		ts = TaskCanceled
+	default:
+		return nil, fmt.Errorf("lifecycle: job %s: %q is not a terminal state", id, state)
+	}
+	j := &Job{ID: id, Name: name, State: state, Vertices: vertices, SubmittedAt: submitted, Cause: cause, EndedAt: ended}
+	j.resetTasks()
+	for _, t := range j.Tasks {
+		t.State = ts
+	}
+	return j, nil
 }
 
 func (j *Job) resetTasks() {
@@ -351,7 +377,12 @@ func (j *Job) taskUpdate(e TaskUpdate) ([]Action, error) {
 			return j.fail(failure{fmt.Sprintf("task %s on worker %s was canceled unexpectedly", t.Key, t.Worker), t.Key.String(), t.Worker}, e.Now)
 		}
 		return nil, j.progress(e.Now)
-	case Failing, Cancelling:
+	case Failing:
+		if e.State == TaskFailed {
+			j.preferRootCause(failure{fmt.Sprintf("task %s on worker %s failed: %s", t.Key, t.Worker, e.Error), t.Key.String(), t.Worker})
+		}
+		return nil, j.stopIfQuiet(e.Now)
+	case Cancelling:
 		return nil, j.stopIfQuiet(e.Now)
 	}
 	return nil, nil
@@ -393,6 +424,27 @@ func (j *Job) fail(f failure, now time.Time) ([]Action, error) {
 	j.Restarts = append(j.Restarts, &Restart{FailedAttempt: j.Attempt, Cause: f.cause, Task: f.task, Worker: f.worker, DetectedAt: now})
 	acts := j.cancelAll()
 	return acts, j.stopIfQuiet(now)
+}
+
+// preferRootCause replaces the cause of a failing job when it is only a
+// consequence — a task whose input channel broke because its upstream task
+// or worker failed — and f, reported while the job fails, is not: which
+// report reaches the coordinator first is a race, the root cause is what
+// the user needs to see.
+func (j *Job) preferRootCause(f failure) {
+	if !consequential(j.Cause) || consequential(f.cause) {
+		return
+	}
+	j.Cause = f.cause
+	if r := j.currentRestart(); r != nil && r.FailedAttempt == j.Attempt {
+		r.Cause, r.Task, r.Worker = f.cause, f.task, f.worker
+	}
+}
+
+// consequential says a failure follows from another one: the worker's
+// message for a broken input channel (dataflow.ErrChannelBroken).
+func consequential(cause string) bool {
+	return strings.Contains(cause, dataflow.ErrChannelBroken.Error())
 }
 
 // currentRestart is the record of the failure being handled or recovered
@@ -488,7 +540,10 @@ func (j *Job) workerLost(e WorkerLost) ([]Action, error) {
 	switch j.State {
 	case Deploying, Running:
 		return j.fail(failure{cause: fmt.Sprintf("worker %s lost: %s", e.Worker, e.Reason), worker: e.Worker}, e.Now)
-	case Failing, Cancelling:
+	case Failing:
+		j.preferRootCause(failure{cause: fmt.Sprintf("worker %s lost: %s", e.Worker, e.Reason), worker: e.Worker})
+		return nil, j.stopIfQuiet(e.Now)
+	case Cancelling:
 		return nil, j.stopIfQuiet(e.Now)
 	}
 	return nil, nil

@@ -137,6 +137,37 @@ func TestTaskFailureCancelsOthersThenFails(t *testing.T) {
 	}
 }
 
+// A task whose input broke because its upstream failed may report first;
+// the upstream's own failure, reported while the job fails, becomes the
+// cause. A consequence never replaces a root cause.
+func TestRootCausePreferredOverBrokenChannel(t *testing.T) {
+	broke := "input channel edge 0 subtask 1->0: exchange: channel broke before end of stream: context canceled"
+	j := newJob(t)
+	deploy(t, j)
+	report(t, j, TaskKey{"src", 0}, TaskRunning, "")
+	report(t, j, TaskKey{"sink", 0}, TaskFailed, broke)
+	if !strings.Contains(j.Cause, "channel broke") || j.Restarts[0].Task != "sink[0]" {
+		t.Fatalf("cause %q", j.Cause)
+	}
+	report(t, j, TaskKey{"src", 1}, TaskFailed, "record at topic t partition 1 offset 3: invalid JSON")
+	report(t, j, TaskKey{"src", 0}, TaskFailed, broke)
+	if j.State != Failed || !strings.Contains(j.Cause, "src[1]") || !strings.Contains(j.Cause, "invalid JSON") {
+		t.Fatalf("state %s cause %q", j.State, j.Cause)
+	}
+	if r := j.Restarts[0]; r.Task != "src[1]" || !strings.Contains(r.Cause, "invalid JSON") {
+		t.Fatalf("restart record %+v", r)
+	}
+
+	// A lost worker is a root cause too.
+	j = newJob(t)
+	deploy(t, j)
+	report(t, j, TaskKey{"sink", 0}, TaskFailed, broke)
+	mustHandle(t, j, WorkerLost{Now: t0, Worker: "w1", Reason: "session broke"})
+	if !strings.Contains(j.Cause, "worker w1 lost") {
+		t.Fatalf("cause %q", j.Cause)
+	}
+}
+
 func TestWorkerLostFailsJob(t *testing.T) {
 	j := newJob(t)
 	deploy(t, j)

@@ -50,12 +50,16 @@ type Config struct {
 	// Logger receives every component's logs (default: discarded, or text
 	// on stderr when WEIR_TEST_LOG is set).
 	Logger *slog.Logger
+	// CheckpointStorage is the coordinator's default checkpoint root, where
+	// it also keeps its job store (default: a fresh temporary directory).
+	CheckpointStorage string
 }
 
 func (c *Config) setDefaults() {
 	if c.Workers == 0 {
 		c.Workers = 1
 	}
+
 	if c.Slots == 0 {
 		c.Slots = 4
 	}
@@ -93,6 +97,9 @@ type Cluster struct {
 func New(t testing.TB, cfg Config) *Cluster {
 	t.Helper()
 	cfg.setDefaults()
+	if cfg.CheckpointStorage == "" {
+		cfg.CheckpointStorage = "file://" + t.TempDir()
+	}
 	c := &Cluster{cfg: cfg}
 	t.Cleanup(c.Terminate)
 	if cfg.Kafka {
@@ -106,6 +113,7 @@ func New(t testing.TB, cfg Config) *Cluster {
 		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		HeartbeatInterval: cfg.HeartbeatInterval, HeartbeatTimeout: cfg.HeartbeatTimeout,
 		ScheduleTimeout: cfg.ScheduleTimeout, Logger: cfg.Logger,
+		CheckpointStorage: cfg.CheckpointStorage,
 	})
 	if err != nil {
 		t.Fatalf("cluster: coordinator: %v", err)

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/weir-stream/weir/dataflow"
 	datapb "github.com/weir-stream/weir/proto/data/v1"
 )
 
@@ -41,7 +42,7 @@ var (
 	ErrProtocol = errors.New("exchange: protocol violation")
 	// ErrBroken: the channel ended before its end of stream, because the
 	// sender or its worker failed or was cancelled.
-	ErrBroken = errors.New("exchange: channel broke before end of stream")
+	ErrBroken = dataflow.ErrChannelBroken
 )
 
 // toStatus maps the package's errors to gRPC status codes for the peer.

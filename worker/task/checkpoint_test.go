@@ -305,9 +305,19 @@ func TestSourceBarrierWhileBusy(t *testing.T) {
 	eventually(t, 10*time.Second, func() bool { return src.next.Load() > 1000 }, "source running")
 	ctl.Post(Command{Kind: CmdTrigger, CheckpointID: 1, Timestamp: 42})
 	eventually(t, 10*time.Second, func() bool { return rep.ack(1) != nil }, "ack")
-	recs, b, ok := down.upTo()
-	if !ok || b.ID != 1 || b.Timestamp != 42 {
-		t.Fatalf("barrier %+v (seen %v)", b, ok)
+	// The ack and the barrier travel separately: the barrier may reach the
+	// downstream reader after the ack reached the coordinator.
+	var (
+		recs []int64
+		b    dataflow.Barrier
+	)
+	eventually(t, 10*time.Second, func() bool {
+		var ok bool
+		recs, b, ok = down.upTo()
+		return ok
+	}, "the barrier downstream")
+	if b.ID != 1 || b.Timestamp != 42 {
+		t.Fatalf("barrier %+v", b)
 	}
 	for i, r := range recs {
 		if r != int64(i) {
@@ -344,6 +354,7 @@ func TestSourceBarrierWhileIdleAndStop(t *testing.T) {
 	eventually(t, 10*time.Second, func() bool { r, _, _ := down.upTo(); return len(r) == 5 }, "5 records")
 	ctl.Post(Command{Kind: CmdTrigger, CheckpointID: 3})
 	eventually(t, 10*time.Second, func() bool { return rep.ack(3) != nil }, "ack while idle")
+	eventually(t, 10*time.Second, func() bool { _, _, ok := down.upTo(); return ok }, "the barrier downstream")
 	if recs, b, ok := down.upTo(); !ok || b.ID != 3 || len(recs) != 5 {
 		t.Fatalf("%d records before barrier %+v", len(recs), b)
 	}

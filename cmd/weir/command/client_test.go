@@ -490,7 +490,8 @@ func TestCoordinatorAndWorkerVerbs(t *testing.T) {
 		}()
 	}
 	start("coordinator", "coordinator", "--http-addr", httpAddr, "--grpc-addr", grpcAddr,
-		"--heartbeat-interval", "100ms", "--heartbeat-timeout", "2s", "--log-level", "warn")
+		"--heartbeat-interval", "100ms", "--heartbeat-timeout", "2s", "--log-level", "warn",
+		"--checkpoint-storage", "file://"+t.TempDir())
 	start("worker", "worker", "--coordinator", grpcAddr, "--slots", "2", "--id", "w-verb",
 		"--data-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn")
 

@@ -218,9 +218,17 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 		if err != nil {
 			return err
 		}
-		id, err := client.Submit(ctx, data)
+		// A coordinator that starts again on the same data directory
+		// resumes the example job of the last run from its checkpoint;
+		// a second copy would count every visit twice.
+		id, err := resumedJob(ctx, client, "ip-visits")
 		if err != nil {
-			return fmt.Errorf("submit the example job: %w", err)
+			return err
+		}
+		if id == "" {
+			if id, err = client.Submit(ctx, data); err != nil {
+				return fmt.Errorf("submit the example job: %w", err)
+			}
 		}
 		fmt.Fprintf(g.stdout, "  example job:         %s (ip-visits: access-log -> ip-visits; `weir status %s`)\n", id, id)
 	}
@@ -268,4 +276,23 @@ func dialable(addr string) bool {
 	}
 	c.Close()
 	return true
+}
+
+// resumedJob returns the id of a job called name that has not ended, ""
+// when there is none.
+func resumedJob(ctx context.Context, client *api.Client, name string) (string, error) {
+	jobs, err := client.Jobs(ctx)
+	if err != nil {
+		return "", fmt.Errorf("list jobs: %w", err)
+	}
+	for _, j := range jobs {
+		switch j.State {
+		case "FINISHED", "FAILED", "CANCELLED":
+		default:
+			if j.Name == name {
+				return j.ID, nil
+			}
+		}
+	}
+	return "", nil
 }

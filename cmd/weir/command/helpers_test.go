@@ -54,6 +54,7 @@ func startCoordinator(t *testing.T) (*coordinator.Coordinator, string) {
 		HeartbeatInterval: 50 * time.Millisecond,
 		HeartbeatTimeout:  5 * time.Second,
 		ScheduleTimeout:   -1,
+		CheckpointStorage: "file://" + t.TempDir(),
 	})
 	if err != nil {
 		t.Fatal(err)

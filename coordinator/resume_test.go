@@ -1,0 +1,149 @@
+package coordinator_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weir-stream/weir/coordinator"
+	"github.com/weir-stream/weir/coordinator/api"
+	"github.com/weir-stream/weir/coordinator/clock"
+	"github.com/weir-stream/weir/dataflow/graph"
+	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/worker"
+	"github.com/weir-stream/weir/worker/builder"
+)
+
+// TestCoordinatorRestartResumesJobs stops a coordinator and starts another
+// on the same checkpoint storage and address: the workers re-register, the
+// running job resumes from its latest completed checkpoint with its id, a
+// cancelled and a finished job are listed as they ended, and checkpoint ids
+// continue upwards.
+func TestCoordinatorRestartResumesJobs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real workers")
+	}
+	root := t.TempDir()
+	grpcAddr := freeTCPAddr(t)
+	start := func() *coordinator.Coordinator {
+		return startCoordinator(t, clock.Real{}, func(cfg *coordinator.Config) {
+			cfg.ParseSpec, cfg.BuildGraph = spec.Parse, graph.Build
+			cfg.CheckpointStorage = "file://" + root
+			cfg.GRPCAddr = grpcAddr
+		})
+	}
+	c1 := start()
+	for _, id := range []string{"r1", "r2"} {
+		w, err := worker.New(worker.Config{CoordinatorAddr: grpcAddr, DataAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+			Slots: 2, ID: id, Builder: builder.New(), ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Stop)
+	}
+	ctx := context.Background()
+	cl := api.NewClient("http://" + c1.HTTPAddr())
+	eventually(t, 10*time.Second, func() bool { ws, _ := cl.Workers(ctx); return len(ws) == 2 }, "workers")
+
+	out := filepath.Join(t.TempDir(), "finished")
+	finished := submit(t, cl, `name: bounded
+pipeline:
+  - name: gen
+    source: {datagen: {profile: sequence, count: 10}}
+  - name: out
+    sink: {file: {path: `+out+`}}
+`)
+	waitJob(t, cl, finished, "FINISHED")
+	cancelled := submit(t, cl, `name: cancelled
+pipeline:
+  - name: gen
+    source: {datagen: {profile: sequence, rate: 100}}
+  - name: out
+    sink: {discard: {}}
+`)
+	waitJob(t, cl, cancelled, "RUNNING")
+	if err := cl.Cancel(ctx, cancelled); err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, cl, cancelled, "CANCELLED")
+	running := submit(t, cl, `name: resumed
+parallelism: 2
+checkpoint: {interval: 200ms}
+pipeline:
+  - name: gen
+    source: {datagen: {profile: sequence, rate: 1000}}
+  - name: by-id
+    key_by: id
+  - name: out
+    sink: {discard: {}}
+`)
+	waitJob(t, cl, running, "RUNNING")
+	var before int64
+	eventually(t, 20*time.Second, func() bool {
+		cs, _ := cl.Checkpoints(ctx, running)
+		if cs == nil || cs.Latest == nil || cs.Counts.Completed < 2 {
+			return false
+		}
+		before = cs.Latest.ID
+		return true
+	}, "two checkpoints to complete")
+
+	c1.Stop()
+	c2 := start()
+	cl = api.NewClient("http://" + c2.HTTPAddr())
+
+	jobs, err := cl.Jobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, j := range jobs {
+		got[j.ID] = j.Name
+	}
+	if len(jobs) != 3 || got[finished] != "bounded" || got[cancelled] != "cancelled" || got[running] != "resumed" {
+		t.Fatalf("the new coordinator lists %+v", jobs)
+	}
+	waitJob(t, cl, finished, "FINISHED")
+	if j := waitJob(t, cl, cancelled, "CANCELLED"); j.Attempt != 0 {
+		t.Errorf("the cancelled job was started again: %+v", j)
+	}
+	waitJob(t, cl, running, "RUNNING")
+	var cs *api.Checkpoints
+	eventually(t, 20*time.Second, func() bool {
+		cs, _ = cl.Checkpoints(ctx, running)
+		return cs != nil && cs.Latest != nil && cs.Latest.ID > before
+	}, "a checkpoint after the restart")
+	if r := cs.LatestRestore; r == nil || r.CheckpointID < before {
+		t.Fatalf("resumed from %+v, want checkpoint %d or later", r, before)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil || strings.Count(string(data), "\n") != 10 {
+		t.Fatalf("the finished job's output was touched: %q %v", data, err)
+	}
+}
+
+func submit(t *testing.T, cl *api.Client, specYAML string) string {
+	t.Helper()
+	id, err := cl.Submit(context.Background(), []byte(specYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func freeTCPAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
