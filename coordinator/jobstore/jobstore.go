@@ -158,7 +158,7 @@ func (s *Storage) Put(ctx context.Context, r *Record) error {
 	gen++
 	name := path.Join(dir, fmt.Sprintf("v%d.json", gen))
 	tmp := name + ".tmp"
-	if err := writeFile(ctx, s.st, tmp, data); err != nil {
+	if err := WriteFile(ctx, s.st, tmp, data); err != nil {
 		return fmt.Errorf("job store: job %s: %w", r.ID, err)
 	}
 	if err := s.st.Rename(ctx, tmp, name); err != nil {
@@ -272,6 +272,15 @@ func (s *Storage) generations(ctx context.Context, dir string) ([]int64, error) 
 const maxRecordBytes = 16 << 20
 
 func readRecord(ctx context.Context, st checkpoint.Storage, name string) (*Record, error) {
+	data, err := ReadFile(ctx, st, name)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeRecord(st.URI(name), data)
+}
+
+// ReadFile reads a record or spec file whole, refusing more than 16 MiB.
+func ReadFile(ctx context.Context, st checkpoint.Storage, name string) ([]byte, error) {
 	rc, err := st.Open(ctx, name)
 	if err != nil {
 		return nil, err
@@ -281,7 +290,10 @@ func readRecord(ctx context.Context, st checkpoint.Storage, name string) (*Recor
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", st.URI(name), err)
 	}
-	return DecodeRecord(st.URI(name), data)
+	if len(data) > maxRecordBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", st.URI(name), maxRecordBytes)
+	}
+	return data, nil
 }
 
 // DecodeRecord parses one record; where names it in errors.
@@ -301,8 +313,8 @@ func DecodeRecord(where string, data []byte) (*Record, error) {
 	return &r, nil
 }
 
-// writeFile writes name whole, replacing what an earlier crash left there.
-func writeFile(ctx context.Context, st checkpoint.Storage, name string, data []byte) error {
+// WriteFile writes name whole, replacing what an earlier crash left there.
+func WriteFile(ctx context.Context, st checkpoint.Storage, name string, data []byte) error {
 	if err := st.DeleteAll(ctx, name); err != nil {
 		return err
 	}
