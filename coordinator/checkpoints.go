@@ -52,6 +52,13 @@ func (c *Coordinator) lastCheckpointIDLocked(j *jobEntry) int64 {
 	} else if ok {
 		last = id
 	}
+	if c.cfg.Fence != nil {
+		if id, err := c.cfg.Fence.LastID(ctx, j.m.ID); err != nil {
+			c.log.Warn("reading the checkpoint id from etcd", "job", j.m.ID, "err", err)
+		} else {
+			last = max(last, id)
+		}
+	}
 	for _, dir := range []string{j.m.ID, path.Join(j.m.ID, "savepoints")} {
 		es, err := j.st.List(ctx, dir)
 		if err != nil {
@@ -110,6 +117,9 @@ func (c *Coordinator) checkpointActionsLocked(j *jobEntry, acts []checkpointing.
 		switch a := a.(type) {
 		case checkpointing.Trigger:
 			c.log.Debug("checkpoint triggered", "job", j.m.ID, "checkpoint", a.ID, "savepoint", a.Savepoint, "stop", a.Stop)
+			if err := c.fenceTriggerLocked(j, a); err != nil {
+				continue
+			}
 			for _, t := range j.m.Tasks {
 				if j.sources[t.Key] && t.Worker != "" && !t.State.Ended() {
 					c.sendLocked(t.Worker, &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_TriggerCheckpoint{TriggerCheckpoint: &controlpb.TriggerCheckpoint{
@@ -140,11 +150,30 @@ func (c *Coordinator) checkpointActionsLocked(j *jobEntry, acts []checkpointing.
 				dir = checkpoint.SavepointDir(j.m.ID, a.ID)
 			}
 			ctx, cancel := c.storageCtx()
-			err := checkpoint.WriteMetadata(ctx, j.st, dir, a.Metadata)
+			err := c.fence(ctx, func(f Fence) error { return f.Guard(ctx) })
+			if err == nil {
+				err = checkpoint.WriteMetadata(ctx, j.st, dir, a.Metadata)
+			}
+			if err == nil && !a.Savepoint {
+				if ferr := c.fence(ctx, func(f Fence) error { return f.Completed(ctx, j.m.ID, a.ID, j.st.URI(dir)) }); ferr != nil {
+					c.log.Warn("recording the latest checkpoint in etcd", "job", j.m.ID, "checkpoint", a.ID, "err", ferr)
+				}
+			}
 			cancel()
 			c.checkpointEventLocked(j, checkpointing.Committed{Now: c.cfg.Clock.Now(), ID: a.ID, URI: j.st.URI(dir), Err: err})
 		case checkpointing.Notify:
 			c.log.Info("checkpoint complete", "job", j.m.ID, "checkpoint", a.ID)
+			ctx, cancel := c.storageCtx()
+			err := c.fence(ctx, func(f Fence) error { return f.Guard(ctx) })
+			cancel()
+			if err != nil {
+				// Sinks commit on this message: a coordinator that cannot
+				// prove it leads must not send it. The checkpoint stays
+				// complete; the leader that restores it commits what it
+				// pre-committed.
+				c.log.Error("not notifying checkpoint completion", "job", j.m.ID, "checkpoint", a.ID, "err", err)
+				continue
+			}
 			c.toAllTasksLocked(j, a.Attempt, func(id *controlpb.TaskID) *controlpb.CoordinatorMessage {
 				return &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_NotifyCheckpointComplete{NotifyCheckpointComplete: &controlpb.NotifyCheckpointComplete{Task: id, CheckpointId: a.ID}}}
 			})
@@ -240,4 +269,46 @@ func (c *Coordinator) triggerSavepoint(jobID string, stop bool) (string, error) 
 	}
 	c.settleLocked()
 	return rid, nil
+}
+
+// Fence is a coordinator's proof of leadership when several coordinators
+// share a cluster (coordinator/ha). Steps that two coordinators must never
+// both take are fenced: recording a checkpoint id before its trigger,
+// committing a checkpoint's _metadata, notifying its completion.
+type Fence interface {
+	// Trigger records checkpoint id n of a job as used.
+	Trigger(ctx context.Context, job string, n int64) error
+	// Guard proves this coordinator leads right now.
+	Guard(ctx context.Context) error
+	// Completed records checkpoint n at uri as the job's latest.
+	Completed(ctx context.Context, job string, n int64, uri string) error
+	// LastID is the highest checkpoint id recorded for a job.
+	LastID(ctx context.Context, job string) (int64, error)
+}
+
+// fence runs step with the configured Fence; without one (a single
+// coordinator) there is nothing to prove.
+func (c *Coordinator) fence(_ context.Context, step func(Fence) error) error {
+	if c.cfg.Fence == nil {
+		return nil
+	}
+	return step(c.cfg.Fence)
+}
+
+// fenceTriggerLocked records a triggered checkpoint's id; when it cannot,
+// the checkpoint is declined on behalf of a source, so it aborts at once.
+func (c *Coordinator) fenceTriggerLocked(j *jobEntry, a checkpointing.Trigger) error {
+	ctx, cancel := c.storageCtx()
+	err := c.fence(ctx, func(f Fence) error { return f.Trigger(ctx, j.m.ID, a.ID) })
+	cancel()
+	if err == nil {
+		return nil
+	}
+	c.log.Error("checkpoint not triggered", "job", j.m.ID, "checkpoint", a.ID, "err", err)
+	for k := range j.sources {
+		c.checkpointEventLocked(j, checkpointing.Decline{Now: c.cfg.Clock.Now(), Attempt: a.Attempt, ID: a.ID,
+			Task: checkpointing.TaskKey(k), Reason: "the coordinator could not record the checkpoint id: " + err.Error()})
+		break
+	}
+	return err
 }

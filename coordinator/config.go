@@ -61,6 +61,10 @@ type Config struct {
 	// coordinator that starts resumes every job it finds there that should
 	// still run, from its latest completed checkpoint.
 	JobStore jobstore.Store
+	// Fence, when set, makes this coordinator prove its leadership before
+	// every checkpoint step another coordinator must not also take
+	// (coordinator/ha). nil: a single coordinator.
+	Fence Fence
 }
 
 // Defaults.

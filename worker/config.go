@@ -46,7 +46,9 @@ type RunFunc func(ctx context.Context, d task.Deployment, env TaskEnv, counters 
 
 // Config configures a Worker. Zero fields take the defaults below.
 type Config struct {
-	// CoordinatorAddr is the coordinator's gRPC address (required).
+	// CoordinatorAddr is the coordinator's gRPC address (required), or the
+	// addresses of every coordinator of an HA cluster, comma-separated:
+	// the worker registers with whichever leads (only the leader listens).
 	CoordinatorAddr string
 	// DataAddr serves the Exchange (default ":7071"; ":0" picks a port).
 	DataAddr string

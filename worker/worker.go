@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
 )
@@ -100,9 +103,10 @@ func (w *Worker) Start() error {
 	// gRPC's own reconnect backoff (1s base) would add to ours; align it.
 	bo := backoff.DefaultConfig
 	bo.BaseDelay, bo.MaxDelay = w.cfg.ReconnectMin, w.cfg.ReconnectMax
-	conn, err := grpc.NewClient(w.cfg.CoordinatorAddr,
+	target, opts := coordinatorTarget(w.cfg.CoordinatorAddr)
+	conn, err := grpc.NewClient(target, append(opts,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: 5 * time.Second}))
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: 5 * time.Second}))...)
 	if err != nil {
 		dl.Close()
 		hl.Close()
@@ -221,4 +225,22 @@ func (w *Worker) Registry() *prometheus.Registry { return w.registry }
 // newClient is a control-plane client on the worker's connection.
 func (w *Worker) newClient() controlpb.CoordinatorClient {
 	return controlpb.NewCoordinatorClient(w.conn)
+}
+
+// coordinatorTarget turns "host:port" or "h1:p1,h2:p2,…" (the coordinators
+// of an HA cluster) into a gRPC target. With several, gRPC's pick_first
+// tries them in order and again after a broken connection: only the
+// leader listens for workers, so the worker ends up registered with it.
+func coordinatorTarget(addrs string) (string, []grpc.DialOption) {
+	list := strings.Split(addrs, ",")
+	if len(list) == 1 {
+		return addrs, nil
+	}
+	r := manual.NewBuilderWithScheme("weir-coordinators")
+	as := make([]resolver.Address, 0, len(list))
+	for _, a := range list {
+		as = append(as, resolver.Address{Addr: strings.TrimSpace(a)})
+	}
+	r.InitialState(resolver.State{Addresses: as})
+	return r.Scheme() + ":///coordinators", []grpc.DialOption{grpc.WithResolvers(r)}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/weir-stream/weir/connectors/kafka/devbroker"
 	"github.com/weir-stream/weir/coordinator/api"
+	"github.com/weir-stream/weir/coordinator/ha/devetcd"
 	"github.com/weir-stream/weir/dataflow/spec"
 	"github.com/weir-stream/weir/examples"
 )
@@ -27,6 +28,7 @@ type devFlags struct {
 	httpAddr  string
 	grpcAddr  string
 	kafkaAddr string
+	etcdAddr  string
 	workers   int
 	slots     int
 	example   bool
@@ -50,13 +52,53 @@ func newDevCommand(g *globals) *cobra.Command {
 	c.Flags().StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8081", "coordinator REST API and web UI address")
 	c.Flags().StringVar(&f.grpcAddr, "grpc-addr", "127.0.0.1:6123", "coordinator address for workers")
 	c.Flags().StringVar(&f.kafkaAddr, "kafka-addr", "127.0.0.1:9092", "development Kafka broker address")
+	c.Flags().StringVar(&f.etcdAddr, "etcd-addr", "127.0.0.1:2379", "embedded etcd client address (the coordinator's leader election and job store)")
 	c.Flags().IntVar(&f.workers, "workers", 2, "number of worker processes")
 	c.Flags().IntVar(&f.slots, "slots", 4, "task slots per worker")
 	c.Flags().BoolVar(&f.example, "example", false, "submit examples/ip-visits.yaml and feed it with weir loadgen")
 	c.Flags().Float64Var(&f.rate, "example-rate", 2000, "events per second loadgen writes with --example")
 	c.Flags().StringVar(&f.logLevel, "log-level", "info", "log level of the processes")
-	c.AddCommand(newDevKafkaCommand(g))
+	c.AddCommand(newDevKafkaCommand(g), newDevEtcdCommand(g))
 	return c
+}
+
+func newDevEtcdCommand(g *globals) *cobra.Command {
+	var cfg devetcd.Config
+	c := &cobra.Command{
+		Use:   "etcd",
+		Short: "Run only a development etcd (one embedded member) for coordinators started with --etcd",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.DataDir != "" {
+				if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+					return err
+				}
+			}
+			s, err := devetcd.Start(cfg)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			fmt.Fprintf(g.stdout, "etcd listening on %s (data in %s)\n", s.Endpoint(), orTemp(cfg.DataDir))
+			select {
+			case <-cmd.Context().Done():
+				return nil
+			case err := <-s.Err():
+				return fmt.Errorf("etcd stopped: %w", err)
+			}
+		},
+	}
+	c.Flags().StringVar(&cfg.ClientAddr, "addr", "127.0.0.1:2379", "client address")
+	c.Flags().StringVar(&cfg.PeerAddr, "peer-addr", "127.0.0.1:0", "peer address of the single member")
+	c.Flags().StringVar(&cfg.DataDir, "data-dir", "", "directory that keeps etcd's data across restarts (default: a temporary directory)")
+	return c
+}
+
+func orTemp(s string) string {
+	if s == "" {
+		return "a temporary directory"
+	}
+	return s
 }
 
 func newDevKafkaCommand(g *globals) *cobra.Command {
@@ -122,7 +164,7 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", logDir, err)
 	}
-	for _, a := range []string{f.httpAddr, f.grpcAddr, f.kafkaAddr} {
+	for _, a := range []string{f.httpAddr, f.grpcAddr, f.kafkaAddr, f.etcdAddr} {
 		if err := checkFree(a); err != nil {
 			return err
 		}
@@ -184,7 +226,13 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	if err := start("kafka", "dev", "kafka", "--addr", f.kafkaAddr, "--data-dir", filepath.Join(dataDir, "kafka")); err != nil {
 		return err
 	}
-	if err := start("coordinator", "coordinator", "--grpc-addr", f.grpcAddr, "--http-addr", f.httpAddr,
+	if err := start("etcd", "dev", "etcd", "--addr", f.etcdAddr, "--data-dir", filepath.Join(dataDir, "etcd")); err != nil {
+		return err
+	}
+	if err := waitReady(ctx, exited, func() bool { return dialable(f.etcdAddr) }); err != nil {
+		return fmt.Errorf("%w (logs in %s)", err, logDir)
+	}
+	if err := start("coordinator", "coordinator", "--etcd", f.etcdAddr, "--grpc-addr", f.grpcAddr, "--http-addr", f.httpAddr,
 		"--checkpoint-storage", "file://"+filepath.Join(dataDir, "checkpoints"), lvl); err != nil {
 		return err
 	}

@@ -1,0 +1,113 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/weir-stream/weir/coordinator"
+	"github.com/weir-stream/weir/coordinator/ha"
+)
+
+type haFlags struct {
+	etcd   []string
+	prefix string
+	ttl    time.Duration
+}
+
+// runHA runs one of several coordinators sharing etcd: it stands by —
+// answering /healthz and redirecting the REST API to the leader — until it
+// is elected, then runs the coordinator with the etcd job store and
+// fencing. A leader that loses its lease stops at once and exits 1 (start
+// it again to stand by); Ctrl-C resigns, so a standby takes over at once.
+func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, logger *slog.Logger) error {
+	if hf.ttl < time.Second {
+		return usagef("--lease-ttl must be at least 1s, got %s", hf.ttl)
+	}
+	grpcAddr, err := concreteAddr(cfg.GRPCAddr)
+	if err != nil {
+		return usagef("--grpc-addr %q: %v", cfg.GRPCAddr, err)
+	}
+	cfg.GRPCAddr = grpcAddr
+	hl, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
+	}
+	cfg.HTTPAddr = hl.Addr().String()
+	self := ha.Info{ID: cfg.HTTPAddr, HTTPAddr: cfg.HTTPAddr, GRPCAddr: cfg.GRPCAddr}
+
+	hc, err := ha.Connect(ctx, ha.Config{Endpoints: hf.etcd, Prefix: hf.prefix, TTL: hf.ttl, Logger: logger})
+	if err != nil {
+		hl.Close()
+		return err
+	}
+	defer hc.Close()
+	standby := &http.Server{Handler: ha.StandbyHandler(hc, self), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = standby.Serve(hl) }()
+	fmt.Fprintf(g.stdout, "coordinator %s: standing by (REST on http://%s redirects to the leader)\n", self.ID, cfg.HTTPAddr)
+
+	leader, err := hc.Campaign(ctx, self)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = standby.Shutdown(sctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	specs, err := coordinator.OpenStorage(cfg.CheckpointStorage)
+	if err != nil {
+		_ = leader.Resign(context.Background())
+		return usageError{fmt.Errorf("checkpoint storage: %w", err)}
+	}
+	defer specs.Close()
+	cfg.JobStore = ha.NewJobStore(leader, specs)
+	cfg.Fence = leader
+	co, err := coordinator.New(cfg)
+	if err != nil {
+		_ = leader.Resign(context.Background())
+		return usageError{err}
+	}
+	if err := co.Start(); err != nil {
+		_ = leader.Resign(context.Background())
+		return err
+	}
+	logger.Info("coordinator leads", "grpc", co.GRPCAddr(), "http", co.HTTPAddr(), "token", leader.Token())
+	fmt.Fprintf(g.stdout, "coordinator %s: leading; REST API and web UI on http://%s, workers connect to %s\n", self.ID, co.HTTPAddr(), co.GRPCAddr())
+	select {
+	case <-ctx.Done():
+		co.Stop()
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := leader.Resign(rctx); err != nil {
+			logger.Warn("resigning", "err", err)
+		}
+		return nil
+	case <-leader.Lost():
+		co.Stop()
+		return errors.New("lost the leadership (the etcd lease expired or etcd is unreachable): stopped at once; start the coordinator again to stand by")
+	}
+}
+
+// concreteAddr replaces port 0 by a free port: a leader publishes where
+// workers and clients reach it, so the port must be known before it binds.
+func concreteAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if port != "0" {
+		return addr, nil
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
