@@ -16,7 +16,7 @@ import (
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
 )
 
-func newFakeCluster(t *testing.T, workers int) (*fakeCluster, *coordinator.Coordinator, *api.Client, *clock.Manual) {
+func newFakeCluster(t *testing.T, workers int, mutate ...func(*coordinator.Config)) (*fakeCluster, *coordinator.Coordinator, *api.Client, *clock.Manual) {
 	t.Helper()
 	root := t.TempDir()
 	clk := clock.NewManual(t0)
@@ -26,6 +26,9 @@ func newFakeCluster(t *testing.T, workers int) (*fakeCluster, *coordinator.Coord
 		cfg.HeartbeatTimeout = 1000 * time.Hour
 		cfg.CheckpointStorage = "file://" + root
 		cfg.Rand = func() float64 { return 0.5 }
+		for _, m := range mutate {
+			m(cfg)
+		}
 	})
 	st, err := checkpoint.OpenStorage("file://" + root)
 	if err != nil {

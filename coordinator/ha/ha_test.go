@@ -3,11 +3,8 @@ package ha_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 	"github.com/weir-stream/weir/coordinator/ha"
 	"github.com/weir-stream/weir/coordinator/ha/devetcd"
 	"github.com/weir-stream/weir/coordinator/jobstore"
+	"github.com/weir-stream/weir/internal/netproxy"
 )
 
 func startEtcd(t *testing.T) *devetcd.Server {
@@ -139,8 +137,8 @@ func TestCheckpointIDsOnlyGrow(t *testing.T) {
 func TestDeposedLeaderIsFenced(t *testing.T) {
 	e := startEtcd(t)
 	ctx := context.Background()
-	p := newProxy(t, e.Endpoint())
-	old := connect(t, p.addr(), 1*time.Second)
+	p := netproxy.New(t, e.Endpoint())
+	old := connect(t, p.Addr(), 1*time.Second)
 	lo, err := old.Campaign(ctx, ha.Info{ID: "old"})
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +160,7 @@ func TestDeposedLeaderIsFenced(t *testing.T) {
 		}
 		won <- l
 	}()
-	p.cut(true)
+	p.Cut(true)
 	// Cut off, the old leader's fenced steps fail (they cannot reach etcd).
 	if err := lo.Guard(ctx); err == nil {
 		t.Fatal("a leader cut off from etcd passed its guard")
@@ -185,7 +183,7 @@ func TestDeposedLeaderIsFenced(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p.cut(false)
+	p.Cut(false)
 	for name, step := range map[string]func() error{
 		"guard (before commit, before notify)": func() error { return lo.Guard(ctx) },
 		"trigger":                              func() error { return lo.Trigger(ctx, "j", 3) },
@@ -274,65 +272,4 @@ func openStorage(t *testing.T) checkpoint.Storage {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
-}
-
-// proxy forwards TCP connections to target until cut.
-type proxy struct {
-	l      net.Listener
-	target string
-	cutOff atomic.Bool
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{l: l, target: target}
-	t.Cleanup(func() { l.Close(); p.cut(true) })
-	go p.serve()
-	return p
-}
-
-func (p *proxy) addr() string { return p.l.Addr().String() }
-
-func (p *proxy) serve() {
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		if p.cutOff.Load() {
-			c.Close()
-			continue
-		}
-		u, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, u)
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(u, c); u.Close() }()
-		go func() { _, _ = io.Copy(c, u); c.Close() }()
-	}
-}
-
-// cut drops every connection and refuses new ones (true), or lets them in
-// again (false).
-func (p *proxy) cut(on bool) {
-	p.cutOff.Store(on)
-	if !on {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
 }
