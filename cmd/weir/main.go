@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/weir-stream/weir/cmd/weir/command"
+	// hdfs:// checkpoint storage registers itself.
+	_ "github.com/weir-stream/weir/checkpoint/hdfs"
 )
 
 func main() {
