@@ -15,6 +15,7 @@ import (
 	"github.com/weir-stream/weir/coordinator/lifecycle"
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/internal/failpoint"
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
 )
 
@@ -74,6 +75,15 @@ func (c *Coordinator) lastCheckpointIDLocked(j *jobEntry) int64 {
 			}
 		}
 	}
+	// Aborted checkpoints leave no directory, but their history record
+	// (history.go) keeps the id taken.
+	if es, err := j.st.List(ctx, path.Join(j.m.ID, historyDir)); err == nil {
+		for _, e := range es {
+			if n, ok := parseCheckpointFile(e.Name); ok {
+				last = max(last, n)
+			}
+		}
+	}
 	return last
 }
 
@@ -100,6 +110,7 @@ func (c *Coordinator) jobStateChangedLocked(j *jobEntry, before lifecycle.State)
 		}
 		c.checkpointEventLocked(j, checkpointing.Stopped{Now: now, Reason: why})
 	}
+	c.recordHistoryLocked(j) // history.go: restart timeline steps come with state changes
 }
 
 // checkpointEventLocked feeds the tracker and carries out its actions.
@@ -109,6 +120,7 @@ func (c *Coordinator) checkpointEventLocked(j *jobEntry, ev checkpointing.Event)
 		return err
 	}
 	c.checkpointActionsLocked(j, acts)
+	c.recordHistoryLocked(j) // history.go: ended checkpoints, a restart's running step
 	return nil
 }
 
@@ -153,6 +165,12 @@ func (c *Coordinator) checkpointActionsLocked(j *jobEntry, acts []checkpointing.
 			err := c.fence(ctx, func(f Fence) error { return f.Guard(ctx) })
 			if err == nil {
 				err = checkpoint.WriteMetadata(ctx, j.st, dir, a.Metadata)
+			}
+			if err == nil {
+				// Crash here: the checkpoint is complete, its completion
+				// not yet notified (the sinks' pre-committed transactions
+				// are committed by the restore instead).
+				err = failpoint.Inject(failpoint.CoordinatorAfterMetadataCommit)
 			}
 			if err == nil && !a.Savepoint {
 				if ferr := c.fence(ctx, func(f Fence) error { return f.Completed(ctx, j.m.ID, a.ID, j.st.URI(dir)) }); ferr != nil {

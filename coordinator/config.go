@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,11 @@ type Config struct {
 	ParseSpec func([]byte) (*spec.Job, error)
 	// BuildGraph derives the job graph (default graph.Build).
 	BuildGraph func(*spec.Job) (*graph.Graph, error)
+	// CheckJob, when set, checks a parsed job against the outside world
+	// before it is accepted (the exactly-once Kafka sink's transaction
+	// timeout against the brokers' limit: kafka.CheckJob). An error refuses
+	// the submission with 400; a spec.Errors becomes one detail per field.
+	CheckJob func(context.Context, *spec.Job) error
 	// Clock is the time source (default the wall clock).
 	Clock clock.Clock
 	// CheckpointStorage is the root URI of checkpoints and savepoints for
@@ -149,4 +155,14 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("coordinator: max spec bytes must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkJob runs Config.CheckJob, if set, bounded by the storage timeout.
+func (c *Coordinator) checkJob(ctx context.Context, job *spec.Job) error {
+	if c.cfg.CheckJob == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.StorageTimeout)
+	defer cancel()
+	return c.cfg.CheckJob(ctx, job)
 }

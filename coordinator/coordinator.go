@@ -76,6 +76,9 @@ type jobEntry struct {
 	// its job store, so even its first attempt here restores from the
 	// latest checkpoint.
 	resumed bool
+	// history is what checkpoint storage keeps of the job's checkpoints
+	// and restarts (history.go), loaded on first use.
+	history *jobHistory
 }
 
 type lostWorker struct{ id, reason string }

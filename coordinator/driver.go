@@ -65,6 +65,8 @@ func (c *Coordinator) handleLocked(j *jobEntry, ev lifecycle.Event) ([]lifecycle
 		c.jobStateChangedLocked(j, before)
 		if j.m.State.Terminal() {
 			c.recordEndLocked(j)
+		} else if j.m.State == lifecycle.Deploying {
+			c.recordAttemptLocked(j)
 		}
 	}
 	return acts, nil

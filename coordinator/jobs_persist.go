@@ -25,6 +25,25 @@ func (c *Coordinator) recordEndLocked(j *jobEntry) {
 	j.rec = rec
 }
 
+// recordAttemptLocked writes the attempt being deployed to the job store.
+// A failed write is logged: a coordinator that takes over then continues
+// from an older attempt number, and workers that saw the newer one refuse
+// its channels once, which costs one more restart, not correctness.
+func (c *Coordinator) recordAttemptLocked(j *jobEntry) {
+	if j.m.Attempt <= j.rec.Attempt {
+		return
+	}
+	rec := j.rec
+	rec.Attempt = j.m.Attempt
+	ctx, cancel := c.storageCtx()
+	defer cancel()
+	if err := c.jobStore.Put(ctx, &rec); err != nil {
+		c.log.Warn("recording the attempt of a job", "job", j.m.ID, "attempt", j.m.Attempt, "err", err)
+		return
+	}
+	j.rec = rec
+}
+
 // resumeJobs takes over the jobs of the job store when the coordinator
 // starts: ended jobs are listed as they ended; jobs that should run are
 // scheduled and restore from their latest completed checkpoint (or the
@@ -93,7 +112,8 @@ func (c *Coordinator) resumeLocked(rec jobstore.Record) error {
 		return nil
 	}
 	j.resumed = true
-	c.log.Info("job store: resuming job", "job", rec.ID, "name", rec.Name)
+	j.m.Attempt = rec.Attempt // the next attempt deployed is rec.Attempt+1
+	c.log.Info("job store: resuming job", "job", rec.ID, "name", rec.Name, "after_attempt", rec.Attempt)
 	return c.applyLocked(j, lifecycle.Schedule{Now: c.cfg.Clock.Now()})
 }
 

@@ -1,7 +1,10 @@
 package coordinator
 
 import (
+	"context"
+	"slices"
 	"sort"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -26,6 +29,9 @@ var (
 	descCpSize        = prometheus.NewDesc("weir_job_last_checkpoint_size_bytes", "State size of the latest completed checkpoint.", []string{"job"}, nil)
 	descCpLatestID    = prometheus.NewDesc("weir_job_last_checkpoint_id", "Id of the latest completed checkpoint.", []string{"job"}, nil)
 	descRestarts      = prometheus.NewDesc("weir_job_restarts_total", "Failures of a job (restarted or not).", []string{"job"}, nil)
+	descCpAlignment   = prometheus.NewDesc("weir_job_last_checkpoint_alignment_seconds", "Longest barrier alignment of a subtask in the latest completed checkpoint.", []string{"job"}, nil)
+	descRecovery      = prometheus.NewDesc("weir_job_last_restart_recovery_seconds", "Failure detected to every subtask running again, for the latest restart that recovered.", []string{"job"}, nil)
+	descSourceLag     = prometheus.NewDesc("weir_job_source_lag_records", "Records of a Kafka source partition between the latest completed checkpoint's position and the partition's end (running jobs).", []string{"job", "vertex", "topic", "partition"}, nil)
 )
 
 // collector reads the coordinator's state at scrape time, so /metrics never
@@ -35,15 +41,41 @@ type collector struct{ c *Coordinator }
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWorkers, descSlotsTotal, descSlotsUsed, descJobs, descJobAttempt,
 		descRecordsIn, descRecordsOut, descBackpressured, descDroppedLate, descSkipped, descDeadLettered,
-		descCheckpoints, descCpInProgress, descCpDuration, descCpSize, descCpLatestID, descRestarts} {
+		descCheckpoints, descCpInProgress, descCpDuration, descCpSize, descCpLatestID, descRestarts,
+		descCpAlignment, descRecovery, descSourceLag} {
 		ch <- d
 	}
 }
 
 func (k collector) Collect(ch chan<- prometheus.Metric) {
 	c := k.c
+	lags := k.collectLocked(ch)
+	// Lag asks the brokers: never under the coordinator's lock.
+	ctx, cancel := context.WithTimeout(context.Background(), lagTimeout)
+	defer cancel()
+	for _, in := range lags {
+		l := c.computeLag(ctx, in)
+		if l.Basis != "checkpoint" {
+			continue
+		}
+		for _, s := range l.Sources {
+			for _, p := range s.Partitions {
+				if p.Lag != nil {
+					ch <- prometheus.MustNewConstMetric(descSourceLag, prometheus.GaugeValue, float64(*p.Lag),
+						in.job, s.Vertex, s.Topic, strconv.Itoa(int(p.Partition)))
+				}
+			}
+		}
+	}
+}
+
+// collectLocked sends every metric read from the coordinator's state and
+// returns what the lag of the running jobs' Kafka sources needs.
+func (k collector) collectLocked(ch chan<- prometheus.Metric) []lagInput {
+	c := k.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var lags []lagInput
 	total, used := 0, 0
 	for _, w := range c.workersLocked() {
 		total += w.Slots
@@ -74,6 +106,18 @@ func (k collector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(descCpDuration, prometheus.GaugeValue, l.Duration().Seconds(), id)
 				ch <- prometheus.MustNewConstMetric(descCpSize, prometheus.GaugeValue, float64(l.Size), id)
 				ch <- prometheus.MustNewConstMetric(descCpLatestID, prometheus.GaugeValue, float64(l.ID), id)
+				ch <- prometheus.MustNewConstMetric(descCpAlignment, prometheus.GaugeValue, float64(l.MaxAlignmentMs())/1000, id)
+			}
+		}
+		for _, r := range slices.Backward(m.Restarts) {
+			if !r.RestoredAt.IsZero() {
+				ch <- prometheus.MustNewConstMetric(descRecovery, prometheus.GaugeValue, r.RestoredAt.Sub(r.DetectedAt).Seconds(), id)
+				break
+			}
+		}
+		if m.State == lifecycle.Running {
+			if in := c.lagInputLocked(c.jobs[id]); len(in.sources) > 0 && in.cpID > 0 {
+				lags = append(lags, in)
 			}
 		}
 		for _, v := range m.Vertices {
@@ -96,4 +140,5 @@ func (k collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descDeadLettered, prometheus.CounterValue, float64(sum.DeadLettered), id, v.ID)
 		}
 	}
+	return lags
 }

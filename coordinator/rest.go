@@ -22,23 +22,8 @@ type route struct {
 // Every error answer is JSON (api.ErrorBody); a path served with another
 // method answers 405 with an Allow header.
 func (c *Coordinator) Handler() http.Handler {
-	routes := []route{
-		{"/api/v1/overview", map[string]http.HandlerFunc{http.MethodGet: c.handleOverview}},
-		{"/api/v1/workers", map[string]http.HandlerFunc{http.MethodGet: c.handleWorkers}},
-		{"/api/v1/jobs", map[string]http.HandlerFunc{http.MethodGet: c.handleJobs, http.MethodPost: c.handleSubmit}},
-		{"/api/v1/jobs/{id}", map[string]http.HandlerFunc{http.MethodGet: c.handleJob}},
-		{"/api/v1/jobs/{id}/cancel", map[string]http.HandlerFunc{http.MethodPost: c.handleCancel}},
-		{"/api/v1/jobs/{id}/spec", map[string]http.HandlerFunc{http.MethodGet: c.handleSpec}},
-		{"/api/v1/jobs/{id}/checkpoints", map[string]http.HandlerFunc{http.MethodGet: c.handleCheckpoints}},
-		{"/api/v1/jobs/{id}/checkpoints/{cid}", map[string]http.HandlerFunc{http.MethodGet: c.handleCheckpoint}},
-		{"/api/v1/jobs/{id}/restarts", map[string]http.HandlerFunc{http.MethodGet: c.handleRestarts}},
-		{"/api/v1/jobs/{id}/savepoints", map[string]http.HandlerFunc{http.MethodGet: c.handleSavepoints, http.MethodPost: c.handleTriggerSavepoint}},
-		{"/api/v1/jobs/{id}/savepoints/{sid}", map[string]http.HandlerFunc{http.MethodGet: c.handleSavepoint}},
-		{"/healthz", map[string]http.HandlerFunc{http.MethodGet: handleHealthz}},
-		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: promhttp.HandlerFor(c.registry, promhttp.HandlerOpts{}).ServeHTTP}},
-	}
 	mux := http.NewServeMux()
-	for _, r := range routes {
+	for _, r := range c.routes() {
 		allow := make([]string, 0, len(r.methods)+1)
 		for m, h := range r.methods {
 			mux.HandleFunc(m+" "+r.path, h)
@@ -55,6 +40,31 @@ func (c *Coordinator) Handler() http.Handler {
 			Message: fmt.Sprintf("no such path: %s (see docs/rest.md)", r.URL.Path)})
 	})
 	return recoverer(c, mux)
+}
+
+// routes is every path the coordinator serves; docs/rest.md documents each
+// (a test checks it).
+func (c *Coordinator) routes() []route {
+	return []route{
+		{"/api/v1/overview", map[string]http.HandlerFunc{http.MethodGet: c.handleOverview}},
+		{"/api/v1/workers", map[string]http.HandlerFunc{http.MethodGet: c.handleWorkers}},
+		{"/api/v1/jobs", map[string]http.HandlerFunc{http.MethodGet: c.handleJobs, http.MethodPost: c.handleSubmit}},
+		{"/api/v1/jobs/{id}", map[string]http.HandlerFunc{http.MethodGet: c.handleJob}},
+		{"/api/v1/jobs/{id}/cancel", map[string]http.HandlerFunc{http.MethodPost: c.handleCancel}},
+		{"/api/v1/jobs/{id}/spec", map[string]http.HandlerFunc{http.MethodGet: c.handleSpec}},
+		{"/api/v1/jobs/{id}/checkpoints", map[string]http.HandlerFunc{http.MethodGet: c.handleCheckpoints}},
+		{"/api/v1/jobs/{id}/checkpoints/{cid}", map[string]http.HandlerFunc{http.MethodGet: c.handleCheckpoint}},
+		{"/api/v1/jobs/{id}/graph", map[string]http.HandlerFunc{http.MethodGet: c.handleGraph}},
+		{"/api/v1/jobs/{id}/subtasks", map[string]http.HandlerFunc{http.MethodGet: c.handleSubtasks}},
+		{"/api/v1/jobs/{id}/kafka", map[string]http.HandlerFunc{http.MethodGet: c.handleKafkaLag}},
+		{"/api/v1/jobs/{id}/restarts", map[string]http.HandlerFunc{http.MethodGet: c.handleRestarts}},
+		{"/api/v1/jobs/{id}/savepoints", map[string]http.HandlerFunc{http.MethodGet: c.handleSavepoints, http.MethodPost: c.handleTriggerSavepoint}},
+		{"/api/v1/jobs/{id}/savepoints/{sid}", map[string]http.HandlerFunc{http.MethodGet: c.handleSavepoint}},
+		{"/healthz", map[string]http.HandlerFunc{http.MethodGet: handleHealthz}},
+		{"/{$}", map[string]http.HandlerFunc{http.MethodGet: handleIndex}},
+		{"/ui/", map[string]http.HandlerFunc{http.MethodGet: handleWebAsset}},
+		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: promhttp.HandlerFor(c.registry, promhttp.HandlerOpts{}).ServeHTTP}},
+	}
 }
 
 func methodNotAllowed(allow string) http.HandlerFunc {

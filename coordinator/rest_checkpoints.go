@@ -22,7 +22,7 @@ func (c *Coordinator) handleCheckpoints(w http.ResponseWriter, r *http.Request) 
 	j := c.jobs[id]
 	var out api.Checkpoints
 	if j != nil {
-		out = renderCheckpoints(j)
+		out = c.renderCheckpointsLocked(j)
 	}
 	c.mu.Unlock()
 	if j == nil {
@@ -32,11 +32,13 @@ func (c *Coordinator) handleCheckpoints(w http.ResponseWriter, r *http.Request) 
 	writeJSON(w, http.StatusOK, out)
 }
 
-func renderCheckpoints(j *jobEntry) api.Checkpoints {
+// renderCheckpointsLocked merges the tracker's live history with the
+// persisted records of earlier coordinators (history.go).
+func (c *Coordinator) renderCheckpointsLocked(j *jobEntry) api.Checkpoints {
 	cfg := j.cp.Config()
-	n := j.cp.Counts()
+	h := c.historyLocked(j)
 	out := api.Checkpoints{
-		Counts: api.CheckpointCounts{Triggered: n.Triggered, InProgress: n.InProgress, Completed: n.Completed, Failed: n.Failed},
+		Counts: c.countsLocked(j, h),
 		Config: api.CheckpointConfig{
 			Enabled: j.m.Checkpointing, IntervalMs: cfg.Interval.Milliseconds(), TimeoutMs: cfg.Timeout.Milliseconds(),
 			MinPauseMs: cfg.MinPause.Milliseconds(), TolerableFailures: cfg.TolerableFailures, Retained: cfg.Retained,
@@ -53,6 +55,23 @@ func renderCheckpoints(j *jobEntry) api.Checkpoints {
 	}
 	for _, c := range slices.Backward(j.cp.History()) {
 		out.History = append(out.History, renderCheckpoint(c))
+	}
+	past := c.pastCheckpointsLocked(j, h)
+	for _, d := range past {
+		if len(out.History) >= checkpointing.DefaultHistory {
+			break
+		}
+		out.History = append(out.History, d.CheckpointStats)
+	}
+	slices.SortStableFunc(out.History, func(a, b api.CheckpointStats) int { return int(b.ID - a.ID) })
+	if out.Latest == nil {
+		for _, d := range past {
+			if d.Status == string(checkpointing.Completed) {
+				s := d.CheckpointStats
+				out.Latest = &s
+				break
+			}
+		}
 	}
 	return out
 }
@@ -75,6 +94,19 @@ func renderCheckpoint(c *checkpointing.Checkpoint) api.CheckpointStats {
 	return s
 }
 
+func renderCheckpointDetail(cp *checkpointing.Checkpoint) api.CheckpointDetail {
+	out := api.CheckpointDetail{CheckpointStats: renderCheckpoint(cp), SubtaskStats: make([]api.SubtaskCheckpoint, 0, len(cp.Subtasks))}
+	for _, s := range cp.Subtasks {
+		sc := api.SubtaskCheckpoint{Vertex: s.Task.Vertex, Subtask: s.Task.Subtask, Acknowledged: s.Acked,
+			SyncMs: s.SyncMs, AsyncMs: s.AsyncMs, AlignmentMs: s.AlignmentMs, Bytes: s.Bytes}
+		if s.Acked {
+			sc.AckTime, sc.AckMs = timePtr(s.AckTime), s.AckTime.Sub(cp.Trigger).Milliseconds()
+		}
+		out.SubtaskStats = append(out.SubtaskStats, sc)
+	}
+	return out
+}
+
 // handleCheckpoint serves GET /api/v1/jobs/{id}/checkpoints/{cid}.
 func (c *Coordinator) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
@@ -89,15 +121,10 @@ func (c *Coordinator) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
 	var out *api.CheckpointDetail
 	if j != nil {
 		if cp := j.cp.Checkpoint(cid); cp != nil {
-			out = &api.CheckpointDetail{CheckpointStats: renderCheckpoint(cp), SubtaskStats: make([]api.SubtaskCheckpoint, 0, len(cp.Subtasks))}
-			for _, s := range cp.Subtasks {
-				sc := api.SubtaskCheckpoint{Vertex: s.Task.Vertex, Subtask: s.Task.Subtask, Acknowledged: s.Acked,
-					SyncMs: s.SyncMs, AsyncMs: s.AsyncMs, AlignmentMs: s.AlignmentMs, Bytes: s.Bytes}
-				if s.Acked {
-					sc.AckTime, sc.AckMs = timePtr(s.AckTime), s.AckTime.Sub(cp.Trigger).Milliseconds()
-				}
-				out.SubtaskStats = append(out.SubtaskStats, sc)
-			}
+			d := renderCheckpointDetail(cp)
+			out = &d
+		} else if d, ok := c.historyLocked(j).checkpoints[cid]; ok {
+			out = &d
 		}
 	}
 	c.mu.Unlock()
@@ -119,7 +146,7 @@ func (c *Coordinator) handleRestarts(w http.ResponseWriter, r *http.Request) {
 	j := c.jobs[id]
 	var out api.Restarts
 	if j != nil {
-		out = renderRestarts(j.m)
+		out = renderRestarts(j.m, c.historyLocked(j))
 	}
 	c.mu.Unlock()
 	if j == nil {
@@ -129,20 +156,28 @@ func (c *Coordinator) handleRestarts(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func renderRestarts(m *lifecycle.Job) api.Restarts {
-	out := api.Restarts{Strategy: "none", Restarts: make([]api.Restart, 0, len(m.Restarts))}
+// renderRestarts lists the restarts earlier coordinators recorded, then
+// the job's own, oldest first.
+func renderRestarts(m *lifecycle.Job, h *jobHistory) api.Restarts {
+	past := pastRestarts(m, h)
+	out := api.Restarts{Strategy: "none", Restarts: make([]api.Restart, 0, len(past)+len(m.Restarts))}
 	if m.Strategy != nil {
 		out.Strategy = m.Strategy.String()
 	}
+	out.Restarts = append(out.Restarts, past...)
 	for _, r := range m.Restarts {
-		out.Restarts = append(out.Restarts, api.Restart{
-			FailedAttempt: r.FailedAttempt, Attempt: r.Attempt, Cause: r.Cause, Task: r.Task, Worker: r.Worker,
-			DelayMs: r.Delay.Milliseconds(), GaveUp: r.GaveUp, RestoredFrom: r.RestoredFrom, Location: r.RestoredURI, Fallback: r.Fallback,
-			DetectedAt: r.DetectedAt, CancelledAt: timePtr(r.CancelledAt), ScheduledAt: timePtr(r.ScheduledAt),
-			RestoredAt: timePtr(r.RestoredAt), RunningAt: timePtr(r.RunningAt),
-		})
+		out.Restarts = append(out.Restarts, renderRestart(r))
 	}
 	return out
+}
+
+func renderRestart(r *lifecycle.Restart) api.Restart {
+	return api.Restart{
+		FailedAttempt: r.FailedAttempt, Attempt: r.Attempt, Cause: r.Cause, Task: r.Task, Worker: r.Worker,
+		DelayMs: r.Delay.Milliseconds(), GaveUp: r.GaveUp, RestoredFrom: r.RestoredFrom, Location: r.RestoredURI, Fallback: r.Fallback,
+		DetectedAt: r.DetectedAt, CancelledAt: timePtr(r.CancelledAt), ScheduledAt: timePtr(r.ScheduledAt),
+		RestoredAt: timePtr(r.RestoredAt), RunningAt: timePtr(r.RunningAt),
+	}
 }
 
 // maxSavepointBody bounds the JSON body of a savepoint request.

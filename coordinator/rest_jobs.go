@@ -51,6 +51,10 @@ func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr)
 		return
 	}
+	if err := c.checkJob(r.Context(), job); err != nil {
+		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidSpec, Message: "job refused: " + err.Error(), Details: specErrorDetails(err)})
+		return
+	}
 	var storageURI string
 	if job.Checkpoint != nil {
 		storageURI = job.Checkpoint.Storage
@@ -144,6 +148,7 @@ func (c *Coordinator) handleJob(w http.ResponseWriter, r *http.Request) {
 	var out api.Job
 	if j != nil {
 		out = renderJob(j)
+		out.Restarts += len(pastRestarts(j.m, c.historyLocked(j)))
 	}
 	c.mu.Unlock()
 	if j == nil {

@@ -114,7 +114,9 @@ pipeline:
 	if j := waitJob(t, cl, cancelled, "CANCELLED"); j.Attempt != 0 {
 		t.Errorf("the cancelled job was started again: %+v", j)
 	}
-	waitJob(t, cl, running, "RUNNING")
+	if j := waitJob(t, cl, running, "RUNNING"); j.Attempt != 2 {
+		t.Errorf("the resumed job runs attempt %d, want 2 (after the first coordinator's 1)", j.Attempt)
+	}
 	var cs *api.Checkpoints
 	eventually(t, 20*time.Second, func() bool {
 		cs, _ = cl.Checkpoints(ctx, running)

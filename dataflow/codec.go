@@ -15,7 +15,7 @@ import (
 // little endian. A decoder never trusts a length beyond the bytes that remain,
 // so corrupt input costs at most its own size in memory.
 //
-//	record:    tag flags [key value] [time] [fields: n (name value)*] [origin: source topic partition offset]
+//	record:    tag flags [key value] [time] [fields: n (name value)*] [origin: source topic partition offset] [source watermark]
 //	watermark: tag time
 //	barrier:   tag id timestamp flags(savepoint=1 stop=2)
 //	idle:      tag 0|1
@@ -32,7 +32,8 @@ const (
 	recHasTime   = 1 << 1
 	recHasFields = 1 << 2
 	recHasOrigin = 1 << 3
-	recKnownBits = recHasKey | recHasTime | recHasFields | recHasOrigin
+	recHasSrcWM  = 1 << 4
+	recKnownBits = recHasKey | recHasTime | recHasFields | recHasOrigin | recHasSrcWM
 )
 
 // Value type bytes.
@@ -61,6 +62,12 @@ var ErrCorrupt = errors.New("dataflow: corrupt element encoding")
 // the coordinator prefers the other one as a job's cause (it sees only the
 // message, so the text is the contract).
 var ErrChannelBroken = errors.New("exchange: channel broke before end of stream")
+
+// ErrUnrecoverable marks a failure that restarting from a checkpoint would
+// only repeat (a Kafka transaction the broker has fenced or aborted): the
+// coordinator fails the job at once instead of asking its restart
+// strategy. Like ErrChannelBroken, its text is the contract.
+var ErrUnrecoverable = errors.New("unrecoverable, a restart would fail the same way")
 
 // ErrUnencodable is wrapped when an element holds a value the codec cannot
 // carry (a type outside the JSON-like set a Record allows).
@@ -100,6 +107,9 @@ func AppendElement(dst []byte, e *Element) ([]byte, error) {
 		if r.Origin != (Origin{}) {
 			flags |= recHasOrigin
 		}
+		if r.SourceWatermark != 0 {
+			flags |= recHasSrcWM
+		}
 		dst = append(dst, flags)
 		var err error
 		if flags&recHasKey != 0 {
@@ -124,6 +134,9 @@ func AppendElement(dst []byte, e *Element) ([]byte, error) {
 			dst = appendString(dst, r.Origin.Topic)
 			dst = binary.AppendVarint(dst, int64(r.Origin.Partition))
 			dst = binary.AppendVarint(dst, r.Origin.Offset)
+		}
+		if flags&recHasSrcWM != 0 {
+			dst = binary.AppendVarint(dst, r.SourceWatermark)
 		}
 	case KindWatermark:
 		dst = binary.AppendVarint(dst, e.Watermark)
@@ -444,6 +457,11 @@ func (d *decoder) record(r *Record) error {
 		}
 		o.Partition = int32(p)
 		if o.Offset, err = d.varint(); err != nil {
+			return err
+		}
+	}
+	if flags&recHasSrcWM != 0 {
+		if r.SourceWatermark, err = d.varint(); err != nil {
 			return err
 		}
 	}

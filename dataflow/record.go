@@ -22,6 +22,14 @@ type Record struct {
 	// Origin tells where the record was read, for error messages and dead
 	// letters. Zero when unknown.
 	Origin Origin
+	// SourceWatermark is the watermark of the source partition the record
+	// was read from, as of this record (0: none). A window treats a record
+	// as late against the larger of its own watermark and this one, so
+	// whether a record is late depends only on the order of its own
+	// partition — the same in every replay after a restore — and not on
+	// how far other partitions have got (which varies with timing; compare
+	// Kafka Streams' stream time). docs/spec.md, "Late records".
+	SourceWatermark int64
 }
 
 // Origin is the position a record was read from.

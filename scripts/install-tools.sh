@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need on a fresh Debian machine:
 # protoc (Debian's protobuf-compiler), the Go protobuf plugins at pinned
-# versions, and (with WITH_CHROMIUM=1) Debian's chromium for UI tests.
+# versions, and Debian's chromium for the web UI tests (tests/ui; skipped
+# when a chromium is already on the PATH, or with WITHOUT_CHROMIUM=1).
 set -euo pipefail
 gobin="$(go env GOPATH)/bin"
 need=()
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
-if [ "${WITH_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then need+=(chromium); fi
+if [ "${WITHOUT_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then need+=(chromium); fi
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq

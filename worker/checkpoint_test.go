@@ -100,6 +100,7 @@ func TestCheckpointMessagesRoutedToTasks(t *testing.T) {
 		if d.CheckpointDir != "file:///ck/job" || d.Restore == nil || d.Restore.CheckpointID != 4 {
 			t.Errorf("deployment %+v", d)
 		}
+		env.Running() // restored: the subtask is RUNNING from here
 		for {
 			select {
 			case <-ctx.Done():

@@ -38,6 +38,12 @@ type TaskEnv struct {
 	Reporter task.Reporter
 	// OpenStore opens checkpoint storage (Config.OpenStore).
 	OpenStore task.OpenStoreFunc
+	// Running reports the subtask RUNNING. A subtask that restores state
+	// stays DEPLOYING until the RunFunc calls it (task.Run does once its
+	// state is restored and its operators are open), so the coordinator's
+	// "restored" step means restored; one that restores nothing is RUNNING
+	// from the start.
+	Running func()
 }
 
 // RunFunc runs one subtask until it ends or ctx is cancelled; wire

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 
 	"github.com/weir-stream/weir/dataflow"
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
@@ -159,7 +160,10 @@ func (w *Worker) deployment(d *controlpb.DeployTask) (dep task.Deployment, err e
 func (w *Worker) runTask(ctx context.Context, t *runningTask, dep task.Deployment) {
 	defer w.taskWG.Done()
 	defer t.cancel()
-	w.setState(t, controlpb.TaskState_TASK_STATE_RUNNING, "")
+	running := sync.OnceFunc(func() { w.setState(t, controlpb.TaskState_TASK_STATE_RUNNING, "") })
+	if dep.Restore == nil {
+		running()
+	}
 	log := w.log.With("job", t.key.job, "attempt", t.key.attempt, "vertex", t.key.vertex, "subtask", t.key.subtask)
 	err := func() (err error) {
 		defer func() {
@@ -168,7 +172,7 @@ func (w *Worker) runTask(ctx context.Context, t *runningTask, dep task.Deploymen
 				err = fmt.Errorf("task panicked: %v", v)
 			}
 		}()
-		return w.cfg.RunTask(ctx, dep, TaskEnv{Builder: w.cfg.Builder, Logger: log, Exchange: w.exchange, Reporter: w, OpenStore: w.cfg.OpenStore}, t.counters)
+		return w.cfg.RunTask(ctx, dep, TaskEnv{Builder: w.cfg.Builder, Logger: log, Exchange: w.exchange, Reporter: w, OpenStore: w.cfg.OpenStore, Running: running}, t.counters)
 	}()
 	w.mu.Lock()
 	canceled := t.canceled || w.ctx.Err() != nil

@@ -215,6 +215,8 @@ func TestVerifyClassification(t *testing.T) {
 			Result{Matched: len(due) - 2, Lost: 2, Pending: nPending}},
 		{"duplicated", func() []OutputRecord { return append(slices.Clone(due), due[0], due[0], due[1]) },
 			Result{Matched: len(due) - 2, Duplicated: 3, Pending: nPending}},
+		{"duplicated wrong", func() []OutputRecord { return append(slices.Clone(due), off(due[0], 1, 0), due[1]) },
+			Result{Matched: len(due) - 2, Duplicated: 2, Wrong: 1, Pending: nPending}},
 		{"wrong count", func() []OutputRecord {
 			o := slices.Clone(due)
 			o[3] = off(o[3], 1, 0)
@@ -249,6 +251,10 @@ func TestVerifyClassification(t *testing.T) {
 			wantOK := tc.want.Lost+tc.want.Duplicated+tc.want.Wrong+tc.want.Unexpected == 0
 			if got.OK() != wantOK || (len(got.Examples) > 0) == wantOK {
 				t.Fatalf("OK %v with examples %q", got.OK(), got.Examples)
+			}
+			wantOKDup := tc.want.Lost+tc.want.Wrong+tc.want.Unexpected == 0
+			if got.OKAllowingDuplicates() != wantOKDup {
+				t.Fatalf("OKAllowingDuplicates %v, want %v", got.OKAllowingDuplicates(), wantOKDup)
 			}
 			got.Examples = nil
 			if got.String() != tc.want.String() {
@@ -289,6 +295,61 @@ func TestVerifyHintsLateEvents(t *testing.T) {
 		if !strings.Contains(ex, "late events") {
 			t.Fatalf("example without a late hint: %s", ex)
 		}
+	}
+	if res.LateCounted != res.Wrong+res.Unexpected || res.LateCounted != len(m.late) {
+		t.Fatalf("LateCounted %d, want every one of the %d windows with late events (%v)", res.LateCounted, len(m.late), res)
+	}
+}
+
+// TestVerifyLateCounted: a window that counted some of its late events, alone or as a second copy after an exact one, is LateCounted; a
+// window off by anything else is not.
+func TestVerifyLateCounted(t *testing.T) {
+	cfg := Config{Seed: 9, Events: 250000, Partitions: 2}
+	m := Expected(cfg, time.Minute, 5*time.Second)
+	m.SetFinalWatermark(math.MaxInt64)
+	var k windowKey
+	for key, bs := range m.lateBytes {
+		if _, ok := m.windows[key]; ok && len(bs) >= 1 {
+			k = key
+			break
+		}
+	}
+	if k.ip == "" {
+		t.Fatal("no window with a late event")
+	}
+	base := m.Records(false)
+	at := slices.IndexFunc(base, func(r OutputRecord) bool { return r.IP == k.ip && r.WindowStart == k.start })
+	one := base[at]
+	one.Count++
+	one.Bytes += m.lateBytes[k][0]
+	otherBytes := one
+	otherBytes.Bytes++
+
+	tests := []struct {
+		name             string
+		out              []OutputRecord
+		wrong, late, dup int
+	}{
+		{"one late event counted", slices.Replace(slices.Clone(base), at, at+1, one), 1, 1, 0},
+		{"a correct copy, then one with a late event", append(slices.Clone(base), one), 1, 1, 1},
+		{"off by other bytes", slices.Replace(slices.Clone(base), at, at+1, otherBytes), 1, 0, 0},
+		{"a correct copy, then one off by other bytes", append(slices.Clone(base), otherBytes), 1, 0, 1},
+	}
+	// A window made only of late events, emitted twice: two unexpected
+	// records, both late counted.
+	lateOnly := OutputRecord{IP: "192.0.2.77", WindowEnd: m.size, Count: 1}
+	m.lateBytes[windowKey{lateOnly.IP, 0}] = []int64{123}
+	lateOnly.Bytes = 123
+	if r := m.Verify(append(slices.Clone(base), lateOnly, lateOnly)); r.Unexpected != 2 || r.LateCounted != 2 {
+		t.Fatalf("a late-only window twice: %v, late counted %d", r, r.LateCounted)
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := m.Verify(tc.out)
+			if r.Wrong != tc.wrong || r.LateCounted != tc.late || r.Duplicated != tc.dup || r.Lost+r.Unexpected != 0 {
+				t.Fatalf("%v, late counted %d; want wrong %d, late counted %d, duplicated %d", r, r.LateCounted, tc.wrong, tc.late, tc.dup)
+			}
+		})
 	}
 }
 

@@ -259,6 +259,9 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) error {
 			rec.Time = ts
 			tracker.Observe(0, ts, now)
 			maxTs = max(maxTs, ts)
+			if wm := tracker.PartitionWatermark(0); wm != eventtime.NoWatermark {
+				rec.SourceWatermark = wm
+			}
 			if idle {
 				idle = false
 				if err := out.MarkIdle(false); err != nil {

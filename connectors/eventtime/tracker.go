@@ -72,6 +72,16 @@ func (t *Tracker) MaxTimestamp(p int32) int64 {
 	return NoWatermark
 }
 
+// PartitionWatermark is partition p's own watermark: its largest event
+// time less the out-of-orderness and 1 ms, NoWatermark before any record.
+func (t *Tracker) PartitionWatermark(p int32) int64 {
+	s, ok := t.parts[p]
+	if !ok || s.maxTs == NoWatermark {
+		return NoWatermark
+	}
+	return s.maxTs - t.bound - 1
+}
+
 // Advance marks partitions idle whose last record is older than the idle
 // timeout and returns the combined watermark, whether it moved forward since
 // the last call that reported a change, and whether every partition is idle

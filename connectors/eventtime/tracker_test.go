@@ -36,3 +36,25 @@ func TestTrackerMinOverPartitionsAndIdleness(t *testing.T) {
 		t.Fatal("all partitions quiet, want allIdle")
 	}
 }
+
+func TestPartitionWatermark(t *testing.T) {
+	now := time.Unix(0, 0)
+	tr := NewTracker(5*time.Millisecond, 0)
+	if got := tr.PartitionWatermark(1); got != NoWatermark {
+		t.Fatalf("unknown partition: %d", got)
+	}
+	tr.AddPartition(1, now)
+	tr.Observe(1, 100, now)
+	tr.Observe(1, 90, now) // out of order: the partition's max stays
+	tr.Observe(2, 1000, now)
+	if got := tr.PartitionWatermark(1); got != 94 {
+		t.Fatalf("partition 1: %d, want 100-5-1", got)
+	}
+	if got := tr.PartitionWatermark(2); got != 994 {
+		t.Fatalf("partition 2: %d", got)
+	}
+	tr.Restore(3, 50, now)
+	if got := tr.PartitionWatermark(3); got != 44 {
+		t.Fatalf("restored partition: %d", got)
+	}
+}

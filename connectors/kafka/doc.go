@@ -1,6 +1,8 @@
 // Package kafka is weir's Kafka connector (IBM/sarama): a source that reads a
-// topic with positions kept in weir's checkpoints, an at-least-once sink, the
-// dead_letter error policy, and small topic tools.
+// topic with positions kept in weir's checkpoints, a sink that writes at
+// least once or exactly once (two-phase commit over Kafka transactions), the
+// submit-time check of exactly-once timeouts (CheckJob), the dead_letter
+// error policy, and small topic tools.
 //
 // # Source
 //
@@ -93,22 +95,92 @@
 //
 // # Sink
 //
-// Delivery guarantee: at least once. The sink encodes each record (json: the
-// fields with sorted keys, so equal records give equal bytes; raw: field
-// "value"), sets the key from the key expression (strings as they are,
-// numbers and booleans as text, anything else as JSON), and hands the message
-// to a sarama async producer with acks=all and idempotence (ordered, no
-// duplicates from the producer's own retries), batching up to 512 KiB or
-// 5ms. Flush(ctx) returns once every message handed over so far is
-// acknowledged; Snapshot calls it on every checkpoint barrier before the
-// subtask acknowledges the checkpoint (and returns no state), so everything before a completed checkpoint
-// is in Kafka. Records replayed after a restart are written again:
-// duplicates are possible, losses are not. A failed delivery is returned by
-// the next Process or Flush (and by Close) as an error wrapping ErrDelivery
-// that names the topic; it fails the task. A record that cannot be encoded
-// (for example a NaN number) goes to the node's error policy.
+// Delivery is at least once by default, exactly once with delivery
+// exactly-once. Either way the sink encodes each record (json: the fields
+// with sorted keys, so equal records give equal bytes; raw: field "value"),
+// sets the key from the key expression (strings as they are, numbers and
+// booleans as text, anything else as JSON) and picks the partition by
+// sarama's hash of the key (random without a key). A record that cannot be
+// encoded (for example a NaN number) goes to the node's error policy.
 //
-// Exactly-once delivery (Kafka transactions committed on checkpoint
-// completion, see docs) is not implemented by this sink yet; NewSink refuses
-// any delivery other than at-least-once.
+// At least once: messages go to a sarama async producer with acks=all and
+// idempotence (ordered, no duplicates from the producer's own retries),
+// batching up to 512 KiB or 5ms. Flush(ctx) returns once every message
+// handed over so far is acknowledged; Snapshot calls it on every checkpoint
+// barrier before the subtask acknowledges the checkpoint (and returns no
+// state), so everything before a completed checkpoint is in Kafka. Records
+// replayed after a restart are written again: duplicates are possible,
+// losses are not. A failed delivery is returned by the next Process or
+// Flush (and by Close) as an error wrapping ErrDelivery that names the
+// topic; it fails the task.
+//
+// # Exactly-once sink
+//
+// Two-phase commit over Kafka transactions, one per checkpoint interval,
+// driven with sarama's public protocol types over *sarama.Broker (txn.go;
+// docs/design/0003-exactly-once-sink.md says why): InitProducerID,
+// AddPartitionsToTxn, Produce with transactional record batches, EndTxn.
+//
+// Ids. Subtask i of sink node N in job J writes transaction k under the
+// transactional id weir-J-N-i-k. k starts at 0 and grows by one per
+// transaction; a transaction begins (InitProducerID, which returns the
+// producer id and epoch) with the first record after a barrier, so an
+// interval without records has no transaction and nothing to commit.
+//
+// The caller's duties (the task runtime does them), step by step:
+//
+//  1. NewSink(node, ctx): ctx must carry the job id, the subtask and the
+//     parallelism.
+//  2. On restore, Restore(states) with the restored subtasks' states
+//     (every old subtask's when the parallelism changed); it only decodes.
+//  3. Open connects and recovers (below), before the first record.
+//  4. Process writes into the open transaction, sending batches of 512 KiB
+//     synchronously (acks=all); records stay invisible to read_committed
+//     readers until their transaction commits.
+//  5. On barrier n, Snapshot(n) is the pre-commit: it sends everything
+//     buffered, keeps the transaction open and returns the state: the next
+//     k and every pending transaction (id, producer id, epoch, checkpoint),
+//     this one added for n. The subtask acknowledges n after that.
+//  6. NotifyCheckpointComplete(n) commits (EndTxn) the pending transactions
+//     of n and earlier, oldest first. A failure returns an error naming the
+//     transaction; the task fails, the transaction stays pending, and the
+//     restore commits it.
+//  7. Close: after the final watermark of a bounded input, it commits
+//     everything (pending and open: no checkpoint will cover the tail; a
+//     job failure after that replays the tail and writes it twice, see
+//     docs/exactly-once.md); otherwise it aborts the open transaction and
+//     leaves the pending ones to a restore.
+//
+// Recovery (Open), decided by planRecovery, a pure function of the restored
+// states: the subtask takes the states of old subtasks j with j mod
+// parallelism == its index. It commits every pending transaction in them
+// (they belong to the restored, completed checkpoint), oldest checkpoint
+// first, with EndTxn carrying the stored producer id and epoch; a repeated
+// commit of a committed transaction succeeds, so committing what a
+// notification already committed is safe. Then it aborts every transaction
+// opened after the checkpoint: for each of this job's states, ids from its
+// next k on, by InitProducerID on each id (which bumps the epoch, fencing
+// the old producer and aborting its transaction) until the broker answers
+// epoch 0 for an id it has never seen. Without a restored state of its own
+// (a fresh job, or a restart before the first checkpoint completed) it
+// scans its own ids from 0. A savepoint's pending transactions of another
+// job are committed, but that job's ids are left alone.
+//
+// Failures. Coordinator moves, concurrent transactions and broken
+// connections are retried (about 20 attempts with backoff); a produce is
+// resent with the same sequence numbers, so the broker drops what it has.
+// A commit the broker refuses because the epoch is gone (PRODUCER_FENCED,
+// INVALID_PRODUCER_EPOCH, INVALID_PRODUCER_ID_MAPPING: aborted after
+// transaction_timeout, or the id taken over) wraps ErrTxnFenced; a commit
+// without an answer wraps ErrTxnUnknownOutcome. Both name the transaction
+// and its checkpoint and fail the task (on restore: the attempt), never
+// silent success: a fenced pending transaction is output a completed
+// checkpoint promised and Kafka no longer has. CheckJob refuses, at submit,
+// a transaction_timeout that does not outlast a checkpoint plus a restart,
+// or exceeds the brokers' transaction.max.timeout.ms. A state that cannot
+// be decoded wraps ErrBadSinkState. An at-least-once sink refuses a
+// restored state with pending transactions (they would be lost).
+//
+// Readers must use read_committed. docs/exactly-once.md has the timeout
+// arithmetic and what each failure does.
 package kafka

@@ -1,6 +1,11 @@
 package kafka
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/weir-stream/weir/dataflow"
+)
 
 // Sentinel errors; match them with errors.Is. Each is wrapped with the node,
 // topic and brokers involved.
@@ -14,4 +19,15 @@ var (
 	ErrDelivery = errors.New("kafka: delivery failed")
 	// ErrConfig: the node's Kafka settings are invalid. Not retryable.
 	ErrConfig = errors.New("kafka: invalid config")
+	// ErrTxnFenced: a transaction could not be committed because the broker
+	// no longer has it open under the recorded producer epoch: it was
+	// aborted after transaction_timeout, or its id was taken over. The
+	// records of that transaction are lost; never treated as success.
+	ErrTxnFenced = fmt.Errorf("kafka: transaction fenced (%w)", dataflow.ErrUnrecoverable)
+	// ErrTxnUnknownOutcome: a commit got no answer before the retries or
+	// the deadline ran out; whether it committed is unknown.
+	ErrTxnUnknownOutcome = errors.New("kafka: transaction outcome unknown")
+	// ErrBadSinkState: an exactly-once sink's snapshot could not be decoded
+	// or is inconsistent. Not retryable with the same checkpoint.
+	ErrBadSinkState = errors.New("kafka: bad sink state")
 )

@@ -21,17 +21,26 @@ import (
 	"github.com/weir-stream/weir/dataflow/spec"
 )
 
-// DeliveryAtLeastOnce is the sink's only delivery mode so far.
-const DeliveryAtLeastOnce = "at-least-once"
+// Delivery guarantees of the sink (spec: sink.kafka.delivery).
+const (
+	DeliveryAtLeastOnce = spec.DeliveryAtLeastOnce
+	DeliveryExactlyOnce = spec.DeliveryExactlyOnce
+)
+
+// recoverTimeout bounds the recovery of an exactly-once sink in Open.
+const recoverTimeout = 2 * time.Minute
 
 // closeFlushTimeout bounds how long Close waits for outstanding acks.
 const closeFlushTimeout = 30 * time.Second
 
-// Sink writes records to a Kafka topic, at least once: Flush returns when
-// every message handed to the producer so far is acknowledged by all in-sync
-// replicas (acks=all), so flushing on every checkpoint barrier means nothing
-// before the barrier is lost. After a failure, records replayed from the
-// last checkpoint are written again (duplicates, never losses).
+// Sink writes records to a Kafka topic, at least once or exactly once (see
+// the package doc). At least once: Flush returns when every message handed
+// to the producer so far is acknowledged by all in-sync replicas
+// (acks=all), so flushing on every checkpoint barrier means nothing before
+// the barrier is lost. After a failure, records replayed from the last
+// checkpoint are written again (duplicates, never losses). Exactly once:
+// records go into a Kafka transaction per checkpoint interval, committed
+// when the checkpoint completes.
 type Sink struct {
 	node    string
 	cfg     spec.KafkaSink
@@ -49,9 +58,16 @@ type Sink struct {
 	sent      int64 // task goroutine only
 	closed    bool
 	buf       bytes.Buffer
+
+	eos *txnWriter // exactly-once delivery; nil: at least once
 }
 
-var _ dataflow.Operator = (*Sink)(nil)
+var (
+	_ dataflow.Operator           = (*Sink)(nil)
+	_ dataflow.CheckpointListener = (*Sink)(nil)
+	_ dataflow.WatermarkHandler   = (*Sink)(nil)
+	_ dataflow.SnapshotSummarizer = (*Sink)(nil)
+)
 
 // NewSink builds the sink of a spec node with a kafka sink. It checks the
 // settings and compiles the key expression; Open connects.
@@ -77,10 +93,22 @@ func NewSink(node *spec.Node, ctx *dataflow.Context) (*Sink, error) {
 	if k.Format != FormatJSON && k.Format != FormatRaw {
 		problems = append(problems, fmt.Sprintf("format %q: want json or raw", k.Format))
 	}
-	if k.Delivery != DeliveryAtLeastOnce {
-		problems = append(problems, fmt.Sprintf("delivery %q: this sink supports at-least-once only", k.Delivery))
-	}
 	s := &Sink{node: node.Name, cfg: k, raw: k.Format == FormatRaw, connectBudget: connectTimeout}
+	switch k.Delivery {
+	case DeliveryAtLeastOnce:
+	case DeliveryExactlyOnce:
+		if k.TransactionTimeout == 0 {
+			k.TransactionTimeout = spec.Duration(spec.DefaultTransactionTimeout)
+			s.cfg.TransactionTimeout = k.TransactionTimeout
+		}
+		w, problem := newTxnWriter(node.Name, k, ctx)
+		if problem != "" {
+			problems = append(problems, problem)
+		}
+		s.eos = w
+	default:
+		problems = append(problems, fmt.Sprintf("delivery %q: want at-least-once or exactly-once", k.Delivery))
+	}
 	if k.Key != "" {
 		prog, err := expr.Compile(k.Key, nil, expr.Any)
 		if err != nil {
@@ -129,9 +157,15 @@ func (s *Sink) saramaConfig() *sarama.Config {
 }
 
 // Open connects to the brokers (retrying briefly) and starts the producer.
+// Exactly once, it first recovers: it commits the transactions the restored
+// state has pending and aborts every other one open under the subtask's
+// transactional ids (see the package doc).
 func (s *Sink) Open(ctx *dataflow.Context) error {
 	if ctx != nil {
 		s.setContext(ctx)
+	}
+	if s.eos != nil {
+		return s.openTxn()
 	}
 	if s.producer != nil {
 		return nil
@@ -188,6 +222,9 @@ func (s *Sink) Process(r *dataflow.Record, _ dataflow.Output) (err error) {
 			err = fmt.Errorf("kafka sink %q: internal error: %v", s.node, p)
 		}
 	}()
+	if s.eos != nil {
+		return s.processTxn(r)
+	}
 	if s.producer == nil {
 		return fmt.Errorf("kafka sink %q: Process before Open or after Close", s.node)
 	}
@@ -281,6 +318,12 @@ func keyString(v any) (string, error) {
 // Flush waits until every message sent so far is acknowledged, or fails
 // with the first delivery error, or ctx ends.
 func (s *Sink) Flush(ctx context.Context) error {
+	if s.eos != nil {
+		if s.client == nil {
+			return nil
+		}
+		return s.eos.flush(ctx)
+	}
 	if s.producer == nil {
 		return nil
 	}
@@ -296,9 +339,19 @@ const snapshotFlushTimeout = 60 * time.Second
 // Snapshot implements dataflow.Snapshotter for at-least-once delivery: it
 // flushes, so every record before the barrier is acknowledged by Kafka
 // before the checkpoint is acknowledged. The sink has no state.
+//
+// Exactly once, Snapshot is the pre-commit: it sends everything, keeps the
+// transaction open, and returns the state with the transaction pending for
+// checkpointID.
 func (s *Sink) Snapshot(checkpointID int64) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), snapshotFlushTimeout)
 	defer cancel()
+	if s.eos != nil {
+		if s.client == nil {
+			return nil, fmt.Errorf("kafka sink %q: checkpoint %d before Open", s.node, checkpointID)
+		}
+		return s.eos.preCommit(ctx, checkpointID)
+	}
 	if err := s.Flush(ctx); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("kafka sink %q: topic %q: checkpoint %d: %d messages not acknowledged within %s",
@@ -309,14 +362,72 @@ func (s *Sink) Snapshot(checkpointID int64) ([]byte, error) {
 	return nil, nil
 }
 
-// Restore implements dataflow.Snapshotter: there is nothing to restore.
-func (s *Sink) Restore([][]byte) error { return nil }
+// Restore implements dataflow.Snapshotter. Exactly once, it keeps the
+// restored states for Open, which recovers from them. At least once there
+// is nothing to restore, but a state with pre-committed transactions (an
+// exactly-once sink's savepoint) is refused: ignoring it would lose them.
+func (s *Sink) Restore(states [][]byte) error {
+	var decoded []sinkState
+	for i, b := range states {
+		if len(b) == 0 {
+			continue // an at-least-once sink's (empty) state
+		}
+		st, err := decodeSinkState(b)
+		if err != nil {
+			return fmt.Errorf("kafka sink %q: restored state %d: %w", s.node, i, err)
+		}
+		decoded = append(decoded, st)
+	}
+	if s.eos == nil {
+		for _, st := range decoded {
+			if len(st.Pending) > 0 {
+				return fmt.Errorf("%w: kafka sink %q: the restored state has %d pre-committed transactions of an exactly-once sink (first: %s); restore with delivery exactly-once so that they are committed",
+					ErrConfig, s.node, len(st.Pending), st.Pending[0])
+			}
+		}
+		return nil
+	}
+	s.eos.restored = decoded
+	return nil
+}
+
+// NotifyCheckpointComplete implements dataflow.CheckpointListener: exactly
+// once, it commits the pending transactions of checkpointID and earlier.
+// An error names the transaction and fails the task; a restore commits it.
+func (s *Sink) NotifyCheckpointComplete(ctx context.Context, checkpointID int64) error {
+	if s.eos == nil || s.client == nil {
+		return nil
+	}
+	return s.eos.commitUpTo(ctx, checkpointID)
+}
+
+// ProcessWatermark implements dataflow.WatermarkHandler: the final
+// watermark of a bounded input tells an exactly-once sink that Close
+// commits what no checkpoint will cover.
+func (s *Sink) ProcessWatermark(wm int64, out dataflow.Output) error {
+	if wm == dataflow.MaxWatermark && s.eos != nil {
+		s.eos.endOfInput = true
+	}
+	return out.EmitWatermark(wm)
+}
+
+// SnapshotSummary implements dataflow.SnapshotSummarizer: the pending
+// transactions of an exactly-once sink.
+func (s *Sink) SnapshotSummary() dataflow.SnapshotSummary {
+	if s.eos == nil {
+		return dataflow.SnapshotSummary{}
+	}
+	return dataflow.SnapshotSummary{PendingTransactions: s.eos.pendingSummary()}
+}
 
 var _ dataflow.Snapshotter = (*Sink)(nil)
 
 // Close flushes (bounded by a timeout), then stops the producer and
 // releases its connections. It is idempotent.
 func (s *Sink) Close(dataflow.Output) error {
+	if s.eos != nil {
+		return s.closeTxn()
+	}
 	if s.closed || s.producer == nil {
 		s.closed = true
 		return nil

@@ -741,6 +741,9 @@ func (s *Source) handle(ps *partState, m *sarama.ConsumerMessage, now time.Time,
 		rec.Fields = fields
 		if s.tracker != nil {
 			s.tracker.Observe(m.Partition, rec.Time, now)
+			if wm := s.tracker.PartitionWatermark(m.Partition); wm != eventtime.NoWatermark {
+				rec.SourceWatermark = wm
+			}
 			if s.idle {
 				s.idle = false
 				if err := out.MarkIdle(false); err != nil {

@@ -187,3 +187,39 @@ func (c *Client) send(ctx context.Context, method, path, contentType string, bod
 		return nil
 	}
 }
+
+// Graph returns a job's graph with counters per vertex.
+func (c *Client) Graph(ctx context.Context, id string) (*JobGraph, error) {
+	var v JobGraph
+	if err := c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id)+"/graph", nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Subtasks returns the subtasks of a job's current attempt.
+func (c *Client) Subtasks(ctx context.Context, id string) (*SubtaskList, error) {
+	var v SubtaskList
+	if err := c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id)+"/subtasks", nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// KafkaLag returns the lag of every Kafka source partition of a job.
+func (c *Client) KafkaLag(ctx context.Context, id string) (*KafkaLag, error) {
+	var v KafkaLag
+	if err := c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id)+"/kafka", nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Savepoints lists a job's savepoint requests, oldest first.
+func (c *Client) Savepoints(ctx context.Context, id string) ([]Savepoint, error) {
+	var v SavepointList
+	if err := c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id)+"/savepoints", nil, &v); err != nil {
+		return nil, err
+	}
+	return v.Savepoints, nil
+}

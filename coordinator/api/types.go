@@ -239,3 +239,125 @@ type Savepoint struct {
 type SavepointList struct {
 	Savepoints []Savepoint `json:"savepoints"`
 }
+
+// JobGraph is GET /api/v1/jobs/{id}/graph: the job's vertices with their
+// counters summed over subtasks, and the edges between them.
+type JobGraph struct {
+	ID      string `json:"id"`
+	State   string `json:"state"`
+	Attempt int64  `json:"attempt"`
+	// SampledAt is when the counters were read (coordinator clock); two
+	// samples give rates.
+	SampledAt time.Time     `json:"sampled_at"`
+	Vertices  []GraphVertex `json:"vertices"`
+	Edges     []GraphEdge   `json:"edges"`
+}
+
+// GraphVertex is one vertex: a chain of nodes run by Parallelism subtasks.
+type GraphVertex struct {
+	ID          string      `json:"id"`
+	Parallelism int         `json:"parallelism"`
+	Nodes       []GraphNode `json:"nodes"`
+	// Counters summed over the vertex's subtasks of the current attempt, as
+	// last reported.
+	RecordsIn       int64 `json:"records_in"`
+	RecordsOut      int64 `json:"records_out"`
+	BackpressuredMs int64 `json:"backpressured_ms"`
+	// States counts the vertex's subtasks by state.
+	States map[string]int `json:"states"`
+}
+
+// GraphNode is one spec node chained into a vertex.
+type GraphNode struct {
+	Name string `json:"name"`
+	// Kind is source, map, select, filter, flat_map, key_by, window, union
+	// or sink.
+	Kind string `json:"kind"`
+	// Connector names a source's or sink's connector (kafka, datagen,
+	// stdout, file, discard).
+	Connector string `json:"connector,omitempty"`
+}
+
+// GraphEdge connects two vertices.
+type GraphEdge struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	// FromNode is the node of From whose output the edge carries; Tag a
+	// side output ("late").
+	FromNode string `json:"from_node,omitempty"`
+	Tag      string `json:"tag,omitempty"`
+	// Partitioning is forward, hash, rebalance or broadcast.
+	Partitioning string `json:"partitioning"`
+}
+
+// SubtaskInfo is one subtask of the current attempt with its counters.
+type SubtaskInfo struct {
+	Vertex          string `json:"vertex"`
+	Index           int    `json:"index"`
+	Parallelism     int    `json:"parallelism"`
+	Worker          string `json:"worker,omitempty"`
+	WorkerHTTPAddr  string `json:"worker_http_addr,omitempty"`
+	State           string `json:"state"`
+	Error           string `json:"error,omitempty"`
+	RecordsIn       int64  `json:"records_in"`
+	RecordsOut      int64  `json:"records_out"`
+	BackpressuredMs int64  `json:"backpressured_ms"`
+	DroppedLate     int64  `json:"dropped_late"`
+	SkippedInvalid  int64  `json:"skipped_invalid"`
+	DeadLettered    int64  `json:"dead_lettered"`
+}
+
+// SubtaskList is GET /api/v1/jobs/{id}/subtasks.
+type SubtaskList struct {
+	Attempt   int64         `json:"attempt"`
+	SampledAt time.Time     `json:"sampled_at"`
+	Subtasks  []SubtaskInfo `json:"subtasks"`
+}
+
+// KafkaLag is GET /api/v1/jobs/{id}/kafka: how far each Kafka source
+// partition's checkpointed position is behind the broker's end.
+type KafkaLag struct {
+	// Basis is "checkpoint" when positions come from CheckpointID's
+	// _metadata, "none" before the job has a completed checkpoint.
+	Basis        string     `json:"basis"`
+	CheckpointID int64      `json:"checkpoint_id,omitempty"`
+	CheckpointAt *time.Time `json:"checkpoint_at,omitempty"`
+	FetchedAt    time.Time  `json:"fetched_at"`
+	// TotalLag sums every partition's lag that is known.
+	TotalLag int64            `json:"total_lag"`
+	Sources  []KafkaSourceLag `json:"sources"`
+}
+
+// KafkaSourceLag is one Kafka source node.
+type KafkaSourceLag struct {
+	Vertex      string   `json:"vertex"`
+	Node        string   `json:"node"`
+	Topic       string   `json:"topic"`
+	Brokers     []string `json:"brokers"`
+	Parallelism int      `json:"parallelism"`
+	// Isolation is the source's isolation level (read_committed or
+	// read_uncommitted).
+	Isolation string `json:"isolation"`
+	// Error says why the broker could not be asked (partitions are then
+	// those of the checkpoint, without end offsets).
+	Error      string         `json:"error,omitempty"`
+	TotalLag   int64          `json:"total_lag"`
+	Partitions []PartitionLag `json:"partitions"`
+}
+
+// PartitionLag is one partition of a Kafka source.
+type PartitionLag struct {
+	Partition int32 `json:"partition"`
+	// Subtask is the source subtask that reads it.
+	Subtask int `json:"subtask"`
+	// Offset is the next offset to read as of the checkpoint (absent
+	// before one).
+	Offset *int64 `json:"offset,omitempty"`
+	// EndOffset is the broker's end of the partition as the source reads
+	// it: the last stable offset for read_committed sources, the high
+	// watermark for read_uncommitted ones (absent when the broker did not
+	// answer).
+	EndOffset *int64 `json:"end_offset,omitempty"`
+	// Lag is EndOffset - Offset, when both are known.
+	Lag *int64 `json:"lag,omitempty"`
+}

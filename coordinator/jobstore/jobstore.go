@@ -66,6 +66,10 @@ type Record struct {
 	SavepointURI string  `json:"savepoint_uri,omitempty"`
 	SavepointID  int64   `json:"savepoint_id,omitempty"`
 	Desired      Desired `json:"desired"`
+	// Attempt is the last attempt deployed: a coordinator that takes the
+	// job over continues after it, so workers (which refuse channels of
+	// an attempt older than one they have seen) accept the new one.
+	Attempt int64 `json:"attempt,omitempty"`
 	// State, Cause and EndedAt: the terminal state once Desired is Ended.
 	State   string    `json:"state,omitempty"`
 	Cause   string    `json:"cause,omitempty"`

@@ -464,14 +464,15 @@ func (j *Job) failed(now time.Time) error {
 		r.CancelledAt = now
 	}
 	ok, delay := false, time.Duration(0)
-	if j.Strategy != nil {
+	unrecoverable := strings.Contains(j.Cause, dataflow.ErrUnrecoverable.Error())
+	if j.Strategy != nil && !unrecoverable {
 		ok, delay = j.Strategy.Decide(now, restart.Failure{Cause: j.Cause, RunningSince: j.RunningSince})
 	}
 	if !ok {
 		if r != nil {
 			r.GaveUp = true
 		}
-		if j.Strategy != nil {
+		if j.Strategy != nil && !unrecoverable {
 			j.Cause = fmt.Sprintf("%s (not restarted: %s)", j.Cause, j.Strategy)
 		}
 		return j.set(Failed, now)

@@ -6,6 +6,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weir-stream/weir/coordinator/restart"
+	"github.com/weir-stream/weir/dataflow"
+	"github.com/weir-stream/weir/dataflow/spec"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -165,6 +169,20 @@ func TestRootCausePreferredOverBrokenChannel(t *testing.T) {
 	mustHandle(t, j, WorkerLost{Now: t0, Worker: "w1", Reason: "session broke"})
 	if !strings.Contains(j.Cause, "worker w1 lost") {
 		t.Fatalf("cause %q", j.Cause)
+	}
+}
+
+// A failure marked unrecoverable (a fenced Kafka transaction) fails the
+// job at once, whatever the restart strategy would allow.
+func TestUnrecoverableFailureIsNotRestarted(t *testing.T) {
+	j := newJob(t)
+	j.Strategy = restart.New(&spec.Restart{Strategy: "fixed", Attempts: 10}, func() float64 { return 0 })
+	deploy(t, j)
+	report(t, j, TaskKey{"src", 0}, TaskFailed, "sink: commit: kafka: transaction fenced ("+dataflow.ErrUnrecoverable.Error()+")")
+	report(t, j, TaskKey{"src", 1}, TaskCanceled, "")
+	report(t, j, TaskKey{"sink", 0}, TaskCanceled, "")
+	if j.State != Failed || !j.Restarts[0].GaveUp {
+		t.Fatalf("state %s, restarts %+v", j.State, j.Restarts)
 	}
 }
 

@@ -47,6 +47,10 @@ const (
 	DefaultDatagenProfile    = "access-log"
 )
 
+// DefaultTransactionTimeout is an exactly-once Kafka sink's transaction
+// timeout: Kafka's default transaction.max.timeout.ms.
+const DefaultTransactionTimeout = 15 * time.Minute
+
 // Parse decodes a job spec strictly (an unknown field is an error), applies
 // the defaults and validates the result. Its error is an Errors listing every
 // problem with its path. Environment variables must have been expanded
@@ -276,6 +280,9 @@ func (n *Node) setDefaults() {
 		if k := s.Kafka; k != nil {
 			def(&k.Format, DefaultFormat)
 			def(&k.Delivery, DefaultDelivery)
+			if k.Delivery == DeliveryExactlyOnce && k.TransactionTimeout == 0 {
+				k.TransactionTimeout = Duration(DefaultTransactionTimeout)
+			}
 		}
 		if o := s.Stdout; o != nil {
 			def(&o.Format, DefaultFormat)

@@ -190,8 +190,16 @@ type KafkaSink struct {
 	Format string `yaml:"format,omitempty"`
 	// Key is an expression for the message key (default: none).
 	Key string `yaml:"key,omitempty"`
-	// Delivery is at-least-once (default).
+	// Delivery is at-least-once (default) or exactly-once (Kafka
+	// transactions committed when a checkpoint completes; needs a
+	// checkpoint block with mode exactly_once).
 	Delivery string `yaml:"delivery,omitempty"`
+	// TransactionTimeout is the Kafka transaction timeout of an
+	// exactly-once sink (default 15m; exactly-once only). It must exceed
+	// the time a transaction can stay open before its checkpoint completes
+	// or a restarted job commits it, and must not exceed the broker's
+	// transaction.max.timeout.ms; both are checked at submit time.
+	TransactionTimeout Duration `yaml:"transaction_timeout,omitempty"`
 }
 
 // StdoutSink prints one record per line.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/weir-stream/weir/dataflow/expr"
 )
@@ -332,13 +333,7 @@ func (v *validator) sink(p string, s *Sink) {
 			v.errorf(p+".kafka.topic", "required")
 		}
 		v.check(oneOf(p+".kafka.format", k.Format, "json", "raw"))
-		switch k.Delivery {
-		case "at-least-once":
-		case "exactly-once":
-			v.errorf(p+".kafka.delivery", "exactly-once is not supported yet; use at-least-once")
-		default:
-			v.errorf(p+".kafka.delivery", "want at-least-once, got %q", k.Delivery)
-		}
+		v.kafkaDelivery(p+".kafka", k)
 	case s.Stdout != nil:
 		v.check(oneOf(p+".stdout.format", s.Stdout.Format, "json", "raw"))
 	case s.File != nil:
@@ -744,5 +739,41 @@ func (v *validator) fieldNames(p string, fs Fields) {
 			v.errorf(p+"."+f.Name, "defined more than once")
 		}
 		seen[f.Name] = true
+	}
+}
+
+// Kafka sink delivery guarantees.
+const (
+	DeliveryAtLeastOnce = "at-least-once"
+	DeliveryExactlyOnce = "exactly-once"
+)
+
+// MaxTransactionTimeout bounds transaction_timeout: Kafka carries it in
+// milliseconds as a 32-bit integer.
+const MaxTransactionTimeout = time.Duration(math.MaxInt32) * time.Millisecond
+
+// MinTransactionTimeout is the least transaction_timeout accepted.
+const MinTransactionTimeout = time.Second
+
+func (v *validator) kafkaDelivery(p string, k *KafkaSink) {
+	switch k.Delivery {
+	case DeliveryAtLeastOnce:
+		if k.TransactionTimeout != 0 {
+			v.errorf(p+".transaction_timeout", "only for delivery exactly-once, not %s", k.Delivery)
+		}
+		return
+	case DeliveryExactlyOnce:
+	default:
+		v.errorf(p+".delivery", "want at-least-once or exactly-once, got %q", k.Delivery)
+		return
+	}
+	if t := k.TransactionTimeout.D(); t < MinTransactionTimeout || t > MaxTransactionTimeout {
+		v.errorf(p+".transaction_timeout", "must be between %s and %s, got %s", MinTransactionTimeout, MaxTransactionTimeout, t)
+	}
+	switch c := v.j.Checkpoint; {
+	case c == nil:
+		v.errorf(p+".delivery", "exactly-once commits a transaction when a checkpoint completes: add a checkpoint block to the job (or use delivery at-least-once)")
+	case c.Mode != "" && c.Mode != ModeExactlyOnce:
+		v.errorf(p+".delivery", "exactly-once needs checkpoint.mode %s (aligned barriers), got %s", ModeExactlyOnce, c.Mode)
 	}
 }

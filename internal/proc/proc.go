@@ -19,10 +19,25 @@ import (
 	"time"
 )
 
+// BinaryEnv names an environment variable that, when set, is the path of a
+// prebuilt weir binary for Binary to return instead of building one (for
+// example bin/weir after make build, or a binary built with -race).
+const BinaryEnv = "WEIR_E2E_BIN"
+
 // Binary builds bin/weir from the module once per test binary and returns
 // its path. Tests run the real binary, as a user would.
 func Binary(t testing.TB) string {
 	t.Helper()
+	if path := os.Getenv(BinaryEnv); path != "" {
+		abs, err := filepath.Abs(path)
+		if err == nil {
+			_, err = os.Stat(abs)
+		}
+		if err != nil {
+			t.Fatalf("%s=%s: %v", BinaryEnv, path, err)
+		}
+		return abs
+	}
 	buildOnce.Do(func() {
 		root, err := moduleRoot()
 		if err != nil {
@@ -162,6 +177,9 @@ func (p *Process) Wait(timeout time.Duration) (int, error) {
 		return 0, fmt.Errorf("%s still running after %s", p.Name, timeout)
 	}
 }
+
+// Pid returns the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Exited reports whether the process has exited.
 func (p *Process) Exited() bool {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/internal/proc"
 )
 
@@ -22,9 +23,11 @@ type cluster struct {
 	kafkaAddr   string
 	grpcAddr    string
 	httpAddr    string
+	storage     string // checkpoint storage root, a local directory
 	kafka       *proc.Process
 	coordinator *proc.Process
-	workers     []*proc.Process
+	workers     map[string]*proc.Process // by worker id, killed ones included
+	api         *api.Client
 }
 
 func startCluster(t *testing.T, workers, slots int) *cluster {
@@ -36,16 +39,36 @@ func startCluster(t *testing.T, workers, slots int) *cluster {
 		kafkaAddr: proc.FreeAddr(t),
 		grpcAddr:  proc.FreeAddr(t),
 		httpAddr:  proc.FreeAddr(t),
+		storage:   filepath.Join(t.TempDir(), "checkpoints"),
+		workers:   map[string]*proc.Process{},
 	}
+	c.api = api.NewClient("http://" + c.httpAddr)
 	c.kafka = proc.Start(t, c.dir, c.bin, "kafka", nil,
 		"dev", "kafka", "--addr", c.kafkaAddr, "--data-dir", filepath.Join(t.TempDir(), "kafka"))
 	c.coordinator = proc.Start(t, c.dir, c.bin, "coordinator", nil,
-		"coordinator", "--grpc-addr", c.grpcAddr, "--http-addr", c.httpAddr)
+		"coordinator", "--grpc-addr", c.grpcAddr, "--http-addr", c.httpAddr,
+		"--checkpoint-storage", "file://"+c.storage)
 	for i := 0; i < workers; i++ {
-		c.workers = append(c.workers, proc.Start(t, c.dir, c.bin, fmt.Sprintf("worker-%d", i+1), nil,
-			"worker", "--coordinator", c.grpcAddr, "--slots", strconv.Itoa(slots), "--id", fmt.Sprintf("worker-%d", i+1)))
+		c.startWorker(fmt.Sprintf("worker-%d", i+1), slots)
 	}
-	proc.Eventually(t, 30*time.Second, func() (bool, string) {
+	c.waitWorkers(workers)
+	return c
+}
+
+// startWorker starts one more worker process with the given id; its log is
+// <id>.log in the artifact directory.
+func (c *cluster) startWorker(id string, slots int) *proc.Process {
+	c.t.Helper()
+	p := proc.Start(c.t, c.dir, c.bin, id, nil,
+		"worker", "--coordinator", c.grpcAddr, "--slots", strconv.Itoa(slots), "--id", id)
+	c.workers[id] = p
+	return p
+}
+
+// waitWorkers waits until exactly n workers are registered.
+func (c *cluster) waitWorkers(n int) {
+	c.t.Helper()
+	proc.Eventually(c.t, 30*time.Second, func() (bool, string) {
 		out, code := c.weir("workers", "-o", "json")
 		if code != 0 {
 			return false, out
@@ -54,9 +77,8 @@ func startCluster(t *testing.T, workers, slots int) *cluster {
 		if err := json.Unmarshal([]byte(out), &ws); err != nil {
 			return false, out
 		}
-		return len(ws) == workers, fmt.Sprintf("%d workers registered", len(ws))
+		return len(ws) == n, fmt.Sprintf("%d workers registered, want %d", len(ws), n)
 	})
-	return c
 }
 
 // weir runs a client verb against the cluster.

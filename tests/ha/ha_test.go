@@ -134,14 +134,14 @@ func (c *cluster) job(via *coord, id string) (jobStatus, string) {
 }
 
 type verdict struct {
-	OK         bool `json:"ok"`
-	Matched    int  `json:"matched"`
-	Lost       int  `json:"lost"`
-	Duplicated int  `json:"duplicated"`
-	Wrong      int  `json:"wrong"`
-	Unexpected int  `json:"unexpected"`
-	Pending    int  `json:"pending"`
-	Malformed  []any
+	OK         bool  `json:"ok"`
+	Matched    int   `json:"matched"`
+	Lost       int   `json:"lost"`
+	Duplicated int   `json:"duplicated"`
+	Wrong      int   `json:"wrong"`
+	Unexpected int   `json:"unexpected"`
+	Pending    int   `json:"pending"`
+	Malformed  []any `json:"malformed"`
 }
 
 // TestLeaderKills runs ip-visits on three coordinators sharing etcd and
@@ -235,7 +235,7 @@ func TestLeaderKills(t *testing.T) {
 			"--events", strconv.Itoa(events), "--seed", strconv.Itoa(seed), "--partitions", "4", "--idle", "500ms", "-o", "json")
 		last = out
 		v = verdict{}
-		if err := json.Unmarshal([]byte(out), &v); err != nil {
+		if err := json.Unmarshal([]byte(jsonPart(out)), &v); err != nil {
 			return false, out
 		}
 		return v.Lost == 0 && v.Wrong == 0 && v.Unexpected == 0 && len(v.Malformed) == 0 && v.Matched > 0, out
@@ -243,4 +243,14 @@ func TestLeaderKills(t *testing.T) {
 	t.Logf("verify after 2 leader kills: matched %d, lost %d, wrong %d, duplicated %d (at-least-once sink), pending %d",
 		v.Matched, v.Lost, v.Wrong, v.Duplicated, v.Pending)
 	_ = last
+}
+
+// jsonPart is the JSON object in a verb's combined output: weir verify
+// prints "error: …" after it when the output does not match.
+func jsonPart(out string) string {
+	i, j := strings.Index(out, "{"), strings.LastIndex(out, "}")
+	if i < 0 || j < i {
+		return out
+	}
+	return out[i : j+1]
 }

@@ -201,6 +201,13 @@ func (w *window) Process(r *dataflow.Record, out dataflow.Output) error {
 			return w.fail(r, err)
 		}
 	}
+	// Late against the window's watermark, or against the watermark of the
+	// record's own source partition: the latter makes lateness the same in
+	// every replay (dataflow.Record.SourceWatermark).
+	wm := w.wm
+	if r.SourceWatermark != 0 && r.SourceWatermark > wm {
+		wm = r.SourceWatermark
+	}
 	inAny, onTime := false, false
 	for start := first; start <= last; start += w.slide {
 		end := start + w.size
@@ -208,7 +215,7 @@ func (w *window) Process(r *dataflow.Record, out dataflow.Output) error {
 			continue // gap between sliding windows
 		}
 		inAny = true
-		if end-1+w.lateness <= w.wm {
+		if end-1+w.lateness <= wm {
 			continue // late for this window
 		}
 		onTime = true

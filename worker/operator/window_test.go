@@ -285,6 +285,24 @@ func TestWindowEmitsBeforeWatermark(t *testing.T) {
 	}
 }
 
+// A record behind the watermark of its own source partition is late even
+// while the window's watermark (held back by a slower partition) is not
+// past its window: lateness then follows the partition's order alone.
+func TestWindowLateAgainstSourceWatermark(t *testing.T) {
+	h := windowHarness(t, nil, spec.Window{Tumbling: ms(10), AllowedLateness: ms(5), Late: "side_output", Aggregates: fields("n", "count()")})
+	onTime := kr("a", 3)
+	onTime.SourceWatermark = 7 // window [0,10): 9+5 > 7
+	late := kr("a", 4)
+	late.SourceWatermark = 14 // 9+5 <= 14: late for [0,10)
+	run(t, h, wm(0), in(onTime), in(late), wm(9))
+	if got := results(h.Records()); !reflect.DeepEqual(got, []string{"a [0,10) n=1:int64"}) {
+		t.Fatalf("results %v", got)
+	}
+	if side := h.SideOutput("late"); len(side) != 1 || side[0].Time != 4 {
+		t.Fatalf("side output %v", side)
+	}
+}
+
 func TestWindowSideOutputKeepsRecord(t *testing.T) {
 	h := windowHarness(t, nil, spec.Window{Tumbling: ms(10), Late: "side_output", Aggregates: fields("n", "count()")})
 	late := kr("a", 2, "v", int64(3))

@@ -111,4 +111,7 @@ type Env struct {
 	// MaxUploads bounds a task's checkpoint uploads in flight (default 2);
 	// a checkpoint beyond it is declined.
 	MaxUploads int
+	// Running, when set, is called once: the subtask's state is restored
+	// and its operators are open.
+	Running func()
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/weir-stream/weir/checkpoint"
 	"github.com/weir-stream/weir/dataflow"
+	"github.com/weir-stream/weir/internal/failpoint"
 	checkpointpb "github.com/weir-stream/weir/proto/checkpoint/v1"
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
 )
@@ -236,6 +237,9 @@ func (t *task) upload(ctx context.Context, c *capture) (*controlpb.CheckpointAck
 				}
 			}
 			name := checkpoint.StateFileName(t.d.ID.VertexID, t.d.ID.Subtask, op.node)
+			if err := failpoint.Inject(failpoint.TaskStateUpload); err != nil {
+				return nil, fmt.Errorf("write state of node %s to %s: %w", op.node, dir+"/"+name, err)
+			}
 			h, err := st.WriteState(ctx, dir, name, op.data)
 			if err != nil {
 				return nil, fmt.Errorf("write state of node %s to %s: %w", op.node, dir+"/"+name, err)

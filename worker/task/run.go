@@ -204,6 +204,9 @@ func (t *task) run(ctx context.Context) (err error) {
 	if err := t.openChain(); err != nil {
 		return err
 	}
+	if t.env.Running != nil {
+		t.env.Running()
+	}
 
 	stopFlusher := t.startFlusher(ctx)
 	defer stopFlusher()

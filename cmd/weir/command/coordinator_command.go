@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/weir-stream/weir/connectors/kafka"
 	"github.com/weir-stream/weir/coordinator"
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
@@ -29,6 +30,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 			cfg.Logger = logger
 			cfg.ParseSpec = spec.Parse
 			cfg.BuildGraph = graph.Build
+			cfg.CheckJob = kafka.CheckJob
 			if len(hf.etcd) > 0 {
 				return runHA(cmd.Context(), g, cfg, hf, logger)
 			}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/weir-stream/weir/coordinator"
@@ -38,7 +39,8 @@ func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, 
 		return fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
 	}
 	cfg.HTTPAddr = hl.Addr().String()
-	self := ha.Info{ID: cfg.HTTPAddr, HTTPAddr: cfg.HTTPAddr, GRPCAddr: cfg.GRPCAddr}
+	self := ha.Info{HTTPAddr: advertise(cfg.HTTPAddr), GRPCAddr: advertise(cfg.GRPCAddr)}
+	self.ID = self.HTTPAddr
 
 	hc, err := ha.Connect(ctx, ha.Config{Endpoints: hf.etcd, Prefix: hf.prefix, TTL: hf.ttl, Logger: logger})
 	if err != nil {
@@ -50,7 +52,20 @@ func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, 
 	go func() { _ = standby.Serve(hl) }()
 	fmt.Fprintf(g.stdout, "coordinator %s: standing by (REST on http://%s redirects to the leader)\n", self.ID, cfg.HTTPAddr)
 
-	leader, err := hc.Campaign(ctx, self)
+	// A standby whose own session dies (etcd unreachable longer than the
+	// TTL) has nothing to stop: it campaigns again with a new session.
+	var leader *ha.Leader
+	for {
+		leader, err = hc.Campaign(ctx, self)
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		logger.Warn("campaign failed; standing by and trying again", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = standby.Shutdown(sctx)
 	cancel()
@@ -110,4 +125,21 @@ func concreteAddr(addr string) (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// advertise makes a listen address one others can dial: an unspecified
+// host (0.0.0.0, ::) becomes this machine's host name.
+func advertise(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return addr
+	}
+	name, err := os.Hostname()
+	if err != nil {
+		return addr
+	}
+	return net.JoinHostPort(name, port)
 }

@@ -182,7 +182,7 @@ func TestLoadgenBrokerUnreachable(t *testing.T) {
 }
 
 func TestVerify(t *testing.T) {
-	broker := startBroker(t, "empty", "exact", "dup")
+	broker := startBroker(t, "empty", "exact", "dup", "dup-ok", "dup-wrong")
 	const events, seed, partitions = 5000, 3, 2
 	flags := func(topic string, extra ...string) []string {
 		return append([]string{"verify", "ip-visits", "--brokers", broker, "--topic", topic,
@@ -211,7 +211,7 @@ func TestVerify(t *testing.T) {
 	if res.OK || res.Lost != len(due) || res.Matched != 0 || len(res.Examples) == 0 {
 		t.Errorf("verify -o json on empty output = %+v", res)
 	}
-	for _, key := range []string{`"ok"`, `"matched"`, `"lost"`, `"duplicated"`, `"wrong"`, `"unexpected"`, `"pending"`, `"malformed"`, `"examples"`} {
+	for _, key := range []string{`"ok"`, `"matched"`, `"lost"`, `"duplicated"`, `"wrong"`, `"unexpected"`, `"pending"`, `"late_counted"`, `"malformed"`, `"examples"`} {
 		if !strings.Contains(r.stdout, key) {
 			t.Errorf("verify -o json lacks %s:\n%s", key, r.stdout)
 		}
@@ -243,6 +243,32 @@ func TestVerify(t *testing.T) {
 	decode(t, mustRun(t, 1, flags("dup", "-o", "json")...), &res)
 	if res.OK || res.Duplicated != 1 || res.Wrong != 1 || len(res.Malformed) != 1 {
 		t.Errorf("verify -o json on duplicate and malformed output = %+v", res)
+	}
+
+	// --allow-duplicates: the extra copy is counted and reported but passes;
+	// a malformed record, a lost window or a duplicate with another count
+	// still fails.
+	produce(t, broker, "dup-ok", append(values, values[0])...)
+	r = mustRun(t, 0, flags("dup-ok", "--allow-duplicates")...)
+	if !strings.HasPrefix(r.stdout, fmt.Sprintf("matched %d  lost 0  duplicated 1  wrong 0", len(due)-1)) ||
+		!strings.Contains(r.stdout, "emitted 2 times") {
+		t.Errorf("--allow-duplicates on a duplicated window: %s", r)
+	}
+	res = verifyJSON{}
+	decode(t, mustRun(t, 0, flags("dup-ok", "--allow-duplicates", "-o", "json")...), &res)
+	if !res.OK || res.Duplicated != 1 || res.Wrong+res.Lost+res.Unexpected != 0 {
+		t.Errorf("verify --allow-duplicates -o json on a duplicated window = %+v", res)
+	}
+	mustRun(t, 1, flags("dup-ok")...)
+	mustRun(t, 1, flags("dup", "--allow-duplicates")...)
+	mustRun(t, 1, flags("empty", "--allow-duplicates")...)
+	wrongCopy := due[0]
+	wrongCopy.Count++
+	produce(t, broker, "dup-wrong", append(values, outputJSON(wrongCopy))...)
+	res = verifyJSON{}
+	decode(t, mustRun(t, 1, flags("dup-wrong", "--allow-duplicates", "-o", "json")...), &res)
+	if res.OK || res.Duplicated != 1 || res.Wrong != 1 {
+		t.Errorf("verify --allow-duplicates on a duplicate with another count = %+v", res)
 	}
 
 	// Other windows than the job's: the same records no longer match.

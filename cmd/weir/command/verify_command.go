@@ -15,15 +15,18 @@ var errMismatch = errors.New("output does not match the model")
 
 // verifyJSON is verify's -o json output, in the REST API's snake_case.
 type verifyJSON struct {
-	OK         bool     `json:"ok"`
-	Matched    int      `json:"matched"`
-	Lost       int      `json:"lost"`
-	Duplicated int      `json:"duplicated"`
-	Wrong      int      `json:"wrong"`
-	Unexpected int      `json:"unexpected"`
-	Pending    int      `json:"pending"`
-	Malformed  []string `json:"malformed"`
-	Examples   []string `json:"examples"`
+	OK         bool `json:"ok"`
+	Matched    int  `json:"matched"`
+	Lost       int  `json:"lost"`
+	Duplicated int  `json:"duplicated"`
+	Wrong      int  `json:"wrong"`
+	Unexpected int  `json:"unexpected"`
+	Pending    int  `json:"pending"`
+	// LateCounted: wrong or unexpected windows explained by late events
+	// the job counted instead of dropping.
+	LateCounted int      `json:"late_counted"`
+	Malformed   []string `json:"malformed"`
+	Examples    []string `json:"examples"`
 }
 
 func newVerifyCommand(g *globals) *cobra.Command {
@@ -32,12 +35,13 @@ func newVerifyCommand(g *globals) *cobra.Command {
 		Short: "Check a job's output topic against the exact result its input implies",
 	}
 	var (
-		brokers string
-		topic   string
-		cfg     accesslog.Config
-		window  time.Duration
-		ooo     time.Duration
-		idle    time.Duration
+		brokers         string
+		topic           string
+		cfg             accesslog.Config
+		window          time.Duration
+		ooo             time.Duration
+		idle            time.Duration
+		allowDuplicates bool
 	)
 	iv := &cobra.Command{
 		Use:   "ip-visits",
@@ -45,6 +49,8 @@ func newVerifyCommand(g *globals) *cobra.Command {
 		Long: "Reads the whole output topic with read_committed isolation and compares every\n" +
 			"window with the exact count and bytes the seed implies. Prints matched, lost,\n" +
 			"duplicated, wrong and unexpected windows; exits 1 on any mismatch.\n" +
+			"With --allow-duplicates, repeated copies of correct windows (what an\n" +
+			"at-least-once sink writes after a restart) are counted but do not fail.\n" +
 			"Windows past the final watermark may not have fired yet: they are 'pending' and\n" +
 			"only checked when present.",
 		Args: cobra.NoArgs,
@@ -63,9 +69,13 @@ func newVerifyCommand(g *globals) *cobra.Command {
 			}
 			res := model.Verify(outs)
 			res.Wrong += len(bad)
+			ok := res.OK()
+			if allowDuplicates {
+				ok = res.OKAllowingDuplicates()
+			}
 			if p.format == "json" {
-				out := verifyJSON{OK: res.OK() && len(bad) == 0, Matched: res.Matched, Lost: res.Lost,
-					Duplicated: res.Duplicated, Wrong: res.Wrong, Unexpected: res.Unexpected, Pending: res.Pending,
+				out := verifyJSON{OK: ok, Matched: res.Matched, Lost: res.Lost,
+					Duplicated: res.Duplicated, Wrong: res.Wrong, Unexpected: res.Unexpected, Pending: res.Pending, LateCounted: res.LateCounted,
 					Malformed: []string{}, Examples: res.Examples}
 				for _, b := range bad {
 					out.Malformed = append(out.Malformed, b.String())
@@ -86,7 +96,7 @@ func newVerifyCommand(g *globals) *cobra.Command {
 					fmt.Fprintf(g.stdout, "  %s\n", e)
 				}
 			}
-			if !res.OK() || len(bad) > 0 {
+			if !ok {
 				return errMismatch
 			}
 			return nil
@@ -100,6 +110,7 @@ func newVerifyCommand(g *globals) *cobra.Command {
 	iv.Flags().DurationVar(&window, "window", time.Minute, "tumbling window size of the job")
 	iv.Flags().DurationVar(&ooo, "out-of-orderness", 5*time.Second, "max_out_of_orderness of the job")
 	iv.Flags().DurationVar(&idle, "idle", 2*time.Second, "stop reading after the topic has been quiet this long")
+	iv.Flags().BoolVar(&allowDuplicates, "allow-duplicates", false, "count repeated copies of correct windows (at-least-once output) without failing")
 	addOutputFlag(iv, g)
 	c.AddCommand(iv)
 	return c
