@@ -5,7 +5,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 PROTOS := $(wildcard proto/*/v1/*.proto)
 
-.PHONY: all build run test test-short bench proto proto-check tools deps fmt vet clean
+.PHONY: all build run test test-robustness bench proto proto-check tools fmt clean
 
 all: build
 
@@ -21,6 +21,13 @@ run: build
 test: tools proto-check build
 	$(GO) vet ./...
 	$(GO) test -race -timeout 15m ./...
+
+## test-robustness: the long fault suite, SEEDS runs (default 5) of FAULTS
+## faults of every kind (default 20); SEED=n starts at (and replays) seed n.
+## make test runs one short seed of it.
+test-robustness: tools build
+	$(GO) test -timeout 85m -v -run TestRobustness ./tests/robustness -args \
+		-seeds $(or $(SEEDS),5) -faults $(or $(FAULTS),20) $(if $(SEED),-seed $(SEED))
 
 ## bench: benchmarks with ratios against baselines measured in the same run
 bench: build
