@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weir-stream/weir/checkpoint"
+	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/coordinator/clock"
 	"github.com/weir-stream/weir/coordinator/jobstore"
 	"github.com/weir-stream/weir/dataflow/graph"
@@ -71,6 +72,9 @@ type Config struct {
 	// every checkpoint step another coordinator must not also take
 	// (coordinator/ha). nil: a single coordinator.
 	Fence Fence
+	// Identity, shown by GET /api/v1/overview and the web UI: who this
+	// coordinator is and how it leads (nil: a single coordinator).
+	Identity *api.CoordinatorInfo
 }
 
 // Defaults.

@@ -10,7 +10,10 @@ import (
 // handleOverview serves GET /api/v1/overview.
 func (c *Coordinator) handleOverview(w http.ResponseWriter, _ *http.Request) {
 	c.mu.Lock()
-	ov := api.Overview{Workers: len(c.workers), Jobs: map[string]int{}}
+	ov := api.Overview{Workers: len(c.workers), Jobs: map[string]int{}, Coordinator: api.CoordinatorInfo{Role: "single"}}
+	if c.cfg.Identity != nil {
+		ov.Coordinator = *c.cfg.Identity
+	}
 	for _, s := range lifecycle.States {
 		ov.Jobs[string(s)] = 0
 	}

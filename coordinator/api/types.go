@@ -12,6 +12,19 @@ type Overview struct {
 	SlotsFree  int `json:"slots_free"`
 	// Jobs counts jobs by state; every state is present.
 	Jobs map[string]int `json:"jobs"`
+	// Coordinator is the coordinator answering (the leader, when several
+	// share etcd: standbys redirect).
+	Coordinator CoordinatorInfo `json:"coordinator"`
+}
+
+// CoordinatorInfo says which coordinator answers and how it leads.
+type CoordinatorInfo struct {
+	// ID is its identity (its REST address with --etcd, else "").
+	ID string `json:"id,omitempty"`
+	// Role is "single" (no etcd) or "leader".
+	Role string `json:"role"`
+	// FencingToken is the leader's etcd election revision (0: single).
+	FencingToken int64 `json:"fencing_token,omitempty"`
 }
 
 // Worker is one registered worker.

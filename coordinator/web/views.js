@@ -30,6 +30,8 @@ const overview = {
     h += card('Slots used', `${num(ov.slots_used)} / ${num(ov.slots_total)}`, `${num(ov.slots_free)} free`);
     h += card('Running jobs', num(ov.jobs.RUNNING));
     h += card('Jobs', num(jobs.length));
+    const co = ov.coordinator || { role: 'single' };
+    h += card('Coordinator', co.role === 'leader' ? `leader ${esc(co.id)}` : 'single', co.role === 'leader' ? `fencing token ${num(co.fencing_token)}; standbys redirect here` : 'no etcd: one coordinator');
     h += '</div>';
     h += '<h2>Jobs by state</h2><div class="panel"><table id="jobs-by-state"><thead><tr>';
     STATES.forEach((s) => { h += `<th class="num">${badge(s)}</th>`; });

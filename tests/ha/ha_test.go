@@ -189,6 +189,22 @@ func TestLeaderKills(t *testing.T) {
 		t.Fatalf("submit through a standby: exit %d\n%s", code, out)
 	}
 	id := strings.TrimSpace(out)
+	// The overview, read through a standby, names the leader.
+	var ov struct {
+		Coordinator struct {
+			ID   string `json:"id"`
+			Role string `json:"role"`
+		} `json:"coordinator"`
+	}
+	resp, err := http.Get("http://" + standby.http + "/api/v1/overview")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&ov)
+	resp.Body.Close()
+	if err != nil || ov.Coordinator.Role != "leader" || ov.Coordinator.ID != lead.http {
+		t.Fatalf("overview through a standby: %+v %v, want leader %s", ov, err, lead.http)
+	}
 	proc.Eventually(t, 60*time.Second, func() (bool, string) {
 		j, why := c.job(lead, id)
 		return j.State == "RUNNING", j.State + why

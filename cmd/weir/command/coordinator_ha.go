@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weir-stream/weir/coordinator"
+	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/coordinator/ha"
 )
 
@@ -83,6 +84,7 @@ func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, 
 	defer specs.Close()
 	cfg.JobStore = ha.NewJobStore(leader, specs)
 	cfg.Fence = leader
+	cfg.Identity = &api.CoordinatorInfo{ID: self.ID, Role: "leader", FencingToken: leader.Token()}
 	co, err := coordinator.New(cfg)
 	if err != nil {
 		_ = leader.Resign(context.Background())
