@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -147,9 +148,8 @@ type verdict struct {
 // TestLeaderKills runs ip-visits on three coordinators sharing etcd and
 // SIGKILLs the leader twice while it runs: each time a standby takes over,
 // resumes the job from its latest checkpoint, the workers register with
-// it, and in the end no window is lost or wrong. (The Kafka sink here is
-// at-least-once, so windows re-emitted after a restore are counted as
-// duplicates and reported, not failed.)
+// it, and in the end the exactly-once Kafka sink's output matches the
+// model exactly: nothing lost, duplicated or wrong.
 func TestLeaderKills(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
@@ -184,7 +184,16 @@ func TestLeaderKills(t *testing.T) {
 		_ = json.Unmarshal([]byte(out), &ws)
 		return code == 0 && len(ws) == 3, out
 	})
-	out, code := c.weir(standby, "submit", "../../examples/ip-visits.yaml", "-p", "4")
+	data, err := os.ReadFile("../../examples/ip-visits.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	specFile := filepath.Join(t.TempDir(), "ip-visits.yaml")
+	eos := strings.Replace(string(data), "        topic: ip-visits\n", "        topic: ip-visits\n        delivery: exactly-once\n", 1)
+	if err := os.WriteFile(specFile, []byte(eos), 0o644); err != nil || eos == string(data) {
+		t.Fatalf("spec with the exactly-once sink: %v", err)
+	}
+	out, code := c.weir(standby, "submit", specFile, "-p", "4")
 	if code != 0 {
 		t.Fatalf("submit through a standby: exit %d\n%s", code, out)
 	}
@@ -254,10 +263,13 @@ func TestLeaderKills(t *testing.T) {
 		if err := json.Unmarshal([]byte(jsonPart(out)), &v); err != nil {
 			return false, out
 		}
-		return v.Lost == 0 && v.Wrong == 0 && v.Unexpected == 0 && len(v.Malformed) == 0 && v.Matched > 0, out
+		if v.Duplicated > 0 || v.Wrong > 0 || v.Unexpected > 0 || len(v.Malformed) > 0 {
+			t.Fatalf("not exactly once after the leader kills: %s", out)
+		}
+		return v.OK && v.Lost == 0 && v.Matched > 0, out
 	})
-	t.Logf("verify after 2 leader kills: matched %d, lost %d, wrong %d, duplicated %d (at-least-once sink), pending %d",
-		v.Matched, v.Lost, v.Wrong, v.Duplicated, v.Pending)
+	t.Logf("verify after 2 leader kills (exactly-once sink): matched %d, lost %d, duplicated %d, wrong %d, pending %d",
+		v.Matched, v.Lost, v.Duplicated, v.Wrong, v.Pending)
 	_ = last
 }
 
