@@ -285,10 +285,24 @@ func (r *run) anyWorkerExcept(not string) string {
 	return ids[r.rng.IntN(len(ids))]
 }
 
+// superviseCoordinators starts again every coordinator that exited: a
+// leader that lost its lease (an etcd outage longer than the TTL) stops
+// at once, and a supervisor — this — starts it again, as a standby.
+func (r *run) superviseCoordinators() {
+	for _, co := range r.coords {
+		if co.p.Exited() {
+			code, _ := co.p.Wait(time.Second)
+			r.record("   %s exited with %d; starting it again", co.name, code)
+			r.startCoordinator(co)
+		}
+	}
+}
+
 // leader returns the leading coordinator, waiting for an election.
 func (r *run) leader() *coord {
 	var lead *coord
 	proc.Eventually(r.t, 60*time.Second, func() (bool, string) {
+		r.superviseCoordinators()
 		for _, co := range r.coords {
 			if co.p.Exited() {
 				continue
@@ -318,15 +332,7 @@ func (r *run) waitRecovered(job string, after int) {
 				r.startWorker("")
 			}
 		}
-		// A coordinator that lost its lease exits; its supervisor (this
-		// loop) starts it again, as a standby.
-		for _, co := range r.coords {
-			if co.p.Exited() {
-				code, _ := co.p.Wait(time.Second)
-				r.record("   %s exited with %d; starting it again", co.name, code)
-				r.startCoordinator(co)
-			}
-		}
+		r.superviseCoordinators()
 		if r.kafkaP.Exited() {
 			r.t.Fatal("the broker exited")
 		}
