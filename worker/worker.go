@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +21,7 @@ import (
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
+	"github.com/weir-stream/weir/internal/netaddr"
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
 )
 
@@ -117,9 +117,9 @@ func (w *Worker) Start() error {
 	w.dataLn, w.httpLn = dl, hl
 	w.advertise = w.cfg.AdvertiseDataAddr
 	if w.advertise == "" {
-		w.advertise = advertised(dl.Addr())
+		w.advertise = netaddr.Advertised(dl.Addr().String())
 	}
-	w.httpAdv = advertised(hl.Addr())
+	w.httpAdv = netaddr.Advertised(hl.Addr().String())
 	w.dataSrv = grpc.NewServer()
 	if w.cfg.NewExchange != nil {
 		w.exchange = w.cfg.NewExchange(w.cfg.Logger)
@@ -149,23 +149,6 @@ func (w *Worker) Start() error {
 	}()
 	w.log.Info("worker started", "data", w.advertise, "http", w.httpAdv, "slots", w.cfg.Slots, "coordinator", w.cfg.CoordinatorAddr)
 	return nil
-}
-
-// advertised turns a bound address into one other hosts can dial: an
-// unspecified host (":0", "0.0.0.0", "::") becomes the host name.
-func advertised(a net.Addr) string {
-	host, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		if h, err := os.Hostname(); err == nil && h != "" {
-			host = h
-		} else {
-			host = "127.0.0.1"
-		}
-	}
-	return net.JoinHostPort(host, port)
 }
 
 // DataAddr is the advertised data address ("" before Start).

@@ -8,9 +8,7 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"reflect"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,45 +20,14 @@ import (
 	"github.com/weir-stream/weir/checkpoint/hdfs"
 	"github.com/weir-stream/weir/checkpoint/storagetest"
 	"github.com/weir-stream/weir/internal/hdfstest"
+	"github.com/weir-stream/weir/internal/leakcheck"
 	checkpointpb "github.com/weir-stream/weir/proto/checkpoint/v1"
 )
 
+// TestMain fails the run when a goroutine of the HDFS client, the storage
+// or the test server outlives the tests.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaked := leakedGoroutines(10 * time.Second); leaked != "" {
-			fmt.Fprintf(os.Stderr, "leaked goroutines:\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// leakedGoroutines waits for the goroutines of the HDFS client, the storage
-// and the test server to exit and returns the stacks of those left.
-func leakedGoroutines(wait time.Duration) string {
-	deadline := time.Now().Add(wait)
-	for {
-		buf := make([]byte, 4<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaked []string
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "leakedGoroutines") {
-				continue
-			}
-			if strings.Contains(g, "colinmarc/hdfs") || strings.Contains(g, "weir/internal/hdfstest") ||
-				strings.Contains(g, "weir/checkpoint/hdfs") {
-				leaked = append(leaked, g)
-			}
-		}
-		if len(leaked) == 0 {
-			return ""
-		}
-		if time.Now().After(deadline) {
-			return strings.Join(leaked, "\n\n")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	leakcheck.Main(m, "colinmarc/hdfs", "weir/internal/hdfstest", "weir/checkpoint/hdfs")
 }
 
 // eventually polls cond until it holds or timeout passes.

@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/weir-stream/weir/coordinator"
 	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/coordinator/ha"
+	"github.com/weir-stream/weir/internal/netaddr"
 )
 
 type haFlags struct {
@@ -30,7 +30,7 @@ func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, 
 	if hf.ttl < time.Second {
 		return usagef("--lease-ttl must be at least 1s, got %s", hf.ttl)
 	}
-	grpcAddr, err := concreteAddr(cfg.GRPCAddr)
+	grpcAddr, err := netaddr.Concrete(cfg.GRPCAddr)
 	if err != nil {
 		return usagef("--grpc-addr %q: %v", cfg.GRPCAddr, err)
 	}
@@ -40,7 +40,7 @@ func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, 
 		return fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
 	}
 	cfg.HTTPAddr = hl.Addr().String()
-	self := ha.Info{HTTPAddr: advertise(cfg.HTTPAddr), GRPCAddr: advertise(cfg.GRPCAddr)}
+	self := ha.Info{HTTPAddr: netaddr.Advertised(cfg.HTTPAddr), GRPCAddr: netaddr.Advertised(cfg.GRPCAddr)}
 	self.ID = self.HTTPAddr
 
 	hc, err := ha.Connect(ctx, ha.Config{Endpoints: hf.etcd, Prefix: hf.prefix, TTL: hf.ttl, Logger: logger})
@@ -109,39 +109,4 @@ func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, 
 		co.Stop()
 		return errors.New("lost the leadership (the etcd lease expired or etcd is unreachable): stopped at once; start the coordinator again to stand by")
 	}
-}
-
-// concreteAddr replaces port 0 by a free port: a leader publishes where
-// workers and clients reach it, so the port must be known before it binds.
-func concreteAddr(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", err
-	}
-	if port != "0" {
-		return addr, nil
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// advertise makes a listen address one others can dial: an unspecified
-// host (0.0.0.0, ::) becomes this machine's host name.
-func advertise(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
-		return addr
-	}
-	name, err := os.Hostname()
-	if err != nil {
-		return addr
-	}
-	return net.JoinHostPort(name, port)
 }

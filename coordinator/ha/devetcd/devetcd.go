@@ -12,13 +12,14 @@ package devetcd
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/weir-stream/weir/internal/netaddr"
 )
 
 // Config configures Start.
@@ -59,12 +60,12 @@ func Start(cfg Config) (*Server, error) {
 		s.tmp, cfg.DataDir = dir, dir
 	}
 	// etcd needs concrete ports to advertise: resolve port 0 first.
-	client, err := concrete(cfg.ClientAddr)
+	client, err := netaddr.Concrete(cfg.ClientAddr)
 	if err != nil {
 		s.cleanup()
 		return nil, fmt.Errorf("dev etcd: client address %q: %w", cfg.ClientAddr, err)
 	}
-	peer, err := concrete(cfg.PeerAddr)
+	peer, err := netaddr.Concrete(cfg.PeerAddr)
 	if err != nil {
 		s.cleanup()
 		return nil, fmt.Errorf("dev etcd: peer address %q: %w", cfg.PeerAddr, err)
@@ -121,21 +122,4 @@ func (s *Server) cleanup() {
 		_ = os.RemoveAll(s.tmp)
 		s.tmp = ""
 	}
-}
-
-// concrete replaces port 0 by a free port.
-func concrete(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", err
-	}
-	if port != "0" {
-		return addr, nil
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
