@@ -64,6 +64,15 @@ type Snapshotter interface {
 	Restore(states [][]byte) error
 }
 
+// Aborter is implemented by operators whose Close completes pending work
+// that can block (a sink flushing to a broker that does not answer). When
+// the subtask fails or is cancelled the runtime calls Abort instead of
+// Close: it must release resources without waiting for outside systems;
+// whatever was not committed is replayed from the last checkpoint.
+type Aborter interface {
+	Abort()
+}
+
 // CheckpointListener is implemented by operators that act when a checkpoint
 // completes (the exactly-once sink commits then).
 type CheckpointListener interface {

@@ -446,6 +446,45 @@ func (s *Sink) Close(dataflow.Output) error {
 	return err
 }
 
+// Abort implements dataflow.Aborter: the subtask failed or was cancelled,
+// so nothing is flushed or committed (what was not committed is replayed
+// from the last checkpoint). The producer is told to close and its
+// connections are released in the background, bounded by the client's
+// network timeouts, so a broker that does not answer cannot hold up the
+// cancellation. An exactly-once sink aborts its open transaction in the
+// background (read_committed readers would otherwise wait for it until
+// its transaction timeout; a restore fences it anyway); pre-committed
+// transactions stay pending for the restore to commit.
+func (s *Sink) Abort() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	if s.eos != nil {
+		c, w := s.client, s.eos
+		s.client = nil
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), closeFlushTimeout)
+			defer cancel()
+			w.abortOpen(ctx)
+			if c != nil {
+				c.Close()
+			}
+		}()
+		return
+	}
+	if s.producer == nil {
+		return
+	}
+	p, drained, c := s.producer, s.drainDone, s.client
+	s.producer = nil
+	p.AsyncClose()
+	go func() {
+		<-drained
+		c.Close()
+	}()
+}
+
 // ackTracker counts finished sends (acked or failed) for Flush.
 type ackTracker struct {
 	mu       sync.Mutex

@@ -264,6 +264,16 @@ func (t *task) abort() {
 		if !n.opened || n.closed {
 			continue
 		}
+		if a, ok := n.op.(dataflow.Aborter); ok && (i > 0 || t.source == nil) {
+			n.closed = true
+			if err := safely(func() error { a.Abort(); return nil }); err != nil {
+				t.logger.Warn("aborting after failure", "node", n.name, "err", err)
+			}
+			if c, ok := n.dctx.OnError.(io.Closer); ok {
+				_ = c.Close()
+			}
+			continue
+		}
 		if err := safely(func() error { return t.closeNode(i, discard{}) }); err != nil {
 			t.logger.Warn("closing after failure", "node", n.name, "err", err)
 		}
