@@ -173,9 +173,13 @@ func (c *Coordinator) Start() error {
 }
 
 // tickInterval checks timeouts often enough to drop a silent worker within
-// about one heartbeat interval of its timeout.
+// about one heartbeat interval of its timeout, and at least every 50 ms: a
+// restarting job is rescheduled on the first tick after its restart delay,
+// so the tick bounds how long a restart with no delay waits (measured:
+// 0.27 s of a 0.31 s median recovery with the 500 ms tick of a 1 s
+// heartbeat). A tick only compares timestamps; 20 a second cost nothing.
 func (c *Coordinator) tickInterval() time.Duration {
-	return max(c.cfg.HeartbeatInterval/2, time.Millisecond)
+	return min(max(c.cfg.HeartbeatInterval/2, time.Millisecond), 50*time.Millisecond)
 }
 
 // GRPCAddr is the bound control-plane address ("" before Start).
