@@ -72,6 +72,11 @@ type Config struct {
 	// every checkpoint step another coordinator must not also take
 	// (coordinator/ha). nil: a single coordinator.
 	Fence Fence
+	// AdoptWindow is how long a coordinator that took jobs over waits for
+	// workers to report the subtasks of a job's last attempt before it
+	// restarts the job from its checkpoint instead (default twice the
+	// heartbeat timeout; negative: never adopt, restart at once).
+	AdoptWindow time.Duration
 	// Identity, shown by GET /api/v1/overview and the web UI: who this
 	// coordinator is and how it leads (nil: a single coordinator).
 	Identity *api.CoordinatorInfo
@@ -128,6 +133,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.StorageTimeout == 0 {
 		c.StorageTimeout = DefaultStorageTimeout
+	}
+	if c.AdoptWindow == 0 {
+		c.AdoptWindow = 2 * c.HeartbeatTimeout
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Float64

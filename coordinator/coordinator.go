@@ -79,6 +79,11 @@ type jobEntry struct {
 	// history is what checkpoint storage keeps of the job's checkpoints
 	// and restarts (history.go), loaded on first use.
 	history *jobHistory
+	// adoptUntil: a resumed job waits until then for the workers to
+	// report its last attempt's subtasks (reconcile.go); zero when not.
+	adoptUntil time.Time
+	// reported are those subtasks, by task.
+	reported map[lifecycle.TaskKey]reportedTask
 }
 
 type lostWorker struct{ id, reason string }

@@ -137,6 +137,12 @@ func (c *Coordinator) scheduleOneLocked() bool {
 		if j.m.State != lifecycle.Scheduling {
 			continue
 		}
+		if !j.adoptUntil.IsZero() {
+			if now.Before(j.adoptUntil) {
+				continue // its last attempt may still run (reconcile.go)
+			}
+			c.endAdoptionLocked(j)
+		}
 		reqs := make([]scheduler.Request, 0, len(j.m.Vertices))
 		for _, v := range j.m.Vertices {
 			reqs = append(reqs, scheduler.Request{Vertex: v.ID, Parallelism: v.Parallelism})

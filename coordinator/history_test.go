@@ -183,6 +183,7 @@ func TestCheckpointIDsNotReusedAfterTakeOver(t *testing.T) {
 	c2 := startCoordinator(t, clk2, func(cfg *coordinator.Config) {
 		cfg.HeartbeatTimeout = 1000 * time.Hour
 		cfg.CheckpointStorage = "file://" + fc.root
+		cfg.AdoptWindow = -1 // the fake workers report no subtasks
 	})
 	fc2 := &fakeCluster{t: t, clk: clk2, st: fc.st, root: fc.root}
 	for _, w := range []string{"xw", "yw"} {

@@ -113,6 +113,11 @@ func (c *Coordinator) resumeLocked(rec jobstore.Record) error {
 	}
 	j.resumed = true
 	j.m.Attempt = rec.Attempt // the next attempt deployed is rec.Attempt+1
+	// Its last attempt may still run on workers that will register within
+	// their reconnect grace: wait for them to report it (reconcile.go).
+	if c.cfg.AdoptWindow > 0 {
+		j.adoptUntil = c.cfg.Clock.Now().Add(c.cfg.AdoptWindow)
+	}
 	c.log.Info("job store: resuming job", "job", rec.ID, "name", rec.Name, "after_attempt", rec.Attempt)
 	return c.applyLocked(j, lifecycle.Schedule{Now: c.cfg.Clock.Now()})
 }

@@ -19,14 +19,22 @@ import (
 )
 
 // TestCoordinatorRestartResumesJobs stops a coordinator and starts another
-// on the same checkpoint storage and address: the workers re-register, the
-// running job resumes from its latest completed checkpoint with its id, a
-// cancelled and a finished job are listed as they ended, and checkpoint ids
-// continue upwards.
+// on the same checkpoint storage and address: the workers re-register, a
+// cancelled and a finished job are listed as they ended, checkpoint ids
+// continue upwards, and the running job keeps its id and either
+//   - adopt: is adopted as it runs (the workers kept its subtasks through
+//     their reconnect grace and reported them): same attempt, no restore;
+//   - restore: restarts from its latest completed checkpoint (the workers
+//     cancelled their subtasks when the session broke).
 func TestCoordinatorRestartResumesJobs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real workers")
 	}
+	t.Run("adopt", func(t *testing.T) { testResume(t, 0) })
+	t.Run("restore", func(t *testing.T) { testResume(t, -1) })
+}
+
+func testResume(t *testing.T, grace time.Duration) {
 	root := t.TempDir()
 	grpcAddr := freeTCPAddr(t)
 	start := func() *coordinator.Coordinator {
@@ -34,12 +42,14 @@ func TestCoordinatorRestartResumesJobs(t *testing.T) {
 			cfg.ParseSpec, cfg.BuildGraph = spec.Parse, graph.Build
 			cfg.CheckpointStorage = "file://" + root
 			cfg.GRPCAddr = grpcAddr
+			cfg.AdoptWindow = time.Second
 		})
 	}
 	c1 := start()
 	for _, id := range []string{"r1", "r2"} {
 		w, err := worker.New(worker.Config{CoordinatorAddr: grpcAddr, DataAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-			Slots: 2, ID: id, Builder: builder.New(), ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond})
+			Slots: 2, ID: id, Builder: builder.New(), ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond,
+			ReconnectGrace: grace})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,15 +124,21 @@ pipeline:
 	if j := waitJob(t, cl, cancelled, "CANCELLED"); j.Attempt != 0 {
 		t.Errorf("the cancelled job was started again: %+v", j)
 	}
-	if j := waitJob(t, cl, running, "RUNNING"); j.Attempt != 2 {
-		t.Errorf("the resumed job runs attempt %d, want 2 (after the first coordinator's 1)", j.Attempt)
+	want := int64(2) // restarted after the first coordinator's attempt 1
+	if grace >= 0 {
+		want = 1 // adopted
+	}
+	if j := waitJob(t, cl, running, "RUNNING"); j.Attempt != want {
+		t.Errorf("the resumed job runs attempt %d, want %d", j.Attempt, want)
 	}
 	var cs *api.Checkpoints
 	eventually(t, 20*time.Second, func() bool {
 		cs, _ = cl.Checkpoints(ctx, running)
 		return cs != nil && cs.Latest != nil && cs.Latest.ID > before
 	}, "a checkpoint after the restart")
-	if r := cs.LatestRestore; r == nil || r.CheckpointID < before {
+	if r := cs.LatestRestore; grace >= 0 && r != nil {
+		t.Fatalf("the adopted attempt restored from %+v", r)
+	} else if grace < 0 && (r == nil || r.CheckpointID < before) {
 		t.Fatalf("resumed from %+v, want checkpoint %d or later", r, before)
 	}
 	data, err := os.ReadFile(out)

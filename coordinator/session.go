@@ -50,7 +50,7 @@ func (s *sessionServer) Session(stream controlpb.Coordinator_SessionServer) erro
 	}}}); err != nil {
 		return err
 	}
-	c.register(w)
+	c.register(w, reg.GetTasks())
 	defer c.sessionEnded(w)
 
 	sendErr := make(chan error, 1)
@@ -118,7 +118,7 @@ func (c *Coordinator) recvLoop(ctx context.Context, stream controlpb.Coordinator
 	}
 }
 
-func (c *Coordinator) register(w *workerEntry) {
+func (c *Coordinator) register(w *workerEntry, running []*controlpb.TaskStatus) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.session++
@@ -131,7 +131,8 @@ func (c *Coordinator) register(w *workerEntry) {
 		c.dropWorkerLocked(w.id, "re-registered with a new session")
 	}
 	c.workers[w.id] = w
-	c.log.Info("worker registered", "worker", w.id, "data_addr", w.dataAddr, "http_addr", w.httpAddr, "slots", w.slots)
+	c.log.Info("worker registered", "worker", w.id, "data_addr", w.dataAddr, "http_addr", w.httpAddr, "slots", w.slots, "tasks", len(running))
+	c.reconcileLocked(w.id, running)
 	c.settleLocked()
 }
 

@@ -81,14 +81,22 @@ type Config struct {
 	// ReconnectMin and ReconnectMax bound the backoff between attempts to
 	// reach the coordinator (defaults 100ms and 5s).
 	ReconnectMin, ReconnectMax time.Duration
+	// ReconnectGrace is how long the subtasks keep running after the
+	// session with the coordinator breaks (default 30s; negative: cancel
+	// them at once). A worker that registers again within it reports them,
+	// and the coordinator reconciles: it adopts a job's whole attempt (a
+	// restarted coordinator or a new leader) or cancels them. After it the
+	// worker cancels them itself.
+	ReconnectGrace time.Duration
 }
 
 // Defaults.
 const (
-	DefaultDataAddr     = ":7071"
-	DefaultHTTPAddr     = ":8082"
-	DefaultReconnectMin = 100 * time.Millisecond
-	DefaultReconnectMax = 5 * time.Second
+	DefaultDataAddr       = ":7071"
+	DefaultHTTPAddr       = ":8082"
+	DefaultReconnectMin   = 100 * time.Millisecond
+	DefaultReconnectMax   = 5 * time.Second
+	DefaultReconnectGrace = 30 * time.Second
 )
 
 // wired holds the real implementations; wiring.go fills it in, so that the
@@ -139,6 +147,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReconnectMax == 0 {
 		c.ReconnectMax = DefaultReconnectMax
+	}
+	if c.ReconnectGrace == 0 {
+		c.ReconnectGrace = DefaultReconnectGrace
 	}
 }
 

@@ -14,16 +14,30 @@ import (
 // with backoff.
 func (w *Worker) sessionLoop() {
 	backoff := w.cfg.ReconnectMin
+	var lostAt time.Time // when the last session broke; zero while none did
 	for w.ctx.Err() == nil {
 		registered, err := w.runSession(w.ctx)
 		w.connected.Store(false)
-		w.cancelAllTasks()
 		if w.ctx.Err() != nil {
+			w.cancelAllTasks()
 			return
 		}
 		if registered {
+			lostAt = time.Now()
+		}
+		// The subtasks keep running through a short outage (a coordinator
+		// restarting, a new leader being elected): the next registration
+		// reports them and the coordinator decides. Past the grace they
+		// are cancelled here.
+		if !lostAt.IsZero() && (w.cfg.ReconnectGrace < 0 || time.Since(lostAt) >= w.cfg.ReconnectGrace) {
+			if n := w.cancelAllTasks(); n > 0 {
+				w.log.Warn("no coordinator within the reconnect grace; cancelled the subtasks", "tasks", n, "grace", w.cfg.ReconnectGrace)
+			}
+			lostAt = time.Time{}
+		}
+		if registered {
 			backoff = w.cfg.ReconnectMin
-			w.log.Warn("session with the coordinator ended; cancelled all tasks, reconnecting", "err", err)
+			w.log.Warn("session with the coordinator ended; reconnecting", "err", err, "grace", w.cfg.ReconnectGrace)
 		} else {
 			w.log.Warn("cannot reach the coordinator; retrying", "addr", w.cfg.CoordinatorAddr, "err", err, "in", backoff)
 		}
@@ -48,6 +62,7 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 	}
 	if err := stream.Send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_Register{Register: &controlpb.Register{
 		WorkerId: w.cfg.ID, DataAddr: w.advertise, Slots: int32(w.cfg.Slots), HttpAddr: w.httpAdv, Version: w.cfg.Version,
+		Tasks: w.registrationStatuses(),
 	}}}); err != nil {
 		return false, err
 	}

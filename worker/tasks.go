@@ -212,8 +212,11 @@ func (w *Worker) cancelTask(id *controlpb.TaskID) {
 
 // cancelAllTasks cancels every task, waits for all to stop and forgets them:
 // after a broken session their jobs have failed on the coordinator.
-func (w *Worker) cancelAllTasks() {
+// cancelAllTasks cancels every subtask, waits for them and returns how
+// many there were.
+func (w *Worker) cancelAllTasks() int {
 	w.mu.Lock()
+	n := len(w.tasks)
 	for _, t := range w.tasks {
 		t.canceled = true
 		if t.cancel != nil {
@@ -226,6 +229,25 @@ func (w *Worker) cancelAllTasks() {
 	clear(w.tasks)
 	w.outbox = nil
 	w.mu.Unlock()
+	return n
+}
+
+// registrationStatuses is every subtask's status for a Register: they are
+// reported there, so they count as reported; ended ones are then
+// forgotten. Checkpoint messages for the previous coordinator are dropped.
+func (w *Worker) registrationStatuses() []*controlpb.TaskStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []*controlpb.TaskStatus
+	for k, t := range w.tasks {
+		out = append(out, t.status())
+		t.reported = t.state
+		if t.ended() {
+			delete(w.tasks, k)
+		}
+	}
+	w.outbox = nil
+	return out
 }
 
 // checkpointCommand hands a checkpoint message to the task it names.

@@ -17,6 +17,18 @@ type Placed struct {
 	Restore *RestorePoint
 }
 
+// Adopted: a coordinator that took the job over (a restarted coordinator,
+// a new leader) found every subtask of the job's last attempt still on
+// its workers, which registered again within their reconnect grace. The
+// attempt continues where it is: no redeployment, no restore.
+type Adopted struct {
+	Now     time.Time
+	Attempt int64
+	Workers map[TaskKey]string
+	// States are the reported task states: RUNNING or FINISHED.
+	States map[TaskKey]TaskState
+}
+
 // RestorePoint is the checkpoint or savepoint an attempt restores from.
 type RestorePoint struct {
 	CheckpointID int64
@@ -78,6 +90,7 @@ type Tick struct{ Now time.Time }
 
 func (Schedule) isEvent()   {}
 func (Placed) isEvent()     {}
+func (Adopted) isEvent()    {}
 func (NoSlots) isEvent()    {}
 func (TaskUpdate) isEvent() {}
 func (WorkerLost) isEvent() {}

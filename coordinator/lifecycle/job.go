@@ -243,6 +243,8 @@ func (j *Job) Handle(ev Event) ([]Action, error) {
 		return nil, j.set(Scheduling, e.Now)
 	case Placed:
 		return j.placed(e)
+	case Adopted:
+		return nil, j.adopted(e)
 	case NoSlots:
 		return nil, j.noSlots(e)
 	case TaskUpdate:
@@ -310,6 +312,31 @@ func (j *Job) placed(e Placed) ([]Action, error) {
 		acts = append(acts, DeployTask{Task: t.Key, Worker: t.Worker, Attempt: j.Attempt})
 	}
 	return acts, nil
+}
+
+// adopted takes over a running attempt: every task keeps its worker and
+// reported state, and the job is RUNNING (or FINISHED) again at once.
+func (j *Job) adopted(e Adopted) error {
+	if j.State != Scheduling {
+		return &TransitionError{From: j.State, To: Deploying}
+	}
+	for _, t := range j.Tasks {
+		if e.Workers[t.Key] == "" {
+			return fmt.Errorf("lifecycle: adopted attempt %d has no worker for %s", e.Attempt, t.Key)
+		}
+		if s := e.States[t.Key]; s != TaskRunning && s != TaskFinished {
+			return fmt.Errorf("lifecycle: adopted task %s is %s, not RUNNING or FINISHED", t.Key, s)
+		}
+	}
+	if err := j.set(Deploying, e.Now); err != nil {
+		return err
+	}
+	j.Attempt = e.Attempt
+	j.Restore = nil
+	for _, t := range j.Tasks {
+		t.Worker, t.State, t.Error, t.Metrics = e.Workers[t.Key], e.States[t.Key], "", Metrics{}
+	}
+	return j.progress(e.Now)
 }
 
 func (j *Job) noSlots(e NoSlots) error {

@@ -186,6 +186,37 @@ func TestUnrecoverableFailureIsNotRestarted(t *testing.T) {
 	}
 }
 
+// A job taken over by another coordinator adopts its last attempt as it
+// runs: the reported workers and states, RUNNING without a deployment.
+func TestAdoptedAttempt(t *testing.T) {
+	j := newJob(t)
+	ws := map[TaskKey]string{{"src", 0}: "w1", {"src", 1}: "w2", {"sink", 0}: "w1"}
+	states := map[TaskKey]TaskState{{"src", 0}: TaskRunning, {"src", 1}: TaskRunning, {"sink", 0}: TaskRunning}
+	if acts := mustHandle(t, j, Adopted{Now: t0, Attempt: 3, Workers: ws, States: states}); len(acts) != 0 {
+		t.Fatalf("adoption deployed: %v", acts)
+	}
+	if j.State != Running || j.Attempt != 3 || j.Task(TaskKey{"src", 1}).Worker != "w2" || j.Restore != nil || len(j.Restarts) != 0 {
+		t.Fatalf("state %s attempt %d %+v", j.State, j.Attempt, j)
+	}
+	// Reports of the adopted attempt count from now on.
+	report(t, j, TaskKey{"src", 0}, TaskFailed, "boom")
+	if j.State != Failing {
+		t.Fatalf("state %s", j.State)
+	}
+
+	// Not adoptable: a task missing, or one that failed.
+	j = newJob(t)
+	delete(ws, TaskKey{"sink", 0})
+	if _, err := j.Handle(Adopted{Now: t0, Attempt: 1, Workers: ws, States: states}); err == nil || j.State != Scheduling {
+		t.Fatalf("adopted without every task: %v, %s", err, j.State)
+	}
+	ws[TaskKey{"sink", 0}] = "w1"
+	states[TaskKey{"sink", 0}] = TaskFailed
+	if _, err := j.Handle(Adopted{Now: t0, Attempt: 1, Workers: ws, States: states}); err == nil {
+		t.Fatal("adopted a failed task")
+	}
+}
+
 func TestWorkerLostFailsJob(t *testing.T) {
 	j := newJob(t)
 	deploy(t, j)

@@ -147,8 +147,8 @@ type verdict struct {
 
 // TestLeaderKills runs ip-visits on three coordinators sharing etcd and
 // SIGKILLs the leader twice while it runs: each time a standby takes over,
-// resumes the job from its latest checkpoint, the workers register with
-// it, and in the end the exactly-once Kafka sink's output matches the
+// the workers register with it and report the subtasks they kept running,
+// the new leader adopts the job's attempt as it runs, and in the end the exactly-once Kafka sink's output matches the
 // model exactly: nothing lost, duplicated or wrong.
 func TestLeaderKills(t *testing.T) {
 	if testing.Short() {
@@ -233,14 +233,24 @@ func TestLeaderKills(t *testing.T) {
 			_ = json.Unmarshal([]byte(out), &cs)
 			return code == 0 && cs.Counts.Completed >= 1, out
 		})
-		t.Logf("kill %d: SIGKILL %s", kill, lead.name)
+		before, why := c.job(lead, id)
+		if before.State != "RUNNING" {
+			t.Fatalf("job %s %s", before.State, why)
+		}
+		t.Logf("kill %d: SIGKILL %s (job at attempt %d)", kill, lead.name, before.Attempt)
 		start := time.Now()
 		lead.p.Kill()
 		next := c.leader(60 * time.Second)
+		var after jobStatus
 		proc.Eventually(t, 60*time.Second, func() (bool, string) {
-			j, why := c.job(next, id)
-			return j.State == "RUNNING", j.State + why
+			after, why = c.job(next, id)
+			return after.State == "RUNNING", after.State + why
 		})
+		// The workers kept the subtasks through the election and reported
+		// them to the new leader, which adopted the attempt as it runs.
+		if after.Attempt != before.Attempt {
+			t.Errorf("kill %d: the new leader runs attempt %d, want the adopted attempt %d", kill, after.Attempt, before.Attempt)
+		}
 		t.Logf("kill %d: %s leads, job running again after %s", kill, next.name, time.Since(start).Round(100*time.Millisecond))
 		// The killed coordinator comes back as a standby.
 		c.startCoordinator(lead)

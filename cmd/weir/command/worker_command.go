@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -53,6 +54,7 @@ func newWorkerCommand(g *globals) *cobra.Command {
 	c.Flags().StringVar(&cfg.ID, "id", "", "worker id (default: host name and a random suffix)")
 	c.Flags().StringVar(&cfg.DataAddr, "data-addr", "127.0.0.1:0", "data exchange address other workers connect to")
 	c.Flags().StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:0", "/metrics and /healthz address")
+	c.Flags().DurationVar(&cfg.ReconnectGrace, "reconnect-grace", 30*time.Second, "keep running the subtasks this long after the session with the coordinator breaks (negative: cancel them at once)")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	c.Flags().IntVar(&gcPercent, "gc-percent", 400, "Go GC target percentage (ignored when GOGC is set)")
 	return c

@@ -220,8 +220,13 @@ type Register struct {
 	DataAddr string `protobuf:"bytes,2,opt,name=data_addr,json=dataAddr,proto3" json:"data_addr,omitempty"`
 	Slots    int32  `protobuf:"varint,3,opt,name=slots,proto3" json:"slots,omitempty"`
 	// http_addr is host:port of the worker's /metrics endpoint.
-	HttpAddr      string `protobuf:"bytes,4,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
-	Version       string `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	HttpAddr string `protobuf:"bytes,4,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
+	Version  string `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	// tasks are the subtasks the worker still runs (or that ended while it
+	// had no session) when it registers again after a broken session: the
+	// coordinator reconciles them, adopting a job's whole attempt or
+	// cancelling them.
+	Tasks         []*TaskStatus `protobuf:"bytes,6,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -289,6 +294,13 @@ func (x *Register) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *Register) GetTasks() []*TaskStatus {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
 }
 
 type Heartbeat struct {
@@ -1344,13 +1356,14 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"taskStatus\x12G\n" +
 	"\x0echeckpoint_ack\x18\x04 \x01(\v2\x1e.weir.control.v1.CheckpointAckH\x00R\rcheckpointAck\x12S\n" +
 	"\x12checkpoint_decline\x18\x05 \x01(\v2\".weir.control.v1.CheckpointDeclineH\x00R\x11checkpointDeclineB\x05\n" +
-	"\x03msg\"\x91\x01\n" +
+	"\x03msg\"\xc4\x01\n" +
 	"\bRegister\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
 	"\tdata_addr\x18\x02 \x01(\tR\bdataAddr\x12\x14\n" +
 	"\x05slots\x18\x03 \x01(\x05R\x05slots\x12\x1b\n" +
 	"\thttp_addr\x18\x04 \x01(\tR\bhttpAddr\x12\x18\n" +
-	"\aversion\x18\x05 \x01(\tR\aversion\"W\n" +
+	"\aversion\x18\x05 \x01(\tR\aversion\x121\n" +
+	"\x05tasks\x18\x06 \x03(\v2\x1b.weir.control.v1.TaskStatusR\x05tasks\"W\n" +
 	"\tHeartbeat\x12\x17\n" +
 	"\aunix_ms\x18\x01 \x01(\x03R\x06unixMs\x121\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x1b.weir.control.v1.TaskStatusR\x05tasks\"p\n" +
@@ -1481,34 +1494,35 @@ var file_proto_control_v1_control_proto_depIdxs = []int32{
 	5,  // 2: weir.control.v1.WorkerMessage.task_status:type_name -> weir.control.v1.TaskStatus
 	14, // 3: weir.control.v1.WorkerMessage.checkpoint_ack:type_name -> weir.control.v1.CheckpointAck
 	15, // 4: weir.control.v1.WorkerMessage.checkpoint_decline:type_name -> weir.control.v1.CheckpointDecline
-	5,  // 5: weir.control.v1.Heartbeat.tasks:type_name -> weir.control.v1.TaskStatus
-	4,  // 6: weir.control.v1.TaskStatus.task:type_name -> weir.control.v1.TaskID
-	0,  // 7: weir.control.v1.TaskStatus.state:type_name -> weir.control.v1.TaskState
-	6,  // 8: weir.control.v1.TaskStatus.metrics:type_name -> weir.control.v1.TaskMetrics
-	8,  // 9: weir.control.v1.CoordinatorMessage.registered:type_name -> weir.control.v1.Registered
-	9,  // 10: weir.control.v1.CoordinatorMessage.deploy:type_name -> weir.control.v1.DeployTask
-	12, // 11: weir.control.v1.CoordinatorMessage.cancel:type_name -> weir.control.v1.CancelTask
-	13, // 12: weir.control.v1.CoordinatorMessage.trigger_checkpoint:type_name -> weir.control.v1.TriggerCheckpoint
-	16, // 13: weir.control.v1.CoordinatorMessage.notify_checkpoint_complete:type_name -> weir.control.v1.NotifyCheckpointComplete
-	17, // 14: weir.control.v1.CoordinatorMessage.abort_checkpoint:type_name -> weir.control.v1.AbortCheckpoint
-	4,  // 15: weir.control.v1.DeployTask.task:type_name -> weir.control.v1.TaskID
-	11, // 16: weir.control.v1.DeployTask.placements:type_name -> weir.control.v1.Placement
-	10, // 17: weir.control.v1.DeployTask.restore:type_name -> weir.control.v1.Restore
-	4,  // 18: weir.control.v1.CancelTask.task:type_name -> weir.control.v1.TaskID
-	4,  // 19: weir.control.v1.TriggerCheckpoint.task:type_name -> weir.control.v1.TaskID
-	4,  // 20: weir.control.v1.CheckpointAck.task:type_name -> weir.control.v1.TaskID
-	18, // 21: weir.control.v1.CheckpointAck.operators:type_name -> weir.checkpoint.v1.OperatorState
-	19, // 22: weir.control.v1.CheckpointAck.stats:type_name -> weir.checkpoint.v1.SubtaskStats
-	4,  // 23: weir.control.v1.CheckpointDecline.task:type_name -> weir.control.v1.TaskID
-	4,  // 24: weir.control.v1.NotifyCheckpointComplete.task:type_name -> weir.control.v1.TaskID
-	4,  // 25: weir.control.v1.AbortCheckpoint.task:type_name -> weir.control.v1.TaskID
-	1,  // 26: weir.control.v1.Coordinator.Session:input_type -> weir.control.v1.WorkerMessage
-	7,  // 27: weir.control.v1.Coordinator.Session:output_type -> weir.control.v1.CoordinatorMessage
-	27, // [27:28] is the sub-list for method output_type
-	26, // [26:27] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	5,  // 5: weir.control.v1.Register.tasks:type_name -> weir.control.v1.TaskStatus
+	5,  // 6: weir.control.v1.Heartbeat.tasks:type_name -> weir.control.v1.TaskStatus
+	4,  // 7: weir.control.v1.TaskStatus.task:type_name -> weir.control.v1.TaskID
+	0,  // 8: weir.control.v1.TaskStatus.state:type_name -> weir.control.v1.TaskState
+	6,  // 9: weir.control.v1.TaskStatus.metrics:type_name -> weir.control.v1.TaskMetrics
+	8,  // 10: weir.control.v1.CoordinatorMessage.registered:type_name -> weir.control.v1.Registered
+	9,  // 11: weir.control.v1.CoordinatorMessage.deploy:type_name -> weir.control.v1.DeployTask
+	12, // 12: weir.control.v1.CoordinatorMessage.cancel:type_name -> weir.control.v1.CancelTask
+	13, // 13: weir.control.v1.CoordinatorMessage.trigger_checkpoint:type_name -> weir.control.v1.TriggerCheckpoint
+	16, // 14: weir.control.v1.CoordinatorMessage.notify_checkpoint_complete:type_name -> weir.control.v1.NotifyCheckpointComplete
+	17, // 15: weir.control.v1.CoordinatorMessage.abort_checkpoint:type_name -> weir.control.v1.AbortCheckpoint
+	4,  // 16: weir.control.v1.DeployTask.task:type_name -> weir.control.v1.TaskID
+	11, // 17: weir.control.v1.DeployTask.placements:type_name -> weir.control.v1.Placement
+	10, // 18: weir.control.v1.DeployTask.restore:type_name -> weir.control.v1.Restore
+	4,  // 19: weir.control.v1.CancelTask.task:type_name -> weir.control.v1.TaskID
+	4,  // 20: weir.control.v1.TriggerCheckpoint.task:type_name -> weir.control.v1.TaskID
+	4,  // 21: weir.control.v1.CheckpointAck.task:type_name -> weir.control.v1.TaskID
+	18, // 22: weir.control.v1.CheckpointAck.operators:type_name -> weir.checkpoint.v1.OperatorState
+	19, // 23: weir.control.v1.CheckpointAck.stats:type_name -> weir.checkpoint.v1.SubtaskStats
+	4,  // 24: weir.control.v1.CheckpointDecline.task:type_name -> weir.control.v1.TaskID
+	4,  // 25: weir.control.v1.NotifyCheckpointComplete.task:type_name -> weir.control.v1.TaskID
+	4,  // 26: weir.control.v1.AbortCheckpoint.task:type_name -> weir.control.v1.TaskID
+	1,  // 27: weir.control.v1.Coordinator.Session:input_type -> weir.control.v1.WorkerMessage
+	7,  // 28: weir.control.v1.Coordinator.Session:output_type -> weir.control.v1.CoordinatorMessage
+	28, // [28:29] is the sub-list for method output_type
+	27, // [27:28] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_proto_control_v1_control_proto_init() }
