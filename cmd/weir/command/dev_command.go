@@ -41,7 +41,7 @@ func newDevCommand(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a whole weir cluster on this machine: broker, coordinator and workers",
-		Long: "Run a development cluster: an embedded Kafka-protocol broker, one coordinator and\n" +
+		Long: "Run a development cluster: an embedded etcd, an embedded Kafka-protocol broker, one coordinator and\n" +
 			"N worker processes, with all data under --data-dir. With --example it submits the\n" +
 			"ip-visits example job and keeps `weir loadgen` feeding its input topic.\n" +
 			"Ctrl-C stops everything.",
