@@ -285,6 +285,14 @@ func (t *task) command(cmd Command) error {
 			t.decline(cmd.CheckpointID, "the source is stopping with a savepoint, or resuming after an aborted one")
 			return nil
 		}
+		if cmd.CheckpointID <= t.lastTrigger {
+			// A coordinator that took the running job over may reuse an id
+			// the previous one triggered but never recorded: declining
+			// makes it abort this one and go on with the next id.
+			t.decline(cmd.CheckpointID, fmt.Sprintf("checkpoint %d is not above %d, the last barrier this source injected", cmd.CheckpointID, t.lastTrigger))
+			return nil
+		}
+		t.lastTrigger = cmd.CheckpointID
 		b := dataflow.Barrier{ID: cmd.CheckpointID, Timestamp: cmd.Timestamp, Savepoint: cmd.Savepoint, Stop: cmd.Stop}
 		if err := t.checkpoint(b, 0); err != nil {
 			return err

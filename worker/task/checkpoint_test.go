@@ -346,6 +346,30 @@ func TestSourceBarrierWhileBusy(t *testing.T) {
 	}
 }
 
+// A trigger whose id is not above the last barrier the source injected (a
+// coordinator that took the running job over reused an id it never
+// recorded) is declined, so the coordinator aborts it and goes on.
+func TestSourceDeclinesAReusedCheckpointID(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	src := &posSource{n: -1}
+	ctl, rep, _, _, done := runSourceTask(t, ctx, src, nil)
+	eventually(t, 10*time.Second, func() bool { return src.next.Load() > 100 }, "source running")
+	ctl.Post(Command{Kind: CmdTrigger, CheckpointID: 5})
+	eventually(t, 10*time.Second, func() bool { return rep.ack(5) != nil }, "ack of 5")
+	for _, id := range []int64{5, 4} {
+		ctl.Post(Command{Kind: CmdTrigger, CheckpointID: id})
+		eventually(t, 10*time.Second, func() bool { return rep.decline(id) != nil }, "decline of a reused id")
+	}
+	if d := rep.decline(4); !strings.Contains(d.GetReason(), "not above 5") {
+		t.Fatalf("reason %q", d.GetReason())
+	}
+	ctl.Post(Command{Kind: CmdTrigger, CheckpointID: 6})
+	eventually(t, 10*time.Second, func() bool { return rep.ack(6) != nil }, "ack of 6")
+	cancel()
+	<-done
+}
+
 func TestSourceBarrierWhileIdleAndStop(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

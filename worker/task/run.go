@@ -115,6 +115,7 @@ type task struct {
 	stopSource  func()        // cancels the source's Run
 	sourceDone  bool          // Run returned (guarded by srcOut.mu)
 	stopID      int64         // the last barrier taken was a stop barrier (not aborted)
+	lastTrigger int64         // the highest barrier id this source injected
 	stopping    bool          // source: the stop-with-savepoint completed
 	upCtx       context.Context
 	upCancel    context.CancelFunc
