@@ -5,7 +5,9 @@
 // so the figures include the data exchange and Kafka client costs a user
 // pays. The benchmarks, in order (-only picks a subset): ipvisits
 // (throughput against a sarama loop, and the throughput cost of 1 s
-// checkpoints), datagen (CPU per event), keys1m (checkpoints of 1M keys of
+// checkpoints), eos (ip-visits with the exactly-once against the
+// at-least-once Kafka sink, and produce → read_committed latency of a
+// pass-through job with each), datagen (CPU per event), keys1m (checkpoints of 1M keys of
 // window state: duration, size, processing pause) and recovery (SIGKILL of
 // a worker → first output of the restored job). docs/bench.md describes
 // every line. Each figure is a median over several runs.
@@ -44,7 +46,7 @@ var (
 
 // allBenches in the order they run. recovery runs last: it stops the
 // benchmark worker and kills the workers it starts.
-var allBenches = []string{"ipvisits", "datagen", "keys1m", "recovery"}
+var allBenches = []string{"ipvisits", "eos", "datagen", "keys1m", "recovery"}
 
 func main() {
 	flag.Parse()
@@ -60,6 +62,7 @@ type env struct {
 	api               *api.Client
 	procs             []*exec.Cmd
 	worker            *exec.Cmd
+	accessLog         bool // the access-log topic is written
 }
 
 func run() error {
@@ -100,6 +103,11 @@ func run() error {
 			return err
 		}
 	}
+	if want("eos") {
+		if err := e.benchEOS(); err != nil {
+			return err
+		}
+	}
 	if want("datagen") {
 		var gen []float64
 		for i := 0; i < *runs; i++ {
@@ -132,8 +140,7 @@ func run() error {
 // 1 − (checkpointed / plain) of one run, so that a slow phase of the machine
 // hits both sides of a ratio.
 func (e *env) benchIPVisits() error {
-	if _, err := e.weir("loadgen", "access-log", "--brokers", e.kafka, "--topic", "access-log",
-		"--events", strconv.FormatInt(*events, 10), "--seed", "1", "--partitions", "4"); err != nil {
+	if err := e.ensureAccessLog(); err != nil {
 		return err
 	}
 	var weirEPS, weirCPU, loopEPS, ckptEPS, ckptCPU, lossEPS, lossCPU, ckptMs []float64
@@ -368,6 +375,12 @@ func checkpointBlock(storage string) string {
 // ipVisitsBounded is examples/ip-visits.yaml over the bounded access-log
 // topic, with 1 s checkpoints into storage unless storage is empty.
 func ipVisitsBounded(brokers, outTopic, storage string) string {
+	return ipVisitsSpec(brokers, outTopic, checkpointBlock(storage), "at-least-once")
+}
+
+// ipVisitsSpec is ip-visits with the given checkpoint block (may be empty)
+// and Kafka sink delivery.
+func ipVisitsSpec(brokers, outTopic, ckpt, delivery string) string {
 	return fmt.Sprintf(`name: ip-visits-bench
 parallelism: 2
 %spipeline:
@@ -388,8 +401,8 @@ parallelism: 2
         bytes: sum(bytes)
   - name: out
     sink:
-      kafka: {brokers: [%q], topic: %s, key: ip, format: json}
-`, checkpointBlock(storage), brokers, brokers, outTopic)
+      kafka: {brokers: [%q], topic: %s, key: ip, format: json, delivery: %s}
+`, ckpt, brokers, brokers, outTopic, delivery)
 }
 
 func datagenCount(n int64) string {
