@@ -257,9 +257,8 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) error {
 				continue
 			}
 			rec.Time = ts
-			tracker.Observe(0, ts, now)
 			maxTs = max(maxTs, ts)
-			if wm := tracker.PartitionWatermark(0); wm != eventtime.NoWatermark {
+			if wm := tracker.Observe(0, ts, now); wm != eventtime.NoWatermark {
 				rec.SourceWatermark = wm
 			}
 			if idle {

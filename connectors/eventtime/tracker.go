@@ -44,8 +44,10 @@ func (t *Tracker) AddPartition(p int32, now time.Time) {
 	}
 }
 
-// Observe records an event time seen on partition p.
-func (t *Tracker) Observe(p int32, ts int64, now time.Time) {
+// Observe records an event time seen on partition p and returns the
+// partition's own watermark after it (see PartitionWatermark), which a
+// source puts on the record (dataflow.Record.SourceWatermark).
+func (t *Tracker) Observe(p int32, ts int64, now time.Time) int64 {
 	s, ok := t.parts[p]
 	if !ok {
 		s = &partition{maxTs: NoWatermark}
@@ -56,6 +58,7 @@ func (t *Tracker) Observe(p int32, ts int64, now time.Time) {
 	}
 	s.lastSeen = now
 	s.idle = false
+	return t.watermarkOf(s)
 }
 
 // Restore sets a partition's largest seen event time, from a checkpoint.
@@ -76,7 +79,14 @@ func (t *Tracker) MaxTimestamp(p int32) int64 {
 // time less the out-of-orderness and 1 ms, NoWatermark before any record.
 func (t *Tracker) PartitionWatermark(p int32) int64 {
 	s, ok := t.parts[p]
-	if !ok || s.maxTs == NoWatermark {
+	if !ok {
+		return NoWatermark
+	}
+	return t.watermarkOf(s)
+}
+
+func (t *Tracker) watermarkOf(s *partition) int64 {
+	if s.maxTs == NoWatermark {
 		return NoWatermark
 	}
 	return s.maxTs - t.bound - 1

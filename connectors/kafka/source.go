@@ -740,8 +740,7 @@ func (s *Source) handle(ps *partState, m *sarama.ConsumerMessage, now time.Time,
 	} else {
 		rec.Fields = fields
 		if s.tracker != nil {
-			s.tracker.Observe(m.Partition, rec.Time, now)
-			if wm := s.tracker.PartitionWatermark(m.Partition); wm != eventtime.NoWatermark {
+			if wm := s.tracker.Observe(m.Partition, rec.Time, now); wm != eventtime.NoWatermark {
 				rec.SourceWatermark = wm
 			}
 			if s.idle {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weir-stream/weir/connectors/accesslog"
 	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/internal/proc"
 )
@@ -236,27 +237,8 @@ func (lg *loadgen) wait(timeout time.Duration) time.Duration {
 	return time.Since(lg.started)
 }
 
-// verifyResult is weir verify ip-visits -o json.
-type verifyResult struct {
-	OK          bool     `json:"ok"`
-	Matched     int      `json:"matched"`
-	Lost        int      `json:"lost"`
-	Duplicated  int      `json:"duplicated"`
-	Wrong       int      `json:"wrong"`
-	Unexpected  int      `json:"unexpected"`
-	Pending     int      `json:"pending"`
-	LateCounted int      `json:"late_counted"`
-	Malformed   []string `json:"malformed"`
-	Examples    []string `json:"examples"`
-}
-
-func (r verifyResult) String() string {
-	return fmt.Sprintf("matched %d, lost %d, duplicated %d, wrong %d, unexpected %d (late events counted in %d), pending %d, malformed %d; examples:\n  %s",
-		r.Matched, r.Lost, r.Duplicated, r.Wrong, r.Unexpected, r.LateCounted, r.Pending, len(r.Malformed), strings.Join(r.Examples, "\n  "))
-}
-
 // verifyOnce runs weir verify ip-visits -o json once.
-func (c *cluster) verifyOnce(events, seed int, extra ...string) verifyResult {
+func (c *cluster) verifyOnce(events, seed int, extra ...string) accesslog.Report {
 	c.t.Helper()
 	args := append([]string{"verify", "ip-visits", "--brokers", c.kafkaAddr, "--topic", "ip-visits",
 		"--events", strconv.Itoa(events), "--seed", strconv.Itoa(seed), "--partitions", "4",
@@ -264,7 +246,7 @@ func (c *cluster) verifyOnce(events, seed int, extra ...string) verifyResult {
 	out, code := c.weir(args...)
 	// The output is the JSON result (standard output), then on a mismatch
 	// one error line (standard error).
-	var r verifyResult
+	var r accesslog.Report
 	if err := json.NewDecoder(strings.NewReader(out)).Decode(&r); err != nil {
 		c.t.Fatalf("weir verify: exit %d, not JSON: %v\n%s", code, err, out)
 	}
@@ -277,9 +259,9 @@ func (c *cluster) verifyOnce(events, seed int, extra ...string) verifyResult {
 // verifyCaughtUp polls weir verify until no window is lost (the job has
 // caught up with the input) and returns the result. Wrong, unexpected and
 // malformed output never goes away, so it fails the test at once.
-func (c *cluster) verifyCaughtUp(events, seed int, timeout time.Duration, extra ...string) verifyResult {
+func (c *cluster) verifyCaughtUp(events, seed int, timeout time.Duration, extra ...string) accesslog.Report {
 	c.t.Helper()
-	var r verifyResult
+	var r accesslog.Report
 	proc.Eventually(c.t, timeout, func() (bool, string) {
 		r = c.verifyOnce(events, seed, extra...)
 		if r.Wrong+r.Unexpected > 0 || len(r.Malformed) > 0 {
@@ -292,7 +274,7 @@ func (c *cluster) verifyCaughtUp(events, seed int, timeout time.Duration, extra 
 
 // checkOutput fails the test when verify found lost, malformed, wrong or
 // unexpected windows, and duplicated ones unless allowDuplicates.
-func checkOutput(t *testing.T, r verifyResult, allowDuplicates bool) {
+func checkOutput(t *testing.T, r accesslog.Report, allowDuplicates bool) {
 	t.Helper()
 	bad := r.Lost > 0 || len(r.Malformed) > 0 || (!allowDuplicates && r.Duplicated > 0) || r.Wrong+r.Unexpected > 0
 	if bad {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weir-stream/weir/connectors/accesslog"
 	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/internal/proc"
 )
@@ -215,36 +216,17 @@ func slicesContains(xs []string, x string) bool {
 	return false
 }
 
-// verifyResult is weir verify ip-visits -o json.
-type verifyResult struct {
-	OK          bool     `json:"ok"`
-	Matched     int      `json:"matched"`
-	Lost        int      `json:"lost"`
-	Duplicated  int      `json:"duplicated"`
-	Wrong       int      `json:"wrong"`
-	Unexpected  int      `json:"unexpected"`
-	Pending     int      `json:"pending"`
-	LateCounted int      `json:"late_counted"`
-	Malformed   []string `json:"malformed"`
-	Examples    []string `json:"examples"`
-}
-
-func (r verifyResult) String() string {
-	return fmt.Sprintf("matched %d, lost %d, duplicated %d, wrong %d, unexpected %d (late events counted in %d), pending %d, malformed %d; examples:\n  %s",
-		r.Matched, r.Lost, r.Duplicated, r.Wrong, r.Unexpected, r.LateCounted, r.Pending, len(r.Malformed), strings.Join(r.Examples, "\n  "))
-}
-
 // verifyCaughtUp polls weir verify (read_committed) until nothing is lost
 // and returns the result; duplicated output fails at once, since it never
 // goes away.
-func (c *cluster) verifyCaughtUp(events, seed int, timeout time.Duration) verifyResult {
+func (c *cluster) verifyCaughtUp(events, seed int, timeout time.Duration) accesslog.Report {
 	c.t.Helper()
-	var r verifyResult
+	var r accesslog.Report
 	proc.Eventually(c.t, timeout, func() (bool, string) {
 		out, code := c.weir("verify", "ip-visits", "--brokers", c.kafkaAddr, "--topic", "ip-visits",
 			"--events", strconv.Itoa(events), "--seed", strconv.Itoa(seed), "--partitions", "4",
 			"--idle", "500ms", "-o", "json", "--allow-duplicates")
-		r = verifyResult{}
+		r = accesslog.Report{}
 		if err := json.NewDecoder(strings.NewReader(out)).Decode(&r); err != nil {
 			c.t.Fatalf("weir verify: exit %d, not JSON: %v\n%s", code, err, out)
 		}
@@ -260,7 +242,7 @@ func (c *cluster) verifyCaughtUp(events, seed int, timeout time.Duration) verify
 // unexpected windows explained by late events counted after a restore are
 // a known bug of the windows (tests/e2e TestKnownBugLateEventsCountedAfterRestore),
 // not of the sink: they are logged.
-func checkExactlyOnce(t *testing.T, r verifyResult) {
+func checkExactlyOnce(t *testing.T, r accesslog.Report) {
 	t.Helper()
 	if r.Lost > 0 || r.Duplicated > 0 || len(r.Malformed) > 0 || r.Wrong+r.Unexpected > r.LateCounted {
 		t.Fatalf("verify: %s", r)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weir-stream/weir/connectors/accesslog"
 	"github.com/weir-stream/weir/internal/proc"
 )
 
@@ -134,17 +135,6 @@ func (c *cluster) job(via *coord, id string) (jobStatus, string) {
 	return j, ""
 }
 
-type verdict struct {
-	OK         bool  `json:"ok"`
-	Matched    int   `json:"matched"`
-	Lost       int   `json:"lost"`
-	Duplicated int   `json:"duplicated"`
-	Wrong      int   `json:"wrong"`
-	Unexpected int   `json:"unexpected"`
-	Pending    int   `json:"pending"`
-	Malformed  []any `json:"malformed"`
-}
-
 // TestLeaderKills runs ip-visits on three coordinators sharing etcd and
 // SIGKILLs the leader twice while it runs: each time a standby takes over,
 // the workers register with it and report the subtasks they kept running,
@@ -260,7 +250,7 @@ func TestLeaderKills(t *testing.T) {
 		t.Fatalf("loadgen: exit %d %v", code, err)
 	}
 
-	var v verdict
+	var v accesslog.Report
 	var last string
 	proc.Eventually(t, 3*time.Minute, func() (bool, string) {
 		if j, why := c.job(lead, id); j.State != "RUNNING" {
@@ -269,8 +259,8 @@ func TestLeaderKills(t *testing.T) {
 		out, _ := c.weir(lead, "verify", "ip-visits", "--brokers", c.kafka, "--topic", "ip-visits",
 			"--events", strconv.Itoa(events), "--seed", strconv.Itoa(seed), "--partitions", "4", "--idle", "500ms", "-o", "json")
 		last = out
-		v = verdict{}
-		if err := json.Unmarshal([]byte(jsonPart(out)), &v); err != nil {
+		v = accesslog.Report{}
+		if err := json.NewDecoder(strings.NewReader(out)).Decode(&v); err != nil {
 			return false, out
 		}
 		if v.Duplicated > 0 || v.Wrong > 0 || v.Unexpected > 0 || len(v.Malformed) > 0 {
@@ -281,14 +271,4 @@ func TestLeaderKills(t *testing.T) {
 	t.Logf("verify after 2 leader kills (exactly-once sink): matched %d, lost %d, duplicated %d, wrong %d, pending %d",
 		v.Matched, v.Lost, v.Duplicated, v.Wrong, v.Pending)
 	_ = last
-}
-
-// jsonPart is the JSON object in a verb's combined output: weir verify
-// prints "error: …" after it when the output does not match.
-func jsonPart(out string) string {
-	i, j := strings.Index(out, "{"), strings.LastIndex(out, "}")
-	if i < 0 || j < i {
-		return out
-	}
-	return out[i : j+1]
 }

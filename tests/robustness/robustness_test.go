@@ -38,6 +38,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/weir-stream/weir/connectors/accesslog"
 	"github.com/weir-stream/weir/internal/proc"
 )
 
@@ -379,29 +380,18 @@ func (r *run) completedCheckpoints(job string) int {
 	return -1
 }
 
-type verdict struct {
-	OK         bool  `json:"ok"`
-	Matched    int   `json:"matched"`
-	Lost       int   `json:"lost"`
-	Duplicated int   `json:"duplicated"`
-	Wrong      int   `json:"wrong"`
-	Unexpected int   `json:"unexpected"`
-	Pending    int   `json:"pending"`
-	Malformed  []any `json:"malformed"`
-}
-
 // verify waits until weir verify finds the output exact (0 lost, 0
 // duplicated, 0 wrong) or it stops changing, and fails the test unless it
 // is exact.
-func (r *run) verify(job string, seed uint64, events int) verdict {
-	var v verdict
+func (r *run) verify(job string, seed uint64, events int) accesslog.Report {
+	var v accesslog.Report
 	var last string
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		out, _ := r.run(r.leader(), "verify", "ip-visits", "--brokers", r.kafka, "--topic", "ip-visits",
 			"--events", strconv.Itoa(events), "--seed", strconv.FormatUint(seed, 10), "--partitions", "4", "--idle", "1s", "-o", "json")
-		v = verdict{}
-		if err := json.Unmarshal([]byte(jsonPart(out)), &v); err == nil && v.OK {
+		v = accesslog.Report{}
+		if err := json.NewDecoder(strings.NewReader(out)).Decode(&v); err == nil && v.OK {
 			return v
 		}
 		if time.Now().After(deadline) {
@@ -486,16 +476,6 @@ func failpointBinary(t *testing.T) string {
 }
 
 var fpBin string
-
-// jsonPart is the JSON object in a verb's combined output: weir verify
-// prints "error: …" after it when the output does not match.
-func jsonPart(out string) string {
-	i, j := strings.Index(out, "{"), strings.LastIndex(out, "}")
-	if i < 0 || j < i {
-		return out
-	}
-	return out[i : j+1]
-}
 
 // healthz returns a coordinator's role: "standby", or "" for the leader.
 func healthz(addr string) (string, error) {

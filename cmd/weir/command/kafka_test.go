@@ -205,7 +205,7 @@ func TestVerify(t *testing.T) {
 	if !strings.Contains(r.stderr, errMismatch.Error()) {
 		t.Errorf("empty output: want %q on stderr\n%s", errMismatch, r)
 	}
-	var res verifyJSON
+	var res accesslog.Report
 	r = mustRun(t, 1, flags("empty", "-o", "json")...)
 	decode(t, r, &res)
 	if res.OK || res.Lost != len(due) || res.Matched != 0 || len(res.Examples) == 0 {
@@ -227,7 +227,7 @@ func TestVerify(t *testing.T) {
 	if !strings.HasPrefix(r.stdout, fmt.Sprintf("matched %d  lost 0  duplicated 0  wrong 0  unexpected 0", len(due))) {
 		t.Errorf("exact output: %s", r)
 	}
-	res = verifyJSON{}
+	res = accesslog.Report{}
 	decode(t, mustRun(t, 0, flags("exact", "--output", "json")...), &res)
 	if !res.OK || res.Matched != len(due) || res.Lost+res.Duplicated+res.Wrong+res.Unexpected != 0 {
 		t.Errorf("verify -o json on exact output = %+v", res)
@@ -239,7 +239,7 @@ func TestVerify(t *testing.T) {
 	if !strings.Contains(r.stdout, "duplicated 1") || !strings.Contains(r.stdout, "malformed: partition ") {
 		t.Errorf("duplicate and malformed output: %s", r)
 	}
-	res = verifyJSON{}
+	res = accesslog.Report{}
 	decode(t, mustRun(t, 1, flags("dup", "-o", "json")...), &res)
 	if res.OK || res.Duplicated != 1 || res.Wrong != 1 || len(res.Malformed) != 1 {
 		t.Errorf("verify -o json on duplicate and malformed output = %+v", res)
@@ -254,7 +254,7 @@ func TestVerify(t *testing.T) {
 		!strings.Contains(r.stdout, "emitted 2 times") {
 		t.Errorf("--allow-duplicates on a duplicated window: %s", r)
 	}
-	res = verifyJSON{}
+	res = accesslog.Report{}
 	decode(t, mustRun(t, 0, flags("dup-ok", "--allow-duplicates", "-o", "json")...), &res)
 	if !res.OK || res.Duplicated != 1 || res.Wrong+res.Lost+res.Unexpected != 0 {
 		t.Errorf("verify --allow-duplicates -o json on a duplicated window = %+v", res)
@@ -265,7 +265,7 @@ func TestVerify(t *testing.T) {
 	wrongCopy := due[0]
 	wrongCopy.Count++
 	produce(t, broker, "dup-wrong", append(values, outputJSON(wrongCopy))...)
-	res = verifyJSON{}
+	res = accesslog.Report{}
 	decode(t, mustRun(t, 1, flags("dup-wrong", "--allow-duplicates", "-o", "json")...), &res)
 	if res.OK || res.Duplicated != 1 || res.Wrong != 1 {
 		t.Errorf("verify --allow-duplicates on a duplicate with another count = %+v", res)

@@ -13,22 +13,6 @@ import (
 // errMismatch is returned when verification finds a difference (exit 1).
 var errMismatch = errors.New("output does not match the model")
 
-// verifyJSON is verify's -o json output, in the REST API's snake_case.
-type verifyJSON struct {
-	OK         bool `json:"ok"`
-	Matched    int  `json:"matched"`
-	Lost       int  `json:"lost"`
-	Duplicated int  `json:"duplicated"`
-	Wrong      int  `json:"wrong"`
-	Unexpected int  `json:"unexpected"`
-	Pending    int  `json:"pending"`
-	// LateCounted: wrong or unexpected windows explained by late events
-	// the job counted instead of dropping.
-	LateCounted int      `json:"late_counted"`
-	Malformed   []string `json:"malformed"`
-	Examples    []string `json:"examples"`
-}
-
 func newVerifyCommand(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "verify",
@@ -74,16 +58,11 @@ func newVerifyCommand(g *globals) *cobra.Command {
 				ok = res.OKAllowingDuplicates()
 			}
 			if p.format == "json" {
-				out := verifyJSON{OK: ok, Matched: res.Matched, Lost: res.Lost,
-					Duplicated: res.Duplicated, Wrong: res.Wrong, Unexpected: res.Unexpected, Pending: res.Pending, LateCounted: res.LateCounted,
-					Malformed: []string{}, Examples: res.Examples}
+				malformed := make([]string, 0, len(bad))
 				for _, b := range bad {
-					out.Malformed = append(out.Malformed, b.String())
+					malformed = append(malformed, b.String())
 				}
-				if out.Examples == nil {
-					out.Examples = []string{}
-				}
-				if err := p.print(out, nil, nil); err != nil {
+				if err := p.print(accesslog.NewReport(res, ok, malformed), nil, nil); err != nil {
 					return err
 				}
 			} else {
