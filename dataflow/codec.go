@@ -101,7 +101,7 @@ func AppendElement(dst []byte, e *Element) ([]byte, error) {
 		if r.Time != NoTime {
 			flags |= recHasTime
 		}
-		if r.Fields != nil {
+		if !r.Fields.IsZero() {
 			flags |= recHasFields
 		}
 		if r.Origin != (Origin{}) {
@@ -121,8 +121,8 @@ func AppendElement(dst []byte, e *Element) ([]byte, error) {
 			dst = binary.AppendVarint(dst, r.Time)
 		}
 		if flags&recHasFields != 0 {
-			dst = binary.AppendUvarint(dst, uint64(len(r.Fields)))
-			for k, v := range r.Fields {
+			dst = binary.AppendUvarint(dst, uint64(r.Fields.Len()))
+			for k, v := range r.Fields.All() {
 				dst = appendString(dst, k)
 				if dst, err = appendValue(dst, v, 1); err != nil {
 					return dst[:start], fmt.Errorf("record field %q: %w", k, err)
@@ -274,6 +274,10 @@ type decoder struct {
 	// names interns field names and origin strings, which repeat from
 	// record to record in a batch.
 	names map[string]string
+	// shapes and scratch turn the field names of a record into a shape
+	// the batch's records share.
+	shapes  ShapeCache
+	scratch []string
 }
 
 // Interning limits: enough for the field names of a batch, bounded so a
@@ -435,7 +439,7 @@ func (d *decoder) record(r *Record) error {
 		}
 	}
 	if flags&recHasFields != 0 {
-		if r.Fields, err = d.mapValue(0); err != nil {
+		if r.Fields, err = d.fields(); err != nil {
 			return err
 		}
 	}
@@ -466,6 +470,32 @@ func (d *decoder) record(r *Record) error {
 		}
 	}
 	return nil
+}
+
+// fields reads a record's value: its names become a shared shape.
+func (d *decoder) fields() (Fields, error) {
+	n, err := d.count(2) // a name length and a value type at least
+	if err != nil {
+		return Fields{}, err
+	}
+	at := d.off
+	d.scratch = d.scratch[:0]
+	vals := make([]any, n)
+	for i := range n {
+		k, err := d.name()
+		if err != nil {
+			return Fields{}, err
+		}
+		d.scratch = append(d.scratch, k)
+		if vals[i], err = d.value(1); err != nil {
+			return Fields{}, err
+		}
+	}
+	s, err := d.shapes.Shape(d.scratch)
+	if err != nil {
+		return Fields{}, d.fail(at, "record fields: %v", err)
+	}
+	return Fields{shape: s, vals: vals}, nil
 }
 
 func (d *decoder) mapValue(depth int) (map[string]any, error) {

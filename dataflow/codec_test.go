@@ -14,7 +14,7 @@ func sampleElements() []Element {
 		{Kind: KindRecord, Record: Record{
 			Key:  "user-7",
 			Time: 1_700_000_000_123,
-			Fields: map[string]any{
+			Fields: FieldsOf(map[string]any{
 				"n":     int64(-42),
 				"big":   int64(math.MaxInt64),
 				"small": int64(math.MinInt64),
@@ -26,14 +26,14 @@ func sampleElements() []Element {
 				"empty": "",
 				"list":  []any{int64(1), "two", []any{}, map[string]any{"x": 1.5}},
 				"map":   map[string]any{"a": map[string]any{"b": []any{nil, true}}},
-			},
+			}),
 			Origin:          Origin{Source: "src", Topic: "t", Partition: 3, Offset: 99},
 			SourceWatermark: 1700000000123,
 		}},
 		{Kind: KindRecord, Record: Record{Time: 5, SourceWatermark: -7}},
-		{Kind: KindRecord, Record: Record{Key: []any{int64(1), "a"}, Time: -5, Fields: map[string]any{}}},
+		{Kind: KindRecord, Record: Record{Key: []any{int64(1), "a"}, Time: -5, Fields: FieldsOf(map[string]any{})}},
 		{Kind: KindRecord, Record: Record{Key: int64(0), Time: 0, Origin: Origin{Source: "gen", Offset: 1}}},
-		{Kind: KindRecord, Record: Record{Key: true, Time: NoTime, Fields: map[string]any{"b": []byte{0, 1}}}},
+		{Kind: KindRecord, Record: Record{Key: true, Time: NoTime, Fields: FieldsOf(map[string]any{"b": []byte{0, 1}})}},
 		{Kind: KindWatermark, Watermark: 12345},
 		{Kind: KindWatermark, Watermark: MaxWatermark},
 		{Kind: KindWatermark, Watermark: math.MinInt64},
@@ -71,9 +71,9 @@ func TestCodecRoundTrip(t *testing.T) {
 }
 
 func TestCodecNormalizesIntegerTypes(t *testing.T) {
-	e := Element{Kind: KindRecord, Record: Record{Key: 5, Time: NoTime, Fields: map[string]any{
+	e := Element{Kind: KindRecord, Record: Record{Key: 5, Time: NoTime, Fields: FieldsOf(map[string]any{
 		"a": int32(-3), "b": uint8(200), "c": float32(1.5), "d": uint64(7),
-	}}}
+	})}}
 	buf, err := AppendElement(nil, &e)
 	if err != nil {
 		t.Fatal(err)
@@ -83,17 +83,17 @@ func TestCodecNormalizesIntegerTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]any{"a": int64(-3), "b": int64(200), "c": 1.5, "d": int64(7)}
-	if out[0].Record.Key != int64(5) || !reflect.DeepEqual(out[0].Record.Fields, want) {
+	if out[0].Record.Key != int64(5) || !reflect.DeepEqual(out[0].Record.Fields.Map(), want) {
 		t.Fatalf("got %#v", out[0].Record)
 	}
 }
 
 func TestCodecRejectsUnencodable(t *testing.T) {
 	for name, e := range map[string]Element{
-		"struct field": {Kind: KindRecord, Record: Record{Fields: map[string]any{"x": struct{}{}}}},
+		"struct field": {Kind: KindRecord, Record: Record{Fields: FieldsOf(map[string]any{"x": struct{}{}})}},
 		"chan key":     {Kind: KindRecord, Record: Record{Key: make(chan int)}},
-		"uint overflow": {Kind: KindRecord, Record: Record{Fields: map[string]any{
-			"x": uint64(math.MaxUint64)}}},
+		"uint overflow": {Kind: KindRecord, Record: Record{Fields: FieldsOf(map[string]any{
+			"x": uint64(math.MaxUint64)})}},
 		"bad kind": {Kind: 0},
 	} {
 		dst := []byte{1, 2, 3}
@@ -112,7 +112,7 @@ func TestCodecDeepNesting(t *testing.T) {
 	for range maxValueDepth + 5 {
 		v = []any{v}
 	}
-	e := Element{Kind: KindRecord, Record: Record{Fields: map[string]any{"deep": v}}}
+	e := Element{Kind: KindRecord, Record: Record{Fields: FieldsOf(map[string]any{"deep": v})}}
 	if _, err := AppendElement(nil, &e); !errors.Is(err, ErrUnencodable) {
 		t.Fatalf("encode too deep: %v", err)
 	}
@@ -166,6 +166,7 @@ func TestCodecCorruptInputs(t *testing.T) {
 		"short float":   {codecVersion<<4 | byte(KindRecord), recHasKey, valFloat, 1, 2},
 		"bad varint":    {codecVersion<<4 | byte(KindWatermark), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
 		"barrier flags": {codecVersion<<4 | byte(KindBarrier), 1, 1, 0x10},
+		"field twice":   {codecVersion<<4 | byte(KindRecord), recHasFields, 2, 1, 'a', valNil, 1, 'a', valTrue},
 	}
 	for name, b := range cases {
 		err := DecodeElements(b, func(*Element) error { return nil })
@@ -217,10 +218,10 @@ func benchRecord() Element {
 	return Element{Kind: KindRecord, Record: Record{
 		Key:  "user-1234",
 		Time: 1_700_000_000_000,
-		Fields: map[string]any{
+		Fields: FieldsOf(map[string]any{
 			"user": "user-1234", "path": "/api/v1/items", "status": int64(200),
 			"bytes": int64(5123), "latency_ms": 12.5,
-		},
+		}),
 		Origin: Origin{Topic: "access", Partition: 3, Offset: 123456},
 	}}
 }

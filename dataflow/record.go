@@ -7,18 +7,17 @@ const NoTime int64 = math.MinInt64
 
 // Record is one element of a data stream.
 //
-// Fields holds the record's value. Values are JSON-like: nil, bool, int64,
-// float64, string, []any and map[string]any; operators must not store other
-// types in it. A record passed to an operator is owned by the caller: an
-// operator that keeps it beyond the call must copy the struct (the Fields map
-// may be shared and must be treated as immutable once emitted).
+// Fields holds the record's value (see Fields for the value types). A
+// record passed to an operator is owned by the caller: an operator that
+// keeps it beyond the call must copy the struct; the Fields it holds is
+// immutable and may be shared.
 type Record struct {
 	// Key is set by key_by and used by hash partitioning and keyed state.
 	Key any
 	// Time is the event time in epoch milliseconds, or NoTime.
 	Time int64
 	// Fields is the record's value.
-	Fields map[string]any
+	Fields Fields
 	// Origin tells where the record was read, for error messages and dead
 	// letters. Zero when unknown.
 	Origin Origin

@@ -157,16 +157,7 @@ func (g *Generator) at(i int64) (ip, url, status, bytes int, ts int64, late bool
 	r1, r2, r3 := g.pcg.Uint64(), g.pcg.Uint64(), g.pcg.Uint64()
 
 	u := float64(r1>>11) * (1.0 / (1 << 53))
-	lo, hi := 0, NumIPs-1
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if zipfCDF[m] < u {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	ip = int(g.rank[lo])
+	ip = int(g.rank[zipfRank(u)])
 
 	// URLs are skewed towards the front of the table.
 	uu := float64(r2&0xffffff) / (1 << 24)
@@ -219,6 +210,26 @@ func splitmix(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
+// zipfRank returns the Zipf rank of u in [0, 1): the first k with
+// zipfCDF[k] >= u. A guide table narrows the binary search to the ranks
+// whose CDF crosses u's 1/zipfGuideSize of [0, 1); the ranks of the hot
+// addresses, most of the draws, are found at once.
+func zipfRank(u float64) int {
+	j := int(u * zipfGuideSize) // exact: the size is a power of two
+	lo, hi := int(zipfGuide[j]), int(zipfGuide[j+1])
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if zipfCDF[m] < u {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+const zipfGuideSize = 4096
+
 // Tables shared by every generator: fixed, so an address always hashes to
 // the same partition.
 var (
@@ -226,6 +237,8 @@ var (
 	ipHash   []uint32
 	zipfCDF  []float64
 	urlTable []string
+	// zipfGuide[j] is the first rank whose CDF is at least j/zipfGuideSize.
+	zipfGuide [zipfGuideSize + 1]int32
 )
 
 func init() { buildTables() }
@@ -255,6 +268,13 @@ func buildTables() {
 		zipfCDF[k] /= sum
 	}
 	zipfCDF[NumIPs-1] = 1
+	k := 0
+	for j := range zipfGuide {
+		for zipfCDF[k] < float64(j)/zipfGuideSize {
+			k++
+		}
+		zipfGuide[j] = int32(k)
+	}
 	urlTable = []string{"/", "/index.html", "/login", "/logout", "/cart", "/checkout",
 		"/search?q=shoes", "/search?q=hats", "/static/app.js", "/static/style.css",
 		"/favicon.ico", "/api/v1/health"}

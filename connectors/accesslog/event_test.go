@@ -3,6 +3,8 @@ package accesslog
 import (
 	"encoding/json"
 	"hash/fnv"
+	"math"
+	"math/rand/v2"
 	"sort"
 	"testing"
 )
@@ -179,4 +181,42 @@ func BenchmarkGeneratorAt(b *testing.B) {
 		sink += e.Bytes + int(p)
 	}
 	_ = sink
+}
+
+// The guide table only narrows the search: every draw must get the rank a
+// search of the whole CDF gives, at the table's bucket edges and at the
+// CDF's own values too.
+func TestZipfRankMatchesFullSearch(t *testing.T) {
+	full := func(u float64) int {
+		lo, hi := 0, NumIPs-1
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			if zipfCDF[m] < u {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		return lo
+	}
+	var us []float64
+	for j := range zipfGuideSize {
+		e := float64(j) / zipfGuideSize
+		us = append(us, e, math.Nextafter(e, 1), math.Nextafter(e, -1))
+	}
+	for _, c := range zipfCDF {
+		us = append(us, c, math.Nextafter(c, 1), math.Nextafter(c, -1))
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		us = append(us, float64(r.Uint64()>>11)*(1.0/(1<<53)))
+	}
+	for _, u := range us {
+		if u < 0 || u >= 1 {
+			continue
+		}
+		if got, want := zipfRank(u), full(u); got != want {
+			t.Fatalf("u=%v: rank %d, want %d", u, got, want)
+		}
+	}
 }

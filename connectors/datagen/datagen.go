@@ -293,26 +293,27 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) error {
 	return nil
 }
 
+// The shapes of the profiles' records, in the order of accesslog.Event's
+// JSON.
+var (
+	accessLogShape = dataflow.MustShape("ip", "ts", "url", "status", "bytes")
+	sequenceShape  = dataflow.MustShape("id", "ts")
+)
+
 // fields builds record n's value and returns its "ts" too, which saves a
-// map lookup when event time is that field.
-func (s *Source) fields(n int64) (map[string]any, int64) {
+// lookup when event time is that field.
+func (s *Source) fields(n int64) (dataflow.Fields, int64) {
 	if s.gen == nil {
 		ts := accesslog.DefaultStart + n
-		return map[string]any{"id": n, "ts": ts}, ts
+		return dataflow.NewFields(sequenceShape, []any{n, ts}), ts
 	}
 	r := s.gen.RawAt(n)
-	// Sized up front: a map literal starts empty and grows on the first
-	// insert, a second allocation per record on the hottest path.
-	f := make(map[string]any, 5)
-	f["ip"] = ipAny[r.IP]
-	f["ts"] = r.Ts
-	f["url"] = urlAny[r.URL]
-	f["status"] = boxSmall(r.Status)
-	f["bytes"] = boxSmall(r.Bytes)
-	return f, r.Ts
+	return dataflow.NewFields(accessLogShape, []any{
+		ipAny[r.IP], r.Ts, urlAny[r.URL], boxSmall(r.Status), boxSmall(r.Bytes),
+	}), r.Ts
 }
 
-func (s *Source) eventTime(f map[string]any) (int64, error) {
+func (s *Source) eventTime(f dataflow.Fields) (int64, error) {
 	var v any
 	if s.tsProg != nil {
 		var err error
@@ -320,7 +321,7 @@ func (s *Source) eventTime(f map[string]any) (int64, error) {
 			return 0, err
 		}
 	} else {
-		v = f[s.tsField]
+		v = f.Get(s.tsField)
 	}
 	switch x := v.(type) {
 	case int64:

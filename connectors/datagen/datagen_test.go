@@ -62,11 +62,11 @@ func TestSequenceSplitAcrossSubtasks(t *testing.T) {
 		out := &collector{}
 		run(t, build(t, n, sub, 3), out)
 		for _, r := range out.recs {
-			id := r.Fields["id"].(int64)
+			id := r.Fields.Get("id").(int64)
 			if seen[id] || id%3 != int64(sub) || r.Origin.Offset != id || r.Origin.Source != "gen" {
 				t.Fatalf("subtask %d emitted %v at %v", sub, r.Fields, r.Origin)
 			}
-			if r.Fields["ts"].(int64) != accesslog.DefaultStart+id || r.Time != dataflow.NoTime {
+			if r.Fields.Get("ts").(int64) != accesslog.DefaultStart+id || r.Time != dataflow.NoTime {
 				t.Fatalf("record %v time %d", r.Fields, r.Time)
 			}
 			seen[id] = true
@@ -96,7 +96,7 @@ func TestAccessLogMatchesGenerator(t *testing.T) {
 		lastWM := int64(-1 << 63)
 		for _, r := range out.recs {
 			w := want[r.Origin.Offset]
-			f := r.Fields
+			f := r.Fields.Map()
 			if f["ip"] != w.IP || f["ts"] != w.Ts || f["url"] != w.URL || f["status"] != int64(w.Status) || f["bytes"] != int64(w.Bytes) || r.Time != w.Ts {
 				t.Fatalf("record %d: %v, want %+v", r.Origin.Offset, f, w)
 			}
@@ -158,7 +158,7 @@ func TestEventTimeExpressionAndErrors(t *testing.T) {
 	out := &collector{}
 	run(t, build(t, n, 0, 1), out)
 	for _, r := range out.recs {
-		if r.Time != r.Fields["ts"].(int64)+1 {
+		if r.Time != r.Fields.Get("ts").(int64)+1 {
 			t.Fatalf("time %d for %v", r.Time, r.Fields)
 		}
 	}

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -81,9 +80,9 @@ func (d *deadLetter) Handle(r *dataflow.Record, raw []byte, cause error) error {
 	}
 	value := raw
 	if value == nil {
-		b, err := json.Marshal(r.Fields)
+		b, err := dataflow.AppendJSON(nil, r.Fields)
 		if err != nil {
-			b = []byte(fmt.Sprint(r.Fields))
+			b = []byte(r.Fields.String())
 		}
 		value = b
 	}

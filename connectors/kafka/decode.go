@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"time"
+
+	"github.com/weir-stream/weir/dataflow"
 )
 
 // Formats of message values.
@@ -17,18 +20,42 @@ const (
 	FormatRaw  = "raw"
 )
 
-// decoder turns a message value into record fields. It reuses its reader, so
-// it is not safe for concurrent use.
+// decoder turns a message value into record fields. It reuses its reader
+// and shapes, so it is not safe for concurrent use.
 type decoder struct {
-	raw bool
-	rd  bytes.Reader
+	raw    bool
+	rd     bytes.Reader
+	shapes dataflow.ShapeCache
+	names  []string
 }
 
-func (d *decoder) decode(value []byte) (map[string]any, error) {
+// rawShape is the shape of a raw-format record: its value in field "value".
+var rawShape = dataflow.MustShape("value")
+
+func (d *decoder) decode(value []byte) (dataflow.Fields, error) {
 	if d.raw {
-		return map[string]any{"value": string(value)}, nil
+		return dataflow.NewFields(rawShape, []any{string(value)}), nil
 	}
-	return d.decodeJSON(value)
+	obj, err := d.decodeJSON(value)
+	if err != nil {
+		return dataflow.Fields{}, err
+	}
+	// Fields in sorted order (JSON objects decode into a map, which
+	// forgets theirs), under a shape shared with the records before.
+	d.names = d.names[:0]
+	for k := range obj {
+		d.names = append(d.names, k)
+	}
+	slices.Sort(d.names)
+	shape, err := d.shapes.Shape(d.names)
+	if err != nil {
+		return dataflow.Fields{}, err // a map has no duplicate keys
+	}
+	vals := make([]any, len(d.names))
+	for i, k := range d.names {
+		vals[i] = obj[k]
+	}
+	return dataflow.NewFields(shape, vals), nil
 }
 
 // decodeJSON decodes one JSON object. Integers become int64 and other

@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -57,7 +56,7 @@ type Sink struct {
 	drainDone chan struct{}
 	sent      int64 // task goroutine only
 	closed    bool
-	buf       bytes.Buffer
+	jsonSize  int // largest value encoded so far, to size the next one
 
 	eos *txnWriter // exactly-once delivery; nil: at least once
 }
@@ -243,7 +242,7 @@ func (s *Sink) Process(r *dataflow.Record, _ dataflow.Output) (err error) {
 func (s *Sink) message(r *dataflow.Record) (*sarama.ProducerMessage, error) {
 	msg := &sarama.ProducerMessage{Topic: s.cfg.Topic}
 	if s.raw {
-		switch v := r.Fields["value"].(type) {
+		switch v := r.Fields.Get("value").(type) {
 		case string:
 			msg.Value = sarama.StringEncoder(v)
 		case []byte:
@@ -274,20 +273,15 @@ func (s *Sink) message(r *dataflow.Record) (*sarama.ProducerMessage, error) {
 	return msg, nil
 }
 
-// encodeJSON encodes fields with sorted keys and without HTML escaping. The
+// encodeJSON encodes fields in their order, without HTML escaping. The
 // result is a fresh slice: the producer keeps it until acknowledged.
-func (s *Sink) encodeJSON(fields map[string]any) ([]byte, error) {
-	s.buf.Reset()
-	enc := json.NewEncoder(&s.buf)
-	enc.SetEscapeHTML(false)
-	if fields == nil {
-		fields = map[string]any{}
-	}
-	if err := enc.Encode(fields); err != nil {
+func (s *Sink) encodeJSON(fields dataflow.Fields) ([]byte, error) {
+	b, err := dataflow.AppendJSON(make([]byte, 0, s.jsonSize), fields)
+	if err != nil {
 		return nil, fmt.Errorf("encode JSON: %w", err)
 	}
-	b := bytes.TrimSuffix(s.buf.Bytes(), []byte{'\n'})
-	return bytes.Clone(b), nil
+	s.jsonSize = max(s.jsonSize, len(b))
+	return b, nil
 }
 
 // keyString is the message key of a key value: strings as they are, numbers

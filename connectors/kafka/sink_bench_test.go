@@ -30,8 +30,8 @@ func BenchmarkSinkDelivery(b *testing.B) {
 			defer s.Close(nil)
 			recs := make([]*dataflow.Record, 256)
 			for i := range recs {
-				recs[i] = &dataflow.Record{Fields: map[string]any{"ip": fmt.Sprintf("10.0.%d.%d", i/16, i%16),
-					"window_start": int64(1700000040000), "window_end": int64(1700000100000), "count": int64(i), "bytes": int64(48213 + i)}}
+				recs[i] = &dataflow.Record{Fields: dataflow.FieldsOf(map[string]any{"ip": fmt.Sprintf("10.0.%d.%d", i/16, i%16),
+					"window_start": int64(1700000040000), "window_end": int64(1700000100000), "count": int64(i), "bytes": int64(48213 + i)})}
 			}
 			chk := int64(0)
 			b.ReportAllocs()

@@ -78,7 +78,7 @@ func crash(s *Sink) {
 func writeRange(t *testing.T, s *Sink, from, to int) {
 	t.Helper()
 	for i := from; i < to; i++ {
-		r := &dataflow.Record{Fields: map[string]any{"k": fmt.Sprintf("k%d", i%11), "value": fmt.Sprintf("v%04d", i)}}
+		r := &dataflow.Record{Fields: dataflow.FieldsOf(map[string]any{"k": fmt.Sprintf("k%d", i%11), "value": fmt.Sprintf("v%04d", i)})}
 		if err := s.Process(r, nil); err != nil {
 			t.Fatal(err)
 		}

@@ -71,7 +71,7 @@ func TestSinkWritesKeyedJSONAndFlushWaitsForAcks(t *testing.T) {
 	s := openSink(t, sinkNode(brokers, "out", func(k *spec.KafkaSink) { k.Key = "user" }), nil)
 	const n = 500
 	for i := range n {
-		r := &dataflow.Record{Fields: map[string]any{"user": fmt.Sprintf("u%d", i%7), "n": int64(i), "tag": "<b>&", "f": 1.5}}
+		r := &dataflow.Record{Fields: dataflow.FieldsOf(map[string]any{"user": fmt.Sprintf("u%d", i%7), "n": int64(i), "tag": "<b>&", "f": 1.5})}
 		if err := s.Process(r, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -113,12 +113,12 @@ func TestSinkRawAndEncodingErrors(t *testing.T) {
 	skip := &dataflow.Context{OnError: dataflow.SkipOnError{Counters: counters}}
 	raw := openSink(t, sinkNode(brokers, "raw", func(k *spec.KafkaSink) { k.Format = "raw" }), skip)
 	for _, f := range []map[string]any{{"value": "line 1"}, {"value": int64(5)}, {"value": "line 2"}} {
-		if err := raw.Process(&dataflow.Record{Fields: f}, nil); err != nil {
+		if err := raw.Process(&dataflow.Record{Fields: dataflow.FieldsOf(f)}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	js := openSink(t, sinkNode(brokers, "js", nil), &dataflow.Context{})
-	err := js.Process(&dataflow.Record{Fields: map[string]any{"x": math.NaN()}, Origin: dataflow.Origin{Topic: "in", Offset: 4}}, nil)
+	err := js.Process(&dataflow.Record{Fields: dataflow.FieldsOf(map[string]any{"x": math.NaN()}), Origin: dataflow.Origin{Topic: "in", Offset: 4}}, nil)
 	var re *dataflow.RecordError
 	if !errors.As(err, &re) || !strings.Contains(err.Error(), "offset 4") {
 		t.Fatalf("NaN under the fail policy: %v", err)
@@ -150,14 +150,14 @@ func TestSinkDeliveryFailureFailsTheTask(t *testing.T) {
 	c, brokers := newCluster(t, kfake.SeedTopics(1, "denied"))
 	s := openSink(t, sinkNode(brokers, "denied", nil), nil)
 	failProduce(c)
-	if err := s.Process(&dataflow.Record{Fields: map[string]any{"a": int64(1)}}, nil); err != nil {
+	if err := s.Process(&dataflow.Record{Fields: dataflow.FieldsOf(map[string]any{"a": int64(1)})}, nil); err != nil {
 		t.Fatal(err)
 	}
 	err := s.Flush(testCtx(t, 20*time.Second))
 	if !errors.Is(err, ErrDelivery) || !strings.Contains(err.Error(), `topic "denied"`) {
 		t.Fatalf("Flush: want a delivery error naming the topic, got %v", err)
 	}
-	if err2 := s.Process(&dataflow.Record{Fields: map[string]any{"a": int64(2)}}, nil); !errors.Is(err2, ErrDelivery) {
+	if err2 := s.Process(&dataflow.Record{Fields: dataflow.FieldsOf(map[string]any{"a": int64(2)})}, nil); !errors.Is(err2, ErrDelivery) {
 		t.Fatalf("Process after a failed delivery: %v", err2)
 	}
 	if err := s.Close(nil); !errors.Is(err, ErrDelivery) {
@@ -192,7 +192,7 @@ func TestDeadLetterFailureIsATaskFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closer.Close()
-	rec := &dataflow.Record{Fields: map[string]any{"a": int64(1)}, Origin: dataflow.Origin{Topic: "in", Partition: 2, Offset: 9}}
+	rec := &dataflow.Record{Fields: dataflow.FieldsOf(map[string]any{"a": int64(1)}), Origin: dataflow.Origin{Topic: "in", Partition: 2, Offset: 9}}
 	if err := h.Handle(rec, nil, errors.New("boom")); err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestSinkThroughput(t *testing.T) {
 	fields := map[string]any{"user": "u-1234", "path": "/index.html", "status": int64(200), "bytes": int64(5120), "ts": int64(1700000000000)}
 	start := time.Now()
 	for range total {
-		if err := s.Process(&dataflow.Record{Fields: fields}, nil); err != nil {
+		if err := s.Process(&dataflow.Record{Fields: dataflow.FieldsOf(fields)}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -70,7 +70,7 @@ func TestSourceSnapshotRestoreRescaled(t *testing.T) {
 	}
 	before := map[string]bool{}
 	for _, r := range out.snapshot()[:cut] {
-		before[fmt.Sprint(r.Fields["p"], "/", r.Fields["i"])] = true
+		before[fmt.Sprint(r.Fields.Get("p"), "/", r.Fields.Get("i"))] = true
 	}
 	var sum int64
 	for _, o := range out.sum.Offsets {
@@ -107,7 +107,7 @@ func TestSourceSnapshotRestoreRescaled(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, rec := range o.snapshot() {
-			k := fmt.Sprint(rec.Fields["p"], "/", rec.Fields["i"])
+			k := fmt.Sprint(rec.Fields.Get("p"), "/", rec.Fields.Get("i"))
 			if before[k] {
 				t.Errorf("record %s read again after the restore", k)
 			}
@@ -166,7 +166,7 @@ func TestSinkSnapshotFlushes(t *testing.T) {
 	_, brokers := newCluster(t, kfake.SeedTopics(2, "out"))
 	s := openSink(t, sinkNode(brokers, "out", nil), &dataflow.Context{Node: "out"})
 	for i := range 100 {
-		if err := s.Process(&dataflow.Record{Fields: map[string]any{"i": int64(i)}}, nil); err != nil {
+		if err := s.Process(&dataflow.Record{Fields: dataflow.FieldsOf(map[string]any{"i": int64(i)})}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

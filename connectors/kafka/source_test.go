@@ -48,17 +48,17 @@ func TestSourceReadsEveryPartitionOnceAcrossSubtasks(t *testing.T) {
 			t.Errorf("subtask %d: offsets %v, want %v", sub, got, wantOffsets)
 		}
 		for _, r := range out.snapshot() {
-			p := r.Fields["p"].(int64)
+			p := r.Fields.Get("p").(int64)
 			if int(p)%n != sub || int32(p) != r.Origin.Partition {
 				t.Errorf("subtask %d got a record of partition %d (origin %v)", sub, p, r.Origin)
 			}
-			if r.Origin.Source != "src" || r.Origin.Topic != "events" || r.Origin.Offset != r.Fields["i"].(int64) {
+			if r.Origin.Source != "src" || r.Origin.Topic != "events" || r.Origin.Offset != r.Fields.Get("i").(int64) {
 				t.Errorf("bad origin %+v for %v", r.Origin, r.Fields)
 			}
 			if r.Time != dataflow.NoTime {
 				t.Errorf("record without event time config has time %d", r.Time)
 			}
-			seen[fmt.Sprint(p, "/", r.Fields["i"])]++
+			seen[fmt.Sprint(p, "/", r.Fields.Get("i"))]++
 		}
 	}
 	if len(seen) != parts*perPart {
@@ -109,7 +109,7 @@ func TestSourceStartOffsetsAndLatest(t *testing.T) {
 	}
 	var got []int64
 	for _, r := range out.snapshot() {
-		got = append(got, r.Fields["i"].(int64))
+		got = append(got, r.Fields.Get("i").(int64))
 	}
 	if !reflect.DeepEqual(got, []int64{7, 8, 9}) {
 		t.Fatalf("from offset 7 read %v", got)
@@ -140,7 +140,7 @@ func TestSourceStartOffsetsAndLatest(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range out.snapshot() {
-		if r.Fields["i"].(int64) != 100 {
+		if r.Fields.Get("i").(int64) != 100 {
 			t.Fatalf("start_from latest read an old record %v", r.Fields)
 		}
 	}
@@ -173,12 +173,12 @@ func TestDecodeJSON(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || !reflect.DeepEqual(got, tc.want) {
+		if err != nil || !reflect.DeepEqual(got.Map(), tc.want) {
 			t.Errorf("%q: got %#v, %v; want %#v", tc.in, got, err, tc.want)
 		}
 	}
 	raw := decoder{raw: true}
-	if got, _ := raw.decode([]byte("not json")); !reflect.DeepEqual(got, map[string]any{"value": "not json"}) {
+	if got, _ := raw.decode([]byte("not json")); !reflect.DeepEqual(got.Map(), map[string]any{"value": "not json"}) {
 		t.Errorf("raw: %v", got)
 	}
 }
@@ -189,7 +189,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var d decoder
 		m, err := d.decode(b)
-		if err == nil && m == nil {
+		if err == nil && m.IsZero() {
 			t.Fatal("nil map without error")
 		}
 	})
@@ -387,7 +387,7 @@ func TestSourceReadCommittedHidesAbortedTransaction(t *testing.T) {
 		}
 		var vs []string
 		for _, r := range out.snapshot() {
-			vs = append(vs, r.Fields["v"].(string))
+			vs = append(vs, r.Fields.Get("v").(string))
 		}
 		return vs
 	}

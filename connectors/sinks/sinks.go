@@ -40,7 +40,7 @@ type lineSink struct {
 	open      func() (io.Writer, io.Closer, error)
 	w         *bufio.Writer
 	closer    io.Closer
-	enc       *json.Encoder
+	line      []byte // a JSON line being written
 	raw       bytes.Buffer
 	onError   dataflow.ErrorHandler
 	interval  time.Duration // 0: flush only when full, on watermarks and Close
@@ -138,8 +138,6 @@ func (s *lineSink) Open(*dataflow.Context) error {
 	}
 	s.w = bufio.NewWriterSize(w, 64<<10)
 	s.closer = c
-	s.enc = json.NewEncoder(s.w)
-	s.enc.SetEscapeHTML(false)
 	s.lastFlush = time.Now()
 	return nil
 }
@@ -172,19 +170,19 @@ func (e *writeError) Unwrap() error { return e.err }
 
 func (s *lineSink) writeLine(r *dataflow.Record) error {
 	if s.format == FormatJSON {
-		// Encode marshals completely before writing, so a value that does
-		// not encode writes nothing.
-		if err := s.enc.Encode(r.Fields); err != nil {
-			var unsupported *json.UnsupportedValueError
-			var unsupportedType *json.UnsupportedTypeError
-			if errors.As(err, &unsupported) || errors.As(err, &unsupportedType) {
-				return fmt.Errorf("record does not encode as JSON: %w", err)
-			}
+		// Encoded completely before writing, so a value that does not
+		// encode writes nothing.
+		b, err := dataflow.AppendJSON(s.line[:0], r.Fields)
+		if err != nil {
+			return fmt.Errorf("record does not encode as JSON: %w", err)
+		}
+		s.line = append(b, '\n')
+		if _, err := s.w.Write(s.line); err != nil {
 			return &writeError{fmt.Errorf("sink %s: write %s: %w", s.node, s.what, err)}
 		}
 		return nil
 	}
-	v, ok := r.Fields["value"]
+	v, ok := r.Fields.Lookup("value")
 	if !ok {
 		return errors.New(`raw format: the record has no field "value"`)
 	}

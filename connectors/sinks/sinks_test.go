@@ -19,7 +19,7 @@ func (o *nopOut) EmitSide(string, *dataflow.Record) error { return nil }
 func (o *nopOut) EmitWatermark(wm int64) error            { o.wms = append(o.wms, wm); return nil }
 
 func rec(f map[string]any) *dataflow.Record {
-	return &dataflow.Record{Fields: f, Time: dataflow.NoTime}
+	return &dataflow.Record{Fields: dataflow.FieldsOf(f), Time: dataflow.NoTime}
 }
 
 // open builds and opens: open(t)(NewFile(...)).
@@ -74,7 +74,7 @@ func TestStdoutRawAndErrors(t *testing.T) {
 	op := open(t)(NewStdoutTo(&buf, stdoutNode("raw"), &dataflow.Context{}))
 	_ = op.Process(rec(map[string]any{"value": "hello world"}), out)
 	_ = op.Process(rec(map[string]any{"value": int64(3)}), out)
-	err := op.Process(&dataflow.Record{Fields: map[string]any{"x": 1}, Origin: dataflow.Origin{Source: "s", Offset: 4}}, out)
+	err := op.Process(&dataflow.Record{Fields: dataflow.FieldsOf(map[string]any{"x": 1}), Origin: dataflow.Origin{Source: "s", Offset: 4}}, out)
 	var re *dataflow.RecordError
 	if !errors.As(err, &re) || re.Origin.Offset != 4 {
 		t.Fatalf("record without value: %v", err)

@@ -10,7 +10,9 @@ import (
 	"strings"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
+	"github.com/weir-stream/weir/dataflow"
 )
 
 // Want is the result type an expression must have.
@@ -32,12 +34,15 @@ type Program struct {
 	vm   vm.VM
 	want Want
 	fast *fastCompare // nil unless the expression is a plain comparison
+	// field is set when the expression is a plain field name: it is read
+	// from the record, without the VM or an environment map.
+	field string
 }
 
 // Compile compiles src. With a schema (field name -> string, int, float,
 // bool, list, map or any) the expression is first type-checked against it and
 // may only name declared fields; the program itself always evaluates over a
-// record's Fields map, where a missing field is nil. A panic inside the
+// record's fields, where a missing field is nil. A panic inside the
 // expression compiler is returned as an error.
 func Compile(src string, schema map[string]string, want Want) (p *Program, err error) {
 	defer func() {
@@ -75,6 +80,9 @@ func Compile(src string, schema map[string]string, want Want) (p *Program, err e
 	p = &Program{src: src, prog: prog, want: want}
 	if want == Bool {
 		p.fast = newFastCompare(prog.Node())
+	}
+	if id, ok := prog.Node().(*ast.IdentifierNode); ok && !strings.HasPrefix(id.Value, "$") {
+		p.field = id.Value
 	}
 	return p, nil
 }
@@ -116,25 +124,68 @@ var schemaTypes = map[string]reflect.Type{
 // Source returns the expression's text.
 func (p *Program) Source() string { return p.src }
 
-// Eval evaluates the expression over a record's fields.
-func (p *Program) Eval(fields map[string]any) (any, error) {
-	v, err := p.vm.Run(p.prog, fields)
+// Eval evaluates the expression over a record's fields. A plain field name
+// gives the field's value as it is.
+func (p *Program) Eval(fields dataflow.Fields) (any, error) {
+	if p.field != "" {
+		return fieldValue(fields.Get(p.field)), nil
+	}
+	return p.EvalEnv(fields.Map())
+}
+
+// EvalEnv evaluates the expression over an environment built with
+// Fields.Map, for a caller that evaluates several expressions over one
+// record and builds it once.
+func (p *Program) EvalEnv(env map[string]any) (any, error) {
+	if p.field != "" {
+		return fieldValue(env[p.field]), nil
+	}
+	v, err := p.run(env)
 	if err != nil {
-		return nil, fmt.Errorf("expression %q: %s", p.src, firstLine(err.Error()))
+		return nil, err
 	}
 	return Normalize(v), nil
 }
 
+// IsField reports whether the expression is a plain field name, which Eval
+// reads without building an environment.
+func (p *Program) IsField() bool { return p.field != "" }
+
+func (p *Program) run(env map[string]any) (any, error) {
+	if env == nil {
+		env = emptyEnv
+	}
+	v, err := p.vm.Run(p.prog, env)
+	if err != nil {
+		return nil, fmt.Errorf("expression %q: %s", p.src, firstLine(err.Error()))
+	}
+	return v, nil
+}
+
+// emptyEnv stands in for a record without fields: the VM needs a map, in
+// which every field is missing (nil). The VM does not write to it.
+var emptyEnv = map[string]any{}
+
+// fieldValue is a field's value as the VM would give it: record values as
+// they are (Normalize would copy a list), anything else normalized.
+func fieldValue(v any) any {
+	switch v.(type) {
+	case nil, string, int64, float64, bool, map[string]any, []any:
+		return v
+	}
+	return Normalize(v)
+}
+
 // EvalBool evaluates a boolean expression.
-func (p *Program) EvalBool(fields map[string]any) (bool, error) {
+func (p *Program) EvalBool(fields dataflow.Fields) (bool, error) {
 	if p.fast != nil {
 		if b, ok := p.fast.eval(fields); ok {
 			return b, nil
 		}
 	}
-	v, err := p.vm.Run(p.prog, fields)
+	v, err := p.run(fields.Map())
 	if err != nil {
-		return false, fmt.Errorf("expression %q: %s", p.src, firstLine(err.Error()))
+		return false, err
 	}
 	b, ok := v.(bool)
 	if !ok {

@@ -1,6 +1,11 @@
 package expr
 
-import "testing"
+import (
+	"reflect"
+	"testing"
+
+	"github.com/weir-stream/weir/dataflow"
+)
 
 func TestCompileAndEval(t *testing.T) {
 	p, err := Compile(`status != 404 && bytes > 10`, nil, Bool)
@@ -15,7 +20,7 @@ func TestCompileAndEval(t *testing.T) {
 		{map[string]any{"status": int64(404), "bytes": int64(11)}, false},
 		{map[string]any{"status": float64(200), "bytes": float64(5)}, false},
 	} {
-		got, err := p.EvalBool(tc.fields)
+		got, err := p.EvalBool(dataflow.FieldsOf(tc.fields))
 		if err != nil || got != tc.want {
 			t.Errorf("EvalBool(%v) = %v, %v; want %v", tc.fields, got, err, tc.want)
 		}
@@ -46,7 +51,7 @@ func TestNormalize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := p.Eval(map[string]any{"a": int64(21)})
+	v, err := p.Eval(dataflow.FieldsOf(map[string]any{"a": int64(21)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +71,7 @@ func TestSchemaAnyField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := p.EvalBool(map[string]any{"c": int64(7)}); err != nil || !ok {
+	if ok, err := p.EvalBool(dataflow.FieldsOf(map[string]any{"c": int64(7)})); err != nil || !ok {
 		t.Errorf("c > 5 over c=7: %v %v", ok, err)
 	}
 }
@@ -83,5 +88,53 @@ func TestNormalizeDoesNotWriteIntoItsInput(t *testing.T) {
 	same := []any{int64(1), "x"}
 	if got := Normalize(same).([]any); &got[0] != &same[0] {
 		t.Error("an already normal list was copied")
+	}
+}
+
+// A plain field name is read from the record without the VM; the result must
+// be what the VM gives, for every value type and for a missing field.
+func TestPlainFieldAgreesWithVM(t *testing.T) {
+	p, err := Compile(`x`, nil, Any)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.IsField() {
+		t.Fatal("x is not read as a plain field")
+	}
+	for _, src := range []string{`x + 1`, `$env`, `true`, `nil`} {
+		q, err := Compile(src, nil, Any)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.IsField() {
+			t.Errorf("%s is read as a plain field", src)
+		}
+	}
+	list := []any{int64(1), "a"}
+	for _, v := range []any{nil, int64(3), 2.5, "s", true, list, map[string]any{"k": int64(1)}, int32(7)} {
+		f := dataflow.FieldsOf(map[string]any{"x": v, "y": int64(1)})
+		got, err := p.Eval(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := p.run(f.Map())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, Normalize(want)) {
+			t.Errorf("x = %#v: field path gives %#v, VM %#v", v, got, want)
+		}
+	}
+	if got, err := p.Eval(dataflow.FieldsOf(map[string]any{"y": int64(1)})); err != nil || got != nil {
+		t.Errorf("missing field: %v, %v; want nil", got, err)
+	}
+	if got, err := p.Eval(dataflow.Fields{}); err != nil || got != nil {
+		t.Errorf("record without fields: %v, %v; want nil", got, err)
+	}
+	// The list is the record's own, not a copy (Normalize copies only
+	// when an element changes).
+	got, _ := p.Eval(dataflow.FieldsOf(map[string]any{"x": list}))
+	if g := got.([]any); &g[0] != &list[0] {
+		t.Error("a record's list was copied")
 	}
 }

@@ -1,6 +1,9 @@
 package expr
 
-import "github.com/expr-lang/expr/ast"
+import (
+	"github.com/expr-lang/expr/ast"
+	"github.com/weir-stream/weir/dataflow"
+)
 
 // fastCompare evaluates `field <op> literal` (or `literal <op> field`)
 // without the VM: the most common filter shape, run once per record. It
@@ -70,28 +73,29 @@ func mirror(op string) string {
 }
 
 // eval returns the result and true, or false when the VM must decide.
-func (f *fastCompare) eval(fields map[string]any) (result, ok bool) {
+func (f *fastCompare) eval(fields dataflow.Fields) (result, ok bool) {
+	fv := fields.Get(f.field)
 	switch lit := f.lit.(type) {
 	case int64:
-		v, is := fields[f.field].(int64)
+		v, is := fv.(int64)
 		if !is {
 			return false, false
 		}
 		return cmp(v, lit, f.op), true
 	case float64:
-		v, is := fields[f.field].(float64)
+		v, is := fv.(float64)
 		if !is {
 			return false, false
 		}
 		return cmp(v, lit, f.op), true
 	case string:
-		v, is := fields[f.field].(string)
+		v, is := fv.(string)
 		if !is {
 			return false, false
 		}
 		return cmp(v, lit, f.op), true
 	case bool:
-		v, is := fields[f.field].(bool)
+		v, is := fv.(bool)
 		if !is {
 			return false, false
 		}

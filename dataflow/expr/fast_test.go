@@ -3,6 +3,8 @@ package expr
 import (
 	"fmt"
 	"testing"
+
+	"github.com/weir-stream/weir/dataflow"
 )
 
 // The fast path must agree with expr-lang on every input, including the
@@ -13,8 +15,8 @@ func TestFastCompareAgreesWithVM(t *testing.T) {
 		`ratio <= 0.5`, `ip == "10.0.0.1"`, `"b" < ip`, `ok == true`, `ok != false`,
 	}
 	values := []any{nil, int64(404), int64(200), int64(503), 0.25, 0.75, 404.0, "10.0.0.1", "a", "z", true, false}
-	fieldsOf := func(v any) map[string]any {
-		return map[string]any{"status": v, "ratio": v, "ip": v, "ok": v}
+	fieldsOf := func(v any) dataflow.Fields {
+		return dataflow.FieldsOf(map[string]any{"status": v, "ratio": v, "ip": v, "ok": v})
 	}
 	for _, src := range exprs {
 		p, err := Compile(src, nil, Bool)
@@ -56,7 +58,7 @@ func BenchmarkFilter(b *testing.B) {
 			if !fast {
 				p.fast = nil
 			}
-			f := map[string]any{"ip": "1.2.3.4", "ts": int64(1), "url": "/", "status": int64(200), "bytes": int64(5)}
+			f := dataflow.FieldsOf(map[string]any{"ip": "1.2.3.4", "ts": int64(1), "url": "/", "status": int64(200), "bytes": int64(5)})
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
 				_, _ = p.EvalBool(f)

@@ -30,7 +30,7 @@ func BenchmarkWindowSnapshot500kKeys(b *testing.B) {
 	}
 	out := &optest.Discard{}
 	for i := range int64(keys) {
-		r := dataflow.Record{Key: i * 2, Time: 1_700_000_000_000 + i, Fields: map[string]any{"id": i * 2}}
+		r := dataflow.Record{Key: i * 2, Time: 1_700_000_000_000 + i, Fields: dataflow.FieldsOf(map[string]any{"id": i * 2})}
 		if err := op.Process(&r, out); err != nil {
 			b.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +47,10 @@ pipeline:
 			"n": int64(50), "windows": int64(20), "keys_max": int64(3)}))
 	}
 	sameLines(t, "coarse windows\n"+cluster.Describe(j), readLines(t, out), want)
+	// A window result's fields: key, window bounds, aggregates in order.
+	if exact := readExactLines(t, out); len(exact) == 0 || !strings.HasPrefix(exact[0], `{"scope":"all","window_start":`) || !strings.HasSuffix(exact[0], `"n":50,"windows":20,"keys_max":3}`) {
+		t.Errorf("field order of a window result: %q", exact)
+	}
 }
 
 // Sliding windows whose slide does not divide the size, aligned to the

@@ -53,4 +53,9 @@ pipeline:
 		}
 		equalLines(t, fmt.Sprintf("subtask %d", sub), got[sub], want)
 	}
+	// The sink writes fields in select's order (docs/spec.md, "Field
+	// order").
+	if exact := readExactLines(t, out+"-0"); len(exact) == 0 || exact[0] != `{"id":2,"sq":4,"tag":"n2","big":false,"ts_off":2}` {
+		t.Errorf("first line as written: %q", exact[:min(1, len(exact))])
+	}
 }

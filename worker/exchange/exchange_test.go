@@ -26,7 +26,7 @@ func rec(from, i int) *dataflow.Element {
 	return &dataflow.Element{Kind: dataflow.KindRecord, Record: dataflow.Record{
 		Key:    int64(i),
 		Time:   int64(i),
-		Fields: map[string]any{"from": int64(from), "i": int64(i), "s": "payload"},
+		Fields: dataflow.FieldsOf(map[string]any{"from": int64(from), "i": int64(i), "s": "payload"}),
 	}}
 }
 
@@ -67,7 +67,7 @@ func checkStream(t testing.TB, ch int, got []dataflow.Element, from, n int) {
 	}
 	for i := range n {
 		r := got[i].Record
-		if got[i].Kind != dataflow.KindRecord || r.Fields["i"] != int64(i) || r.Fields["from"] != int64(from) || r.Key != int64(i) {
+		if got[i].Kind != dataflow.KindRecord || r.Fields.Get("i") != int64(i) || r.Fields.Get("from") != int64(from) || r.Key != int64(i) {
 			t.Fatalf("channel %d element %d: %+v", ch, i, got[i])
 		}
 	}
@@ -239,7 +239,7 @@ func flowControl(t *testing.T, remote bool) {
 		}
 		for _, e := range batch {
 			if e.Kind == dataflow.KindRecord {
-				if e.Record.Fields["i"] != int64(count) {
+				if e.Record.Fields.Get("i") != int64(count) {
 					t.Fatalf("record %d out of order: %v", count, e.Record.Fields)
 				}
 				count++
@@ -506,7 +506,7 @@ func benchChannel(b *testing.B, remote bool) {
 	}
 	e := dataflow.Element{Kind: dataflow.KindRecord, Record: dataflow.Record{
 		Key: "user-1234", Time: 1_700_000_000_000,
-		Fields: map[string]any{"user": "user-1234", "path": "/api/v1/items", "status": int64(200), "bytes": int64(5123), "latency_ms": 12.5},
+		Fields: dataflow.FieldsOf(map[string]any{"user": "user-1234", "path": "/api/v1/items", "status": int64(200), "bytes": int64(5123), "latency_ms": 12.5}),
 	}}
 	done := make(chan int)
 	go func() {

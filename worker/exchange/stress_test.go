@@ -37,7 +37,9 @@ func TestConcurrentTryFlush(t *testing.T) {
 			}
 		}()
 		const n = 20000
+		writerDone := make(chan struct{})
 		go func() {
+			defer close(writerDone)
 			for i := range n {
 				if err := s.Write(ctx, rec(0, i)); err != nil {
 					t.Error(err)
@@ -62,8 +64,8 @@ func TestConcurrentTryFlush(t *testing.T) {
 		next := 0
 		for _, e := range got {
 			if e.Kind == dataflow.KindRecord {
-				if e.Record.Fields["i"] != int64(next) {
-					t.Fatalf("remote=%v: record %v, want %d", remote, e.Record.Fields["i"], next)
+				if e.Record.Fields.Get("i") != int64(next) {
+					t.Fatalf("remote=%v: record %v, want %d", remote, e.Record.Fields.Get("i"), next)
 				}
 				next++
 			}
@@ -71,6 +73,9 @@ func TestConcurrentTryFlush(t *testing.T) {
 		if next != n {
 			t.Fatalf("remote=%v: %d records, want %d", remote, next, n)
 		}
+		// The writer's Close returns once the gate has the end of stream;
+		// closing the gate before then would fail it.
+		<-writerDone
 		g.Close()
 	}
 }

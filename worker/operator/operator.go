@@ -270,28 +270,24 @@ func isIdent(s string) bool {
 	return true
 }
 
-// evaluator is a compiled expression. A plain field name is read from the
-// record directly: it is faster, and expr.Normalize would rewrite a list
-// field of the input record in place.
-type evaluator struct {
-	prog  *expr.Program
-	field string
+// recordEnv evaluates expressions over one record. A plain field name is
+// read from the record; the others share one environment map, built at
+// most once per record.
+type recordEnv struct {
+	fields dataflow.Fields
+	env    map[string]any
 }
 
-func newEvaluator(what, src string, want expr.Want) (evaluator, error) {
-	p, err := compile(what, src, want)
-	if err != nil {
-		return evaluator{}, err
+func (e *recordEnv) eval(p *expr.Program) (any, error) {
+	if p.IsField() {
+		return p.Eval(e.fields)
 	}
-	f, _ := fieldRef(src)
-	return evaluator{prog: p, field: f}, nil
-}
-
-func (e evaluator) eval(fields map[string]any) (any, error) {
-	if e.field != "" {
-		return fieldValue(fields, e.field), nil
+	if e.env == nil {
+		if e.env = e.fields.Map(); e.env == nil {
+			e.env = map[string]any{}
+		}
 	}
-	return e.prog.Eval(fields)
+	return p.EvalEnv(e.env)
 }
 
 // compile compiles an expression for a node without a schema: fields the
@@ -302,40 +298,4 @@ func compile(what, src string, want expr.Want) (*expr.Program, error) {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return p, nil
-}
-
-// fieldRef returns the field an expression reads when it is a plain field
-// name, so hot paths can read the field instead of running the VM (same
-// result: a missing field is nil).
-func fieldRef(src string) (string, bool) {
-	src = strings.TrimSpace(src)
-	switch src {
-	case "true", "false", "nil", "not", "in", "and", "or", "let", "if", "else", "matches", "contains", "startsWith", "endsWith":
-		return "", false
-	}
-	if !isIdent(src) {
-		return "", false
-	}
-	return src, true
-}
-
-// fieldValue reads a field as an expression would.
-func fieldValue(fields map[string]any, name string) any {
-	v := fields[name]
-	switch v.(type) {
-	case nil, string, int64, float64, bool, map[string]any, []any:
-		return v // record values; expr.Normalize would rewrite a list in place
-	}
-	return expr.Normalize(v)
-}
-
-// emptyFields stands in for a record without fields, so expressions see an
-// environment (missing fields are nil).
-var emptyFields = map[string]any{}
-
-func fieldsOf(r *dataflow.Record) map[string]any {
-	if r.Fields == nil {
-		return emptyFields
-	}
-	return r.Fields
 }

@@ -13,7 +13,7 @@ import (
 
 type field struct {
 	name string
-	evaluator
+	prog *expr.Program
 }
 
 func compileFields(kind string, fs spec.Fields) ([]field, error) {
@@ -30,11 +30,11 @@ func compileFields(kind string, fs spec.Fields) ([]field, error) {
 			return nil, fmt.Errorf("%s: field %q set twice", kind, f.Name)
 		}
 		seen[f.Name] = true
-		e, err := newEvaluator(fmt.Sprintf("%s field %q", kind, f.Name), f.Expr, expr.Any)
+		p, err := compile(fmt.Sprintf("%s field %q", kind, f.Name), f.Expr, expr.Any)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, field{f.Name, e})
+		out = append(out, field{f.Name, p})
 	}
 	return out, nil
 }
@@ -45,6 +45,7 @@ func compileFields(kind string, fs spec.Fields) ([]field, error) {
 type mapOp struct {
 	base
 	fields []field
+	set    extender
 	rec    dataflow.Record
 }
 
@@ -53,32 +54,51 @@ func newMap(b base, fs spec.Fields) (*mapOp, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &mapOp{base: b, fields: f}, nil
+	names := make([]string, len(f))
+	for i := range f {
+		names[i] = f[i].name
+	}
+	return &mapOp{base: b, fields: f, set: extender{names: names}}, nil
 }
 
 func (m *mapOp) Process(r *dataflow.Record, out dataflow.Output) error {
-	in := fieldsOf(r)
-	fields := make(map[string]any, len(in)+len(m.fields))
-	for k, v := range in {
-		fields[k] = v
-	}
-	for _, f := range m.fields {
-		v, err := f.eval(in)
+	shape, at := m.set.shape(r.Fields)
+	vals := make([]any, shape.Len())
+	copy(vals, r.Fields.Values())
+	env := recordEnv{fields: r.Fields}
+	for i, f := range m.fields {
+		v, err := env.eval(f.prog)
 		if err != nil {
 			return m.fail(r, fmt.Errorf("field %q: %w", f.name, err))
 		}
-		fields[f.name] = v
+		vals[at[i]] = v
 	}
-	return emitWith(&m.rec, r, fields, out)
+	return emitWith(&m.rec, r, dataflow.NewFields(shape, vals), out)
+}
+
+// extender gives the shape of a record's fields with some names set (added
+// or replaced), and where each goes. It keeps the answer for the last input
+// shape, which nearly every record shares.
+type extender struct {
+	names   []string
+	in, out *dataflow.Shape
+	at      []int
+}
+
+func (x *extender) shape(f dataflow.Fields) (*dataflow.Shape, []int) {
+	if s := f.Shape(); s != x.in {
+		x.in = s
+		x.out, x.at = s.With(x.names)
+	}
+	return x.out, x.at
 }
 
 // emitWith emits a copy of r with other fields through a reusable record.
-func emitWith(dst *dataflow.Record, r *dataflow.Record, fields map[string]any, out dataflow.Output) error {
+func emitWith(dst *dataflow.Record, r *dataflow.Record, fields dataflow.Fields, out dataflow.Output) error {
 	*dst = *r
 	dst.Fields = fields
 	err := out.Emit(dst)
-	dst.Fields = nil
-	dst.Key = nil
+	*dst = dataflow.Record{}
 	return err
 }
 
@@ -86,6 +106,7 @@ func emitWith(dst *dataflow.Record, r *dataflow.Record, fields map[string]any, o
 type selectOp struct {
 	base
 	fields []field
+	shape  *dataflow.Shape
 	rec    dataflow.Record
 }
 
@@ -94,20 +115,24 @@ func newSelect(b base, fs spec.Fields) (*selectOp, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &selectOp{base: b, fields: f}, nil
+	names := make([]string, len(f))
+	for i := range f {
+		names[i] = f[i].name
+	}
+	return &selectOp{base: b, fields: f, shape: dataflow.MustShape(names...)}, nil // compileFields rejects duplicates
 }
 
 func (s *selectOp) Process(r *dataflow.Record, out dataflow.Output) error {
-	in := fieldsOf(r)
-	fields := make(map[string]any, len(s.fields))
-	for _, f := range s.fields {
-		v, err := f.eval(in)
+	vals := make([]any, len(s.fields))
+	env := recordEnv{fields: r.Fields}
+	for i, f := range s.fields {
+		v, err := env.eval(f.prog)
 		if err != nil {
 			return s.fail(r, fmt.Errorf("field %q: %w", f.name, err))
 		}
-		fields[f.name] = v
+		vals[i] = v
 	}
-	return emitWith(&s.rec, r, fields, out)
+	return emitWith(&s.rec, r, dataflow.NewFields(s.shape, vals), out)
 }
 
 // filterOp keeps the records for which its expression is true.
@@ -125,7 +150,7 @@ func newFilter(b base, src string) (*filterOp, error) {
 }
 
 func (f *filterOp) Process(r *dataflow.Record, out dataflow.Output) error {
-	ok, err := f.prog.EvalBool(fieldsOf(r))
+	ok, err := f.prog.EvalBool(r.Fields)
 	if err != nil {
 		return f.fail(r, fmt.Errorf("filter: %w", err))
 	}
@@ -140,10 +165,10 @@ func (f *filterOp) Process(r *dataflow.Record, out dataflow.Output) error {
 // yields no record.
 type flatMapOp struct {
 	base
-	evaluator
+	prog  *expr.Program
 	split bool
 	sep   string
-	as    string
+	set   extender // sets field As
 	rec   dataflow.Record
 }
 
@@ -159,12 +184,12 @@ func newFlatMap(b base, f *spec.FlatMap) (*flatMapOp, error) {
 	if as == "" {
 		as = "value"
 	}
-	op := &flatMapOp{base: b, split: split, sep: f.Separator, as: as}
+	op := &flatMapOp{base: b, split: split, sep: f.Separator, set: extender{names: []string{as}}}
 	var err error
 	if split {
-		op.evaluator, err = newEvaluator("flat_map split", f.Split, expr.String)
+		op.prog, err = compile("flat_map split", f.Split, expr.String)
 	} else {
-		op.evaluator, err = newEvaluator("flat_map explode", f.Explode, expr.List)
+		op.prog, err = compile("flat_map explode", f.Explode, expr.List)
 	}
 	if err != nil {
 		return nil, err
@@ -173,8 +198,8 @@ func newFlatMap(b base, f *spec.FlatMap) (*flatMapOp, error) {
 }
 
 func (f *flatMapOp) Process(r *dataflow.Record, out dataflow.Output) error {
-	in := fieldsOf(r)
-	v, err := f.eval(in)
+	in := r.Fields
+	v, err := f.prog.Eval(in)
 	if err != nil {
 		return f.fail(r, fmt.Errorf("flat_map: %w", err))
 	}
@@ -211,32 +236,31 @@ func (f *flatMapOp) Process(r *dataflow.Record, out dataflow.Output) error {
 	return nil
 }
 
-func (f *flatMapOp) emit(r *dataflow.Record, in map[string]any, v any, out dataflow.Output) error {
-	fields := make(map[string]any, len(in)+1)
-	for k, x := range in {
-		fields[k] = x
-	}
-	fields[f.as] = v
-	return emitWith(&f.rec, r, fields, out)
+func (f *flatMapOp) emit(r *dataflow.Record, in dataflow.Fields, v any, out dataflow.Output) error {
+	shape, at := f.set.shape(in)
+	vals := make([]any, shape.Len())
+	copy(vals, in.Values())
+	vals[at[0]] = v
+	return emitWith(&f.rec, r, dataflow.NewFields(shape, vals), out)
 }
 
 // keyByOp sets Record.Key; the fields are unchanged.
 type keyByOp struct {
 	base
-	evaluator
-	rec dataflow.Record
+	prog *expr.Program
+	rec  dataflow.Record
 }
 
 func newKeyBy(b base, k *spec.KeyBy) (*keyByOp, error) {
-	e, err := newEvaluator("key_by", k.Expr, expr.Any)
+	p, err := compile("key_by", k.Expr, expr.Any)
 	if err != nil {
 		return nil, err
 	}
-	return &keyByOp{base: b, evaluator: e}, nil
+	return &keyByOp{base: b, prog: p}, nil
 }
 
 func (k *keyByOp) Process(r *dataflow.Record, out dataflow.Output) error {
-	v, err := k.eval(fieldsOf(r))
+	v, err := k.prog.Eval(r.Fields)
 	if err != nil {
 		return k.fail(r, fmt.Errorf("key_by: %w", err))
 	}

@@ -15,7 +15,7 @@ import (
 var origin = dataflow.Origin{Source: "src", Offset: 7}
 
 func rec(fields map[string]any) dataflow.Record {
-	return dataflow.Record{Time: 42, Fields: fields, Origin: origin}
+	return dataflow.Record{Time: 42, Fields: dataflow.FieldsOf(fields), Origin: origin}
 }
 
 // harnessFor builds the last node of a pipeline in a harness.
@@ -161,7 +161,7 @@ func TestTransforms(t *testing.T) {
 			}
 			for i, w := range tc.want {
 				g := got[i]
-				if !reflect.DeepEqual(g.Fields, w.fields) || g.Key != w.key {
+				if !reflect.DeepEqual(g.Fields.Map(), w.fields) || g.Key != w.key {
 					t.Errorf("record %d: got key %#v fields %#v, want key %#v fields %#v", i, g.Key, g.Fields, w.key, w.fields)
 				}
 				if g.Time != 42 || g.Origin != origin {

@@ -37,7 +37,7 @@ var errNoTime = errors.New("window: record has no event time (set event_time on 
 type aggregate struct {
 	name string
 	fn   aggFn
-	arg  evaluator
+	arg  *expr.Program
 	none bool // count(): no argument
 }
 
@@ -71,6 +71,7 @@ type window struct {
 	lateSide              bool
 	keyField              string
 	aggs                  []aggregate
+	shape                 *dataflow.Shape // of results: key, window_start, window_end, aggregates
 	hasExpr, hasMinMax    bool
 
 	wm      int64
@@ -142,7 +143,7 @@ func newWindow(b base, w *spec.Window, keyField string) (*window, error) {
 		f, _ := aggFnNamed(fn)
 		ag := aggregate{name: a.Name, fn: f, none: arg == ""}
 		if arg != "" {
-			ag.arg, err = newEvaluator(fmt.Sprintf("window aggregate %q", a.Name), arg, expr.Any)
+			ag.arg, err = compile(fmt.Sprintf("window aggregate %q", a.Name), arg, expr.Any)
 			if err != nil {
 				return nil, err
 			}
@@ -154,6 +155,11 @@ func newWindow(b base, w *spec.Window, keyField string) (*window, error) {
 		op.aggs = append(op.aggs, ag)
 	}
 	op.vals = make([]any, len(op.aggs))
+	shape := []string{keyField, FieldWindowStart, FieldWindowEnd}
+	for _, a := range op.aggs {
+		shape = append(shape, a.name)
+	}
+	op.shape = dataflow.MustShape(shape...) // distinct: checked above
 	op.reset()
 	return op, nil
 }
@@ -241,13 +247,13 @@ func (w *window) starts(t int64) (first, last int64) {
 }
 
 func (w *window) evalArgs(r *dataflow.Record) error {
-	fields := fieldsOf(r)
+	env := recordEnv{fields: r.Fields}
 	for i := range w.aggs {
 		a := &w.aggs[i]
 		if a.none {
 			continue
 		}
-		v, err := a.arg.eval(fields)
+		v, err := env.eval(a.arg)
 		if err != nil {
 			clear(w.vals)
 			return fmt.Errorf("window aggregate %q: %w", a.name, err)
@@ -371,14 +377,12 @@ func (w *window) late(r *dataflow.Record, out dataflow.Output) error {
 
 // emit sends the result of window (key, end).
 func (w *window) emit(key any, end int64, cells []cell, out dataflow.Output) error {
-	fields := make(map[string]any, 3+len(w.aggs))
-	fields[w.keyField] = key
-	fields[FieldWindowStart] = end - w.size
-	fields[FieldWindowEnd] = end
+	vals := make([]any, 3+len(w.aggs))
+	vals[0], vals[1], vals[2] = key, end-w.size, end
 	for i := range w.aggs {
-		fields[w.aggs[i].name] = cells[i].result(w.aggs[i].fn)
+		vals[3+i] = cells[i].result(w.aggs[i].fn)
 	}
-	w.rec = dataflow.Record{Key: key, Time: end - 1, Fields: fields}
+	w.rec = dataflow.Record{Key: key, Time: end - 1, Fields: dataflow.NewFields(w.shape, vals)}
 	err := out.Emit(&w.rec)
 	w.rec = dataflow.Record{}
 	return err

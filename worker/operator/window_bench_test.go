@@ -28,7 +28,7 @@ func benchWindow(b *testing.B, w spec.Window) {
 	recs := make([]dataflow.Record, nKeys)
 	for i := range recs {
 		k := fmt.Sprintf("user-%04d", i)
-		recs[i] = dataflow.Record{Key: k, Fields: map[string]any{"user": k, "bytes": int64(i)}}
+		recs[i] = dataflow.Record{Key: k, Fields: dataflow.FieldsOf(map[string]any{"user": k, "bytes": int64(i)})}
 	}
 	out := &optest.Discard{}
 	b.ReportAllocs()

@@ -67,7 +67,7 @@ func outputs(hs ...*optest.Harness) []string {
 	for _, h := range hs {
 		out = append(out, results(h.Records())...)
 		for _, r := range h.SideOutput("late") {
-			out = append(out, fmt.Sprintf("late %v", r.Fields["i"]))
+			out = append(out, fmt.Sprintf("late %v", r.Fields.Get("i")))
 		}
 	}
 	slices.Sort(out)
@@ -120,7 +120,7 @@ func TestSnapshotRestoreSameResults(t *testing.T) {
 func route(t *testing.T, hs []*optest.Harness, maxPar int, steps []step) {
 	t.Helper()
 	for _, s := range steps {
-		if s.r.Fields == nil {
+		if s.r.Fields.IsZero() {
 			for _, h := range hs {
 				run(t, h, s)
 			}
@@ -242,12 +242,12 @@ func FuzzWindowRestore(f *testing.F) {
 	}
 	h := optest.New(f, seedOp, optest.Context("win"))
 	for _, s := range workload(4, 40) {
-		if s.r.Fields == nil {
+		if s.r.Fields.IsZero() {
 			_ = h.ProcessWatermark(s.wm)
 		} else {
 			_ = h.ProcessRecord(s.r)
 		}
-		if s.r.Fields == nil {
+		if s.r.Fields.IsZero() {
 			break
 		}
 	}

@@ -22,7 +22,7 @@ func kr(key any, t int64, kv ...any) dataflow.Record {
 	for i := 0; i < len(kv); i += 2 {
 		f[kv[i].(string)] = kv[i+1]
 	}
-	return dataflow.Record{Key: key, Time: t, Fields: f, Origin: origin}
+	return dataflow.Record{Key: key, Time: t, Fields: dataflow.FieldsOf(f), Origin: origin}
 }
 
 // windowHarness runs a window fed by key_by(user).
@@ -36,9 +36,9 @@ func windowHarness(t *testing.T, ctx *dataflow.Context, w spec.Window) *optest.H
 // res renders a window result compactly: key [start,end) agg=value ...
 func res(r dataflow.Record) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%v [%v,%v)", r.Fields["user"], r.Fields["window_start"], r.Fields["window_end"])
+	fmt.Fprintf(&b, "%v [%v,%v)", r.Fields.Get("user"), r.Fields.Get("window_start"), r.Fields.Get("window_end"))
 	for _, name := range []string{"n", "sum", "min", "max", "avg"} {
-		if v, ok := r.Fields[name]; ok {
+		if v, ok := r.Fields.Lookup(name); ok {
 			fmt.Fprintf(&b, " %s=%v", name, v)
 			if v != nil {
 				fmt.Fprintf(&b, ":%T", v)
@@ -70,7 +70,7 @@ func run(t *testing.T, h *optest.Harness, steps ...step) {
 	t.Helper()
 	for i, s := range steps {
 		var err error
-		if s.r.Fields == nil && s.r.Key == nil && s.r.Time == 0 {
+		if s.r.Fields.IsZero() && s.r.Key == nil && s.r.Time == 0 {
 			err = h.ProcessWatermark(s.wm)
 		} else {
 			err = h.ProcessRecord(s.r)
@@ -264,7 +264,7 @@ func TestWindow(t *testing.T) {
 				t.Errorf("late side output: got %d, want %d", got, tc.side)
 			}
 			for _, r := range h.Records() {
-				if r.Key != r.Fields["user"] || r.Time != r.Fields["window_end"].(int64)-1 {
+				if r.Key != r.Fields.Get("user") || r.Time != r.Fields.Get("window_end").(int64)-1 {
 					t.Errorf("result %v: key %v time %d", r.Fields, r.Key, r.Time)
 				}
 			}
@@ -337,7 +337,7 @@ func TestWindowKeyField(t *testing.T) {
 			h := harnessFor(t, nil, tc.nodes...)
 			run(t, h, in(kr("a", 1)), wm(9))
 			rs := h.Records()
-			if len(rs) != 1 || rs[0].Fields[tc.want] != "a" {
+			if len(rs) != 1 || rs[0].Fields.Get(tc.want) != "a" {
 				t.Fatalf("got %v, want the key in field %q", rs, tc.want)
 			}
 		})

@@ -138,7 +138,7 @@ func (s *posSource) Run(ctx context.Context, out dataflow.SourceOutput) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		r := dataflow.Record{Fields: map[string]any{"i": i}}
+		r := dataflow.Record{Fields: dataflow.FieldsOf(map[string]any{"i": i})}
 		lk.Lock()
 		s.next.Store(i + 1)
 		err := out.Emit(&r)
@@ -241,7 +241,7 @@ func (d *downstream) upTo() ([]int64, dataflow.Barrier, bool) {
 	for _, e := range d.els {
 		switch e.Kind {
 		case dataflow.KindRecord:
-			recs = append(recs, e.Record.Fields["i"].(int64))
+			recs = append(recs, e.Record.Fields.Get("i").(int64))
 		case dataflow.KindBarrier:
 			return recs, e.Barrier, true
 		}
@@ -503,7 +503,7 @@ func (g *gateTask) state(id int64) int64 {
 }
 
 func recE(i int64) dataflow.Element {
-	return dataflow.Element{Kind: dataflow.KindRecord, Record: dataflow.Record{Fields: map[string]any{"i": i}}}
+	return dataflow.Element{Kind: dataflow.KindRecord, Record: dataflow.Record{Fields: dataflow.FieldsOf(map[string]any{"i": i})}}
 }
 
 func barE(id int64) dataflow.Element {

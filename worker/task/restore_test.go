@@ -70,14 +70,14 @@ type resultSink struct {
 func (s *resultSink) Open(*dataflow.Context) error { return nil }
 func (s *resultSink) Close(dataflow.Output) error  { return nil }
 func (s *resultSink) Process(r *dataflow.Record, _ dataflow.Output) error {
-	keys := make([]string, 0, len(r.Fields))
-	for k := range r.Fields {
+	keys := make([]string, 0, r.Fields.Len())
+	for k := range r.Fields.All() {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var b strings.Builder
 	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%v ", k, r.Fields[k])
+		fmt.Fprintf(&b, "%s=%v ", k, r.Fields.Get(k))
 	}
 	s.r.mu.Lock()
 	s.r.out[s.sub] = append(s.r.out[s.sub], b.String())

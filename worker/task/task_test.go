@@ -119,7 +119,7 @@ func (s *seqSource) Run(ctx context.Context, out dataflow.SourceOutput) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		r := dataflow.Record{Key: fmt.Sprintf("k%d", i), Time: int64(i), Fields: map[string]any{"i": int64(i)}}
+		r := dataflow.Record{Key: fmt.Sprintf("k%d", i), Time: int64(i), Fields: dataflow.FieldsOf(map[string]any{"i": int64(i)})}
 		if err := out.Emit(&r); err != nil {
 			return err
 		}
@@ -204,7 +204,7 @@ func (o *collector) Open(ctx *dataflow.Context) error {
 }
 
 func (o *collector) Process(r *dataflow.Record, out dataflow.Output) error {
-	i, _ := r.Fields["i"].(int64)
+	i, _ := r.Fields.Get("i").(int64)
 	if o.failAt > 0 && i == o.failAt {
 		return fmt.Errorf("boom at %d", i)
 	}
@@ -384,7 +384,7 @@ type tagger struct{ closed *counter }
 
 func (tagger) Open(*dataflow.Context) error { return nil }
 func (tagger) Process(r *dataflow.Record, out dataflow.Output) error {
-	i := r.Fields["i"].(int64)
+	i := r.Fields.Get("i").(int64)
 	if i%5 == 0 {
 		if err := out.EmitSide("nobody", r); err != nil {
 			return err
@@ -549,7 +549,7 @@ func TestWatermarkCombiningIdleAndBarriers(t *testing.T) {
 	// A barrier goes downstream once it came on every channel; meanwhile
 	// (exactly-once alignment) the channel that delivered it is blocked.
 	bar := dataflow.Element{Kind: dataflow.KindBarrier, Barrier: dataflow.Barrier{ID: 7, Timestamp: 99, Savepoint: true}}
-	rec := dataflow.Element{Kind: dataflow.KindRecord, Record: dataflow.Record{Fields: map[string]any{"i": int64(1)}}}
+	rec := dataflow.Element{Kind: dataflow.KindRecord, Record: dataflow.Record{Fields: dataflow.FieldsOf(map[string]any{"i": int64(1)})}}
 	write(0, bar, rec)
 	if err := in[0].Flush(ctx); err != nil {
 		t.Fatal(err)

@@ -26,7 +26,7 @@ type mutator struct{}
 
 func (mutator) Open(*dataflow.Context) error { return nil }
 func (mutator) Process(r *dataflow.Record, out dataflow.Output) error {
-	r.Fields["x"] = int64(2)
+	r.Fields.Values()[0] = int64(2)
 	if err := out.EmitSide("side", r); err != nil {
 		return err
 	}
@@ -37,7 +37,7 @@ func (mutator) Close(dataflow.Output) error { return nil }
 func TestHarnessCatchesMutation(t *testing.T) {
 	rec := &recorder{TB: t}
 	h := optest.New(rec, mutator{}, nil)
-	if err := h.ProcessRecord(dataflow.Record{Fields: map[string]any{"x": int64(1)}}); err != nil {
+	if err := h.ProcessRecord(dataflow.Record{Fields: dataflow.FieldsOf(map[string]any{"x": int64(1)})}); err != nil {
 		t.Fatal(err)
 	}
 	if len(rec.errs) != 1 || !strings.Contains(rec.errs[0], "changed its input") {
