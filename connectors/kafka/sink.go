@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -57,6 +58,7 @@ type Sink struct {
 	sent      int64 // task goroutine only
 	closed    bool
 	jsonSize  int // largest value encoded so far, to size the next one
+	aborted   atomic.Bool
 
 	eos *txnWriter // exactly-once delivery; nil: at least once
 }
@@ -148,6 +150,22 @@ func (s *Sink) saramaConfig() *sarama.Config {
 	c.Net.MaxOpenRequests = 1
 	c.Producer.Retry.Max = 10
 	c.Producer.Retry.Backoff = 200 * time.Millisecond
+	// Once the sink is aborted nothing waits for its messages: without a
+	// backoff, sarama fails the queued ones at once instead of sleeping
+	// per message (minutes for a full buffer when the broker is gone).
+	retryBackoff, metadataBackoff := c.Producer.Retry.Backoff, c.Metadata.Retry.Backoff
+	c.Producer.Retry.BackoffFunc = func(int, int) time.Duration {
+		if s.aborted.Load() {
+			return 0
+		}
+		return retryBackoff
+	}
+	c.Metadata.Retry.BackoffFunc = func(int, int) time.Duration {
+		if s.aborted.Load() {
+			return 0
+		}
+		return metadataBackoff
+	}
 	c.Producer.Timeout = 10 * time.Second
 	c.Producer.Flush.Bytes = 512 << 10
 	c.Producer.Flush.Frequency = 5 * time.Millisecond
@@ -454,6 +472,7 @@ func (s *Sink) Abort() {
 		return
 	}
 	s.closed = true
+	s.aborted.Store(true)
 	if s.eos != nil {
 		c, w := s.client, s.eos
 		s.client = nil
