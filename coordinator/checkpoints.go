@@ -193,7 +193,7 @@ func (c *Coordinator) checkpointActionsLocked(j *jobEntry, acts []checkpointing.
 				continue
 			}
 			c.toAllTasksLocked(j, a.Attempt, func(id *controlpb.TaskID) *controlpb.CoordinatorMessage {
-				return &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_NotifyCheckpointComplete{NotifyCheckpointComplete: &controlpb.NotifyCheckpointComplete{Task: id, CheckpointId: a.ID}}}
+				return &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_NotifyCheckpointComplete{NotifyCheckpointComplete: &controlpb.NotifyCheckpointComplete{Task: id, CheckpointId: a.ID, Final: a.Final}}}
 			})
 			if _, err := c.handleLocked(j, lifecycle.CheckpointCompleted{Now: c.cfg.Clock.Now(), ID: a.ID}); err != nil {
 				c.log.Error("checkpoint complete", "job", j.m.ID, "err", err)
@@ -248,7 +248,7 @@ func (c *Coordinator) checkpointReplyLocked(workerID string, tid *controlpb.Task
 func (c *Coordinator) handleAckLocked(w *workerEntry, m *controlpb.CheckpointAck) {
 	now := c.cfg.Clock.Now()
 	c.checkpointReplyLocked(w.id, m.GetTask(), func(k checkpointing.TaskKey) checkpointing.Event {
-		return checkpointing.Ack{Now: now, Attempt: m.GetTask().GetAttempt(), ID: m.GetCheckpointId(), Task: k, Operators: m.GetOperators(), Stats: m.GetStats()}
+		return checkpointing.Ack{Now: now, Attempt: m.GetTask().GetAttempt(), ID: m.GetCheckpointId(), Task: k, Operators: m.GetOperators(), Stats: m.GetStats(), EndOfInput: m.GetEndOfInput()}
 	})
 }
 

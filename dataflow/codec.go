@@ -17,7 +17,7 @@ import (
 //
 //	record:    tag flags [key value] [time] [fields: n (name value)*] [origin: source topic partition offset] [source watermark]
 //	watermark: tag time
-//	barrier:   tag id timestamp flags(savepoint=1 stop=2)
+//	barrier:   tag id timestamp flags(savepoint=1 stop=2 end-of-input=4)
 //	idle:      tag 0|1
 //	end:       tag
 //
@@ -149,6 +149,9 @@ func AppendElement(dst []byte, e *Element) ([]byte, error) {
 		}
 		if e.Barrier.Stop {
 			f |= 2
+		}
+		if e.Barrier.EndOfInput {
+			f |= 4
 		}
 		dst = append(dst, f)
 	case KindIdle:
@@ -394,11 +397,12 @@ func (d *decoder) element(e *Element) error {
 		if err != nil {
 			return err
 		}
-		if f&^3 != 0 {
+		if f&^7 != 0 {
 			return d.fail(fat, "unknown barrier flags 0x%02x", f)
 		}
 		e.Barrier.Savepoint = f&1 != 0
 		e.Barrier.Stop = f&2 != 0
+		e.Barrier.EndOfInput = f&4 != 0
 		return nil
 	case KindIdle:
 		bat := d.off

@@ -39,6 +39,7 @@ func sampleElements() []Element {
 		{Kind: KindWatermark, Watermark: math.MinInt64},
 		{Kind: KindBarrier, Barrier: Barrier{ID: 7, Timestamp: 1_700_000_000_000, Savepoint: true, Stop: true}},
 		{Kind: KindBarrier, Barrier: Barrier{ID: 8}},
+		{Kind: KindBarrier, Barrier: Barrier{ID: 9, EndOfInput: true}},
 		{Kind: KindIdle, Idle: true},
 		{Kind: KindIdle, Idle: false},
 		{Kind: KindEndOfStream},
@@ -165,7 +166,7 @@ func TestCodecCorruptInputs(t *testing.T) {
 		"bad idle":      {codecVersion<<4 | byte(KindIdle), 2},
 		"short float":   {codecVersion<<4 | byte(KindRecord), recHasKey, valFloat, 1, 2},
 		"bad varint":    {codecVersion<<4 | byte(KindWatermark), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
-		"barrier flags": {codecVersion<<4 | byte(KindBarrier), 1, 1, 0x10},
+		"barrier flags": {codecVersion<<4 | byte(KindBarrier), 1, 1, 0x08},
 		"field twice":   {codecVersion<<4 | byte(KindRecord), recHasFields, 2, 1, 'a', valNil, 1, 'a', valTrue},
 	}
 	for name, b := range cases {

@@ -29,6 +29,10 @@ type Barrier struct {
 	Savepoint bool
 	// Stop asks sources to end after this barrier (stop with savepoint).
 	Stop bool
+	// EndOfInput: every source upstream had ended its input before this
+	// barrier (a task aligning it ands its inputs' flags). A checkpoint
+	// every subtask took with it is the job's final one.
+	EndOfInput bool
 }
 
 // Element is one item of a stream as it travels between tasks, in order.

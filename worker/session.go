@@ -100,7 +100,7 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 					Timestamp: m.GetTimestampUnixMs(), Savepoint: m.GetSavepoint(), Stop: m.GetStop()})
 			case *controlpb.CoordinatorMessage_NotifyCheckpointComplete:
 				m := msg.NotifyCheckpointComplete
-				w.checkpointCommand(m.GetTask(), task.Command{Kind: task.CmdComplete, CheckpointID: m.GetCheckpointId()})
+				w.checkpointCommand(m.GetTask(), task.Command{Kind: task.CmdComplete, CheckpointID: m.GetCheckpointId(), Final: m.GetFinal()})
 			case *controlpb.CoordinatorMessage_AbortCheckpoint:
 				m := msg.AbortCheckpoint
 				w.checkpointCommand(m.GetTask(), task.Command{Kind: task.CmdAbort, CheckpointID: m.GetCheckpointId()})

@@ -130,6 +130,7 @@ type Checkpoint struct {
 	ops        map[TaskKey][]*checkpointpb.OperatorState
 	stats      map[TaskKey]*checkpointpb.SubtaskStats
 	acked      int
+	endOfInput int // acks taken at the end of the subtask's input
 	committing bool
 }
 
@@ -191,10 +192,13 @@ type Tracker struct {
 	cfg    Config
 	nextID int64
 
-	running     bool
-	attempt     int64
-	tasks       []Task
-	finished    map[TaskKey]bool
+	running  bool
+	attempt  int64
+	tasks    []Task
+	finished map[TaskKey]bool
+	// final: the attempt's final checkpoint (Notify.Final) completed; no
+	// more are triggered, the subtasks are ending.
+	final       bool
 	stopped     bool // a stop-with-savepoint was triggered
 	lastTrigger time.Time
 	lastEnd     time.Time
@@ -293,6 +297,9 @@ type Ack struct {
 	Task      TaskKey
 	Operators []*checkpointpb.OperatorState
 	Stats     *checkpointpb.SubtaskStats
+	// EndOfInput: the subtask took the checkpoint after the end of its
+	// input (CheckpointAck.end_of_input).
+	EndOfInput bool
 }
 
 // Decline is a subtask's CheckpointDecline.
@@ -371,6 +378,9 @@ type Commit struct {
 type Notify struct {
 	ID      int64
 	Attempt int64
+	// Final: every subtask took the checkpoint at the end of its input,
+	// so it covers the job's whole input; sources waiting there end.
+	Final bool
 }
 
 // Retain: keep the last Keep completed checkpoints, delete older ones.
@@ -397,6 +407,7 @@ func (t *Tracker) Handle(ev Event) ([]Action, error) {
 		t.running, t.attempt, t.stopped = true, e.Attempt, false
 		t.tasks = append([]Task(nil), e.Tasks...)
 		t.finished = map[TaskKey]bool{}
+		t.final = false
 		t.lastTrigger = e.Now
 	case Stopped:
 		now = e.Now
@@ -455,7 +466,7 @@ func (t *Tracker) requestSavepoint(e TriggerSavepoint) error {
 		return ErrNotRunning
 	case t.stopped || t.stopQueued():
 		return ErrStopping
-	case len(t.finished) > 0:
+	case len(t.finished) > 0 || t.final:
 		return ErrTaskEnded
 	}
 	r := &SavepointRequest{ID: e.RequestID, Stop: e.Stop, RequestedAt: e.Now, Status: InProgress}
@@ -485,7 +496,7 @@ func (t *Tracker) maybeTrigger(acts []Action, now time.Time) []Action {
 		t.queued = t.queued[1:]
 		return t.trigger(acts, now, r)
 	}
-	if t.cfg.Interval <= 0 || len(t.finished) > 0 {
+	if t.cfg.Interval <= 0 || len(t.finished) > 0 || t.final {
 		return acts
 	}
 	due := t.lastTrigger.Add(t.cfg.Interval)
@@ -562,6 +573,9 @@ func (t *Tracker) ack(acts []Action, e Ack) []Action {
 	p.ops[e.Task] = e.Operators
 	p.stats[e.Task] = st
 	p.acked++
+	if e.EndOfInput {
+		p.endOfInput++
+	}
 	if p.acked < len(p.Subtasks) {
 		return acts
 	}
@@ -599,7 +613,9 @@ func (t *Tracker) committed(acts []Action, e Committed) []Action {
 	t.counts.InProgress--
 	t.counts.Completed++
 	t.latest = p
-	acts = append(acts, Notify{ID: p.ID, Attempt: p.Attempt})
+	final := p.endOfInput == len(p.Subtasks)
+	t.final = t.final || final
+	acts = append(acts, Notify{ID: p.ID, Attempt: p.Attempt, Final: final})
 	if p.Savepoint {
 		if r := t.savepoints[p.RequestID]; r != nil {
 			r.Status, r.URI, r.EndedAt = Completed, e.URI, e.Now

@@ -87,7 +87,11 @@ func kinds(acts []Action) []string {
 		case Commit:
 			out = append(out, fmt.Sprintf("commit %d", a.ID))
 		case Notify:
-			out = append(out, fmt.Sprintf("notify %d", a.ID))
+			s := fmt.Sprintf("notify %d", a.ID)
+			if a.Final {
+				s += " final"
+			}
+			out = append(out, s)
 		case Retain:
 			out = append(out, fmt.Sprintf("retain %d", a.Keep))
 		case FailJob:
@@ -402,6 +406,40 @@ func TestFinishedTaskStopsPeriodicTriggers(t *testing.T) {
 	h.do(TaskFinished{Now: h.clk.Now(), Attempt: 1, Task: src1})
 	h.advance(time.Minute)
 	h.want()
+}
+
+// A checkpoint every subtask acknowledged at the end of its input is the
+// final one: its Notify says so, and no checkpoint is triggered after it
+// (the sources end). One that some subtask took before the end is not.
+// A new attempt starts over.
+func TestFinalCheckpoint(t *testing.T) {
+	h := newHarness(t, Config{Interval: time.Second}, 0)
+	ack := func(id int64, k TaskKey, eoi bool) {
+		h.do(Ack{Now: h.clk.Now(), Attempt: h.tr.attempt, ID: id, Task: k, EndOfInput: eoi})
+	}
+	h.advance(time.Second)
+	h.want("trigger 1")
+	ack(1, src0, true)
+	ack(1, src1, true)
+	ack(1, sink, false) // its input had not ended everywhere
+	h.want("commit 1", "notify 1", "retain 3")
+	h.advance(time.Second)
+	h.want("trigger 2")
+	ack(2, src0, true)
+	ack(2, src1, true)
+	ack(2, sink, true)
+	h.want("commit 2", "notify 2 final", "retain 3")
+	h.advance(time.Minute)
+	h.want()
+	if _, err := h.tr.Handle(TriggerSavepoint{Now: h.clk.Now(), RequestID: "sp"}); !errors.Is(err, ErrTaskEnded) {
+		t.Fatalf("savepoint after the final checkpoint: %v", err)
+	}
+	// A restart (the job failed before every subtask ended) triggers
+	// again.
+	h.do(Stopped{Now: h.clk.Now(), Reason: "failed"})
+	h.do(Running{Now: h.clk.Now(), Attempt: 2, Tasks: all})
+	h.advance(time.Second)
+	h.want("trigger 3")
 }
 
 func TestHistoryBounded(t *testing.T) {

@@ -43,6 +43,9 @@ func (a *aligner) barrier(ch int, b dataflow.Barrier, ended func(int) bool) bool
 		a.cur = b
 		a.start = time.Now()
 	}
+	// Past the end of input only if every channel is (an ended channel,
+	// which delivers no barrier, is).
+	a.cur.EndOfInput = a.cur.EndOfInput && b.EndOfInput
 	if !a.seen[ch] {
 		a.seen[ch] = true
 		a.nseen++

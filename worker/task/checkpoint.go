@@ -217,7 +217,7 @@ func (t *task) openStore(uri string) (StateStore, error) {
 // upload writes c's state files and builds the acknowledgement.
 func (t *task) upload(ctx context.Context, c *capture) (*controlpb.CheckpointAck, error) {
 	start := time.Now()
-	ack := &controlpb.CheckpointAck{Task: t.pbID(), CheckpointId: c.b.ID}
+	ack := &controlpb.CheckpointAck{Task: t.pbID(), CheckpointId: c.b.ID, EndOfInput: c.b.EndOfInput}
 	var bytes int64
 	var dir string
 	var st StateStore
@@ -277,7 +277,7 @@ func (t *task) command(cmd Command) error {
 			t.decline(cmd.CheckpointID, "not a source subtask: checkpoints are triggered at sources")
 			return nil
 		}
-		if t.srcOut == nil || t.srcOut.ended || t.sourceDone {
+		if t.srcOut == nil || t.srcOut.ended || (t.sourceDone && t.inputEnded == nil) {
 			t.decline(cmd.CheckpointID, "the source has ended")
 			return nil
 		}
@@ -293,7 +293,8 @@ func (t *task) command(cmd Command) error {
 			return nil
 		}
 		t.lastTrigger = cmd.CheckpointID
-		b := dataflow.Barrier{ID: cmd.CheckpointID, Timestamp: cmd.Timestamp, Savepoint: cmd.Savepoint, Stop: cmd.Stop}
+		b := dataflow.Barrier{ID: cmd.CheckpointID, Timestamp: cmd.Timestamp, Savepoint: cmd.Savepoint, Stop: cmd.Stop,
+			EndOfInput: t.inputEnded != nil}
 		if err := t.checkpoint(b, 0); err != nil {
 			return err
 		}
@@ -320,6 +321,10 @@ func (t *task) command(cmd Command) error {
 			o.suspended = nil
 			t.stopping = true
 			t.stopSource()
+		}
+		if t.inputEnded != nil && (cmd.Final || (t.stopID != 0 && cmd.CheckpointID == t.stopID)) {
+			close(t.inputEnded) // the source's wait for the final checkpoint is over
+			t.inputEnded = nil
 		}
 	case CmdAbort:
 		t.cancelUpload(cmd.CheckpointID)

@@ -121,9 +121,10 @@ func (r *reports) decline(id int64) *controlpb.CheckpointDecline {
 
 // posSource emits records i = 0, 1, ... (field "i"); its position is the
 // next i, advanced under the checkpoint lock like datagen's. After n
-// records (n >= 0) it idles until cancelled.
+// records (n >= 0) it idles until cancelled, or with end its input ends.
 type posSource struct {
 	n    int64
+	end  bool
 	next atomic.Int64
 	// restored is what Restore got.
 	restored [][]byte
@@ -146,6 +147,9 @@ func (s *posSource) Run(ctx context.Context, out dataflow.SourceOutput) error {
 		if err != nil {
 			return err
 		}
+	}
+	if s.end {
+		return nil
 	}
 	<-ctx.Done()
 	return ctx.Err()
@@ -268,7 +272,7 @@ func (d *downstream) kinds() []dataflow.Kind {
 func runSourceTask(t *testing.T, ctx context.Context, src *posSource, ops map[string]func(*dataflow.Context) dataflow.Operator, chain ...*spec.Node) (*Control, *reports, *memStore, *downstream, <-chan error) {
 	t.Helper()
 	w := startWorker(t, "A")
-	g := &graph.Graph{}
+	g := &graph.Graph{Job: &spec.Job{Name: "j", Checkpoint: &spec.Checkpoint{}}}
 	up := vertex("src", 1, append([]*spec.Node{srcNode("src")}, chain...)...)
 	down := vertex("down", 1, opNode("down"))
 	g.Vertices = []*graph.Vertex{up, down}
@@ -410,6 +414,51 @@ func TestSourceBarrierWhileIdleAndStop(t *testing.T) {
 	// The mailbox of an ended task takes nothing (the worker declines).
 	if ctl.Post(Command{Kind: CmdTrigger, CheckpointID: 5}) {
 		t.Fatal("a closed mailbox took a command")
+	}
+}
+
+// At the end of its input a source of a job with periodic checkpoints
+// emits the final watermark, then takes part in checkpoints with barriers
+// marked end of input, and ends its stream only once one completes as the
+// job's final checkpoint: a completion that is not final, or a trigger,
+// does not end it.
+func TestSourceWaitsForFinalCheckpoint(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	src := &posSource{n: 3, end: true}
+	op := &countOp{}
+	ctl, rep, _, down, done := runSourceTask(t, ctx, src,
+		map[string]func(*dataflow.Context) dataflow.Operator{"op": func(*dataflow.Context) dataflow.Operator { return op }}, opNode("op"))
+	eventually(t, 10*time.Second, func() bool {
+		return fmt.Sprint(down.kinds()) == fmt.Sprint([]dataflow.Kind{dataflow.KindWatermark})
+	}, "the final watermark")
+	for _, id := range []int64{1, 2} {
+		ctl.Post(Command{Kind: CmdTrigger, CheckpointID: id})
+		eventually(t, 10*time.Second, func() bool { return rep.ack(id) != nil }, "ack at the end of input")
+		if !rep.ack(id).GetEndOfInput() {
+			t.Fatalf("ack %d not marked end of input", id)
+		}
+		ctl.Post(Command{Kind: CmdComplete, CheckpointID: id, Final: id == 2})
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the source did not end after the final checkpoint")
+	}
+	want := []dataflow.Kind{dataflow.KindWatermark, dataflow.KindBarrier, dataflow.KindBarrier, dataflow.KindEndOfStream}
+	eventually(t, 5*time.Second, func() bool { return fmt.Sprint(down.kinds()) == fmt.Sprint(want) }, "watermark, barriers, end of stream")
+	down.mu.Lock()
+	for _, e := range down.els {
+		if e.Kind == dataflow.KindBarrier && !e.Barrier.EndOfInput {
+			t.Errorf("barrier %d not marked end of input", e.Barrier.ID)
+		}
+	}
+	down.mu.Unlock()
+	if got := fmt.Sprint(op.notifications()); got != "[1 2]" {
+		t.Fatalf("chained operator notified of %s, want [1 2]", got)
 	}
 }
 
@@ -684,5 +733,34 @@ func TestStopWithSavepointWhileBusy(t *testing.T) {
 	down.mu.Unlock()
 	if pos != int64(len(recs)) || total != len(recs) {
 		t.Fatalf("savepoint position %d, %d records before the barrier, %d in all", pos, len(recs), total)
+	}
+}
+
+// An aligned barrier is past the end of input only if every channel's is;
+// a channel that ended delivers none and does not count against it.
+func TestAlignedBarrierEndOfInput(t *testing.T) {
+	nop := func(int) {}
+	for _, tc := range []struct {
+		eoi   []bool // per channel; nil entry: the channel ended
+		ended []bool
+		want  bool
+	}{
+		{[]bool{true, true, true}, []bool{false, false, false}, true},
+		{[]bool{true, false, true}, []bool{false, false, false}, false},
+		{[]bool{false, true, true}, []bool{false, false, false}, false},
+		{[]bool{true, false, true}, []bool{false, true, false}, true},
+	} {
+		a := newAligner(len(tc.eoi), true, nop, nop)
+		ended := func(ch int) bool { return tc.ended[ch] }
+		aligned := false
+		for ch, e := range tc.eoi {
+			if tc.ended[ch] {
+				continue
+			}
+			aligned = a.barrier(ch, dataflow.Barrier{ID: 1, EndOfInput: e}, ended)
+		}
+		if !aligned || a.cur.EndOfInput != tc.want {
+			t.Errorf("%+v: aligned %v, end of input %v; want %v", tc, aligned, a.cur.EndOfInput, tc.want)
+		}
 	}
 }

@@ -29,6 +29,9 @@ type Command struct {
 	Timestamp int64 // epoch ms
 	Savepoint bool
 	Stop      bool
+	// Complete only: the checkpoint covers the job's whole input (every
+	// subtask acknowledged it at the end of its input).
+	Final bool
 }
 
 // Control is a running task's mailbox for checkpoint commands. The worker

@@ -69,7 +69,27 @@ func (t *task) runSource(ctx context.Context) error {
 	err := t.source.Run(srcCtx, out)
 	out.mu.Lock()
 	t.sourceDone = true
+	var wait chan struct{}
+	if err == nil && srcCtx.Err() == nil && t.endsWithCheckpoint() {
+		// End of input: the final watermark goes out now, then the task
+		// takes part in checkpoints (barriers marked end of input) until
+		// one that every subtask took so completes. Only then does the
+		// stream end: what the sinks wrote after their last checkpoint
+		// is committed by that one instead of on close, where a restart
+		// before the job finishes would write it again.
+		if err = t.nodes[0].EmitWatermark(dataflow.MaxWatermark); err == nil {
+			wait = make(chan struct{})
+			t.inputEnded = wait
+		}
+	}
 	out.mu.Unlock()
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-ctlDone: // the control loop failed
+		case <-ctx.Done():
+		}
+	}
 	stopCtl()
 	<-ctlDone
 	switch {
@@ -87,8 +107,16 @@ func (t *task) runSource(ctx context.Context) error {
 		return nil
 	case err != nil:
 		return wrapNode(t.nodes[0].name, err)
+	case wait != nil:
+		return nil // the final watermark went out before the wait
 	}
 	return t.nodes[0].EmitWatermark(dataflow.MaxWatermark)
+}
+
+// endsWithCheckpoint reports whether a source waits for a final checkpoint
+// at the end of its input: when the job takes periodic checkpoints.
+func (t *task) endsWithCheckpoint() bool {
+	return t.d.Control != nil && t.d.CheckpointDir != "" && t.g.Job != nil && t.g.Job.Checkpoint != nil
 }
 
 // sourceControl takes the task's checkpoint commands and carries them out

@@ -114,6 +114,9 @@ type task struct {
 	srcOut      *sourceOutput // source tasks
 	stopSource  func()        // cancels the source's Run
 	sourceDone  bool          // Run returned (guarded by srcOut.mu)
+	// inputEnded is set (under srcOut.mu) while a source whose input has
+	// ended waits for the final checkpoint; closed when it completes.
+	inputEnded chan struct{}
 	stopID      int64         // the last barrier taken was a stop barrier (not aborted)
 	lastTrigger int64         // the highest barrier id this source injected
 	stopping    bool          // source: the stop-with-savepoint completed

@@ -1109,11 +1109,14 @@ func (x *TriggerCheckpoint) GetStop() bool {
 // CheckpointAck: the subtask snapshotted its operators and persisted the
 // state files; handles say where.
 type CheckpointAck struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Task          *TaskID                `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
-	CheckpointId  int64                  `protobuf:"varint,2,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
-	Operators     []*v1.OperatorState    `protobuf:"bytes,3,rep,name=operators,proto3" json:"operators,omitempty"`
-	Stats         *v1.SubtaskStats       `protobuf:"bytes,4,opt,name=stats,proto3" json:"stats,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Task         *TaskID                `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	CheckpointId int64                  `protobuf:"varint,2,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	Operators    []*v1.OperatorState    `protobuf:"bytes,3,rep,name=operators,proto3" json:"operators,omitempty"`
+	Stats        *v1.SubtaskStats       `protobuf:"bytes,4,opt,name=stats,proto3" json:"stats,omitempty"`
+	// end_of_input: every source upstream of the subtask had ended its input
+	// before this checkpoint's barrier; nothing more will reach it.
+	EndOfInput    bool `protobuf:"varint,5,opt,name=end_of_input,json=endOfInput,proto3" json:"end_of_input,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1174,6 +1177,13 @@ func (x *CheckpointAck) GetStats() *v1.SubtaskStats {
 		return x.Stats
 	}
 	return nil
+}
+
+func (x *CheckpointAck) GetEndOfInput() bool {
+	if x != nil {
+		return x.EndOfInput
+	}
+	return false
 }
 
 // CheckpointDecline: the subtask could not take part in checkpoint n.
@@ -1240,9 +1250,13 @@ func (x *CheckpointDecline) GetReason() string {
 // NotifyCheckpointComplete: checkpoint n is committed (its _metadata exists).
 // Sinks commit what belongs to n and earlier.
 type NotifyCheckpointComplete struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Task          *TaskID                `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
-	CheckpointId  int64                  `protobuf:"varint,2,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Task         *TaskID                `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	CheckpointId int64                  `protobuf:"varint,2,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	// final: every subtask acknowledged it with end_of_input, so it covers
+	// the job's whole input; sources waiting at the end of their input end
+	// now (the end-of-input checkpoint, docs/checkpoints.md).
+	Final         bool `protobuf:"varint,3,opt,name=final,proto3" json:"final,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1289,6 +1303,13 @@ func (x *NotifyCheckpointComplete) GetCheckpointId() int64 {
 		return x.CheckpointId
 	}
 	return 0
+}
+
+func (x *NotifyCheckpointComplete) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
 }
 
 // AbortCheckpoint: checkpoint n was aborted; tasks drop what they hold for it.
@@ -1426,19 +1447,22 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId\x12*\n" +
 	"\x11timestamp_unix_ms\x18\x03 \x01(\x03R\x0ftimestampUnixMs\x12\x1c\n" +
 	"\tsavepoint\x18\x04 \x01(\bR\tsavepoint\x12\x12\n" +
-	"\x04stop\x18\x05 \x01(\bR\x04stop\"\xda\x01\n" +
+	"\x04stop\x18\x05 \x01(\bR\x04stop\"\xfc\x01\n" +
 	"\rCheckpointAck\x12+\n" +
 	"\x04task\x18\x01 \x01(\v2\x17.weir.control.v1.TaskIDR\x04task\x12#\n" +
 	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId\x12?\n" +
 	"\toperators\x18\x03 \x03(\v2!.weir.checkpoint.v1.OperatorStateR\toperators\x126\n" +
-	"\x05stats\x18\x04 \x01(\v2 .weir.checkpoint.v1.SubtaskStatsR\x05stats\"}\n" +
+	"\x05stats\x18\x04 \x01(\v2 .weir.checkpoint.v1.SubtaskStatsR\x05stats\x12 \n" +
+	"\fend_of_input\x18\x05 \x01(\bR\n" +
+	"endOfInput\"}\n" +
 	"\x11CheckpointDecline\x12+\n" +
 	"\x04task\x18\x01 \x01(\v2\x17.weir.control.v1.TaskIDR\x04task\x12#\n" +
 	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"l\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x82\x01\n" +
 	"\x18NotifyCheckpointComplete\x12+\n" +
 	"\x04task\x18\x01 \x01(\v2\x17.weir.control.v1.TaskIDR\x04task\x12#\n" +
-	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId\"c\n" +
+	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId\x12\x14\n" +
+	"\x05final\x18\x03 \x01(\bR\x05final\"c\n" +
 	"\x0fAbortCheckpoint\x12+\n" +
 	"\x04task\x18\x01 \x01(\v2\x17.weir.control.v1.TaskIDR\x04task\x12#\n" +
 	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId*\xa2\x01\n" +
