@@ -116,10 +116,10 @@ type task struct {
 	sourceDone  bool          // Run returned (guarded by srcOut.mu)
 	// inputEnded is set (under srcOut.mu) while a source whose input has
 	// ended waits for the final checkpoint; closed when it completes.
-	inputEnded chan struct{}
-	stopID      int64         // the last barrier taken was a stop barrier (not aborted)
-	lastTrigger int64         // the highest barrier id this source injected
-	stopping    bool          // source: the stop-with-savepoint completed
+	inputEnded  chan struct{}
+	stopID      int64 // the last barrier taken was a stop barrier (not aborted)
+	lastTrigger int64 // the highest barrier id this source injected
+	stopping    bool  // source: the stop-with-savepoint completed
 	upCtx       context.Context
 	upCancel    context.CancelFunc
 	upMu        sync.Mutex
