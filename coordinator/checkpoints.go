@@ -100,7 +100,7 @@ func (c *Coordinator) jobStateChangedLocked(j *jobEntry, before lifecycle.State)
 					p = v.Parallelism
 				}
 			}
-			ts = append(ts, checkpointing.Task{Key: checkpointing.TaskKey(t.Key), Parallelism: p})
+			ts = append(ts, checkpointing.Task{Key: checkpointing.TaskKey(t.Key), Parallelism: p, Source: j.sources[t.Key]})
 		}
 		c.checkpointEventLocked(j, checkpointing.Running{Now: now, Attempt: j.m.Attempt, Tasks: ts})
 	case before == lifecycle.Running && j.m.State != lifecycle.Running:

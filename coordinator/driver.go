@@ -368,6 +368,11 @@ func (c *Coordinator) taskStatusLocked(workerID string, st *controlpb.TaskStatus
 			c.checkpointEventLocked(j, checkpointing.TaskFinished{Now: ev.Now, Attempt: j.m.Attempt, Task: checkpointing.TaskKey(k)})
 		}
 	}
+	if st.GetEndOfInput() && tid.GetAttempt() == j.m.Attempt {
+		// Also from heartbeats: a report that came before the job was
+		// RUNNING (which resets the tracker) is repeated.
+		c.checkpointEventLocked(j, checkpointing.InputEnded{Now: ev.Now, Attempt: j.m.Attempt, Task: checkpointing.TaskKey(k)})
+	}
 	if m := st.GetMetrics(); m != nil {
 		ev.Metrics = &lifecycle.Metrics{
 			RecordsIn: m.GetRecordsIn(), RecordsOut: m.GetRecordsOut(), BackpressuredMs: m.GetBackpressuredMs(),

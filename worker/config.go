@@ -44,6 +44,9 @@ type TaskEnv struct {
 	// "restored" step means restored; one that restores nothing is RUNNING
 	// from the start.
 	Running func()
+	// InputEnded reports that a source subtask reached the end of its
+	// input (TaskStatus.end_of_input).
+	InputEnded func()
 }
 
 // RunFunc runs one subtask until it ends or ctx is cancelled; wire

@@ -34,6 +34,9 @@ type runningTask struct {
 	state    controlpb.TaskState
 	err      string
 	reported controlpb.TaskState // last state sent to the coordinator
+	// inputEnded: a source at the end of its input (TaskStatus.end_of_input);
+	// reportedEnd: that was sent.
+	inputEnded, reportedEnd bool
 	counters *dataflow.Counters
 	cancel   context.CancelFunc
 	canceled bool // cancel was requested
@@ -51,7 +54,7 @@ func (t *runningTask) ended() bool {
 func (t *runningTask) status() *controlpb.TaskStatus {
 	c := t.counters
 	return &controlpb.TaskStatus{
-		Task: t.key.pb(), State: t.state, Error: t.err,
+		Task: t.key.pb(), State: t.state, Error: t.err, EndOfInput: t.inputEnded,
 		Metrics: &controlpb.TaskMetrics{
 			RecordsIn: c.RecordsIn.Load(), RecordsOut: c.RecordsOut.Load(),
 			BackpressuredMs: c.BackpressuredNs.Load() / 1e6, DroppedLate: c.DroppedLate.Load(),
@@ -172,7 +175,14 @@ func (w *Worker) runTask(ctx context.Context, t *runningTask, dep task.Deploymen
 				err = fmt.Errorf("task panicked: %v", v)
 			}
 		}()
-		return w.cfg.RunTask(ctx, dep, TaskEnv{Builder: w.cfg.Builder, Logger: log, Exchange: w.exchange, Reporter: w, OpenStore: w.cfg.OpenStore, Running: running}, t.counters)
+		inputEnded := func() {
+			w.mu.Lock()
+			t.inputEnded = true
+			w.mu.Unlock()
+			w.wake()
+		}
+		return w.cfg.RunTask(ctx, dep, TaskEnv{Builder: w.cfg.Builder, Logger: log, Exchange: w.exchange, Reporter: w,
+			OpenStore: w.cfg.OpenStore, Running: running, InputEnded: inputEnded}, t.counters)
 	}()
 	w.mu.Lock()
 	canceled := t.canceled || w.ctx.Err() != nil
@@ -295,9 +305,9 @@ func (w *Worker) pendingStatuses() []*controlpb.TaskStatus {
 	defer w.mu.Unlock()
 	var out []*controlpb.TaskStatus
 	for k, t := range w.tasks {
-		if t.state != t.reported {
+		if t.state != t.reported || t.inputEnded != t.reportedEnd {
 			out = append(out, t.status())
-			t.reported = t.state
+			t.reported, t.reportedEnd = t.state, t.inputEnded
 		}
 		if t.ended() {
 			delete(w.tasks, k)

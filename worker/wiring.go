@@ -24,6 +24,6 @@ func init() {
 			return errors.New("worker: task.Run needs the worker's *exchange.Exchange; set Config.NewExchange to exchange.New or leave it nil")
 		}
 		return task.Run(ctx, d, task.Env{Builder: env.Builder, Logger: env.Logger, Exchange: x,
-			Reporter: env.Reporter, OpenStore: env.OpenStore, Running: env.Running}, c)
+			Reporter: env.Reporter, OpenStore: env.OpenStore, Running: env.Running, InputEnded: env.InputEnded}, c)
 	}
 }

@@ -74,6 +74,8 @@ func (k TaskKey) String() string { return fmt.Sprintf("%s[%d]", k.Vertex, k.Subt
 type Task struct {
 	Key         TaskKey
 	Parallelism int
+	// Source: the subtask's vertex starts with a source (it is triggered).
+	Source bool
 }
 
 // Status of a checkpoint or savepoint request.
@@ -198,10 +200,15 @@ type Tracker struct {
 	finished map[TaskKey]bool
 	// final: the attempt's final checkpoint (Notify.Final) completed; no
 	// more are triggered, the subtasks are ending.
-	final       bool
-	stopped     bool // a stop-with-savepoint was triggered
-	lastTrigger time.Time
-	lastEnd     time.Time
+	final bool
+	// inputEnded holds the source subtasks at the end of their input;
+	// endTriggered is the checkpoint triggered when the last one got
+	// there (0: none yet).
+	inputEnded   map[TaskKey]bool
+	endTriggered int64
+	stopped      bool // a stop-with-savepoint was triggered
+	lastTrigger  time.Time
+	lastEnd      time.Time
 
 	pending     *Checkpoint
 	queued      []*SavepointRequest
@@ -319,6 +326,16 @@ type TaskFinished struct {
 	Task    TaskKey
 }
 
+// InputEnded: a source subtask reached the end of its input and waits for
+// the final checkpoint (TaskStatus.end_of_input). Once every source has,
+// a checkpoint is triggered at once rather than after the interval: it is
+// the final one, and the job finishes when it completes.
+type InputEnded struct {
+	Now     time.Time
+	Attempt int64
+	Task    TaskKey
+}
+
 // TriggerSavepoint is a user's request. It is triggered at once when
 // nothing is in flight, else right after the checkpoint in flight ends.
 type TriggerSavepoint struct {
@@ -342,6 +359,7 @@ func (Tick) isEvent()             {}
 func (Ack) isEvent()              {}
 func (Decline) isEvent()          {}
 func (TaskFinished) isEvent()     {}
+func (InputEnded) isEvent()       {}
 func (TriggerSavepoint) isEvent() {}
 func (Committed) isEvent()        {}
 
@@ -408,6 +426,7 @@ func (t *Tracker) Handle(ev Event) ([]Action, error) {
 		t.tasks = append([]Task(nil), e.Tasks...)
 		t.finished = map[TaskKey]bool{}
 		t.final = false
+		t.inputEnded, t.endTriggered = map[TaskKey]bool{}, 0
 		t.lastTrigger = e.Now
 	case Stopped:
 		now = e.Now
@@ -437,6 +456,11 @@ func (t *Tracker) Handle(ev Event) ([]Action, error) {
 		if e.Attempt == t.attempt && t.finished != nil {
 			t.finished[e.Task] = true
 		}
+	case InputEnded:
+		now = e.Now
+		if e.Attempt == t.attempt && t.inputEnded != nil {
+			t.inputEnded[e.Task] = true
+		}
 	case TriggerSavepoint:
 		now = e.Now
 		if err := t.requestSavepoint(e); err != nil {
@@ -454,6 +478,21 @@ func (t *Tracker) Handle(ev Event) ([]Action, error) {
 		}
 	}
 	return t.maybeTrigger(acts, now), nil
+}
+
+// allInputEnded reports whether every source subtask is at the end of its
+// input.
+func (t *Tracker) allInputEnded() bool {
+	n := 0
+	for _, tk := range t.tasks {
+		if tk.Source {
+			if !t.inputEnded[tk.Key] {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
 }
 
 func (t *Tracker) requestSavepoint(e TriggerSavepoint) error {
@@ -497,6 +536,11 @@ func (t *Tracker) maybeTrigger(acts []Action, now time.Time) []Action {
 		return t.trigger(acts, now, r)
 	}
 	if t.cfg.Interval <= 0 || len(t.finished) > 0 || t.final {
+		return acts
+	}
+	if t.endTriggered == 0 && t.allInputEnded() {
+		acts = t.trigger(acts, now, nil)
+		t.endTriggered = t.pending.ID
 		return acts
 	}
 	due := t.lastTrigger.Add(t.cfg.Interval)

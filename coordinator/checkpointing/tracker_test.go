@@ -18,7 +18,7 @@ var (
 	src0 = TaskKey{"src", 0}
 	src1 = TaskKey{"src", 1}
 	sink = TaskKey{"sink", 0}
-	all  = []Task{{src0, 2}, {src1, 2}, {sink, 1}}
+	all  = []Task{{src0, 2, true}, {src1, 2, true}, {sink, 1, false}}
 )
 
 // harness drives a tracker with a Manual clock and records every action.
@@ -440,6 +440,28 @@ func TestFinalCheckpoint(t *testing.T) {
 	h.do(Running{Now: h.clk.Now(), Attempt: 2, Tasks: all})
 	h.advance(time.Second)
 	h.want("trigger 3")
+}
+
+// Once every source subtask reports the end of its input, a checkpoint is
+// triggered at once, not after the interval; one report is not enough,
+// reports from another attempt do not count, and the early trigger happens
+// once per attempt.
+func TestInputEndedTriggersAtOnce(t *testing.T) {
+	h := newHarness(t, Config{Interval: time.Minute, TolerableFailures: 5}, 0)
+	h.do(Running{Now: h.clk.Now(), Attempt: 2, Tasks: all})
+	h.do(InputEnded{Now: h.clk.Now(), Attempt: 2, Task: src0})
+	h.do(InputEnded{Now: h.clk.Now(), Attempt: 1, Task: src1})
+	h.do(InputEnded{Now: h.clk.Now(), Attempt: 2, Task: sink})
+	h.want()
+	h.do(InputEnded{Now: h.clk.Now(), Attempt: 2, Task: src1})
+	h.want("trigger 1")
+	// Failed, it is not repeated early: the next comes after the interval.
+	h.do(Decline{Now: h.clk.Now(), Attempt: 2, ID: 1, Task: sink, Reason: "x"})
+	h.want("abort 1")
+	h.advance(59 * time.Second)
+	h.want()
+	h.advance(time.Second)
+	h.want("trigger 2")
 }
 
 func TestHistoryBounded(t *testing.T) {

@@ -193,11 +193,13 @@ pipeline:
 }
 
 // TestBoundedExactlyOnceFinishes runs ip-visits exactly-once over a bounded
-// input with a checkpoint every 50 ms. A source waits at the end of its
-// input, taking part in checkpoints, until one that every subtask took
-// after the end of its input (the final checkpoint) completes and commits
-// the last transactions; only then does the stream end. The job finishes
-// without a restart and its output is exact.
+// input with a checkpoint interval of 4 minutes. A source waits at the end
+// of its input, taking part in checkpoints, until one that every subtask
+// took after the end of its input (the final checkpoint) completes and
+// commits the last transactions; only then does the stream end. The
+// coordinator triggers that checkpoint as soon as every source reports the
+// end of its input, so the job finishes long before the interval, without
+// a restart, and its output is exact.
 //
 // A second job has a second, slow pipeline (datagen into a discard sink),
 // so its Kafka part reaches the end of its input 12 s before the job does.
@@ -218,15 +220,16 @@ func TestBoundedExactlyOnceFinishes(t *testing.T) {
 		t.Fatal("loadgen failed")
 	}
 
-	id := c.submit(c.boundedSpec("ip-visits", "50ms", 4, false))
+	id := c.submit(c.boundedSpec("ip-visits", "4m", 4, false))
 	j := c.waitEnded(id, 2*time.Minute)
 	cs, err := c.api.Checkpoints(c.ctx(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("bounded job: %s after %d restarts, checkpoints %+v", j.State, j.Restarts, cs.Counts)
-	if j.State != "FINISHED" || j.Restarts != 0 {
-		t.Fatalf("bounded job: %s after %d restarts (want FINISHED, 0): %s", j.State, j.Restarts, j.FailureCause)
+	if j.State != "FINISHED" || j.Restarts != 0 || cs.Counts.Completed != 1 {
+		t.Fatalf("bounded job: %s after %d restarts, %d checkpoints (want FINISHED, 0 restarts, the final checkpoint): %s",
+			j.State, j.Restarts, cs.Counts.Completed, j.FailureCause)
 	}
 	r := c.verifyCaughtUp(events, seed, time.Minute)
 	t.Logf("verify (read_committed): %s", r)

@@ -114,4 +114,7 @@ type Env struct {
 	// Running, when set, is called once: the subtask's state is restored
 	// and its operators are open.
 	Running func()
+	// InputEnded, when set, is called once by a source subtask that has
+	// reached the end of its input and waits for the final checkpoint.
+	InputEnded func()
 }

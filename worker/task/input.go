@@ -84,6 +84,9 @@ func (t *task) runSource(ctx context.Context) error {
 	}
 	out.mu.Unlock()
 	if wait != nil {
+		if t.env.InputEnded != nil {
+			t.env.InputEnded()
+		}
 		select {
 		case <-wait:
 		case <-ctlDone: // the control loop failed

@@ -431,8 +431,12 @@ type TaskStatus struct {
 	Task  *TaskID                `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
 	State TaskState              `protobuf:"varint,2,opt,name=state,proto3,enum=weir.control.v1.TaskState" json:"state,omitempty"`
 	// error is set when state is FAILED: what failed and where.
-	Error         string       `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
-	Metrics       *TaskMetrics `protobuf:"bytes,4,opt,name=metrics,proto3" json:"metrics,omitempty"`
+	Error   string       `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Metrics *TaskMetrics `protobuf:"bytes,4,opt,name=metrics,proto3" json:"metrics,omitempty"`
+	// end_of_input: a RUNNING source subtask has reached the end of its
+	// input and waits for the final checkpoint; the coordinator triggers
+	// one as soon as every source has.
+	EndOfInput    bool `protobuf:"varint,5,opt,name=end_of_input,json=endOfInput,proto3" json:"end_of_input,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -493,6 +497,13 @@ func (x *TaskStatus) GetMetrics() *TaskMetrics {
 		return x.Metrics
 	}
 	return nil
+}
+
+func (x *TaskStatus) GetEndOfInput() bool {
+	if x != nil {
+		return x.EndOfInput
+	}
+	return false
 }
 
 type TaskMetrics struct {
@@ -1392,13 +1403,15 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\x03R\aattempt\x12\x1b\n" +
 	"\tvertex_id\x18\x03 \x01(\tR\bvertexId\x12\x18\n" +
-	"\asubtask\x18\x04 \x01(\x05R\asubtask\"\xb9\x01\n" +
+	"\asubtask\x18\x04 \x01(\x05R\asubtask\"\xdb\x01\n" +
 	"\n" +
 	"TaskStatus\x12+\n" +
 	"\x04task\x18\x01 \x01(\v2\x17.weir.control.v1.TaskIDR\x04task\x120\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1a.weir.control.v1.TaskStateR\x05state\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x126\n" +
-	"\ametrics\x18\x04 \x01(\v2\x1c.weir.control.v1.TaskMetricsR\ametrics\"\xe9\x01\n" +
+	"\ametrics\x18\x04 \x01(\v2\x1c.weir.control.v1.TaskMetricsR\ametrics\x12 \n" +
+	"\fend_of_input\x18\x05 \x01(\bR\n" +
+	"endOfInput\"\xe9\x01\n" +
 	"\vTaskMetrics\x12\x1d\n" +
 	"\n" +
 	"records_in\x18\x01 \x01(\x03R\trecordsIn\x12\x1f\n" +
