@@ -34,13 +34,13 @@ type runningTask struct {
 	state    controlpb.TaskState
 	err      string
 	reported controlpb.TaskState // last state sent to the coordinator
-	// inputEnded: a source at the end of its input (TaskStatus.end_of_input);
-	// reportedEnd: that was sent.
-	inputEnded, reportedEnd bool
 	counters *dataflow.Counters
 	cancel   context.CancelFunc
 	canceled bool // cancel was requested
 	control  *task.Control
+	// inputEnded: a source at the end of its input (TaskStatus.end_of_input);
+	// reportedEnd: that was sent.
+	inputEnded, reportedEnd bool
 }
 
 func (t *runningTask) ended() bool {
