@@ -38,6 +38,10 @@
 //  5. Retain: keep the last `retained` completed checkpoints (default 3);
 //     delete older ones only after n is committed. Savepoints are never
 //     deleted.
+//  6. End of input: once every source subtask has reported the end of its
+//     input (TaskStatus.end_of_input), trigger at once. A checkpoint that
+//     every subtask acknowledged with end_of_input is the final one: its
+//     NotifyCheckpointComplete says final, and none is triggered after it.
 //
 // # A source subtask's duties
 //
@@ -48,6 +52,13 @@
 // every output channel after the records that precede it, then persist and
 // acknowledge as below. A source that is idle or blocked still takes part:
 // the barrier does not wait for a record.
+//
+// At the end of its input (a bounded source) a source emits its final
+// watermark, reports the end of its input, and keeps taking part in
+// checkpoints with barriers marked end of input, until a final
+// NotifyCheckpointComplete; only then does it end its stream. What the sinks
+// wrote after their last checkpoint is so committed by a checkpoint, never
+// on close, where a failure before the job finishes would replay it.
 //
 // # Every other subtask's duties
 //
@@ -69,6 +80,9 @@
 //     CheckpointDecline(n) with the reason instead; the job keeps running.
 //  5. On NotifyCheckpointComplete(n), call NotifyCheckpointComplete on every
 //     operator that implements dataflow.CheckpointListener.
+//  6. An aligned barrier is marked end of input when the barrier on every
+//     channel that has not ended is; the acknowledgement says so
+//     (CheckpointAck.end_of_input).
 //
 // # Restore
 //
