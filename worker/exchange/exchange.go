@@ -23,7 +23,13 @@ const (
 	DefaultRegistrationTimeout = 30 * time.Second
 	DefaultBatchBytes          = 32 << 10
 	DefaultBatchRecords        = 256
-	DefaultFlushInterval       = 10 * time.Millisecond
+	// DefaultLocalBatchRecords is the batch of an in-memory channel: each
+	// batch wakes the receiving goroutine, and 1024 records per wake-up
+	// cost 5-9 % less CPU per record than 256 in the datagen benchmark
+	// (alternating runs), for at most 8 × 1024 elements (about 1.3 MB)
+	// queued per channel.
+	DefaultLocalBatchRecords = 1024
+	DefaultFlushInterval     = 10 * time.Millisecond
 )
 
 // Errors. Every error the package returns wraps one of these.

@@ -51,7 +51,8 @@ func WithCounters(c *dataflow.Counters) SenderOption {
 }
 
 // WithBatchLimits sets when a batch of records is sent: at bytes encoded
-// bytes (remote channels) or records records. Defaults 32 KiB and 256.
+// bytes (remote channels) or records records. Defaults 32 KiB and 256
+// (1024 for an in-memory channel).
 func WithBatchLimits(bytes, records int) SenderOption {
 	return func(s *senderConfig) {
 		if bytes > 0 {
@@ -63,8 +64,11 @@ func WithBatchLimits(bytes, records int) SenderOption {
 	}
 }
 
-func newSenderConfig(opts []SenderOption) senderConfig {
+func newSenderConfig(local bool, opts []SenderOption) senderConfig {
 	c := senderConfig{batchBytes: DefaultBatchBytes, batchRecords: DefaultBatchRecords}
+	if local {
+		c.batchRecords = DefaultLocalBatchRecords
+	}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -224,7 +228,7 @@ func (x *Exchange) Dial(ctx context.Context, addr string, id *datapb.ChannelID, 
 		cancel()
 		return nil, ErrClosed
 	}
-	return newBatcher(newSenderConfig(opts), r, true), nil
+	return newBatcher(newSenderConfig(false, opts), r, true), nil
 }
 
 // remote is a channel to another worker over a gRPC stream.
@@ -317,7 +321,7 @@ func (x *Exchange) DialLocal(ctx context.Context, id *datapb.ChannelID, opts ...
 	if err := c.attach(); err != nil {
 		return nil, err
 	}
-	return newBatcher(newSenderConfig(opts), &local{x: x, c: c}, false), nil
+	return newBatcher(newSenderConfig(true, opts), &local{x: x, c: c}, false), nil
 }
 
 // local hands batches to an input gate of the same Exchange.
