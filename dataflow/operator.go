@@ -64,6 +64,19 @@ type Snapshotter interface {
 	Restore(states [][]byte) error
 }
 
+// AsyncSnapshotter is implemented by operators whose state can be large
+// (keyed windows): the snapshot is split into a capture at the barrier, on
+// the task goroutine, that only copies what later processing changes in
+// place, and an encoding that runs afterwards on another goroutine while
+// records flow again. The encoding must not touch the operator; it returns
+// the state and its summary (instead of SnapshotSummarizer). Its output
+// must equal what Snapshot would have returned at the capture. The runtime
+// prefers CaptureSnapshot to Snapshot.
+type AsyncSnapshotter interface {
+	Snapshotter
+	CaptureSnapshot(checkpointID int64) (encode func() ([]byte, SnapshotSummary, error), err error)
+}
+
 // Aborter is implemented by operators whose Close completes pending work
 // that can block (a sink flushing to a broker that does not answer). When
 // the subtask fails or is cancelled the runtime calls Abort instead of

@@ -68,19 +68,67 @@ type snapEntry struct {
 	slot int32
 }
 
+// windowCapture is a window's state at a barrier: the windows and their
+// slots, and copies of the slot arrays, which later processing changes
+// in place. Encoding it touches nothing of the operator.
+type windowCapture struct {
+	maxPar          int
+	wm, size, slide int64
+	fns             []aggFn
+	entries         []snapEntry // kg is filled in by encode
+	fired           []bool
+	cells           []cell
+}
+
+// capture takes what a snapshot needs, as cheaply as the task goroutine
+// can (a walk of the index and two slice copies; the key groups, the sort
+// and the encoding wait for encode).
+func (w *window) capture() *windowCapture {
+	c := &windowCapture{
+		maxPar: w.maxParallelism(), wm: w.wm, size: w.size, slide: w.slide,
+		entries: make([]snapEntry, 0, len(w.index)),
+		fired:   slices.Clone(w.fired),
+		cells:   slices.Clone(w.cells),
+	}
+	for _, a := range w.aggs {
+		c.fns = append(c.fns, a.fn)
+	}
+	for wk, slot := range w.index {
+		c.entries = append(c.entries, snapEntry{end: wk.end, key: wk.key, slot: slot})
+	}
+	return c
+}
+
 // Snapshot encodes every window's state and the watermark. The result
 // shares nothing with the operator.
 func (w *window) Snapshot(int64) ([]byte, error) {
-	maxPar := w.maxParallelism()
-	entries := make([]snapEntry, 0, len(w.index))
+	b, keys := w.capture().encode()
+	w.snapKeys = keys
+	return b, nil
+}
+
+// CaptureSnapshot implements dataflow.AsyncSnapshotter: the capture at the
+// barrier, the encoding (sort and serialization, most of the cost with
+// many keys) on the upload goroutine.
+func (w *window) CaptureSnapshot(int64) (func() ([]byte, dataflow.SnapshotSummary, error), error) {
+	c := w.capture()
+	return func() ([]byte, dataflow.SnapshotSummary, error) {
+		b, keys := c.encode()
+		return b, dataflow.SnapshotSummary{Keys: keys}, nil
+	}, nil
+}
+
+// encode writes the format above and counts the distinct keys.
+func (c *windowCapture) encode() ([]byte, int64) {
+	entries := c.entries
 	kgOf := make(map[any]int)
-	for wk, slot := range w.index {
-		kg, ok := kgOf[wk.key]
+	for i := range entries {
+		kg, ok := kgOf[entries[i].key]
 		if !ok {
-			kg = dataflow.KeyGroup(wk.key, maxPar)
-			kgOf[wk.key] = kg
+			kg = dataflow.KeyGroup(entries[i].key, c.maxPar)
+			kgOf[entries[i].key] = kg
 		}
-		entries = append(entries, snapEntry{kg, wk.end, wk.key, slot})
+		entries[i].kg = kg
 	}
 	slices.SortFunc(entries, func(a, b snapEntry) int {
 		if a.kg != b.kg {
@@ -92,17 +140,16 @@ func (w *window) Snapshot(int64) ([]byte, error) {
 		return compareValues(a.key, b.key)
 	})
 
-	w.snapKeys = int64(len(kgOf))
-	buf := make([]byte, 0, 64+len(entries)*(16+8*len(w.aggs)))
+	buf := make([]byte, 0, 64+len(entries)*(16+8*len(c.fns)))
 	buf = append(buf, stateMagic...)
 	buf = append(buf, stateVersion)
-	buf = binary.AppendUvarint(buf, uint64(maxPar))
-	buf = binary.AppendVarint(buf, w.wm)
-	buf = binary.AppendUvarint(buf, uint64(w.size))
-	buf = binary.AppendUvarint(buf, uint64(w.slide))
-	buf = binary.AppendUvarint(buf, uint64(len(w.aggs)))
-	for _, a := range w.aggs {
-		buf = append(buf, byte(a.fn))
+	buf = binary.AppendUvarint(buf, uint64(c.maxPar))
+	buf = binary.AppendVarint(buf, c.wm)
+	buf = binary.AppendUvarint(buf, uint64(c.size))
+	buf = binary.AppendUvarint(buf, uint64(c.slide))
+	buf = binary.AppendUvarint(buf, uint64(len(c.fns)))
+	for _, fn := range c.fns {
+		buf = append(buf, byte(fn))
 	}
 	groups := 0
 	for i := range entries {
@@ -117,16 +164,16 @@ func (w *window) Snapshot(int64) ([]byte, error) {
 		for j < len(entries) && entries[j].kg == entries[i].kg {
 			j++
 		}
-		block = w.encodeGroup(block[:0], entries[i:j])
+		block = c.encodeGroup(block[:0], entries[i:j])
 		buf = binary.AppendUvarint(buf, uint64(entries[i].kg))
 		buf = binary.AppendUvarint(buf, uint64(len(block)))
 		buf = append(buf, block...)
 		i = j
 	}
-	return buf, nil
+	return buf, int64(len(kgOf))
 }
 
-func (w *window) encodeGroup(buf []byte, es []snapEntry) []byte {
+func (c *windowCapture) encodeGroup(buf []byte, es []snapEntry) []byte {
 	ends := 0
 	for i := range es {
 		if i == 0 || es[i].end != es[i-1].end {
@@ -134,7 +181,7 @@ func (w *window) encodeGroup(buf []byte, es []snapEntry) []byte {
 		}
 	}
 	buf = binary.AppendUvarint(buf, uint64(ends))
-	n := len(w.aggs)
+	n := len(c.fns)
 	for i := 0; i < len(es); {
 		j := i
 		for j < len(es) && es[j].end == es[i].end {
@@ -144,14 +191,14 @@ func (w *window) encodeGroup(buf []byte, es []snapEntry) []byte {
 		buf = binary.AppendUvarint(buf, uint64(j-i))
 		for _, e := range es[i:j] {
 			buf = appendValue(buf, e.key)
-			if w.fired[e.slot] {
+			if c.fired[e.slot] {
 				buf = append(buf, 1)
 			} else {
 				buf = append(buf, 0)
 			}
-			cells := w.cells[int(e.slot)*n : int(e.slot+1)*n]
+			cells := c.cells[int(e.slot)*n : int(e.slot+1)*n]
 			for k := range cells {
-				buf = appendCell(buf, w.aggs[k].fn, &cells[k])
+				buf = appendCell(buf, c.fns[k], &cells[k])
 			}
 		}
 		i = j
@@ -201,7 +248,8 @@ func appendValue(buf []byte, v any) []byte {
 }
 
 // SnapshotSummary implements dataflow.SnapshotSummarizer: the number of
-// distinct keys with window state in the last snapshot.
+// distinct keys with window state in the last snapshot taken with
+// Snapshot (CaptureSnapshot's encoding returns its own).
 func (w *window) SnapshotSummary() dataflow.SnapshotSummary {
 	return dataflow.SnapshotSummary{Keys: w.snapKeys}
 }

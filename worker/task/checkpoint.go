@@ -29,6 +29,9 @@ type opCapture struct {
 	node string
 	data []byte
 	sum  *dataflow.SnapshotSummary
+	// encode, when set, makes data and sum on the upload goroutine
+	// (dataflow.AsyncSnapshotter).
+	encode func() ([]byte, dataflow.SnapshotSummary, error)
 }
 
 // snapshotter returns node i's Snapshotter, if it has state.
@@ -57,16 +60,19 @@ func (t *task) captureChain(b dataflow.Barrier) (*capture, error) {
 		if !ok {
 			continue
 		}
-		var data []byte
+		oc := opCapture{node: n.name}
 		err := safely(func() (err error) {
-			data, err = s.Snapshot(b.ID)
+			if as, ok := s.(dataflow.AsyncSnapshotter); ok {
+				oc.encode, err = as.CaptureSnapshot(b.ID)
+				return err
+			}
+			oc.data, err = s.Snapshot(b.ID)
 			return err
 		})
 		if err != nil {
 			return nil, wrapNode(n.name, fmt.Errorf("snapshot for checkpoint %d: %w", b.ID, err))
 		}
-		oc := opCapture{node: n.name, data: data}
-		if sum, ok := t.nodeImpl(i).(dataflow.SnapshotSummarizer); ok {
+		if sum, ok := t.nodeImpl(i).(dataflow.SnapshotSummarizer); ok && oc.encode == nil {
 			v := sum.SnapshotSummary()
 			oc.sum = &v
 		}
@@ -223,6 +229,17 @@ func (t *task) upload(ctx context.Context, c *capture) (*controlpb.CheckpointAck
 	var st StateStore
 	for _, op := range c.ops {
 		os := &checkpointpb.OperatorState{Node: op.node}
+		if op.encode != nil {
+			var sum dataflow.SnapshotSummary
+			err := safely(func() (err error) {
+				op.data, sum, err = op.encode()
+				return err
+			})
+			if err != nil {
+				return nil, fmt.Errorf("snapshot of node %s for checkpoint %d: %w", op.node, c.b.ID, err)
+			}
+			op.sum = &sum
+		}
 		if len(op.data) > 0 {
 			if st == nil {
 				var err error
