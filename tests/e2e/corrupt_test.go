@@ -27,18 +27,18 @@ func TestCorruptCheckpointFallsBack(t *testing.T) {
 	// min_pause keeps the next checkpoint from completing between the
 	// damage and the kill.
 	spec := c.ipVisitsSpec("checkpoint: {interval: 2s, min_pause: 2s}\nrestart: {strategy: fixed, attempts: 5, delay: 500ms}\n")
-	id := c.submit(spec, "-p", "2")
-	c.waitRunning(id, 1, 60*time.Second)
+	id := c.Submit(spec, "-p", "2")
+	c.WaitRunning(id, 1, 60*time.Second)
 	lg := c.startLoadgen(events, seed, 25000)
 
-	prev := c.waitCheckpoint(id, 1, 0, 90*time.Second)
-	latest := c.waitCheckpoint(id, 1, prev.ID, 90*time.Second)
+	prev := c.WaitCheckpoint(id, 1, 0, 90*time.Second)
+	latest := c.WaitCheckpoint(id, 1, prev.ID, 90*time.Second)
 	dir := strings.TrimPrefix(latest.Location, "file://")
 	damaged := damageLargestStateFile(t, dir)
 	victim := c.workersOf(id)[0]
 	t.Logf("checkpoint %d completed, %d before it; flipped bytes in %s; SIGKILL %s", latest.ID, prev.ID, damaged, victim)
-	c.workers[victim].Kill()
-	c.startWorker("worker-3", 4)
+	c.Workers[victim].Kill()
+	c.StartWorker("worker-3", 4, nil)
 
 	// One restart for the kill (it restores the damaged checkpoint, whose
 	// files have their recorded sizes), one for the failed restore.
@@ -52,7 +52,7 @@ func TestCorruptCheckpointFallsBack(t *testing.T) {
 				return true, ""
 			}
 		}
-		j := c.job(id)
+		j := c.Job(id)
 		if j.State == "FAILED" {
 			t.Fatalf("job failed: %s; restarts:\n%s", j.FailureCause, strings.Join(rs, "\n"))
 		}
@@ -91,7 +91,7 @@ func TestCorruptCheckpointFallsBack(t *testing.T) {
 	if !strings.Contains(last.Fallback, fmt.Sprintf("checkpoint %d", latest.ID)) || !strings.Contains(last.Fallback, filepath.Base(damaged)) {
 		t.Errorf("fallback %q: want it to name checkpoint %d and the damaged file %s", last.Fallback, latest.ID, filepath.Base(damaged))
 	}
-	cs := c.checkpoints(id)
+	cs := c.Checkpoints(id)
 	if cs.LatestRestore == nil || cs.LatestRestore.CheckpointID != last.RestoredFrom {
 		t.Errorf("latest_restore %+v, want checkpoint %d", cs.LatestRestore, last.RestoredFrom)
 	}

@@ -68,8 +68,8 @@ func survivesWorkerKills(t *testing.T, exactlyOnce bool) {
 	} else {
 		spec = c.ipVisitsSpec("checkpoint: {interval: 1s}\nrestart: {strategy: fixed, attempts: 10, delay: 500ms}\n")
 	}
-	id := c.submit(spec, "-p", "4")
-	c.waitRunning(id, 1, 60*time.Second)
+	id := c.Submit(spec, "-p", "4")
+	c.WaitRunning(id, 1, 60*time.Second)
 
 	lg := c.startLoadgen(events, seed, killRate)
 	nextWorker := 4
@@ -80,8 +80,8 @@ func survivesWorkerKills(t *testing.T, exactlyOnce bool) {
 		// of the way through, and only once the current attempt has
 		// completed a checkpoint (so there is state to restore).
 		at := lg.started.Add(lg.expectedSpan * time.Duration(k) / time.Duration(kills+1))
-		j := c.job(id)
-		chk := c.waitCheckpoint(id, j.Attempt, 0, 90*time.Second)
+		j := c.Job(id)
+		chk := c.WaitCheckpoint(id, j.Attempt, 0, 90*time.Second)
 		proc.Eventually(t, time.Until(at)+time.Second, func() (bool, string) {
 			return !time.Now().Before(at), "kill time"
 		})
@@ -92,15 +92,15 @@ func survivesWorkerKills(t *testing.T, exactlyOnce bool) {
 		victim := victims[0]
 		t.Logf("kill %d at +%s: SIGKILL %s in attempt %d (checkpoint %d completed; %d source records read)",
 			k, time.Since(lg.started).Round(time.Millisecond), victim, j.Attempt, chk.ID, c.sourceRecordsIn(id))
-		c.workers[victim].Kill()
+		c.Workers[victim].Kill()
 		killed = append(killed, victim)
 		restorable = append(restorable, chk.ID)
-		c.startWorker(fmt.Sprintf("worker-%d", nextWorker), 4)
+		c.StartWorker(fmt.Sprintf("worker-%d", nextWorker), 4, nil)
 		nextWorker++
-		c.waitRunning(id, j.Attempt+1, 90*time.Second)
+		c.WaitRunning(id, j.Attempt+1, 90*time.Second)
 	}
 	// The last restore is complete once a checkpoint of its attempt is.
-	c.waitCheckpoint(id, c.job(id).Attempt, 0, 90*time.Second)
+	c.WaitCheckpoint(id, c.Job(id).Attempt, 0, 90*time.Second)
 
 	took := lg.wait(3 * time.Minute)
 	t.Logf("loadgen wrote %d events in %s", events, took.Round(time.Millisecond))
@@ -131,7 +131,7 @@ func survivesWorkerKills(t *testing.T, exactlyOnce bool) {
 	}
 	// Checkpoint ids only grow, across attempts too, and every attempt's
 	// first checkpoint is newer than the one it restored.
-	cs := c.checkpoints(id)
+	cs := c.Checkpoints(id)
 	firstOf := map[int64]int64{}
 	for i, h := range cs.History {
 		if i > 0 && h.ID >= cs.History[i-1].ID {
@@ -147,7 +147,7 @@ func survivesWorkerKills(t *testing.T, exactlyOnce bool) {
 	if got := c.metric(fmt.Sprintf("weir_job_restarts_total{job=%q}", id)); got != strconv.Itoa(kills) {
 		t.Errorf("weir_job_restarts_total = %q, want %d", got, kills)
 	}
-	if j := c.job(id); j.State != "RUNNING" || j.Restarts != kills || j.Attempt != kills+1 {
+	if j := c.Job(id); j.State != "RUNNING" || j.Restarts != kills || j.Attempt != kills+1 {
 		t.Errorf("job after %d kills: %s, attempt %d, %d restarts", kills, j.State, j.Attempt, j.Restarts)
 	}
 	t.Logf("%d events, %d kills, whole test %s", events, kills, time.Since(began).Round(time.Millisecond))

@@ -28,10 +28,10 @@ import (
 // line each) in place of the example's own, and the fields sinkKafka
 // ("delivery: exactly-once") added to the Kafka sink.
 func (c *cluster) ipVisitsSpec(extra string, sinkKafka ...string) string {
-	c.t.Helper()
+	c.T.Helper()
 	base, err := os.ReadFile("../../examples/ip-visits.yaml")
 	if err != nil {
-		c.t.Fatal(err)
+		c.T.Fatal(err)
 	}
 	replaced := map[string]bool{}
 	for _, line := range strings.Split(strings.TrimSpace(extra), "\n") {
@@ -56,106 +56,35 @@ func (c *cluster) ipVisitsSpec(extra string, sinkKafka ...string) string {
 		// The sink's kafka block is the last one, its fields at 8 spaces.
 		i := strings.LastIndex(spec, "        topic: ip-visits\n")
 		if i < 0 {
-			c.t.Fatal("examples/ip-visits.yaml: no sink topic ip-visits to add to")
+			c.T.Fatal("examples/ip-visits.yaml: no sink topic ip-visits to add to")
 		}
 		spec = spec[:i] + "        " + set + "\n" + spec[i:]
 	}
-	path := filepath.Join(c.t.TempDir(), "ip-visits.yaml")
+	path := filepath.Join(c.T.TempDir(), "ip-visits.yaml")
 	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
-		c.t.Fatal(err)
+		c.T.Fatal(err)
 	}
 	return path
 }
 
-// submit runs weir submit and returns the job id.
-func (c *cluster) submit(args ...string) string {
-	c.t.Helper()
-	out, code := c.weir(append([]string{"submit"}, args...)...)
-	if code != 0 {
-		c.t.Fatalf("submit %v: exit %d\n%s", args, code, out)
-	}
-	return strings.TrimSpace(out)
-}
-
-// job fetches the job, failing the test when the coordinator does not
-// answer.
-func (c *cluster) job(id string) *api.Job {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	j, err := c.api.Job(ctx, id)
-	if err != nil {
-		c.t.Fatalf("GET job %s: %v", id, err)
-	}
-	return j
-}
-
-// waitRunning waits until the job is RUNNING in an attempt of at least
-// minAttempt, failing fast when it ends.
-func (c *cluster) waitRunning(id string, minAttempt int64, timeout time.Duration) *api.Job {
-	c.t.Helper()
-	var j *api.Job
-	proc.Eventually(c.t, timeout, func() (bool, string) {
-		j = c.job(id)
-		switch j.State {
-		case "FAILED", "CANCELLED", "FINISHED":
-			c.t.Fatalf("job %s ended %s: %s", id, j.State, j.FailureCause)
-		}
-		return j.State == "RUNNING" && j.Attempt >= minAttempt,
-			fmt.Sprintf("job %s is %s in attempt %d (want RUNNING in attempt >= %d) %s", id, j.State, j.Attempt, minAttempt, j.Message)
-	})
-	return j
-}
-
-// checkpoints fetches the job's checkpoint statistics.
-func (c *cluster) checkpoints(id string) *api.Checkpoints {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cs, err := c.api.Checkpoints(ctx, id)
-	if err != nil {
-		c.t.Fatalf("GET checkpoints of %s: %v", id, err)
-	}
-	return cs
-}
-
 // restarts fetches the job's restart records.
 func (c *cluster) restarts(id string) *api.Restarts {
-	c.t.Helper()
+	c.T.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rs, err := c.api.Restarts(ctx, id)
+	rs, err := c.API.Restarts(ctx, id)
 	if err != nil {
-		c.t.Fatalf("GET restarts of %s: %v", id, err)
+		c.T.Fatalf("GET restarts of %s: %v", id, err)
 	}
 	return rs
-}
-
-// waitCheckpoint waits until a periodic checkpoint taken in the given
-// attempt, newer than after, has completed, and returns it.
-func (c *cluster) waitCheckpoint(id string, attempt, after int64, timeout time.Duration) api.CheckpointStats {
-	c.t.Helper()
-	var got api.CheckpointStats
-	proc.Eventually(c.t, timeout, func() (bool, string) {
-		cs := c.checkpoints(id)
-		for _, h := range cs.History {
-			if h.Status == "COMPLETED" && !h.Savepoint && h.Attempt == attempt && h.ID > after {
-				got = h
-				return true, ""
-			}
-		}
-		return false, fmt.Sprintf("no checkpoint after %d completed in attempt %d: counts %+v, job %s",
-			after, attempt, cs.Counts, c.job(id).State)
-	})
-	return got
 }
 
 // workersOf returns the workers running subtasks of the job's current
 // attempt, the busiest first.
 func (c *cluster) workersOf(id string) []string {
-	c.t.Helper()
+	c.T.Helper()
 	n := map[string]int{}
-	for _, v := range c.job(id).Vertices {
+	for _, v := range c.Job(id).Vertices {
 		for _, s := range v.Subtasks {
 			if s.Worker != "" {
 				n[s.Worker]++
@@ -178,9 +107,9 @@ func (c *cluster) workersOf(id string) []string {
 // sourceRecordsIn sums records_in over the subtasks of the vertex holding
 // the access-log source in the current attempt.
 func (c *cluster) sourceRecordsIn(id string) int64 {
-	c.t.Helper()
+	c.T.Helper()
 	var n int64
-	for _, v := range c.job(id).Vertices {
+	for _, v := range c.Job(id).Vertices {
 		if !strings.Contains(v.ID, "access-log") && !contains(v.Nodes, "access-log") {
 			continue
 		}
@@ -211,9 +140,9 @@ type loadgen struct {
 // startLoadgen writes events access-log records at rate per second (0: as
 // fast as possible) to the topic access-log with 4 partitions.
 func (c *cluster) startLoadgen(events, seed int, rate float64) *loadgen {
-	c.t.Helper()
-	p := proc.Start(c.t, c.dir, c.bin, "loadgen", nil,
-		"loadgen", "access-log", "--brokers", c.kafkaAddr, "--topic", "access-log",
+	c.T.Helper()
+	p := proc.Start(c.T, c.Dir, c.Bin, "loadgen", nil,
+		"loadgen", "access-log", "--brokers", c.KafkaAddr, "--topic", "access-log",
 		"--events", strconv.Itoa(events), "--seed", strconv.Itoa(seed), "--partitions", "4",
 		"--rate", strconv.FormatFloat(rate, 'f', -1, 64))
 	lg := &loadgen{c: c, p: p, started: time.Now()}
@@ -225,33 +154,33 @@ func (c *cluster) startLoadgen(events, seed int, rate float64) *loadgen {
 
 // wait waits for loadgen to exit 0.
 func (lg *loadgen) wait(timeout time.Duration) time.Duration {
-	lg.c.t.Helper()
+	lg.c.T.Helper()
 	code, err := lg.p.Wait(timeout)
 	if err != nil {
-		lg.c.t.Fatalf("loadgen: %v (log %s)", err, lg.p.LogPath)
+		lg.c.T.Fatalf("loadgen: %v (log %s)", err, lg.p.LogPath)
 	}
 	if code != 0 {
 		log, _ := os.ReadFile(lg.p.LogPath)
-		lg.c.t.Fatalf("loadgen: exit %d\n%s", code, log)
+		lg.c.T.Fatalf("loadgen: exit %d\n%s", code, log)
 	}
 	return time.Since(lg.started)
 }
 
 // verifyOnce runs weir verify ip-visits -o json once.
 func (c *cluster) verifyOnce(events, seed int, extra ...string) accesslog.Report {
-	c.t.Helper()
-	args := append([]string{"verify", "ip-visits", "--brokers", c.kafkaAddr, "--topic", "ip-visits",
+	c.T.Helper()
+	args := append([]string{"verify", "ip-visits", "--brokers", c.KafkaAddr, "--topic", "ip-visits",
 		"--events", strconv.Itoa(events), "--seed", strconv.Itoa(seed), "--partitions", "4",
 		"--idle", "500ms", "-o", "json"}, extra...)
-	out, code := c.weir(args...)
+	out, code := c.Weir(args...)
 	// The output is the JSON result (standard output), then on a mismatch
 	// one error line (standard error).
 	var r accesslog.Report
 	if err := json.NewDecoder(strings.NewReader(out)).Decode(&r); err != nil {
-		c.t.Fatalf("weir verify: exit %d, not JSON: %v\n%s", code, err, out)
+		c.T.Fatalf("weir verify: exit %d, not JSON: %v\n%s", code, err, out)
 	}
 	if r.OK != (code == 0) {
-		c.t.Fatalf("weir verify: exit %d with ok=%v\n%s", code, r.OK, out)
+		c.T.Fatalf("weir verify: exit %d with ok=%v\n%s", code, r.OK, out)
 	}
 	return r
 }
@@ -260,12 +189,12 @@ func (c *cluster) verifyOnce(events, seed int, extra ...string) accesslog.Report
 // caught up with the input) and returns the result. Wrong, unexpected and
 // malformed output never goes away, so it fails the test at once.
 func (c *cluster) verifyCaughtUp(events, seed int, timeout time.Duration, extra ...string) accesslog.Report {
-	c.t.Helper()
+	c.T.Helper()
 	var r accesslog.Report
-	proc.Eventually(c.t, timeout, func() (bool, string) {
+	proc.Eventually(c.T, timeout, func() (bool, string) {
 		r = c.verifyOnce(events, seed, extra...)
 		if r.Wrong+r.Unexpected > 0 || len(r.Malformed) > 0 {
-			c.t.Fatalf("weir verify: wrong or unexpected output: %s", r)
+			c.T.Fatalf("weir verify: wrong or unexpected output: %s", r)
 		}
 		return r.Lost == 0, r.String()
 	})
@@ -329,15 +258,15 @@ func causedByLoss(cause, killed string) bool {
 // metric returns the value of one sample (name with its labels, as
 // printed) from the coordinator's /metrics, "" when absent.
 func (c *cluster) metric(sample string) string {
-	c.t.Helper()
-	resp, err := http.Get("http://" + c.httpAddr + "/metrics")
+	c.T.Helper()
+	resp, err := http.Get("http://" + c.HTTPAddr + "/metrics")
 	if err != nil {
-		c.t.Fatalf("GET /metrics: %v", err)
+		c.T.Fatalf("GET /metrics: %v", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		c.t.Fatalf("GET /metrics: %v", err)
+		c.T.Fatalf("GET /metrics: %v", err)
 	}
 	for _, line := range strings.Split(string(body), "\n") {
 		if v, ok := strings.CutPrefix(line, sample+" "); ok {

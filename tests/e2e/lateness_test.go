@@ -21,16 +21,16 @@ func TestLateEventsDroppedAfterRestore(t *testing.T) {
 	const events, seed = 400000, 13
 	c := startCluster(t, 2, 4)
 	spec := c.ipVisitsSpec("checkpoint: {interval: 1s}\nrestart: {strategy: fixed, attempts: 3, delay: 0s}\n")
-	id := c.submit(spec, "-p", "4") // 8 slots: both workers full
-	c.waitRunning(id, 1, 60*time.Second)
+	id := c.Submit(spec, "-p", "4") // 8 slots: both workers full
+	c.WaitRunning(id, 1, 60*time.Second)
 	lg := c.startLoadgen(events, seed, 50000)
-	chk := c.waitCheckpoint(id, 1, 0, 60*time.Second)
+	chk := c.WaitCheckpoint(id, 1, 0, 60*time.Second)
 	victim := c.workersOf(id)[0]
-	c.workers[victim].Kill()
+	c.Workers[victim].Kill()
 	t.Logf("killed %s after checkpoint %d; the job waits for slots while loadgen writes", victim, chk.ID)
 	lg.wait(2 * time.Minute)
-	c.startWorker("worker-3", 4)
-	c.waitRunning(id, 2, 60*time.Second)
+	c.StartWorker("worker-3", 4, nil)
+	c.WaitRunning(id, 2, 60*time.Second)
 
 	r := c.verifyCaughtUp(events, seed, 2*time.Minute, "--allow-duplicates")
 	t.Logf("verify: %s", r)

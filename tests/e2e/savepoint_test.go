@@ -25,8 +25,8 @@ func TestStopWithSavepointRescale(t *testing.T) {
 	const events, seed = 200000, 3
 	c := startCluster(t, 2, 4)
 	spec := c.ipVisitsSpec("checkpoint: {interval: 1s}\n")
-	first := c.submit(spec, "-p", "2")
-	c.waitRunning(first, 1, 60*time.Second)
+	first := c.Submit(spec, "-p", "2")
+	c.WaitRunning(first, 1, 60*time.Second)
 	lg := c.startLoadgen(events, seed, 20000)
 
 	// Midway: the sources have read a good part of the input (and loadgen
@@ -36,7 +36,7 @@ func TestStopWithSavepointRescale(t *testing.T) {
 		return n >= events/3, "source records read: " + strconv.FormatInt(n, 10)
 	})
 	read := c.sourceRecordsIn(first)
-	out, code := c.weir("savepoint", first, "--stop", "--wait")
+	out, code := c.Weir("savepoint", first, "--stop", "--wait")
 	if code != 0 {
 		t.Fatalf("savepoint --stop --wait: exit %d\n%s", code, out)
 	}
@@ -53,7 +53,7 @@ func TestStopWithSavepointRescale(t *testing.T) {
 		t.Fatalf("the stopped job restarted: %+v", rs)
 	}
 
-	out, code = c.weir("checkpoint", "inspect", uri, "-o", "json")
+	out, code = c.Weir("checkpoint", "inspect", uri, "-o", "json")
 	if code != 0 {
 		t.Fatalf("checkpoint inspect: exit %d\n%s", code, out)
 	}
@@ -91,14 +91,14 @@ func TestStopWithSavepointRescale(t *testing.T) {
 	t.Logf("savepoint %d: %d operators, %d state bytes, %d keys, next offsets %v (sum %d)",
 		in.CheckpointID, len(in.Operators), in.StateBytes, in.Keys, partitions, total)
 
-	second := c.submit(spec, "--from-savepoint", uri, "-p", "4")
-	j := c.waitRunning(second, 1, 60*time.Second)
+	second := c.Submit(spec, "--from-savepoint", uri, "-p", "4")
+	j := c.WaitRunning(second, 1, 60*time.Second)
 	for _, v := range j.Vertices {
 		if v.Parallelism != 4 {
 			t.Errorf("restored job: vertex %s at parallelism %d, want 4", v.ID, v.Parallelism)
 		}
 	}
-	cs := c.checkpoints(second)
+	cs := c.Checkpoints(second)
 	if cs.LatestRestore == nil || cs.LatestRestore.CheckpointID != in.CheckpointID {
 		t.Errorf("restored job's latest_restore %+v, want savepoint %d", cs.LatestRestore, in.CheckpointID)
 	}

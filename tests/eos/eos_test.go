@@ -27,7 +27,7 @@ func envInt(t *testing.T, name string, def int) int {
 
 // loadgen starts weir loadgen access-log in the background.
 func (c *cluster) loadgen(events, seed, rate int) *proc.Process {
-	return proc.Start(c.t, c.dir, c.bin, "loadgen", nil, "loadgen", "access-log", "--brokers", c.kafkaAddr,
+	return proc.Start(c.T, c.Dir, c.Bin, "loadgen", nil, "loadgen", "access-log", "--brokers", c.KafkaAddr,
 		"--topic", "access-log", "--events", strconv.Itoa(events), "--seed", strconv.Itoa(seed),
 		"--partitions", "4", "--rate", strconv.Itoa(rate))
 }
@@ -54,15 +54,15 @@ func TestExactlyOnceSurvivesWorkerKills(t *testing.T) {
 	}
 	events, seed, rate, kills := envInt(t, "WEIR_EOS_EVENTS", 300_000), 21, 30_000, 2
 	c := startCluster(t, proc.Binary(t), 3, 4)
-	id := c.submit(c.ipVisitsEOS(), "-p", "4")
-	c.waitRunning(id, 1, 60*time.Second)
+	id := c.Submit(c.ipVisitsEOS(), "-p", "4")
+	c.WaitRunning(id, 1, 60*time.Second)
 	lg := c.loadgen(events, seed, rate)
 	started := time.Now()
 	span := time.Duration(events/rate) * time.Second
 	next := 4
 	for k := 1; k <= kills; k++ {
-		j := c.job(id)
-		chk := c.waitCheckpoint(id, j.Attempt, 90*time.Second)
+		j := c.Job(id)
+		chk := c.WaitCheckpoint(id, j.Attempt, 0, 90*time.Second).ID
 		at := started.Add(span * time.Duration(k) / time.Duration(kills+1))
 		proc.Eventually(t, time.Until(at)+time.Second, func() (bool, string) { return !time.Now().Before(at), "kill time" })
 		ws := c.sinkWorkers(id)
@@ -70,19 +70,19 @@ func TestExactlyOnceSurvivesWorkerKills(t *testing.T) {
 			t.Fatal("no worker runs the sink")
 		}
 		t.Logf("kill %d at +%s: SIGKILL %s in attempt %d (checkpoint %d completed)", k, time.Since(started).Round(time.Millisecond), ws[0], j.Attempt, chk)
-		c.workers[ws[0]].Kill()
-		c.startWorker(fmt.Sprintf("worker-%d", next), 4, nil)
+		c.Workers[ws[0]].Kill()
+		c.StartWorker(fmt.Sprintf("worker-%d", next), 4, nil)
 		next++
-		c.waitRunning(id, j.Attempt+1, 90*time.Second)
+		c.WaitRunning(id, j.Attempt+1, 90*time.Second)
 	}
-	c.waitCheckpoint(id, c.job(id).Attempt, 90*time.Second)
+	c.WaitCheckpoint(id, c.Job(id).Attempt, 0, 90*time.Second)
 	if code := waitExit(t, lg, 3*time.Minute); code != 0 {
 		t.Fatalf("loadgen: exit %d (log %s)", code, lg.LogPath)
 	}
 	r := c.verifyCaughtUp(events, seed, 3*time.Minute)
 	t.Logf("verify (read_committed): %s", r)
 	checkExactlyOnce(t, r)
-	if j := c.job(id); j.State != "RUNNING" || j.Restarts != kills {
+	if j := c.Job(id); j.State != "RUNNING" || j.Restarts != kills {
 		t.Fatalf("job after %d kills: %s, %d restarts, failure %q", kills, j.State, j.Restarts, j.FailureCause)
 	}
 }
@@ -106,14 +106,14 @@ func TestExactlyOnceSurvivesFailpointCrashes(t *testing.T) {
 		"worker-3": failpoint.KafkaSinkCommit + "=crash@2",
 	}
 	for _, w := range []string{"worker-2", "worker-3"} {
-		c.startWorker(w, 4, []string{failpoint.EnvVar + "=" + armed[w]})
+		c.StartWorker(w, 4, []string{failpoint.EnvVar + "=" + armed[w]})
 	}
 	proc.Eventually(t, 30*time.Second, func() (bool, string) {
-		ws, err := c.api.Workers(c.ctx())
+		ws, err := c.API.Workers(c.Ctx())
 		return err == nil && len(ws) == 3, fmt.Sprintf("%d workers", len(ws))
 	})
-	id := c.submit(c.ipVisitsEOS(), "-p", "4")
-	j := c.waitRunning(id, 1, 60*time.Second)
+	id := c.Submit(c.ipVisitsEOS(), "-p", "4")
+	j := c.WaitRunning(id, 1, 60*time.Second)
 	if ws := c.sinkWorkers(id); len(ws) < 3 {
 		t.Skipf("the sink runs on %v only; the armed workers must host sink subtasks", ws)
 	}
@@ -122,22 +122,22 @@ func TestExactlyOnceSurvivesFailpointCrashes(t *testing.T) {
 	// job recovers from the first (a restore commits, too).
 	next := 4
 	for _, w := range []string{"worker-2", "worker-3"} {
-		code := waitExit(t, c.workers[w], 2*time.Minute)
+		code := waitExit(t, c.Workers[w], 2*time.Minute)
 		if code != failpoint.CrashExitCode {
-			t.Fatalf("%s exited %d, want the failpoint crash %d (log %s)", w, code, failpoint.CrashExitCode, c.workers[w].LogPath)
+			t.Fatalf("%s exited %d, want the failpoint crash %d (log %s)", w, code, failpoint.CrashExitCode, c.Workers[w].LogPath)
 		}
 		t.Logf("%s crashed at %s", w, armed[w])
-		c.startWorker(fmt.Sprintf("worker-%d", next), 4, nil)
+		c.StartWorker(fmt.Sprintf("worker-%d", next), 4, nil)
 		next++
 	}
 	proc.Eventually(t, 90*time.Second, func() (bool, string) {
-		j = c.job(id)
+		j = c.Job(id)
 		if j.State == "FAILED" {
 			t.Fatalf("job failed: %s", j.FailureCause)
 		}
 		return j.State == "RUNNING" && j.Restarts >= 2, fmt.Sprintf("%s after %d restarts, want RUNNING after 2", j.State, j.Restarts)
 	})
-	c.waitCheckpoint(id, c.job(id).Attempt, 90*time.Second)
+	c.WaitCheckpoint(id, c.Job(id).Attempt, 0, 90*time.Second)
 	if code := waitExit(t, lg, 3*time.Minute); code != 0 {
 		t.Fatalf("loadgen: exit %d (log %s)", code, lg.LogPath)
 	}
@@ -152,7 +152,7 @@ func TestExactlyOnceSurvivesFailpointCrashes(t *testing.T) {
 // datagen source into a discard sink, keeps the job running for 12 s after
 // the Kafka input has ended.
 func (c *cluster) boundedSpec(out, interval string, par int, slow bool) string {
-	c.t.Helper()
+	c.T.Helper()
 	var other string
 	if slow {
 		other = `
@@ -184,10 +184,10 @@ pipeline:
   - name: out
     sink:
       kafka: {brokers: [%[1]q], topic: %[3]s, key: ip, format: json, delivery: exactly-once}%[5]s
-`, c.kafkaAddr, interval, out, par, other)
-	path := filepath.Join(c.t.TempDir(), out+".yaml")
+`, c.KafkaAddr, interval, out, par, other)
+	path := filepath.Join(c.T.TempDir(), out+".yaml")
 	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
-		c.t.Fatal(err)
+		c.T.Fatal(err)
 	}
 	return path
 }
@@ -220,9 +220,9 @@ func TestBoundedExactlyOnceFinishes(t *testing.T) {
 		t.Fatal("loadgen failed")
 	}
 
-	id := c.submit(c.boundedSpec("ip-visits", "4m", 4, false))
-	j := c.waitEnded(id, 2*time.Minute)
-	cs, err := c.api.Checkpoints(c.ctx(), id)
+	id := c.Submit(c.boundedSpec("ip-visits", "4m", 4, false))
+	j := c.WaitEnded(id, 2*time.Minute)
+	cs, err := c.API.Checkpoints(c.Ctx(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,15 +235,15 @@ func TestBoundedExactlyOnceFinishes(t *testing.T) {
 	t.Logf("verify (read_committed): %s", r)
 	checkExactlyOnce(t, r)
 
-	id = c.submit(c.boundedSpec("ip-visits-2", "300ms", 2, true))
-	c.waitRunning(id, 1, time.Minute)
+	id = c.Submit(c.boundedSpec("ip-visits-2", "300ms", 2, true))
+	c.WaitRunning(id, 1, time.Minute)
 	// Kill once a second checkpoint has completed after the first that
 	// covered the whole Kafka input: the tail's transactions are committed
 	// by then. (The old runtime never got there: its Kafka part finished,
 	// committing on close, and the test killed then.)
 	var covered int64
 	proc.Eventually(t, time.Minute, func() (bool, string) {
-		lag, err := c.api.KafkaLag(c.ctx(), id)
+		lag, err := c.API.KafkaLag(c.Ctx(), id)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -255,7 +255,7 @@ func TestBoundedExactlyOnceFinishes(t *testing.T) {
 				return true, ""
 			}
 		}
-		for _, v := range c.job(id).Vertices {
+		for _, v := range c.Job(id).Vertices {
 			if !slicesContains(v.Nodes, "out") {
 				continue
 			}
@@ -272,17 +272,17 @@ func TestBoundedExactlyOnceFinishes(t *testing.T) {
 		}
 		return false, fmt.Sprintf("total lag %d as of checkpoint %d", lag.TotalLag, lag.CheckpointID)
 	})
-	if j := c.job(id); j.State != "RUNNING" {
+	if j := c.Job(id); j.State != "RUNNING" {
 		t.Fatalf("job %s before the kill: want RUNNING (the datagen pipeline still runs)", j.State)
 	}
-	ws := c.sinkWorkers2(id, "out")
+	ws := c.nodeWorkers(id, "out")
 	if len(ws) == 0 {
 		t.Fatal("no worker runs the sink")
 	}
 	t.Logf("SIGKILL %s (checkpoint %d covered the Kafka input)", ws[0], covered)
-	c.workers[ws[0]].Kill()
-	c.startWorker("worker-4", 4, nil)
-	j = c.waitEnded(id, 2*time.Minute)
+	c.Workers[ws[0]].Kill()
+	c.StartWorker("worker-4", 4, nil)
+	j = c.WaitEnded(id, 2*time.Minute)
 	if j.State != "FINISHED" || j.Restarts < 1 {
 		t.Fatalf("bounded job after a kill: %s after %d restarts (want FINISHED after at least 1): %s", j.State, j.Restarts, j.FailureCause)
 	}
