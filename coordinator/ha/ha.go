@@ -166,6 +166,13 @@ type Leader struct {
 
 	lostOnce sync.Once
 	lost     chan struct{}
+
+	// lastIDs caches, per job, the checkpoint id this leader last
+	// recorded, so a trigger is one fenced transaction (compare with the
+	// cached id, put the new one) instead of a read and a transaction. A
+	// failed comparison reads the id again.
+	idMu    sync.Mutex
+	lastIDs map[string]int64
 }
 
 // Campaign blocks until this coordinator leads (or ctx ends), then
@@ -264,24 +271,43 @@ func (l *Leader) Trigger(ctx context.Context, job string, n int64) error {
 	default:
 	}
 	key := l.checkpointKey(job, "last-id")
-	last, err := l.LastID(ctx, job)
-	if err != nil {
-		return err
+	l.idMu.Lock()
+	defer l.idMu.Unlock()
+	last, cached := l.lastIDs[job]
+	for attempt := 0; ; attempt++ {
+		if !cached {
+			var err error
+			if last, err = l.LastID(ctx, job); err != nil {
+				return err
+			}
+		}
+		if n <= last {
+			return fmt.Errorf("ha: checkpoint id %d of job %s is not above the recorded %d", n, job, last)
+		}
+		var cmp clientv3.Cmp
+		if last == 0 {
+			cmp = clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
+		} else {
+			cmp = clientv3.Compare(clientv3.Value(key), "=", strconv.FormatInt(last, 10))
+		}
+		_, err := l.Txn(ctx, []clientv3.Cmp{cmp}, clientv3.OpPut(key, strconv.FormatInt(n, 10)))
+		switch {
+		case err == nil:
+			if l.lastIDs == nil {
+				l.lastIDs = map[string]int64{}
+			}
+			l.lastIDs[job] = n
+			return nil
+		case errors.Is(err, errCompare) && cached && attempt == 0:
+			cached = false // the cache was stale: read the id and try once more
+		case errors.Is(err, errCompare):
+			delete(l.lastIDs, job)
+			return fmt.Errorf("ha: checkpoint id of job %s changed concurrently", job)
+		default:
+			delete(l.lastIDs, job)
+			return err
+		}
 	}
-	if n <= last {
-		return fmt.Errorf("ha: checkpoint id %d of job %s is not above the recorded %d", n, job, last)
-	}
-	var cmp clientv3.Cmp
-	if last == 0 {
-		cmp = clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
-	} else {
-		cmp = clientv3.Compare(clientv3.Value(key), "=", strconv.FormatInt(last, 10))
-	}
-	_, err = l.Txn(ctx, []clientv3.Cmp{cmp}, clientv3.OpPut(key, strconv.FormatInt(n, 10)))
-	if errors.Is(err, errCompare) {
-		return fmt.Errorf("ha: checkpoint id of job %s changed concurrently", job)
-	}
-	return err
 }
 
 // LastID is the highest checkpoint id recorded for job (0: none).

@@ -13,6 +13,7 @@ import (
 	"github.com/weir-stream/weir/coordinator/ha/devetcd"
 	"github.com/weir-stream/weir/coordinator/jobstore"
 	"github.com/weir-stream/weir/internal/netproxy"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 func startEtcd(t *testing.T) *devetcd.Server {
@@ -118,6 +119,32 @@ func TestCheckpointIDsOnlyGrow(t *testing.T) {
 	}
 	if n, _ := l.LastID(ctx, "j1"); n != 5 {
 		t.Fatalf("last id %d", n)
+	}
+	// The leader remembers the id it recorded; when the stored one moved
+	// under it (never while it leads, but the cache must not be trusted
+	// blindly), it reads it again.
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint()}, DialTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.Put(ctx, "/weir/checkpoints/j1/last-id", "10"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Trigger(ctx, "j1", 7); err == nil || !strings.Contains(err.Error(), "not above the recorded 10") {
+		t.Fatalf("trigger 7 over a stored 10: %v", err)
+	}
+	if err := l.Trigger(ctx, "j1", 11); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, "/weir/checkpoints/j1/last-id", "5"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Trigger(ctx, "j1", 12); err != nil {
+		t.Fatalf("trigger 12 over a stored 5 (cache 11): %v", err)
+	}
+	if n, _ := l.LastID(ctx, "j1"); n != 12 {
+		t.Fatalf("last id %d, want 12", n)
 	}
 	if err := l.Completed(ctx, "j1", 5, "file:///x/chk-5"); err != nil {
 		t.Fatal(err)
