@@ -180,21 +180,10 @@ func (c *Coordinator) checkpointActionsLocked(j *jobEntry, acts []checkpointing.
 			cancel()
 			c.checkpointEventLocked(j, checkpointing.Committed{Now: c.cfg.Clock.Now(), ID: a.ID, URI: j.st.URI(dir), Err: err})
 		case checkpointing.Notify:
-			c.log.Info("checkpoint complete", "job", j.m.ID, "checkpoint", a.ID)
-			ctx, cancel := c.storageCtx()
-			err := c.fence(ctx, func(f Fence) error { return f.Guard(ctx) })
-			cancel()
-			if err != nil {
-				// Sinks commit on this message: a coordinator that cannot
-				// prove it leads must not send it. The checkpoint stays
-				// complete; the leader that restores it commits what it
-				// pre-committed.
-				c.log.Error("not notifying checkpoint completion", "job", j.m.ID, "checkpoint", a.ID, "err", err)
+			c.log.Info("checkpoint complete", "job", j.m.ID, "checkpoint", a.ID, "final", a.Final)
+			if !c.notifyLocked(j, a.Attempt, a.ID, a.Final, nil) {
 				continue
 			}
-			c.toAllTasksLocked(j, a.Attempt, func(id *controlpb.TaskID) *controlpb.CoordinatorMessage {
-				return &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_NotifyCheckpointComplete{NotifyCheckpointComplete: &controlpb.NotifyCheckpointComplete{Task: id, CheckpointId: a.ID, Final: a.Final}}}
-			})
 			if _, err := c.handleLocked(j, lifecycle.CheckpointCompleted{Now: c.cfg.Clock.Now(), ID: a.ID}); err != nil {
 				c.log.Error("checkpoint complete", "job", j.m.ID, "err", err)
 			}
@@ -226,6 +215,36 @@ func (c *Coordinator) toAllTasksLocked(j *jobEntry, attempt int64, msg func(*con
 			c.sendLocked(t.Worker, msg(taskID(j.m.ID, attempt, t.Key)))
 		}
 	}
+}
+
+// notifyLocked sends NotifyCheckpointComplete(id) to one subtask of attempt
+// (if it is the current one), or to all of them when to is nil, after
+// checking that
+// this coordinator still leads: sinks commit on the message, so one that
+// cannot prove it leads must not send it (the checkpoint stays complete;
+// the leader that restores it commits what it pre-committed). It reports
+// whether it sent.
+func (c *Coordinator) notifyLocked(j *jobEntry, attempt, id int64, final bool, to *controlpb.TaskID) bool {
+	ctx, cancel := c.storageCtx()
+	err := c.fence(ctx, func(f Fence) error { return f.Guard(ctx) })
+	cancel()
+	if err != nil {
+		c.log.Error("not notifying checkpoint completion", "job", j.m.ID, "checkpoint", id, "err", err)
+		return false
+	}
+	msg := func(tid *controlpb.TaskID) *controlpb.CoordinatorMessage {
+		return &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_NotifyCheckpointComplete{
+			NotifyCheckpointComplete: &controlpb.NotifyCheckpointComplete{Task: tid, CheckpointId: id, Final: final}}}
+	}
+	if to == nil {
+		c.toAllTasksLocked(j, attempt, msg)
+		return true
+	}
+	k := lifecycle.TaskKey{Vertex: to.GetVertexId(), Subtask: int(to.GetSubtask())}
+	if t := j.m.Task(k); attempt == j.m.Attempt && t != nil && t.Worker != "" && !t.State.Ended() {
+		c.sendLocked(t.Worker, msg(taskID(j.m.ID, attempt, k)))
+	}
+	return true
 }
 
 // checkpointReplyLocked routes a CheckpointAck or CheckpointDecline from a

@@ -451,3 +451,49 @@ func TestCheckpointFailuresFailTheJob(t *testing.T) {
 		}
 	}
 }
+
+// Once every source subtask reports the end of its input, the coordinator
+// triggers a checkpoint at once (the interval here is an hour). Acknowledged
+// by every subtask at the end of its input, it is the final checkpoint: its
+// notification says so. A source that still reports the end of its input
+// afterwards missed that notification and gets it again.
+func TestEndOfInputFinalCheckpoint(t *testing.T) {
+	fc, _, cl, _ := newFakeCluster(t, 2)
+	ctx := context.Background()
+	id, err := cl.Submit(ctx, jobSpecWith("eoi", "checkpoint: {interval: 1h}\n", 2, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, cl, id, "RUNNING")
+	endOfInput := func(sub int) {
+		w, tid := fc.worker(id, "n0", sub)
+		w.send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_TaskStatus{TaskStatus: &controlpb.TaskStatus{
+			Task: tid, State: controlpb.TaskState_TASK_STATE_RUNNING, EndOfInput: true}}})
+	}
+	endOfInput(0)
+	time.Sleep(50 * time.Millisecond) // a negative check: one source is not enough
+	if n := len(fc.triggers(id)); n != 0 {
+		t.Fatalf("%d triggers after one of two sources ended", n)
+	}
+	endOfInput(1)
+	eventually(t, 10*time.Second, func() bool { return fc.triggers(id)[1] == 2 }, "checkpoint 1 at both sources, before the interval")
+	for _, w := range fc.workers {
+		w.ackAt(fc.st, id, 1, false, true)
+	}
+	waitCheckpoint(t, cl, id, 1, "COMPLETED")
+	finals := func() int {
+		n := 0
+		for _, w := range fc.workers {
+			_, _, _, ns, _ := w.snapshot()
+			for _, m := range ns {
+				if m.GetTask().GetJobId() == id && m.GetCheckpointId() == 1 && m.GetFinal() {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	eventually(t, 5*time.Second, func() bool { return finals() == 3 }, "a final notification to all three subtasks")
+	endOfInput(0)
+	eventually(t, 5*time.Second, func() bool { return finals() == 4 }, "the final notification again, to the source still waiting")
+}

@@ -372,6 +372,11 @@ func (c *Coordinator) taskStatusLocked(workerID string, st *controlpb.TaskStatus
 		// Also from heartbeats: a report that came before the job was
 		// RUNNING (which resets the tracker) is repeated.
 		c.checkpointEventLocked(j, checkpointing.InputEnded{Now: ev.Now, Attempt: j.m.Attempt, Task: checkpointing.TaskKey(k)})
+		if id := j.cp.Final(); id != 0 && withState && st.GetState() == controlpb.TaskState_TASK_STATE_RUNNING {
+			// Still waiting after the final checkpoint completed: its
+			// notification was lost or not sent (a failed fence check).
+			c.notifyLocked(j, j.m.Attempt, id, true, tid)
+		}
 	}
 	if m := st.GetMetrics(); m != nil {
 		ev.Metrics = &lifecycle.Metrics{

@@ -147,6 +147,12 @@ func (fw *fakeWorker) snapshot() (deploys []*controlpb.DeployTask, cancels []*co
 // acknowledges checkpoint id (a savepoint when savepoint is set).
 func (fw *fakeWorker) ack(st checkpoint.Storage, job string, id int64, savepoint bool) {
 	fw.t.Helper()
+	fw.ackAt(st, job, id, savepoint, false)
+}
+
+// ackAt is ack with CheckpointAck.end_of_input set to endOfInput.
+func (fw *fakeWorker) ackAt(st checkpoint.Storage, job string, id int64, savepoint, endOfInput bool) {
+	fw.t.Helper()
 	dir := checkpoint.CheckpointDir(job, id)
 	if savepoint {
 		dir = checkpoint.SavepointDir(job, id)
@@ -158,7 +164,7 @@ func (fw *fakeWorker) ack(st checkpoint.Storage, job string, id int64, savepoint
 			fw.t.Fatalf("write state: %v", err)
 		}
 		fw.send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_CheckpointAck{CheckpointAck: &controlpb.CheckpointAck{
-			Task: tid, CheckpointId: id,
+			Task: tid, CheckpointId: id, EndOfInput: endOfInput,
 			Operators: []*checkpointpb.OperatorState{{Node: tid.GetVertexId(), Handle: h}},
 			Stats:     &checkpointpb.SubtaskStats{SyncMs: 1, AsyncMs: 2, AlignmentMs: int64(tid.GetSubtask()) + 3, Bytes: int64(len(data))},
 		}}})

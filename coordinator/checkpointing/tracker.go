@@ -198,9 +198,9 @@ type Tracker struct {
 	attempt  int64
 	tasks    []Task
 	finished map[TaskKey]bool
-	// final: the attempt's final checkpoint (Notify.Final) completed; no
-	// more are triggered, the subtasks are ending.
-	final bool
+	// final is the attempt's final checkpoint (Notify.Final), 0 until one
+	// completed; after it no more are triggered, the subtasks are ending.
+	final int64
 	// inputEnded holds the source subtasks at the end of their input;
 	// endTriggered is the checkpoint triggered when the last one got
 	// there (0: none yet).
@@ -240,6 +240,11 @@ func (t *Tracker) Config() Config { return t.cfg }
 
 // NextID is the id the next checkpoint will get.
 func (t *Tracker) NextID() int64 { return t.nextID }
+
+// Final is the attempt's final checkpoint, once one completed (0 before):
+// a source still waiting at the end of its input missed its notification,
+// which the driver sends it again.
+func (t *Tracker) Final() int64 { return t.final }
 
 // Pending is the checkpoint in flight, or nil.
 func (t *Tracker) Pending() *Checkpoint { return t.pending }
@@ -425,7 +430,7 @@ func (t *Tracker) Handle(ev Event) ([]Action, error) {
 		t.running, t.attempt, t.stopped = true, e.Attempt, false
 		t.tasks = append([]Task(nil), e.Tasks...)
 		t.finished = map[TaskKey]bool{}
-		t.final = false
+		t.final = 0
 		t.inputEnded, t.endTriggered = map[TaskKey]bool{}, 0
 		t.lastTrigger = e.Now
 	case Stopped:
@@ -505,7 +510,7 @@ func (t *Tracker) requestSavepoint(e TriggerSavepoint) error {
 		return ErrNotRunning
 	case t.stopped || t.stopQueued():
 		return ErrStopping
-	case len(t.finished) > 0 || t.final:
+	case len(t.finished) > 0 || t.final != 0:
 		return ErrTaskEnded
 	}
 	r := &SavepointRequest{ID: e.RequestID, Stop: e.Stop, RequestedAt: e.Now, Status: InProgress}
@@ -535,7 +540,7 @@ func (t *Tracker) maybeTrigger(acts []Action, now time.Time) []Action {
 		t.queued = t.queued[1:]
 		return t.trigger(acts, now, r)
 	}
-	if t.cfg.Interval <= 0 || len(t.finished) > 0 || t.final {
+	if t.cfg.Interval <= 0 || len(t.finished) > 0 || t.final != 0 {
 		return acts
 	}
 	if t.endTriggered == 0 && t.allInputEnded() {
@@ -657,8 +662,12 @@ func (t *Tracker) committed(acts []Action, e Committed) []Action {
 	t.counts.InProgress--
 	t.counts.Completed++
 	t.latest = p
-	final := p.endOfInput == len(p.Subtasks)
-	t.final = t.final || final
+	// A savepoint is never the final checkpoint: a restart restores the
+	// latest checkpoint, which must cover what the final one committed.
+	final := !p.Savepoint && p.endOfInput == len(p.Subtasks)
+	if final && t.final == 0 {
+		t.final = p.ID
+	}
 	acts = append(acts, Notify{ID: p.ID, Attempt: p.Attempt, Final: final})
 	if p.Savepoint {
 		if r := t.savepoints[p.RequestID]; r != nil {

@@ -423,23 +423,41 @@ func TestFinalCheckpoint(t *testing.T) {
 	ack(1, src1, true)
 	ack(1, sink, false) // its input had not ended everywhere
 	h.want("commit 1", "notify 1", "retain 3")
-	h.advance(time.Second)
-	h.want("trigger 2")
+	// A savepoint every subtask took at the end of its input is not the
+	// final checkpoint: restores take checkpoints, so the final one must
+	// be one.
+	h.do(TriggerSavepoint{Now: h.clk.Now(), RequestID: "sp"})
+	h.want("trigger 2 savepoint")
 	ack(2, src0, true)
 	ack(2, src1, true)
 	ack(2, sink, true)
-	h.want("commit 2", "notify 2 final", "retain 3")
+	h.want("commit 2", "notify 2")
+	if h.tr.Final() != 0 {
+		t.Fatalf("final %d after a savepoint", h.tr.Final())
+	}
+	h.advance(time.Second)
+	h.want("trigger 3")
+	ack(3, src0, true)
+	ack(3, src1, true)
+	ack(3, sink, true)
+	h.want("commit 3", "notify 3 final", "retain 3")
+	if h.tr.Final() != 3 {
+		t.Fatalf("final %d, want 3", h.tr.Final())
+	}
 	h.advance(time.Minute)
 	h.want()
-	if _, err := h.tr.Handle(TriggerSavepoint{Now: h.clk.Now(), RequestID: "sp"}); !errors.Is(err, ErrTaskEnded) {
+	if _, err := h.tr.Handle(TriggerSavepoint{Now: h.clk.Now(), RequestID: "sp2"}); !errors.Is(err, ErrTaskEnded) {
 		t.Fatalf("savepoint after the final checkpoint: %v", err)
 	}
 	// A restart (the job failed before every subtask ended) triggers
 	// again.
 	h.do(Stopped{Now: h.clk.Now(), Reason: "failed"})
 	h.do(Running{Now: h.clk.Now(), Attempt: 2, Tasks: all})
+	if h.tr.Final() != 0 {
+		t.Fatal("final kept across attempts")
+	}
 	h.advance(time.Second)
-	h.want("trigger 3")
+	h.want("trigger 4")
 }
 
 // Once every source subtask reports the end of its input, a checkpoint is

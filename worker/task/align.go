@@ -33,8 +33,11 @@ func newAligner(n int, exactlyOnce bool, block, unblock func(int)) *aligner {
 // barrier notes barrier b on channel ch. It returns true when the
 // checkpoint is aligned given which channels have ended.
 func (a *aligner) barrier(ch int, b dataflow.Barrier, ended func(int) bool) bool {
-	if b.ID <= a.done {
-		return false // a barrier of a checkpoint abandoned or taken already
+	if b.ID <= a.done || (a.cur.ID != 0 && b.ID < a.cur.ID) {
+		// A barrier of a checkpoint abandoned or taken already, or of an
+		// older one than the one aligning (which abandoned it): it must
+		// not count for the newer one's channel.
+		return false
 	}
 	if a.cur.ID != 0 && b.ID > a.cur.ID {
 		a.abandon()

@@ -230,6 +230,9 @@ func (t *task) upload(ctx context.Context, c *capture) (*controlpb.CheckpointAck
 	for _, op := range c.ops {
 		os := &checkpointpb.OperatorState{Node: op.node}
 		if op.encode != nil {
+			if err := ctx.Err(); err != nil {
+				return nil, err // aborted or cancelled: nobody waits for the encoding
+			}
 			var sum dataflow.SnapshotSummary
 			err := safely(func() (err error) {
 				op.data, sum, err = op.encode()

@@ -125,6 +125,7 @@ func (r *reports) decline(id int64) *controlpb.CheckpointDecline {
 type posSource struct {
 	n    int64
 	end  bool
+	hold chan struct{} // with end: Run returns once it is closed
 	next atomic.Int64
 	// restored is what Restore got.
 	restored [][]byte
@@ -149,6 +150,13 @@ func (s *posSource) Run(ctx context.Context, out dataflow.SourceOutput) error {
 		}
 	}
 	if s.end {
+		if s.hold != nil {
+			select {
+			case <-s.hold:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		return nil
 	}
 	<-ctx.Done()
@@ -762,5 +770,125 @@ func TestAlignedBarrierEndOfInput(t *testing.T) {
 		if !aligned || a.cur.EndOfInput != tc.want {
 			t.Errorf("%+v: aligned %v, end of input %v; want %v", tc, aligned, a.cur.EndOfInput, tc.want)
 		}
+	}
+}
+
+// A barrier older than the one being aligned (its checkpoint was
+// abandoned for the newer one) does not count for the newer one's channel.
+func TestAlignerIgnoresOlderBarrier(t *testing.T) {
+	nop := func(int) {}
+	a := newAligner(2, true, nop, nop)
+	never := func(int) bool { return false }
+	if a.barrier(0, dataflow.Barrier{ID: 2}, never) {
+		t.Fatal("aligned after one of two channels")
+	}
+	if a.barrier(1, dataflow.Barrier{ID: 1}, never) {
+		t.Fatal("an older barrier on the other channel aligned the newer checkpoint")
+	}
+	if !a.barrier(1, dataflow.Barrier{ID: 2}, never) || a.cur.ID != 2 {
+		t.Fatalf("not aligned on barrier 2 of both channels: %+v", a.cur)
+	}
+}
+
+// idleEndSource marks itself idle, then its input ends.
+type idleEndSource struct{}
+
+func (idleEndSource) Open(*dataflow.Context) error { return nil }
+func (idleEndSource) Close() error                 { return nil }
+func (idleEndSource) Run(_ context.Context, out dataflow.SourceOutput) error {
+	return out.MarkIdle(true)
+}
+
+// A source that was idle when its input ended marks itself active before
+// its final watermark, so that the watermark fires the windows downstream
+// before the final checkpoint, not after it at end of stream.
+func TestIdleSourceActiveBeforeFinalWatermark(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	w := startWorker(t, "A")
+	g := &graph.Graph{Job: &spec.Job{Name: "j", Checkpoint: &spec.Checkpoint{}}}
+	up := vertex("src", 1, srcNode("src"))
+	down := vertex("down", 1, opNode("down"))
+	g.Vertices = []*graph.Vertex{up, down}
+	connect(g, up, "src", "", down, dataflow.Forward)
+	dg, err := w.x.OpenInputGate("job-1", 1, []exchange.EdgeInputs{{Edge: 0, FromSubtasks: []int{0}, ToSubtask: 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dg.Close)
+	ctl, st := NewControl(), newMemStore()
+	d := Deployment{
+		ID: ID{JobID: "job-1", Attempt: 1, VertexID: "src"}, Graph: g,
+		Placements:    map[string][]Address{"src": {{WorkerID: "A"}}, "down": {{WorkerID: "A"}}},
+		LocalWorkerID: "A", CheckpointDir: "mem://root/job-1", Control: ctl,
+	}
+	b := &fakeBuilder{sources: map[string]func(*dataflow.Context) dataflow.Source{
+		"src": func(*dataflow.Context) dataflow.Source { return idleEndSource{} },
+	}}
+	ended := make(chan struct{})
+	go func() {
+		_ = Run(ctx, d, Env{Exchange: w.x, Builder: b, Reporter: &reports{}, OpenStore: st.open, InputEnded: func() { close(ended) }}, nil)
+	}()
+	down2 := readGate(ctx, dg)
+	select {
+	case <-ended:
+	case <-ctx.Done():
+		t.Fatal("InputEnded not called")
+	}
+	eventually(t, 10*time.Second, func() bool { return len(down2.kinds()) >= 3 }, "idle, active, final watermark")
+	down2.mu.Lock()
+	defer down2.mu.Unlock()
+	var got []string
+	for _, e := range down2.els {
+		switch e.Kind {
+		case dataflow.KindIdle:
+			got = append(got, fmt.Sprintf("idle=%v", e.Idle))
+		case dataflow.KindWatermark:
+			got = append(got, "watermark")
+		}
+	}
+	if want := "[idle=true idle=false watermark]"; fmt.Sprint(got) != want {
+		t.Fatalf("downstream got %v, want %s", got, want)
+	}
+}
+
+// A source whose input ends right after a stop-with-savepoint barrier emits
+// nothing after it: completed, the task ends without a final watermark;
+// aborted, the source ends its input normally (final watermark, then the
+// wait for the final checkpoint).
+func TestSourceEndsWhileStopping(t *testing.T) {
+	for _, complete := range []bool{true, false} {
+		t.Run(fmt.Sprintf("complete=%v", complete), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			src := &posSource{n: 3, end: true, hold: make(chan struct{})}
+			ctl, rep, _, down, done := runSourceTask(t, ctx, src, nil)
+			eventually(t, 10*time.Second, func() bool { r, _, _ := down.upTo(); return len(r) == 3 }, "3 records")
+			ctl.Post(Command{Kind: CmdTrigger, CheckpointID: 1, Savepoint: true, Stop: true})
+			eventually(t, 10*time.Second, func() bool { return rep.ack(1) != nil }, "savepoint ack")
+			close(src.hold)                   // the input ends while the savepoint is pending
+			time.Sleep(50 * time.Millisecond) // a negative check: give what must not come the time to come
+			if got := fmt.Sprint(down.kinds()); got != fmt.Sprint([]dataflow.Kind{dataflow.KindBarrier}) {
+				t.Fatalf("after the stop barrier, before its outcome: %s", got)
+			}
+			if complete {
+				ctl.Post(Command{Kind: CmdComplete, CheckpointID: 1})
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+				want := []dataflow.Kind{dataflow.KindBarrier, dataflow.KindEndOfStream}
+				eventually(t, 5*time.Second, func() bool { return fmt.Sprint(down.kinds()) == fmt.Sprint(want) }, "end of stream, no watermark")
+				return
+			}
+			ctl.Post(Command{Kind: CmdAbort, CheckpointID: 1})
+			want := []dataflow.Kind{dataflow.KindBarrier, dataflow.KindWatermark}
+			eventually(t, 5*time.Second, func() bool { return fmt.Sprint(down.kinds()) == fmt.Sprint(want) }, "the final watermark after the abort")
+			ctl.Post(Command{Kind: CmdTrigger, CheckpointID: 2})
+			eventually(t, 10*time.Second, func() bool { return rep.ack(2) != nil && rep.ack(2).GetEndOfInput() }, "an end-of-input ack")
+			ctl.Post(Command{Kind: CmdComplete, CheckpointID: 2, Final: true})
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

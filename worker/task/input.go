@@ -68,16 +68,45 @@ func (t *task) runSource(ctx context.Context) error {
 	}()
 	err := t.source.Run(srcCtx, out)
 	out.mu.Lock()
+	// A stop-with-savepoint barrier may have gone out after the last
+	// record: nothing may follow it until the savepoint completes (the
+	// source stopped; no final watermark) or is aborted (the source ends
+	// normally).
+wait:
+	for err == nil && out.suspended != nil {
+		ch := out.suspended
+		out.mu.Unlock()
+		select {
+		case <-ch:
+			out.mu.Lock()
+		case <-ctx.Done():
+			out.mu.Lock()
+			break wait
+		case <-ctlDone: // the control loop failed; its error is returned below
+			out.mu.Lock()
+			break wait
+		}
+	}
 	t.sourceDone = true
 	var wait chan struct{}
-	if err == nil && srcCtx.Err() == nil && t.endsWithCheckpoint() {
+	if err == nil && srcCtx.Err() == nil && out.suspended == nil && t.endsWithCheckpoint() {
 		// End of input: the final watermark goes out now, then the task
 		// takes part in checkpoints (barriers marked end of input) until
 		// one that every subtask took so completes. Only then does the
 		// stream end: what the sinks wrote after their last checkpoint
 		// is committed by that one instead of on close, where a restart
 		// before the job finishes would write it again.
-		if err = t.nodes[0].EmitWatermark(dataflow.MaxWatermark); err == nil {
+		if out.idle {
+			// An idle channel's watermark holds nothing back: the
+			// windows would fire only at end of stream, after the final
+			// checkpoint.
+			err = t.broadcast(&dataflow.Element{Kind: dataflow.KindIdle, Idle: false})
+			out.idle = false
+		}
+		if err == nil {
+			err = t.nodes[0].EmitWatermark(dataflow.MaxWatermark)
+		}
+		if err == nil {
 			wait = make(chan struct{})
 			t.inputEnded = wait
 		}

@@ -271,6 +271,8 @@ type sourceOutput struct {
 	// parked: the source goroutine waits in lock for a suspension to end.
 	// Guarded by mu.
 	parked bool
+	// idle: the source marked itself idle last. Guarded by mu.
+	idle bool
 }
 
 // errSourceStopped is what Emit returns after a stop-with-savepoint barrier.
@@ -353,6 +355,9 @@ func (o *sourceOutput) MarkIdle(idle bool) error {
 		err = errSourceStopped
 	} else {
 		err = o.t.broadcast(&dataflow.Element{Kind: dataflow.KindIdle, Idle: idle})
+		if err == nil {
+			o.idle = idle
+		}
 	}
 	if locked {
 		o.mu.Unlock()
