@@ -39,9 +39,11 @@
 //     delete older ones only after n is committed. Savepoints are never
 //     deleted.
 //  6. End of input: once every source subtask has reported the end of its
-//     input (TaskStatus.end_of_input), trigger at once. A checkpoint that
-//     every subtask acknowledged with end_of_input is the final one: its
-//     NotifyCheckpointComplete says final, and none is triggered after it.
+//     input (TaskStatus.end_of_input), trigger at once. A checkpoint (not a
+//     savepoint) that every subtask acknowledged with end_of_input is the
+//     final one: its NotifyCheckpointComplete says final, and none is
+//     triggered after it. A source that still reports end_of_input after
+//     that missed the notification and is sent it again.
 //
 // # A source subtask's duties
 //
