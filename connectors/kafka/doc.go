@@ -97,7 +97,8 @@
 //
 // Delivery is at least once by default, exactly once with delivery
 // exactly-once. Either way the sink encodes each record (json: the fields
-// with sorted keys, so equal records give equal bytes; raw: field "value"),
+// in the record's order, docs/spec.md "Field order", so equal records give
+// equal bytes; raw: field "value"),
 // sets the key from the key expression (strings as they are, numbers and
 // booleans as text, anything else as JSON) and picks the partition by
 // sarama's hash of the key (random without a key). A record that cannot be
