@@ -299,7 +299,7 @@ func (c *Coordinator) triggerSavepoint(jobID string, stop bool) (string, error) 
 	switch {
 	case errors.Is(err, checkpointing.ErrNotRunning):
 		return "", fmt.Errorf("%w: job %s is %s; savepoints need a RUNNING job", errSavepointConflict, jobID, j.m.State)
-	case errors.Is(err, checkpointing.ErrStopping), errors.Is(err, checkpointing.ErrTaskEnded):
+	case errors.Is(err, checkpointing.ErrStopping), errors.Is(err, checkpointing.ErrTaskEnded), errors.Is(err, checkpointing.ErrInputEnded):
 		return "", fmt.Errorf("%w: %w", errSavepointConflict, err)
 	case err != nil:
 		return "", err

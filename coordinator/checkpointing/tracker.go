@@ -186,6 +186,7 @@ var (
 	ErrNotRunning  = errors.New("checkpointing: the job is not running")
 	ErrStopping    = errors.New("checkpointing: the job is stopping with a savepoint")
 	ErrTaskEnded   = errors.New("checkpointing: some subtasks have finished; a savepoint needs every subtask running")
+	ErrInputEnded  = errors.New("checkpointing: the job's input has ended and its final checkpoint is complete; the job is finishing")
 	ErrDuplicateID = errors.New("checkpointing: savepoint request id already used")
 )
 
@@ -510,8 +511,10 @@ func (t *Tracker) requestSavepoint(e TriggerSavepoint) error {
 		return ErrNotRunning
 	case t.stopped || t.stopQueued():
 		return ErrStopping
-	case len(t.finished) > 0 || t.final != 0:
+	case len(t.finished) > 0:
 		return ErrTaskEnded
+	case t.final != 0:
+		return ErrInputEnded
 	}
 	r := &SavepointRequest{ID: e.RequestID, Stop: e.Stop, RequestedAt: e.Now, Status: InProgress}
 	t.savepoints[r.ID] = r

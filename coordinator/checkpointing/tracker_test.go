@@ -446,7 +446,7 @@ func TestFinalCheckpoint(t *testing.T) {
 	}
 	h.advance(time.Minute)
 	h.want()
-	if _, err := h.tr.Handle(TriggerSavepoint{Now: h.clk.Now(), RequestID: "sp2"}); !errors.Is(err, ErrTaskEnded) {
+	if _, err := h.tr.Handle(TriggerSavepoint{Now: h.clk.Now(), RequestID: "sp2"}); !errors.Is(err, ErrInputEnded) {
 		t.Fatalf("savepoint after the final checkpoint: %v", err)
 	}
 	// A restart (the job failed before every subtask ended) triggers
