@@ -480,7 +480,9 @@ func TestEndOfInputFinalCheckpoint(t *testing.T) {
 	for _, w := range fc.workers {
 		w.ackAt(fc.st, id, 1, false, true)
 	}
-	waitCheckpoint(t, cl, id, 1, "COMPLETED")
+	if d := waitCheckpoint(t, cl, id, 1, "COMPLETED"); !d.Final {
+		t.Fatalf("checkpoint 1 is not reported final: %+v", d.CheckpointStats)
+	}
 	finals := func() int {
 		n := 0
 		for _, w := range fc.workers {

@@ -78,7 +78,7 @@ func (c *Coordinator) renderCheckpointsLocked(j *jobEntry) api.Checkpoints {
 
 func renderCheckpoint(c *checkpointing.Checkpoint) api.CheckpointStats {
 	s := api.CheckpointStats{
-		ID: c.ID, Status: string(c.Status), Savepoint: c.Savepoint, Stop: c.Stop, Attempt: c.Attempt,
+		ID: c.ID, Status: string(c.Status), Savepoint: c.Savepoint, Stop: c.Stop, Final: c.Final, Attempt: c.Attempt,
 		TriggerTime: c.Trigger, EndTime: timePtr(c.End), DurationMs: c.Duration().Milliseconds(), SizeBytes: c.Size,
 		Subtasks: len(c.Subtasks), MaxAlignmentMs: c.MaxAlignmentMs(),
 		FailureReason: string(c.Reason), Failure: c.Failure, Location: c.URI,

@@ -139,7 +139,10 @@ type CheckpointStats struct {
 	Status    string `json:"status"` // IN_PROGRESS, COMPLETED, FAILED
 	Savepoint bool   `json:"savepoint"`
 	Stop      bool   `json:"stop,omitempty"`
-	Attempt   int64  `json:"attempt"`
+	// Final: the job's final checkpoint (every subtask took it after the
+	// end of its input).
+	Final   bool  `json:"final,omitempty"`
+	Attempt int64 `json:"attempt"`
 	// TriggerTime and EndTime (once ended); DurationMs from one to the
 	// other.
 	TriggerTime time.Time  `json:"trigger_time"`

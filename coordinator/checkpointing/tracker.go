@@ -117,6 +117,9 @@ type Checkpoint struct {
 	Attempt   int64
 	Savepoint bool
 	Stop      bool
+	// Final: every subtask took it after the end of its input (set when it
+	// completes; Notify.Final).
+	Final bool
 	// RequestID is the savepoint request that triggered it.
 	RequestID string
 	Status    Status
@@ -668,6 +671,7 @@ func (t *Tracker) committed(acts []Action, e Committed) []Action {
 	// A savepoint is never the final checkpoint: a restart restores the
 	// latest checkpoint, which must cover what the final one committed.
 	final := !p.Savepoint && p.endOfInput == len(p.Subtasks)
+	p.Final = final
 	if final && t.final == 0 {
 		t.final = p.ID
 	}
