@@ -2,7 +2,6 @@ package coordinator_test
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/weir-stream/weir/coordinator/clock"
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/internal/netaddr"
 	"github.com/weir-stream/weir/worker"
 	"github.com/weir-stream/weir/worker/builder"
 )
@@ -158,10 +158,9 @@ func submit(t *testing.T, cl *api.Client, specYAML string) string {
 
 func freeTCPAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := netaddr.FreePort("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }

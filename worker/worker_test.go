@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/internal/netaddr"
 	"github.com/weir-stream/weir/worker"
 	"github.com/weir-stream/weir/worker/task"
 )
@@ -90,12 +90,11 @@ func (l *logRecorder) count(msg string) int {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := netaddr.FreePort("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 func startCoordinator(t *testing.T, grpcAddr string) *coordinator.Coordinator {

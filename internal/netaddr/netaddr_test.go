@@ -3,6 +3,7 @@ package netaddr
 import (
 	"net"
 	"os"
+	"strconv"
 	"testing"
 )
 
@@ -38,5 +39,32 @@ func TestConcrete(t *testing.T) {
 	}
 	if _, err := Concrete("nonsense"); err == nil {
 		t.Fatal("accepted an address without a port")
+	}
+}
+
+// FreePort hands out bindable ports, below the kernel's ephemeral range
+// when it knows it, and never the same one twice in a process.
+func TestFreePort(t *testing.T) {
+	lo, known := ephemeralLow()
+	seen := map[string]bool{}
+	for range 50 {
+		addr, err := FreePort("127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[addr] {
+			t.Fatalf("%s handed out twice", addr)
+		}
+		seen[addr] = true
+		_, port, _ := net.SplitHostPort(addr)
+		p, _ := strconv.Atoi(port)
+		if known && lo > minPort+1000 && (p < minPort || p >= lo) {
+			t.Fatalf("port %d outside [%d, %d)", p, minPort, lo)
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("%s is not free: %v", addr, err)
+		}
+		l.Close()
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weir-stream/weir/internal/netaddr"
 )
 
 // BinaryEnv names an environment variable that, when set, is the path of a
@@ -210,15 +211,16 @@ func Run(t testing.TB, ctx context.Context, bin string, env []string, args ...st
 }
 
 // FreeAddr returns a 127.0.0.1 address with a port free at the time of the
-// call.
+// call, outside the ephemeral range (netaddr.FreePort): a test process binds
+// it a moment later, and a port from that range may have gone to a client
+// connection by then (seen in CI: "bind: address already in use").
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := netaddr.FreePort("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // Eventually polls cond every 50ms until it returns true, failing the test

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/weir-stream/weir/coordinator/api"
+	"github.com/weir-stream/weir/internal/netaddr"
 )
 
 var (
@@ -462,13 +463,12 @@ func median(xs []float64) float64 {
 }
 
 func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := netaddr.FreePort("127.0.0.1")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench: no free port:", err)
 		os.Exit(1)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 func dialable(addr string) bool {
