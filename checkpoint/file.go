@@ -274,10 +274,12 @@ func (s *fileStorage) Stat(ctx context.Context, p string) (FileInfo, error) {
 	if err != nil {
 		return FileInfo{}, s.mapErr("stat", p, err)
 	}
-	return toFileInfo(fi), nil
+	return FileInfoOf(fi), nil
 }
 
-func toFileInfo(fi fs.FileInfo) FileInfo {
+// FileInfoOf is a storage's FileInfo for a file system's entry (the size
+// of files only).
+func FileInfoOf(fi fs.FileInfo) FileInfo {
 	info := FileInfo{Name: fi.Name(), Dir: fi.IsDir(), ModTime: fi.ModTime()}
 	if !info.Dir {
 		info.Size = fi.Size()
@@ -350,7 +352,7 @@ func (s *fileStorage) List(ctx context.Context, dir string) ([]FileInfo, error) 
 		if err != nil {
 			return nil, s.mapErr("list", dir, err)
 		}
-		out = append(out, toFileInfo(fi))
+		out = append(out, FileInfoOf(fi))
 	}
 	return out, nil
 }

@@ -628,17 +628,9 @@ func (s *Storage) Stat(ctx context.Context, p string) (checkpoint.FileInfo, erro
 	if err != nil {
 		return checkpoint.FileInfo{}, s.mapErr(c, "stat", p, err)
 	}
-	info := toFileInfo(fi)
+	info := checkpoint.FileInfoOf(fi)
 	info.Name = path.Base(full)
 	return info, nil
-}
-
-func toFileInfo(fi os.FileInfo) checkpoint.FileInfo {
-	info := checkpoint.FileInfo{Name: fi.Name(), Dir: fi.IsDir(), ModTime: fi.ModTime()}
-	if !info.Dir {
-		info.Size = fi.Size()
-	}
-	return info
 }
 
 // Rename moves from to to; ErrExists when to exists.
@@ -702,7 +694,7 @@ func (s *Storage) List(ctx context.Context, dir string) ([]checkpoint.FileInfo, 
 	}
 	out := make([]checkpoint.FileInfo, 0, len(fis))
 	for _, fi := range fis {
-		out = append(out, toFileInfo(fi))
+		out = append(out, checkpoint.FileInfoOf(fi))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

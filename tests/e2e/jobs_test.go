@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -110,7 +111,7 @@ func (c *cluster) sourceRecordsIn(id string) int64 {
 	c.T.Helper()
 	var n int64
 	for _, v := range c.Job(id).Vertices {
-		if !strings.Contains(v.ID, "access-log") && !contains(v.Nodes, "access-log") {
+		if !strings.Contains(v.ID, "access-log") && !slices.Contains(v.Nodes, "access-log") {
 			continue
 		}
 		for _, s := range v.Subtasks {
@@ -118,15 +119,6 @@ func (c *cluster) sourceRecordsIn(id string) int64 {
 		}
 	}
 	return n
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // loadgen is weir loadgen access-log as a background process.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,7 +99,7 @@ func (c *cluster) nodeWorkers(id, node string) []string {
 	seen := map[string]bool{}
 	var ws []string
 	for _, v := range c.Job(id).Vertices {
-		if !slicesContains(v.Nodes, node) {
+		if !slices.Contains(v.Nodes, node) {
 			continue
 		}
 		for _, s := range v.Subtasks {
@@ -109,15 +110,6 @@ func (c *cluster) nodeWorkers(id, node string) []string {
 		}
 	}
 	return ws
-}
-
-func slicesContains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // verifyCaughtUp polls weir verify (read_committed) until nothing is lost

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -256,7 +257,7 @@ func TestBoundedExactlyOnceFinishes(t *testing.T) {
 			}
 		}
 		for _, v := range c.Job(id).Vertices {
-			if !slicesContains(v.Nodes, "out") {
+			if !slices.Contains(v.Nodes, "out") {
 				continue
 			}
 			finished := 0

@@ -67,25 +67,14 @@ func (t *task) runSource(ctx context.Context) error {
 		}
 	}()
 	err := t.source.Run(srcCtx, out)
-	out.mu.Lock()
-	// A stop-with-savepoint barrier may have gone out after the last
-	// record: nothing may follow it until the savepoint completes (the
-	// source stopped; no final watermark) or is aborted (the source ends
-	// normally).
-wait:
-	for err == nil && out.suspended != nil {
-		ch := out.suspended
-		out.mu.Unlock()
-		select {
-		case <-ch:
-			out.mu.Lock()
-		case <-ctx.Done():
-			out.mu.Lock()
-			break wait
-		case <-ctlDone: // the control loop failed; its error is returned below
-			out.mu.Lock()
-			break wait
-		}
+	if err == nil {
+		// A stop-with-savepoint barrier may have gone out after the last
+		// record: nothing may follow it until the savepoint completes
+		// (the source stopped; no final watermark) or is aborted (the
+		// source ends normally). lock waits for that, as Emit does.
+		out.lock()
+	} else {
+		out.mu.Lock()
 	}
 	t.sourceDone = true
 	var wait chan struct{}
