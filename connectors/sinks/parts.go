@@ -42,6 +42,11 @@ type partSink struct {
 	opened     bool
 	endOfInput bool
 	closed     bool
+	// failed is a pre-commit that could not write its part. A declined
+	// checkpoint does not stop the task, so the error sticks: the records
+	// of that part are in no pending list, and only a restore (which
+	// replays them) may go on.
+	failed error
 }
 
 // pendingPart is a part file pre-committed at a checkpoint's barrier: it
@@ -299,6 +304,9 @@ func (s *partSink) Process(r *dataflow.Record, _ dataflow.Output) error {
 	if !s.opened || s.closed {
 		return fmt.Errorf("sink %s: record after close or before open", s.enc.node)
 	}
+	if s.failed != nil {
+		return s.failed
+	}
 	if s.cur == nil {
 		if err := s.roll(); err != nil {
 			return err
@@ -332,7 +340,8 @@ func (s *partSink) finishPart(checkpoint int64) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("sink %s: write %s: %w", s.enc.node, s.enc.what, err)
+		s.failed = fmt.Errorf("sink %s: write %s: %w", s.enc.node, s.enc.what, err)
+		return s.failed
 	}
 	s.pending = append(s.pending, pendingPart{Checkpoint: checkpoint, Part: s.curName, Size: s.curSize.n})
 	return nil
@@ -343,6 +352,9 @@ func (s *partSink) finishPart(checkpoint int64) error {
 // every part still waiting for its checkpoint to complete. The next record
 // opens a new part.
 func (s *partSink) Snapshot(checkpointID int64) ([]byte, error) {
+	if s.failed != nil {
+		return nil, s.failed
+	}
 	if err := s.finishPart(checkpointID); err != nil {
 		return nil, err
 	}
@@ -439,9 +451,9 @@ func (s *partSink) Close(dataflow.Output) error {
 	if !s.opened {
 		return nil
 	}
-	if !s.endOfInput {
+	if !s.endOfInput || s.failed != nil {
 		s.abandon()
-		return nil
+		return s.failed
 	}
 	if err := s.finishPart(endOfInputCheckpoint); err != nil {
 		return err

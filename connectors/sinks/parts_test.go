@@ -413,3 +413,27 @@ func FuzzDecodePartState(f *testing.F) {
 		}
 	})
 }
+
+// A pre-commit that cannot write its part fails every later record and
+// checkpoint: the task goes on after a declined checkpoint, and the part's
+// records are in no pending list, so only a restore may continue.
+func TestPartSinkFailedPreCommitSticks(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	h := partHarness(t, dir, 1, 0, 1)
+	must(t, h.ProcessRecords(ids(0, 3)...))
+	must(t, h.Operator().(*partSink).cur.Close()) // the write at the barrier fails
+	if _, err := h.Snapshot(1); err == nil {
+		t.Fatal("pre-commit of an unwritable part succeeded")
+	}
+	if err := h.ProcessRecords(ids(3, 4)...); err == nil {
+		t.Fatal("record after a failed pre-commit accepted")
+	}
+	if _, err := h.Snapshot(2); err == nil {
+		t.Fatal("checkpoint after a failed pre-commit succeeded")
+	}
+	must(t, h.ProcessWatermark(dataflow.MaxWatermark))
+	if err := h.Close(); err == nil {
+		t.Fatal("Close at end of input after a failed pre-commit succeeded")
+	}
+	wantFiles(t, dir, map[string]string{})
+}
