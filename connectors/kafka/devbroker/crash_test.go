@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -241,4 +242,21 @@ func TestPartitionTopic(t *testing.T) {
 			t.Errorf("%q: %q, want not a partition directory", name, got)
 		}
 	}
+}
+
+// FuzzPartitionTopic: any directory name parses without panicking, and a
+// name made from a topic parses back to it.
+func FuzzPartitionTopic(f *testing.F) {
+	for _, s := range []string{"a-0", "my-topic-12", "a%2Fb-3", "-1", "a-", "%-1", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		topic, ok := partitionTopic(name)
+		if !ok {
+			return
+		}
+		if back, ok := partitionTopic(url.PathEscape(topic) + "-0"); !ok || back != topic {
+			t.Fatalf("%q: topic %q does not round-trip (%q %v)", name, topic, back, ok)
+		}
+	})
 }
