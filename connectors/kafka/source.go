@@ -720,6 +720,7 @@ func (s *Source) handle(ps *partState, m *sarama.ConsumerMessage, now time.Time,
 	rec := dataflow.Record{
 		Time:   dataflow.NoTime,
 		Origin: dataflow.Origin{Source: s.node, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset},
+		Raw:    m, // for dead letters, here or downstream (deadletter.go)
 	}
 	fields, err := s.dec.decode(m.Value)
 	if err == nil && s.etProg != nil {

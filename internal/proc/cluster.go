@@ -23,9 +23,11 @@ type Cluster struct {
 	GRPCAddr  string
 	HTTPAddr  string
 	// Storage is the checkpoint storage root, a local directory.
-	Storage     string
-	Kafka       *Process
-	Coordinator *Process
+	Storage string
+	// KafkaDataDir is the broker's --data-dir.
+	KafkaDataDir string
+	Kafka        *Process
+	Coordinator  *Process
 	// Workers by id, killed ones included.
 	Workers map[string]*Process
 	API     *api.Client
@@ -38,12 +40,13 @@ func StartCluster(t *testing.T, bin string, workers, slots int) *Cluster {
 	c := &Cluster{
 		T: t, Bin: bin, Dir: ArtifactDir(t),
 		KafkaAddr: FreeAddr(t), GRPCAddr: FreeAddr(t), HTTPAddr: FreeAddr(t),
-		Storage: filepath.Join(t.TempDir(), "checkpoints"),
-		Workers: map[string]*Process{},
+		Storage:      filepath.Join(t.TempDir(), "checkpoints"),
+		KafkaDataDir: filepath.Join(t.TempDir(), "kafka"),
+		Workers:      map[string]*Process{},
 	}
 	c.API = api.NewClient("http://" + c.HTTPAddr)
 	c.Kafka = Start(t, c.Dir, c.Bin, "kafka", nil,
-		"dev", "kafka", "--addr", c.KafkaAddr, "--data-dir", filepath.Join(t.TempDir(), "kafka"))
+		"dev", "kafka", "--addr", c.KafkaAddr, "--data-dir", c.KafkaDataDir)
 	c.Coordinator = Start(t, c.Dir, c.Bin, "coordinator", nil,
 		"coordinator", "--grpc-addr", c.GRPCAddr, "--http-addr", c.HTTPAddr,
 		"--checkpoint-storage", "file://"+c.Storage)
@@ -52,6 +55,15 @@ func StartCluster(t *testing.T, bin string, workers, slots int) *Cluster {
 	}
 	c.WaitWorkers(workers)
 	return c
+}
+
+// KillKafka SIGKILLs the broker and starts it again on the same address
+// and data directory; the new one logs to name.log.
+func (c *Cluster) KillKafka(name string) {
+	c.T.Helper()
+	c.Kafka.Kill()
+	c.Kafka = Start(c.T, c.Dir, c.Bin, name, nil,
+		"dev", "kafka", "--addr", c.KafkaAddr, "--data-dir", c.KafkaDataDir)
 }
 
 // StartWorker starts one more worker process with the given id and extra
