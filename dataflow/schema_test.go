@@ -95,3 +95,14 @@ func TestNewSchema(t *testing.T) {
 		t.Errorf("unknown type: %v", err)
 	}
 }
+
+func BenchmarkSchemaCheck(b *testing.B) {
+	s, _ := NewSchema(map[string]string{"ip": "string", "ts": "int", "url": "string", "status": "int", "bytes": "int"})
+	f := NewFields(MustShape("ip", "ts", "url", "status", "bytes"), []any{"1.2.3.4", int64(1), "/", int64(200), int64(5)})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Check(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

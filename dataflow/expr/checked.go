@@ -131,6 +131,9 @@ type checkArithmetic struct{}
 func (checkArithmetic) Visit(n *ast.Node) {
 	switch b := (*n).(type) {
 	case *ast.BinaryNode:
+		if isNonInt(b.Left) || isNonInt(b.Right) {
+			return // a float or string literal: no integer result
+		}
 		if fn, ok := checkedOps[b.Operator]; ok {
 			ast.Patch(n, &ast.CallNode{Callee: &ast.IdentifierNode{Value: fn}, Arguments: []ast.Node{b.Left, b.Right}})
 		}
@@ -144,4 +147,12 @@ func (checkArithmetic) Visit(n *ast.Node) {
 		}
 		ast.Patch(n, &ast.CallNode{Callee: &ast.IdentifierNode{Value: fnNeg}, Arguments: []ast.Node{b.Node}})
 	}
+}
+
+func isNonInt(n ast.Node) bool {
+	switch n.(type) {
+	case *ast.FloatNode, *ast.StringNode:
+		return true
+	}
+	return false
 }

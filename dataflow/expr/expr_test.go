@@ -246,6 +246,8 @@ func TestIntegerOverflowIsAnError(t *testing.T) {
 		{`9223372036854775807 + 1`, nil, nil},
 		// Other operand types keep expr-lang's meaning.
 		{`a + 1`, map[string]any{"a": 1.5}, 2.5},
+		{`a * 1.5`, map[string]any{"a": int64(2)}, 3.0},
+		{`a + "x" + b`, map[string]any{"a": "y", "b": "z"}, "yxz"},
 		{`a * 2`, map[string]any{"a": 1e308}, math.Inf(1)},
 		{`a + "x"`, map[string]any{"a": "y"}, "yx"},
 		{`a - 1 > 0 ? -a : a * 3`, map[string]any{"a": int64(4)}, int64(-4)},
@@ -297,4 +299,17 @@ func FuzzCheckedArithmetic(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkArithmetic is the cost of checked integer arithmetic (a call per
+// operator) in a map-like expression.
+func BenchmarkArithmetic(b *testing.B) {
+	p, _ := Compile(`bytes * 8 + status - 1`, nil, Any)
+	env := map[string]any{"bytes": int64(5120), "status": int64(200)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.EvalEnv(env); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
