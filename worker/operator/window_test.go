@@ -134,6 +134,15 @@ func TestWindow(t *testing.T) {
 			wms:  []int64{9},
 		},
 		{
+			name: "negative int sum overflow continues in float, avg too",
+			w:    spec.Window{Tumbling: ms(10), Aggregates: fields("sum", "sum(v)", "avg", "avg(v)")},
+			steps: []step{
+				in(kr("a", 0, "v", int64(math.MinInt64))), in(kr("a", 1, "v", int64(-1))), in(kr("a", 2, "v", int64(-1))), wm(9),
+			},
+			want: []string{"a [0,10) sum=-9.223372036854776e+18:float64 avg=-3.0744573456182584e+18:float64"},
+			wms:  []int64{9},
+		},
+		{
 			name: "out of order within the bound, negative times",
 			w:    spec.Window{Tumbling: ms(10), Aggregates: fields("n", "count()")},
 			steps: []step{
