@@ -48,8 +48,9 @@ type Program struct {
 // Compile compiles src. With a schema (field name -> string, int, float,
 // bool, list, map or any) the expression is first type-checked against it and
 // may only name declared fields; the program itself always evaluates over a
-// record's fields, where a missing field is nil. A panic inside the
-// expression compiler is returned as an error.
+// record's fields, where a field it names must exist (ErrMissingField) and
+// integer +, -, * and negation are checked (ErrOverflow). A panic inside
+// the expression compiler is returned as an error.
 func Compile(src string, schema map[string]string, want Want) (p *Program, err error) {
 	defer func() {
 		if r := recover(); r != nil {
