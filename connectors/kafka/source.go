@@ -138,6 +138,11 @@ func NewSource(node *spec.Node, ctx *dataflow.Context) (dataflow.Source, error) 
 		stallTimeout:  defaultStallTimeout,
 		dec:           decoder{raw: k.Format == FormatRaw},
 	}
+	if sch, err := dataflow.NewSchema(node.Source.Schema); err != nil {
+		problems = append(problems, err.Error())
+	} else {
+		s.dec.schema = sch
+	}
 	if et := node.Source.EventTime; et != nil {
 		prog, err := expr.Compile(et.Field, node.Source.Schema, expr.Number)
 		if err != nil {
