@@ -36,7 +36,13 @@ type Config struct {
 	ScheduleTimeout time.Duration
 	// MaxSpecBytes bounds a submitted spec (default 1 MiB).
 	MaxSpecBytes int64
-	Logger       *slog.Logger
+	// HTTPReadTimeout bounds reading one HTTP request, headers and body
+	// (default 30s); headers alone get at most 10s.
+	HTTPReadTimeout time.Duration
+	// HTTPIdleTimeout closes a keep-alive connection idle this long
+	// (default 2m).
+	HTTPIdleTimeout time.Duration
+	Logger          *slog.Logger
 	// ParseSpec parses and validates a job spec (default spec.Parse). An
 	// error that holds spec.Errors becomes one detail per field error.
 	ParseSpec func([]byte) (*spec.Job, error)
@@ -90,6 +96,8 @@ const (
 	DefaultHeartbeatTimeout  = 5 * time.Second
 	DefaultScheduleTimeout   = 60 * time.Second
 	DefaultMaxSpecBytes      = 1 << 20
+	DefaultHTTPReadTimeout   = 30 * time.Second
+	DefaultHTTPIdleTimeout   = 2 * time.Minute
 	DefaultCheckpointStorage = "file://./.weir/checkpoints"
 	DefaultStorageTimeout    = 30 * time.Second
 )
@@ -112,6 +120,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxSpecBytes == 0 {
 		c.MaxSpecBytes = DefaultMaxSpecBytes
+	}
+	if c.HTTPReadTimeout == 0 {
+		c.HTTPReadTimeout = DefaultHTTPReadTimeout
+	}
+	if c.HTTPIdleTimeout == 0 {
+		c.HTTPIdleTimeout = DefaultHTTPIdleTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -162,6 +176,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StorageTimeout < 0 {
 		errs = append(errs, errors.New("coordinator: storage timeout must be positive"))
+	}
+	if c.HTTPReadTimeout < 0 || c.HTTPIdleTimeout < 0 {
+		errs = append(errs, errors.New("coordinator: HTTP timeouts must be positive"))
 	}
 	if c.MaxSpecBytes < 0 {
 		errs = append(errs, errors.New("coordinator: max spec bytes must be positive"))

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/weir-stream/weir/coordinator/api"
@@ -28,14 +31,45 @@ func (c *Coordinator) handleJobs(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
+// SpecTooLarge is the error text for a spec over the size limit; the REST
+// API and weir submit say the same.
+func SpecTooLarge(limit int64) string {
+	return fmt.Sprintf("job spec is larger than %d bytes", limit)
+}
+
+// specMediaTypes are the content types a submission may have. A browser
+// sends text/plain, form or multipart bodies cross-origin without a CORS
+// preflight; none of those is here.
+var specMediaTypes = []string{"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "application/json"}
+
+// checkSpecMediaType reports a submission whose Content-Type is not YAML or
+// JSON.
+func checkSpecMediaType(r *http.Request) *api.Error {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && slices.Contains(specMediaTypes, mt) {
+		return nil
+	}
+	got := "no Content-Type"
+	if ct != "" {
+		got = fmt.Sprintf("Content-Type %q", ct)
+	}
+	return &api.Error{Status: http.StatusUnsupportedMediaType, Code: api.CodeUnsupportedMedia,
+		Message: fmt.Sprintf("a job spec is sent as YAML or JSON (Content-Type: %s), got %s", strings.Join(specMediaTypes, ", "), got)}
+}
+
 // handleSubmit serves POST /api/v1/jobs: the body is the spec YAML.
 func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
+	if e := checkSpecMediaType(r); e != nil {
+		writeError(w, e)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.cfg.MaxSpecBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeError(w, &api.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge,
-				Message: fmt.Sprintf("job spec is larger than %d bytes", mbe.Limit)})
+				Message: SpecTooLarge(mbe.Limit)})
 			return
 		}
 		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: "reading the request body: " + err.Error()})

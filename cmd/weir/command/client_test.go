@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weir-stream/weir/coordinator"
 	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/worker"
 	"github.com/weir-stream/weir/worker/builder"
@@ -535,5 +536,27 @@ func TestCoordinatorAndWorkerVerbs(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatal("weir coordinator and weir worker did not stop within 20s of an interrupt")
 		}
+	}
+}
+
+// weir submit reads at most the coordinator's spec limit and says what the
+// REST API says; it once read /dev/zero until it held 23 GB.
+func TestSubmitOversizeSpec(t *testing.T) {
+	_, url := startCoordinator(t)
+	path := writeFile(t, "huge.yaml", "name: huge\n"+strings.Repeat("#", 2<<20)+"\n")
+	r := mustRun(t, 1, "submit", "--coordinator", url, path)
+	want := path + ": " + coordinator.SpecTooLarge(coordinator.DefaultMaxSpecBytes)
+	if !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr lacks %q\n%s", want, r)
+	}
+	// A small file that ${VAR} expansion makes too big is refused the same way.
+	t.Setenv("WEIR_TEST_BIG", strings.Repeat("x", 1<<20))
+	path = writeFile(t, "expands.yaml", "name: ${WEIR_TEST_BIG}\n")
+	r = mustRun(t, 1, "submit", "--coordinator", url, path)
+	if !strings.Contains(r.stderr, coordinator.SpecTooLarge(coordinator.DefaultMaxSpecBytes)) {
+		t.Errorf("expanded spec: stderr lacks the size error\n%s", r)
+	}
+	if jobs := jobsJSON(t, url); len(jobs) != 0 {
+		t.Fatalf("an oversize spec was submitted: %+v", jobs)
 	}
 }
