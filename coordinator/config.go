@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -59,6 +60,12 @@ type Config struct {
 	// jobs whose spec names none (default file://./.weir/checkpoints, a
 	// path relative to the working directory).
 	CheckpointStorage string
+	// AllowedPaths are where jobs may write: file sinks, and checkpoint
+	// storage besides CheckpointStorage, which is always allowed (also for
+	// from_savepoint). A submission naming another path is refused with
+	// 400 invalid_spec. nil allows everything (embedding and tests); weir
+	// coordinator always sets it (--allowed-paths).
+	AllowedPaths *spec.Roots
 	// OpenStorage opens checkpoint storage (default checkpoint.OpenStorage,
 	// with file://./relative accepted as a relative path). Tests inject a
 	// fault-injecting store here.
@@ -180,10 +187,49 @@ func (c *Config) Validate() error {
 	if c.HTTPReadTimeout < 0 || c.HTTPIdleTimeout < 0 {
 		errs = append(errs, errors.New("coordinator: HTTP timeouts must be positive"))
 	}
+	if c.AllowedPaths != nil {
+		if _, err := c.AllowedPaths.WithStorage(c.CheckpointStorage); err != nil {
+			errs = append(errs, fmt.Errorf("coordinator: checkpoint storage: %w", err))
+		}
+	}
 	if c.MaxSpecBytes < 0 {
 		errs = append(errs, errors.New("coordinator: max spec bytes must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkPaths refuses a job whose file sinks or checkpoint storage are
+// outside the allowed paths.
+func (c *Coordinator) checkPaths(job *spec.Job) error {
+	storage, err := c.storageRoots()
+	if err != nil {
+		return err
+	}
+	return spec.CheckPaths(job, c.cfg.AllowedPaths, storage)
+}
+
+// storageRoots are the allowed paths and the coordinator's own checkpoint
+// storage; nil when nothing is restricted.
+func (c *Coordinator) storageRoots() (*spec.Roots, error) {
+	if c.cfg.AllowedPaths == nil {
+		return nil, nil
+	}
+	return c.cfg.AllowedPaths.WithStorage(c.cfg.CheckpointStorage)
+}
+
+// checkSavepointURI refuses a from_savepoint URI outside the storage roots,
+// and a relative one, whose errors would show the coordinator's working
+// directory. The refusal does not depend on whether the path exists.
+func (c *Coordinator) checkSavepointURI(uri string) error {
+	scheme, rest, hasScheme := strings.Cut(uri, "://")
+	if (!hasScheme && !filepath.IsAbs(uri)) || (strings.EqualFold(scheme, "file") && !strings.HasPrefix(rest, "/") && !strings.HasPrefix(rest, "localhost/")) {
+		return errors.New("want an absolute URI: file:///dir, hdfs://host:port/dir, or an absolute path")
+	}
+	storage, err := c.storageRoots()
+	if err != nil {
+		return err
+	}
+	return storage.CheckStorage(uri)
 }
 
 // checkJob runs Config.CheckJob, if set, bounded by the storage timeout.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -14,6 +15,8 @@ import (
 	"github.com/weir-stream/weir/coordinator"
 	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/coordinator/clock"
+	"github.com/weir-stream/weir/dataflow/graph"
+	"github.com/weir-stream/weir/dataflow/spec"
 )
 
 // A submission must say it is YAML or JSON: text/plain, form and multipart
@@ -134,5 +137,94 @@ func TestSlowBodyCutOff(t *testing.T) {
 			t.Fatal("the server still holds a connection whose body never arrives")
 		}
 		break // EOF or reset: cut off
+	}
+}
+
+// pathsCoordinator runs a coordinator with the real spec parser whose
+// allowed paths are one fresh directory, which it returns.
+func pathsCoordinator(t *testing.T) (base, root, storage string) {
+	t.Helper()
+	root = t.TempDir()
+	roots, err := spec.ParseRoots([]string{root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storage = t.TempDir()
+	c := startCoordinator(t, clock.NewManual(t0), func(cfg *coordinator.Config) {
+		cfg.ParseSpec, cfg.BuildGraph = spec.Parse, graph.Build
+		cfg.AllowedPaths = roots
+		cfg.CheckpointStorage = "file://" + storage
+	})
+	return "http://" + c.HTTPAddr(), root, storage
+}
+
+func fileSinkJob(name, sinkPath, extra string) string {
+	return "name: " + name + "\n" + extra + `pipeline:
+  - name: gen
+    source: {datagen: {profile: sequence, count: 10}}
+  - name: out
+    sink: {file: {path: "` + sinkPath + `", format: raw}}
+`
+}
+
+// One anonymous POST used to make every worker append to any file; now a
+// file sink or checkpoint storage outside the allowed paths is refused at
+// submit, with the field that names it.
+func TestSubmitRefusesPathsOutsideRoots(t *testing.T) {
+	base, root, storage := pathsCoordinator(t)
+	for _, tc := range []struct{ spec, field string }{
+		{fileSinkJob("keys", "/root/.ssh/authorized_keys", ""), "pipeline[1].sink.file.path"},
+		{fileSinkJob("dotdot", root+"/../../etc/cron.d/x", ""), "pipeline[1].sink.file.path"},
+		{fileSinkJob("store", root+"/out", "checkpoint: {storage: \"file:///var/lib/elsewhere\"}\n"), "checkpoint.storage"},
+		{fileSinkJob("hdfs", root+"/out", "checkpoint: {storage: \"hdfs://evil.example:8020/x\"}\n"), "checkpoint.storage"},
+	} {
+		resp, data := do(t, "POST", base+"/api/v1/jobs", tc.spec)
+		e := wantError(t, resp, data, http.StatusBadRequest, api.CodeInvalidSpec)
+		if len(e.Details) != 1 || e.Details[0].Path != tc.field || !strings.Contains(e.Details[0].Message, "outside the allowed paths") {
+			t.Errorf("details %+v, want one for %s", e.Details, tc.field)
+		}
+	}
+	for _, tc := range []struct{ name, extra string }{
+		{"inside", ""},
+		{"own-storage", "checkpoint: {storage: \"file://" + storage + "/other\"}\n"},
+		{"root-storage", "checkpoint: {storage: \"file://" + root + "/chk\"}\n"},
+	} {
+		resp, data := do(t, "POST", base+"/api/v1/jobs", fileSinkJob(tc.name, root+"/out.txt", tc.extra))
+		if resp.StatusCode != http.StatusCreated {
+			t.Errorf("%s: %d %s", tc.name, resp.StatusCode, data)
+		}
+	}
+}
+
+// from_savepoint reads only under the storage roots, says the same whether
+// or not an outside path exists, and never shows the working directory.
+func TestFromSavepointOutsideRoots(t *testing.T) {
+	base, root, _ := pathsCoordinator(t)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := fileSinkJob("restore", root+"/out", "")
+	message := func(from string) string {
+		t.Helper()
+		resp, data := do(t, "POST", base+"/api/v1/jobs?from_savepoint="+url.QueryEscape(from), body)
+		e := wantError(t, resp, data, http.StatusBadRequest, api.CodeBadRequest)
+		if strings.Contains(e.Message, wd) {
+			t.Errorf("from_savepoint %q: the message shows the working directory: %s", from, e.Message)
+		}
+		return e.Message
+	}
+	exists, missing := message("file:///etc"), message("file:///nonexistent-weir-dir")
+	if strings.ReplaceAll(exists, "/etc", "/nonexistent-weir-dir") != missing || !strings.Contains(exists, "outside the allowed paths") {
+		t.Errorf("an outside path's existence shows:\n%s\n%s", exists, missing)
+	}
+	for _, from := range []string{"/etc", "hdfs://evil.example:8020/sp", "relative/sp", "file://./sp", "file://../sp", root + "/../../etc"} {
+		if m := message(from); !strings.Contains(m, "outside the allowed paths") && !strings.Contains(m, "want an absolute URI") {
+			t.Errorf("from_savepoint %q: %s", from, m)
+		}
+	}
+	// Inside a root it is read as before: the error says what is wrong.
+	if m := message("file://" + root + "/sp-1"); strings.Contains(m, "outside") {
+		t.Errorf("a savepoint inside the roots was refused: %s", m)
 	}
 }

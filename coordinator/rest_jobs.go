@@ -85,6 +85,12 @@ func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr)
 		return
 	}
+	if err := c.checkPaths(job); err != nil {
+		details := specErrorDetails(err)
+		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidSpec,
+			Message: fmt.Sprintf("job refused: %d path(s) outside the allowed paths", len(details)), Details: details})
+		return
+	}
 	if err := c.checkJob(r.Context(), job); err != nil {
 		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidSpec, Message: "job refused: " + err.Error(), Details: specErrorDetails(err)})
 		return
@@ -100,6 +106,11 @@ func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	var initial *lifecycle.RestorePoint
 	if from := r.URL.Query().Get("from_savepoint"); from != "" {
+		if err := c.checkSavepointURI(from); err != nil {
+			writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest,
+				Message: fmt.Sprintf("cannot restore from %s: %v", from, err)})
+			return
+		}
 		ctx, cancel := c.storageCtx()
 		initial, err = c.resolveSavepoint(ctx, from, g)
 		cancel()

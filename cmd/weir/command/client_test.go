@@ -490,10 +490,11 @@ func TestCoordinatorAndWorkerVerbs(t *testing.T) {
 			done <- exit{name, result{code: code, stdout: out.String(), stderr: errb.String()}}
 		}()
 	}
+	storage := t.TempDir()
 	start("coordinator", "coordinator", "--http-addr", httpAddr, "--grpc-addr", grpcAddr,
 		"--heartbeat-interval", "100ms", "--heartbeat-timeout", "2s", "--log-level", "warn",
-		"--checkpoint-storage", "file://"+t.TempDir())
-	start("worker", "worker", "--coordinator", grpcAddr, "--slots", "2", "--id", "w-verb",
+		"--checkpoint-storage", "file://"+storage, "--allowed-paths", storage)
+	start("worker", "worker", "--coordinator", grpcAddr, "--slots", "2", "--id", "w-verb", "--allowed-paths", storage,
 		"--data-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn")
 
 	url := "http://" + httpAddr
