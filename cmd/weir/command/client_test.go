@@ -366,6 +366,8 @@ func TestUsageErrors(t *testing.T) {
 		{"submit", "a.yaml", "b.yaml"},
 		{"coordinator", "--heartbeat-interval", "soon"},
 		{"worker", "--slots", "many"},
+		{"worker", "--allowed-paths", "s3://bucket/x"},
+		{"coordinator", "--allowed-paths", "file://host/x", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"},
 		{"loadgen", "access-log", "--events", "0"},
 		{"loadgen", "access-log", "--events", "-1"},
 		{"loadgen", "access-log", "--partitions", "0"},
@@ -515,6 +517,24 @@ func TestCoordinatorAndWorkerVerbs(t *testing.T) {
 	if ws[0].ID != "w-verb" || ws[0].Slots != 2 {
 		t.Fatalf("workers = %+v, want w-verb with 2 slots", ws)
 	}
+
+	// --allowed-paths reaches the coordinator: a file sink outside it is
+	// refused at submit, one inside it runs on the worker.
+	sinkSpec := func(p string) string {
+		return "name: sink\npipeline:\n  - name: gen\n    source: {datagen: {profile: sequence, count: 3}}\n" +
+			"  - name: out\n    sink: {file: {path: \"" + p + "\"}}\n"
+	}
+	r := mustRun(t, 1, "submit", "--coordinator", url, writeFile(t, "evil.yaml", sinkSpec(filepath.Join(t.TempDir(), "keys"))))
+	if !strings.Contains(r.stderr, "pipeline[1].sink.file.path") || !strings.Contains(r.stderr, "outside the allowed paths") {
+		t.Errorf("a file sink outside --allowed-paths: %s", r)
+	}
+	out := filepath.Join(storage, "out.txt")
+	id := submit(t, url, writeFile(t, "ok.yaml", sinkSpec(out)))
+	eventually(t, 20*time.Second, func() (bool, string) {
+		r := run(t, "status", id, "--coordinator", url, "-o", "json")
+		data, _ := os.ReadFile(out)
+		return strings.Contains(r.stdout, `"FINISHED"`) && strings.Count(string(data), "\n") == 3, r.stdout
+	})
 
 	// Both commands are past signal.NotifyContext (they serve), so the
 	// interrupt reaches them and not the test binary's default handler.
