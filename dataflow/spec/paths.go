@@ -83,7 +83,9 @@ func (r *Roots) add(e string) error {
 			return fmt.Errorf("allowed path %q: want hdfs://host:port/prefix", e)
 		}
 		r.hdfs = append(r.hdfs, hdfsRoot{host: strings.ToLower(u.Host), prefix: path.Clean("/" + u.Path)})
-		r.given = append(r.given, e)
+		// Shown in refusals: without user info and query (the HDFS user
+		// and client options of the coordinator's storage).
+		r.given = append(r.given, (&url.URL{Scheme: "hdfs", Host: u.Host, Path: u.Path}).String())
 		return nil
 	default:
 		return fmt.Errorf("allowed path %q: want a local directory, file:///dir or hdfs://host:port/prefix", e)

@@ -141,8 +141,8 @@ func TestParseRoots(t *testing.T) {
 			t.Errorf("ParseRoots(%q) accepted it", bad)
 		}
 	}
-	r := mustRoots(t, "", " ", "./.weir", "file://./x")
-	if r.String() != "./.weir, file://./x" {
+	r := mustRoots(t, "", " ", "./.weir", "file://./x", "hdfs://u:pw@nn:8020/weir?user=weir")
+	if r.String() != "./.weir, file://./x, hdfs://nn:8020/weir" {
 		t.Fatalf("String() = %q", r.String())
 	}
 }
