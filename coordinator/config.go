@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -36,7 +37,13 @@ type Config struct {
 	ScheduleTimeout time.Duration
 	// MaxSpecBytes bounds a submitted spec (default 1 MiB).
 	MaxSpecBytes int64
-	Logger       *slog.Logger
+	// HTTPReadTimeout bounds reading one HTTP request, headers and body
+	// (default 30s); headers alone get at most 10s.
+	HTTPReadTimeout time.Duration
+	// HTTPIdleTimeout closes a keep-alive connection idle this long
+	// (default 2m).
+	HTTPIdleTimeout time.Duration
+	Logger          *slog.Logger
 	// ParseSpec parses and validates a job spec (default spec.Parse). An
 	// error that holds spec.Errors becomes one detail per field error.
 	ParseSpec func([]byte) (*spec.Job, error)
@@ -53,6 +60,12 @@ type Config struct {
 	// jobs whose spec names none (default file://./.weir/checkpoints, a
 	// path relative to the working directory).
 	CheckpointStorage string
+	// AllowedPaths are where jobs may write: file sinks, and checkpoint
+	// storage besides CheckpointStorage, which is always allowed (also for
+	// from_savepoint). A submission naming another path is refused with
+	// 400 invalid_spec. nil allows everything (embedding and tests); weir
+	// coordinator always sets it (--allowed-paths).
+	AllowedPaths *spec.Roots
 	// OpenStorage opens checkpoint storage (default checkpoint.OpenStorage,
 	// with file://./relative accepted as a relative path). Tests inject a
 	// fault-injecting store here.
@@ -90,6 +103,8 @@ const (
 	DefaultHeartbeatTimeout  = 5 * time.Second
 	DefaultScheduleTimeout   = 60 * time.Second
 	DefaultMaxSpecBytes      = 1 << 20
+	DefaultHTTPReadTimeout   = 30 * time.Second
+	DefaultHTTPIdleTimeout   = 2 * time.Minute
 	DefaultCheckpointStorage = "file://./.weir/checkpoints"
 	DefaultStorageTimeout    = 30 * time.Second
 )
@@ -112,6 +127,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxSpecBytes == 0 {
 		c.MaxSpecBytes = DefaultMaxSpecBytes
+	}
+	if c.HTTPReadTimeout == 0 {
+		c.HTTPReadTimeout = DefaultHTTPReadTimeout
+	}
+	if c.HTTPIdleTimeout == 0 {
+		c.HTTPIdleTimeout = DefaultHTTPIdleTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -163,10 +184,52 @@ func (c *Config) Validate() error {
 	if c.StorageTimeout < 0 {
 		errs = append(errs, errors.New("coordinator: storage timeout must be positive"))
 	}
+	if c.HTTPReadTimeout < 0 || c.HTTPIdleTimeout < 0 {
+		errs = append(errs, errors.New("coordinator: HTTP timeouts must be positive"))
+	}
+	if c.AllowedPaths != nil {
+		if _, err := c.AllowedPaths.WithStorage(c.CheckpointStorage); err != nil {
+			errs = append(errs, fmt.Errorf("coordinator: checkpoint storage: %w", err))
+		}
+	}
 	if c.MaxSpecBytes < 0 {
 		errs = append(errs, errors.New("coordinator: max spec bytes must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkPaths refuses a job whose file sinks or checkpoint storage are
+// outside the allowed paths.
+func (c *Coordinator) checkPaths(job *spec.Job) error {
+	storage, err := c.storageRoots()
+	if err != nil {
+		return err
+	}
+	return spec.CheckPaths(job, c.cfg.AllowedPaths, storage)
+}
+
+// storageRoots are the allowed paths and the coordinator's own checkpoint
+// storage; nil when nothing is restricted.
+func (c *Coordinator) storageRoots() (*spec.Roots, error) {
+	if c.cfg.AllowedPaths == nil {
+		return nil, nil
+	}
+	return c.cfg.AllowedPaths.WithStorage(c.cfg.CheckpointStorage)
+}
+
+// checkSavepointURI refuses a from_savepoint URI outside the storage roots,
+// and a relative one, whose errors would show the coordinator's working
+// directory. The refusal does not depend on whether the path exists.
+func (c *Coordinator) checkSavepointURI(uri string) error {
+	scheme, rest, hasScheme := strings.Cut(uri, "://")
+	if (!hasScheme && !filepath.IsAbs(uri)) || (strings.EqualFold(scheme, "file") && !strings.HasPrefix(rest, "/") && !strings.HasPrefix(rest, "localhost/")) {
+		return errors.New("want an absolute URI: file:///dir, hdfs://host:port/dir, or an absolute path")
+	}
+	storage, err := c.storageRoots()
+	if err != nil {
+		return err
+	}
+	return storage.CheckStorage(uri)
 }
 
 // checkJob runs Config.CheckJob, if set, bounded by the storage timeout.

@@ -146,7 +146,7 @@ func (c *Coordinator) Start() error {
 	c.grpcLn, c.httpLn = gl, hl
 	c.grpcSrv = grpc.NewServer()
 	controlpb.RegisterCoordinatorServer(c.grpcSrv, &sessionServer{c: c})
-	c.httpSrv = &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	c.httpSrv = c.newHTTPServer()
 	ticker := c.cfg.Clock.NewTicker(c.tickInterval())
 	c.wg.Add(3)
 	go func() {

@@ -81,6 +81,11 @@ type Config struct {
 	NewExchange func(*slog.Logger) Exchange
 	// OpenStore opens checkpoint storage by URI; nil: checkpoint.OpenStorage.
 	OpenStore task.OpenStoreFunc
+	// AllowedPaths are where the subtasks may write: file sinks and
+	// checkpoint storage outside them fail the subtask before anything is
+	// opened. nil allows everything (embedding and tests); weir worker
+	// always sets it (--allowed-paths).
+	AllowedPaths *spec.Roots
 	// ReconnectMin and ReconnectMax bound the backoff between attempts to
 	// reach the coordinator (defaults 100ms and 5s).
 	ReconnectMin, ReconnectMax time.Duration
@@ -122,6 +127,12 @@ func (c *Config) setDefaults() {
 		c.RunTask = wired.runTask
 		if c.NewExchange == nil {
 			c.NewExchange = wired.newExchange
+		}
+	}
+	if c.AllowedPaths != nil {
+		c.OpenStore = pathStore(c.OpenStore, c.AllowedPaths)
+		if c.Builder != nil {
+			c.Builder = pathBuilder{Builder: c.Builder, roots: c.AllowedPaths}
 		}
 	}
 	if c.DataAddr == "" {

@@ -47,7 +47,7 @@ func TestFileSinkExactlyOnceWithKillsAndZombie(t *testing.T) {
 	}
 	began := time.Now()
 	c := proc.StartCluster(t, proc.Binary(t), 3, 2)
-	out := filepath.Join(t.TempDir(), "out")
+	out := filepath.Join(c.Allowed, "out") // file sinks only under --allowed-paths
 	spec := filepath.Join(t.TempDir(), "job.yaml")
 	job := fmt.Sprintf(`name: filesink-eos
 parallelism: 2

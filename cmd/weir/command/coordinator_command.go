@@ -17,6 +17,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 		cfg      coordinator.Config
 		logLevel string
 		hf       haFlags
+		allowed  []string
 	)
 	c := &cobra.Command{
 		Use:   "coordinator",
@@ -31,6 +32,9 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 			cfg.ParseSpec = spec.Parse
 			cfg.BuildGraph = graph.Build
 			cfg.CheckJob = kafka.CheckJob
+			if cfg.AllowedPaths, err = spec.ParseRoots(allowed); err != nil {
+				return usageError{fmt.Errorf("--allowed-paths: %w", err)}
+			}
 			if len(hf.etcd) > 0 {
 				return runHA(cmd.Context(), g, cfg, hf, logger)
 			}
@@ -53,6 +57,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 	c.Flags().DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", time.Second, "how often workers heartbeat")
 	c.Flags().DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "a silent worker is lost after this long")
 	c.Flags().StringVar(&cfg.CheckpointStorage, "checkpoint-storage", coordinator.DefaultCheckpointStorage, "root URI of checkpoints and savepoints of jobs whose spec names no storage")
+	addAllowedPathsFlag(c, &allowed)
 	c.Flags().StringSliceVar(&hf.etcd, "etcd", nil, "etcd endpoints HOST:PORT,…: run as one of several coordinators, the elected leader works and the others stand by (docs/ha.md)")
 	c.Flags().StringVar(&hf.prefix, "etcd-prefix", "/weir", "prefix of weir's keys in etcd")
 	c.Flags().DurationVar(&hf.ttl, "lease-ttl", 5*time.Second, "with --etcd: a dead leader is replaced after about this long (whole seconds)")
