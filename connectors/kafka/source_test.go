@@ -521,7 +521,7 @@ func TestSourceThroughput(t *testing.T) {
 	// The limits are a backstop, not a speed goal (that is make bench's):
 	// under a loaded machine with the race detector this takes minutes.
 	ctx := testCtx(t, 8*time.Minute)
-	value := []byte(`{"user":"u-1234"","path":"/index.html","status":200,"bytes":5120,"ts":1700000000000}`)
+	value := []byte(`{"user":"u-1234","path":"/index.html","status":200,"bytes":5120,"ts":1700000000000}`)
 	errc := make(chan error, 1)
 	for i := range total {
 		cl.Produce(ctx, &kgo.Record{Topic: "bulk", Partition: int32(i % parts), Value: value}, func(_ *kgo.Record, err error) {
