@@ -62,6 +62,25 @@ type Metrics struct {
 	DroppedLate     int64
 	SkippedInvalid  int64
 	DeadLettered    int64
+	// Links: whether the task's sources and sinks reach their brokers.
+	Links []Link
+	// StateSizes: estimated keyed-state bytes per stateful operator.
+	StateSizes []StateSize
+}
+
+// Link is a source's or sink's connectivity as last reported.
+type Link struct {
+	Node, Target string
+	Connected    bool
+	// Since is when it became unreachable (zero while connected).
+	Since     time.Time
+	LastError string
+}
+
+// StateSize is one operator's estimated keyed-state size.
+type StateSize struct {
+	Node  string
+	Bytes int64
 }
 
 // Task is one subtask of the current attempt.
