@@ -81,20 +81,29 @@ func cgroupMemoryLimit(root string) (limit int64, file string, err error) {
 		if err != nil {
 			return 0, "", fmt.Errorf("memory limit: %w", err)
 		}
-		s := strings.TrimSpace(string(b))
-		if s == "max" {
-			return 0, f, nil
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 {
-			return 0, "", fmt.Errorf("memory limit: %s holds %q, want a byte count or \"max\"", f, s)
-		}
-		if n >= cgroupUnlimited {
-			return 0, f, nil
+		n, err := parseCgroupLimit(string(b))
+		if err != nil {
+			return 0, "", fmt.Errorf("memory limit: %s: %w", f, err)
 		}
 		return n, f, nil
 	}
 	return 0, "", nil
+}
+
+// parseCgroupLimit reads a cgroup memory limit file's content; 0: none.
+func parseCgroupLimit(content string) (int64, error) {
+	s := strings.TrimSpace(content)
+	if s == "max" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("holds %q, want a byte count or \"max\"", s)
+	}
+	if n >= cgroupUnlimited {
+		return 0, nil
+	}
+	return n, nil
 }
 
 // ParseSize parses a byte size: "1048576", "512MiB", "1.5GiB", "2G".

@@ -100,3 +100,19 @@ func TestReadMemory(t *testing.T) {
 		t.Fatalf("implausible memory figures: %+v", m)
 	}
 }
+
+// FuzzMemoryLimitInput: the flag and the cgroup file are outside input;
+// neither panics, and what is accepted is a byte count, never negative.
+func FuzzMemoryLimitInput(f *testing.F) {
+	for _, s := range []string{"1536MiB", "1.5GiB", "2G", "1GB", "4096", "none", "-1", "1e400", "9223372036854775807", "max\n", " 12 kib", "GiB", "."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if n, err := ParseSize(s); err == nil && n < 0 {
+			t.Fatalf("ParseSize(%q) = %d", s, n)
+		}
+		if n, err := parseCgroupLimit(s); err == nil && n < 0 {
+			t.Fatalf("parseCgroupLimit(%q) = %d", s, n)
+		}
+	})
+}
