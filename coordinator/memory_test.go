@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weir-stream/weir/coordinator"
 	"github.com/weir-stream/weir/coordinator/api"
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
 )
@@ -86,4 +87,32 @@ func TestWorkerNearMemoryLimitWarnsAndItsLossSaysOOM(t *testing.T) {
 		!strings.Contains(c, "likely killed for running out of memory") {
 		t.Fatalf("cause: %q", c)
 	}
+}
+
+// A job that cannot be placed again after its worker was lost near its
+// memory limit fails saying so, not only that scheduling timed out.
+func TestScheduleTimeoutAfterLossKeepsTheCause(t *testing.T) {
+	fc, _, cl, clk := newFakeCluster(t, 1, func(cfg *coordinator.Config) { cfg.ScheduleTimeout = 30 * time.Second })
+	ctx := context.Background()
+	id, err := cl.Submit(ctx, jobSpecWith("oom", "restart: {strategy: fixed, attempts: 3, delay: 1s}\n", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() bool { j, _ := cl.Job(ctx, id); return j.State == "RUNNING" }, "job running")
+	w := fc.workers[0]
+	w.heartbeat(&controlpb.MemoryStats{HeapLiveBytes: 900 << 20, TotalBytes: 1000 << 20, LimitBytes: 1024 << 20})
+	eventually(t, 10*time.Second, func() bool {
+		ws, _ := cl.Workers(ctx)
+		return len(ws) == 1 && ws[0].MemoryLimitBytes == 1024<<20
+	}, "the heartbeat")
+	w.kill()
+	var j *api.Job
+	advanceUntil(t, clk, 5*time.Second, func() bool {
+		j, _ = cl.Job(ctx, id)
+		return j != nil && j.State == "FAILED"
+	}, "the job to fail")
+	if !strings.Contains(j.FailureCause, "scheduling timed out") || !strings.Contains(j.FailureCause, "likely killed for running out of memory") {
+		t.Fatalf("failure cause %q", j.FailureCause)
+	}
+	t.Log(j.FailureCause)
 }

@@ -375,6 +375,11 @@ func (j *Job) checkScheduleTimeout(now time.Time, why string) error {
 		why = "no placement found"
 	}
 	j.Cause = fmt.Sprintf("scheduling timed out after %s: %s", j.ScheduleTimeout, trimWaiting(why))
+	if n := len(j.Restarts); n > 0 {
+		// Placing it again after a failure: the failure (a worker killed
+		// for memory, say) is what explains the missing slots.
+		j.Cause += "; it was being placed again after: " + j.Restarts[n-1].Cause
+	}
 	return j.set(Failed, now)
 }
 
