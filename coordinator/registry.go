@@ -23,6 +23,8 @@ type workerEntry struct {
 	out                             chan *controlpb.CoordinatorMessage
 	// kill ends the session (the stream's context).
 	kill context.CancelFunc
+	// memory is the last heartbeat's memory figure (nil before one).
+	memory *controlpb.MemoryStats
 }
 
 // slotsUsedLocked counts the tasks that occupy a slot on each worker: placed
@@ -57,6 +59,7 @@ func (c *Coordinator) workersLocked() []api.Worker {
 			ID: w.id, DataAddr: w.dataAddr, HTTPAddr: w.httpAddr, Version: w.version,
 			Slots: w.slots, SlotsUsed: used[w.id], State: "ALIVE",
 			RegisteredAt: w.registeredAt, LastHeartbeat: w.lastSeen,
+			HeapLiveBytes: w.memory.GetHeapLiveBytes(), MemoryBytes: w.memory.GetTotalBytes(), MemoryLimitBytes: w.memory.GetLimitBytes(),
 		})
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })

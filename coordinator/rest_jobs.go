@@ -194,6 +194,7 @@ func (c *Coordinator) handleJob(w http.ResponseWriter, r *http.Request) {
 	if j != nil {
 		out = renderJob(j)
 		out.Restarts += len(pastRestarts(j.m, c.historyLocked(j)))
+		out.Warnings = c.jobWarningsLocked(j)
 	}
 	c.mu.Unlock()
 	if j == nil {
@@ -225,6 +226,7 @@ func renderJob(j *jobEntry) api.Job {
 			av.Subtasks = append(av.Subtasks, api.Subtask{
 				Index: i, Worker: t.Worker, State: string(t.State), Error: t.Error,
 				RecordsIn: t.Metrics.RecordsIn, RecordsOut: t.Metrics.RecordsOut, BackpressuredMs: t.Metrics.BackpressuredMs,
+				Links: apiLinks(t.Metrics.Links), StateBytes: apiStateBytes(t.Metrics.StateSizes),
 			})
 		}
 		out.Vertices = append(out.Vertices, av)

@@ -155,6 +155,9 @@ func (c *Coordinator) handleWorkerMessage(w *workerEntry, m *controlpb.WorkerMes
 	switch msg := m.GetMsg().(type) {
 	case *controlpb.WorkerMessage_Heartbeat:
 		w.lastSeen = c.cfg.Clock.Now()
+		if m := msg.Heartbeat.GetMemory(); m != nil {
+			w.memory = m
+		}
 		for _, st := range msg.Heartbeat.GetTasks() {
 			c.taskStatusLocked(w.id, st, true)
 		}

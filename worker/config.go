@@ -96,6 +96,11 @@ type Config struct {
 	// restarted coordinator or a new leader) or cancels them. After it the
 	// worker cancels them itself.
 	ReconnectGrace time.Duration
+	// MemoryLimit is the worker's memory limit in bytes (0: none), reported
+	// with heartbeats so that the coordinator warns as the heap nears it
+	// and explains a worker lost near it. The caller applies it to the
+	// runtime (ResolveMemoryLimit, ApplyMemoryLimit).
+	MemoryLimit int64
 }
 
 // Defaults.
@@ -178,6 +183,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReconnectMin <= 0 || c.ReconnectMax < c.ReconnectMin {
 		errs = append(errs, fmt.Errorf("worker: reconnect backoff must satisfy 0 < min (%s) <= max (%s)", c.ReconnectMin, c.ReconnectMax))
+	}
+	if c.MemoryLimit < 0 {
+		errs = append(errs, fmt.Errorf("worker: memory limit must not be negative, got %d", c.MemoryLimit))
 	}
 	if c.ParseSpec == nil {
 		errs = append(errs, errors.New("worker: ParseSpec is required (spec.Parse)"))

@@ -133,7 +133,7 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 					}
 				}
 			case <-ticker.C:
-				hb := &controlpb.Heartbeat{UnixMs: time.Now().UnixMilli(), Tasks: w.allStatuses()}
+				hb := &controlpb.Heartbeat{UnixMs: time.Now().UnixMilli(), Tasks: w.allStatuses(), Memory: readMemory(w.cfg.MemoryLimit)}
 				if err := stream.Send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_Heartbeat{Heartbeat: hb}}); err != nil {
 					return err
 				}

@@ -57,10 +57,34 @@ func (t *runningTask) status() *controlpb.TaskStatus {
 		Task: t.key.pb(), State: t.state, Error: t.err, EndOfInput: t.inputEnded,
 		Metrics: &controlpb.TaskMetrics{
 			RecordsIn: c.RecordsIn.Load(), RecordsOut: c.RecordsOut.Load(),
-			BackpressuredMs: c.BackpressuredNs.Load() / 1e6, DroppedLate: c.DroppedLate.Load(),
+			BackpressuredMs: c.Backpressured().Milliseconds(), DroppedLate: c.DroppedLate.Load(),
 			SkippedInvalid: c.SkippedInvalid.Load(), DeadLettered: c.DeadLettered.Load(),
+			Links: linksPB(c.Links()), StateSizes: stateSizesPB(c.StateSizes()),
 		},
 	}
+}
+
+func linksPB(ls []dataflow.LinkStatus) []*controlpb.Link {
+	var out []*controlpb.Link
+	for _, l := range ls {
+		if !l.Known {
+			continue
+		}
+		pl := &controlpb.Link{Node: l.Node, Target: l.Target, Connected: l.Connected, LastError: l.LastError}
+		if !l.Connected {
+			pl.UnreachableSinceUnixMs = l.Since.UnixMilli()
+		}
+		out = append(out, pl)
+	}
+	return out
+}
+
+func stateSizesPB(ss []dataflow.OperatorStateSize) []*controlpb.StateSize {
+	var out []*controlpb.StateSize
+	for _, s := range ss {
+		out = append(out, &controlpb.StateSize{Node: s.Node, Bytes: s.Bytes})
+	}
+	return out
 }
 
 func (w *Worker) wake() {

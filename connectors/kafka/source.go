@@ -83,6 +83,9 @@ type Source struct {
 	// every change of the position and the Emit that goes with it.
 	lk sync.Locker
 
+	// link reports whether the brokers answer (see watchLink).
+	link *dataflow.Link
+
 	// Injected for tests.
 	now           func() time.Time
 	connectBudget time.Duration
@@ -195,6 +198,9 @@ func (s *Source) Open(ctx *dataflow.Context) error {
 	}
 	if s.subtask < 0 || s.subtask >= s.parallelism {
 		return fmt.Errorf("%w: kafka source %q: subtask %d of %d", ErrConfig, s.node, s.subtask, s.parallelism)
+	}
+	if s.link == nil {
+		s.link = newLink(ctx, s.node, s.cfg.Brokers, s.cfg.Topic)
 	}
 	return nil
 }
@@ -435,6 +441,8 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) (err error)
 		return s.errorf("%w", err)
 	}
 	defer client.Close()
+	watch := watchLink(client, s.cfg.Topic, s.link)
+	defer watch.stop()
 
 	mine := assigned(parts, s.subtask, s.parallelism)
 	s.logger.Debug("kafka source assigned partitions", "partitions", mine, "of", len(parts))

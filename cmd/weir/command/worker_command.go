@@ -19,6 +19,7 @@ func newWorkerCommand(g *globals) *cobra.Command {
 		logLevel  string
 		gcPercent int
 		allowed   []string
+		memLimit  string
 	)
 	c := &cobra.Command{
 		Use:   "worker",
@@ -41,6 +42,14 @@ func newWorkerCommand(g *globals) *cobra.Command {
 			if _, set := os.LookupEnv("GOGC"); !set {
 				debug.SetGCPercent(gcPercent)
 			}
+			gomemlimit := os.Getenv("GOMEMLIMIT")
+			limit, source, err := worker.ResolveMemoryLimit(memLimit, gomemlimit, worker.DefaultCgroupRoot)
+			if err != nil {
+				return usageError{err}
+			}
+			worker.ApplyMemoryLimit(limit, gomemlimit)
+			cfg.MemoryLimit = limit
+			logger.Info("memory limit", "bytes", limit, "from", source)
 			w, err := worker.New(cfg)
 			if err != nil {
 				return usageError{err}
@@ -63,6 +72,7 @@ func newWorkerCommand(g *globals) *cobra.Command {
 	addAllowedPathsFlag(c, &allowed)
 	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	c.Flags().IntVar(&gcPercent, "gc-percent", 400, "Go GC target percentage (ignored when GOGC is set)")
+	c.Flags().StringVar(&memLimit, "memory-limit", worker.MemoryLimitAuto, "memory limit (e.g. 1536MiB, 2GiB; none): the Go runtime's soft limit, and what heap warnings compare with; auto: the cgroup's limit (ignored when GOMEMLIMIT is set)")
 	return c
 }
 
