@@ -121,7 +121,7 @@ func TestCheckpointMessagesRoutedToTasks(t *testing.T) {
 	coord.out <- &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_Deploy{Deploy: &controlpb.DeployTask{
 		Task: id, JobSpec: []byte("name: job"), CheckpointDir: "file:///ck/job",
 		Placements: []*controlpb.Placement{{VertexId: "only", WorkerId: "w1", DataAddr: w.DataAddr()}},
-		Restore: &controlpb.Restore{CheckpointId: 4, MetadataUri: "file:///ck/job/chk-4/_metadata"}}}}
+		Restore:    &controlpb.Restore{CheckpointId: 4, MetadataUri: "file:///ck/job/chk-4/_metadata"}}}}
 	coord.next(t, func(m *controlpb.WorkerMessage) bool {
 		return m.GetTaskStatus().GetState() == controlpb.TaskState_TASK_STATE_RUNNING
 	})
