@@ -7,8 +7,8 @@ import (
 
 // Retention of ended jobs. A coordinator that ran for months would
 // otherwise keep every job it ever ran: in memory, in the job store, in
-// the REST job list, and as series on /metrics (measured before: about
-// 240 lines of /metrics per ended job, 36,584 lines after ~150 jobs).
+// the REST job list, and as series on /metrics (probing found 36,584
+// lines of /metrics after ~150 jobs).
 //
 // An ended job (FINISHED, FAILED, CANCELLED) is forgotten once it ended
 // more than Config.JobRetention ago, or once Config.RetainedJobs jobs have
