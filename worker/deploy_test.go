@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weir-stream/weir/coordinator"
+	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/dataflow"
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
 	"github.com/weir-stream/weir/worker"
@@ -124,4 +126,39 @@ func TestRegistrationFieldsBounded(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `id "my worker" must be at most 256 bytes with no space`) {
 		t.Fatalf("err %v", err)
 	}
+}
+
+// Two workers started with the same id: the second is refused while the
+// first's session is alive, and the first keeps its subtasks (before, the
+// second evicted it and the job restarted onto the newcomer). Once the
+// first has stopped, the second registers.
+func TestDuplicateWorkerIDRefused(t *testing.T) {
+	c := startCoordinator(t, "127.0.0.1:0")
+	cl := api.NewClient("http://" + c.HTTPAddr())
+	ctx := context.Background()
+	first := newWorker(t, c.GRPCAddr(), nil)
+	eventually(t, 10*time.Second, first.Connected, "the first worker to register")
+	id, err := cl.Submit(ctx, []byte("name: a\nparallelism: 2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := waitJob(t, cl, id, "RUNNING")
+
+	logs := &logRecorder{}
+	second := newWorker(t, c.GRPCAddr(), func(cfg *worker.Config) { cfg.Logger = slog.New(logs) })
+	eventually(t, 10*time.Second, func() bool { return logs.count("the coordinator refused the registration; retrying") >= 2 },
+		"the second worker to be refused")
+	if second.Connected() {
+		t.Fatal("the second worker registered while the first is alive")
+	}
+	ws, err := cl.Workers(ctx)
+	if err != nil || len(ws) != 1 || ws[0].DataAddr != first.DataAddr() {
+		t.Fatalf("workers %+v, %v", ws, err)
+	}
+	if j := waitJob(t, cl, id, "RUNNING"); j.Attempt != before.Attempt {
+		t.Fatalf("the job restarted: attempt %d -> %d", before.Attempt, j.Attempt)
+	}
+
+	first.Stop()
+	eventually(t, 10*time.Second, second.Connected, "the second worker to register once the first is gone")
 }
