@@ -90,6 +90,14 @@ type Config struct {
 	// restarts the job from its checkpoint instead (default twice the
 	// heartbeat timeout; negative: never adopt, restart at once).
 	AdoptWindow time.Duration
+	// RetainedJobs is how many ended jobs (FINISHED, FAILED, CANCELLED)
+	// the coordinator keeps, the most recently ended; older ones are
+	// forgotten: REST, /metrics and the job store (default 100; negative:
+	// no limit).
+	RetainedJobs int
+	// JobRetention forgets an ended job this long after it ended (default
+	// 24h; negative: no age limit).
+	JobRetention time.Duration
 	// Identity, shown by GET /api/v1/overview and the web UI: who this
 	// coordinator is and how it leads (nil: a single coordinator).
 	Identity *api.CoordinatorInfo
@@ -107,6 +115,8 @@ const (
 	DefaultHTTPIdleTimeout   = 2 * time.Minute
 	DefaultCheckpointStorage = "file://./.weir/checkpoints"
 	DefaultStorageTimeout    = 30 * time.Second
+	DefaultRetainedJobs      = 100
+	DefaultJobRetention      = 24 * time.Hour
 )
 
 func (c *Config) setDefaults() {
@@ -160,6 +170,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Float64
+	}
+	if c.RetainedJobs == 0 {
+		c.RetainedJobs = DefaultRetainedJobs
+	}
+	if c.JobRetention == 0 {
+		c.JobRetention = DefaultJobRetention
 	}
 }
 

@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"time"
+	"unicode"
 
 	"google.golang.org/grpc"
 
@@ -172,14 +174,21 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// MaxSlots bounds Slots; the coordinator refuses a registration with more
+// (coordinator.MaxWorkerSlots, the same number).
+const MaxSlots = 1024
+
 // Validate reports every problem with the config (after defaults).
 func (c *Config) Validate() error {
 	var errs []error
 	if c.CoordinatorAddr == "" {
 		errs = append(errs, errors.New("worker: the coordinator address is required"))
 	}
-	if c.Slots < 1 {
-		errs = append(errs, fmt.Errorf("worker: slots must be at least 1, got %d", c.Slots))
+	if c.Slots < 1 || c.Slots > MaxSlots {
+		errs = append(errs, fmt.Errorf("worker: slots must be 1 to %d, got %d", MaxSlots, c.Slots))
+	}
+	if len(c.ID) > 256 || strings.ContainsFunc(c.ID, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) {
+		errs = append(errs, fmt.Errorf("worker: id %.64q must be at most 256 bytes with no space or control character (the coordinator refuses it)", c.ID))
 	}
 	if c.ReconnectMin <= 0 || c.ReconnectMax < c.ReconnectMin {
 		errs = append(errs, fmt.Errorf("worker: reconnect backoff must satisfy 0 < min (%s) <= max (%s)", c.ReconnectMin, c.ReconnectMax))
