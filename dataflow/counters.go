@@ -11,4 +11,6 @@ type Counters struct {
 	DroppedLate     atomic.Int64
 	SkippedInvalid  atomic.Int64
 	DeadLettered    atomic.Int64
+	// User holds the metrics user operators define (usermetrics.go).
+	User UserMetrics
 }
