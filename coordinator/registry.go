@@ -23,6 +23,9 @@ type workerEntry struct {
 	out                             chan *controlpb.CoordinatorMessage
 	// kill ends the session (the stream's context).
 	kill context.CancelFunc
+	// operators are the user operators its binary carries (operators.go).
+	operators []*controlpb.Operator
+	goVersion string
 }
 
 // slotsUsedLocked counts the tasks that occupy a slot on each worker: placed
@@ -43,7 +46,7 @@ func (c *Coordinator) freeSlotsLocked() []scheduler.Worker {
 	used := c.slotsUsedLocked()
 	ws := make([]scheduler.Worker, 0, len(c.workers))
 	for _, w := range c.workers {
-		ws = append(ws, scheduler.Worker{ID: w.id, Free: max(w.slots-used[w.id], 0)})
+		ws = append(ws, scheduler.Worker{ID: w.id, Free: max(w.slots-used[w.id], 0), Operators: operatorVersions(w.operators)})
 	}
 	return ws
 }
@@ -57,6 +60,7 @@ func (c *Coordinator) workersLocked() []api.Worker {
 			ID: w.id, DataAddr: w.dataAddr, HTTPAddr: w.httpAddr, Version: w.version,
 			Slots: w.slots, SlotsUsed: used[w.id], State: "ALIVE",
 			RegisteredAt: w.registeredAt, LastHeartbeat: w.lastSeen,
+			GoVersion: w.goVersion, Operators: renderOperators(w.operators),
 		})
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })

@@ -42,6 +42,7 @@ func (s *sessionServer) Session(stream controlpb.Coordinator_SessionServer) erro
 	w := &workerEntry{
 		id: reg.GetWorkerId(), dataAddr: reg.GetDataAddr(), httpAddr: reg.GetHttpAddr(), version: reg.GetVersion(),
 		slots: int(reg.GetSlots()), out: make(chan *controlpb.CoordinatorMessage, outboxSize), kill: kill,
+		operators: reg.GetOperators(), goVersion: reg.GetGoVersion(),
 	}
 	// Registered goes out before anything the registration may trigger
 	// (deployments): the send loop only starts after it.

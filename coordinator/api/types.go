@@ -38,6 +38,18 @@ type Worker struct {
 	State         string    `json:"state"`
 	RegisteredAt  time.Time `json:"registered_at"`
 	LastHeartbeat time.Time `json:"last_heartbeat"`
+	// GoVersion and Operators describe the worker's build: the Go release
+	// and the user operators compiled in (docs/sdk-build.md).
+	GoVersion string     `json:"go_version,omitempty"`
+	Operators []Operator `json:"operators"`
+}
+
+// Operator is a user operator a worker's binary carries.
+type Operator struct {
+	ID      string `json:"id"`
+	Kind    string `json:"kind"`
+	Module  string `json:"module"`
+	Version string `json:"version"`
 }
 
 // WorkerList is GET /api/v1/workers.

@@ -226,7 +226,13 @@ type Register struct {
 	// had no session) when it registers again after a broken session: the
 	// coordinator reconciles them, adopting a job's whole attempt or
 	// cancelling them.
-	Tasks         []*TaskStatus `protobuf:"bytes,6,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	Tasks []*TaskStatus `protobuf:"bytes,6,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// operators are the user operators compiled into the worker's binary
+	// (weir build); the coordinator places a job only on workers that carry
+	// every operator it names, at one version (docs/sdk-build.md).
+	Operators []*Operator `protobuf:"bytes,7,rep,name=operators,proto3" json:"operators,omitempty"`
+	// go_version is the Go release the worker's binary was built with.
+	GoVersion     string `protobuf:"bytes,8,opt,name=go_version,json=goVersion,proto3" json:"go_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -301,6 +307,20 @@ func (x *Register) GetTasks() []*TaskStatus {
 		return x.Tasks
 	}
 	return nil
+}
+
+func (x *Register) GetOperators() []*Operator {
+	if x != nil {
+		return x.Operators
+	}
+	return nil
+}
+
+func (x *Register) GetGoVersion() string {
+	if x != nil {
+		return x.GoVersion
+	}
+	return ""
 }
 
 type Heartbeat struct {
@@ -1376,6 +1396,79 @@ func (x *AbortCheckpoint) GetCheckpointId() int64 {
 	return 0
 }
 
+// Operator is one user operator a worker's binary carries.
+type Operator struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the registered id (acme.dedup).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// kind is "process" (sources and sinks may follow).
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// module and version are the Go module that registered it, as the
+	// binary's build info records it.
+	Module        string `protobuf:"bytes,3,opt,name=module,proto3" json:"module,omitempty"`
+	Version       string `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Operator) Reset() {
+	*x = Operator{}
+	mi := &file_proto_control_v1_control_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Operator) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Operator) ProtoMessage() {}
+
+func (x *Operator) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_control_v1_control_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Operator.ProtoReflect.Descriptor instead.
+func (*Operator) Descriptor() ([]byte, []int) {
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Operator) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Operator) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Operator) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
+func (x *Operator) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
 var File_proto_control_v1_control_proto protoreflect.FileDescriptor
 
 const file_proto_control_v1_control_proto_rawDesc = "" +
@@ -1388,14 +1481,17 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"taskStatus\x12G\n" +
 	"\x0echeckpoint_ack\x18\x04 \x01(\v2\x1e.weir.control.v1.CheckpointAckH\x00R\rcheckpointAck\x12S\n" +
 	"\x12checkpoint_decline\x18\x05 \x01(\v2\".weir.control.v1.CheckpointDeclineH\x00R\x11checkpointDeclineB\x05\n" +
-	"\x03msg\"\xc4\x01\n" +
+	"\x03msg\"\x9c\x02\n" +
 	"\bRegister\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
 	"\tdata_addr\x18\x02 \x01(\tR\bdataAddr\x12\x14\n" +
 	"\x05slots\x18\x03 \x01(\x05R\x05slots\x12\x1b\n" +
 	"\thttp_addr\x18\x04 \x01(\tR\bhttpAddr\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\tR\aversion\x121\n" +
-	"\x05tasks\x18\x06 \x03(\v2\x1b.weir.control.v1.TaskStatusR\x05tasks\"W\n" +
+	"\x05tasks\x18\x06 \x03(\v2\x1b.weir.control.v1.TaskStatusR\x05tasks\x127\n" +
+	"\toperators\x18\a \x03(\v2\x19.weir.control.v1.OperatorR\toperators\x12\x1d\n" +
+	"\n" +
+	"go_version\x18\b \x01(\tR\tgoVersion\"W\n" +
 	"\tHeartbeat\x12\x17\n" +
 	"\aunix_ms\x18\x01 \x01(\x03R\x06unixMs\x121\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x1b.weir.control.v1.TaskStatusR\x05tasks\"p\n" +
@@ -1478,7 +1574,12 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\x05final\x18\x03 \x01(\bR\x05final\"c\n" +
 	"\x0fAbortCheckpoint\x12+\n" +
 	"\x04task\x18\x01 \x01(\v2\x17.weir.control.v1.TaskIDR\x04task\x12#\n" +
-	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId*\xa2\x01\n" +
+	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId\"`\n" +
+	"\bOperator\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06module\x18\x03 \x01(\tR\x06module\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\tR\aversion*\xa2\x01\n" +
 	"\tTaskState\x12\x1a\n" +
 	"\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14TASK_STATE_DEPLOYING\x10\x01\x12\x16\n" +
@@ -1502,7 +1603,7 @@ func file_proto_control_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_control_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_proto_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_proto_control_v1_control_proto_goTypes = []any{
 	(TaskState)(0),                   // 0: weir.control.v1.TaskState
 	(*WorkerMessage)(nil),            // 1: weir.control.v1.WorkerMessage
@@ -1522,8 +1623,9 @@ var file_proto_control_v1_control_proto_goTypes = []any{
 	(*CheckpointDecline)(nil),        // 15: weir.control.v1.CheckpointDecline
 	(*NotifyCheckpointComplete)(nil), // 16: weir.control.v1.NotifyCheckpointComplete
 	(*AbortCheckpoint)(nil),          // 17: weir.control.v1.AbortCheckpoint
-	(*v1.OperatorState)(nil),         // 18: weir.checkpoint.v1.OperatorState
-	(*v1.SubtaskStats)(nil),          // 19: weir.checkpoint.v1.SubtaskStats
+	(*Operator)(nil),                 // 18: weir.control.v1.Operator
+	(*v1.OperatorState)(nil),         // 19: weir.checkpoint.v1.OperatorState
+	(*v1.SubtaskStats)(nil),          // 20: weir.checkpoint.v1.SubtaskStats
 }
 var file_proto_control_v1_control_proto_depIdxs = []int32{
 	2,  // 0: weir.control.v1.WorkerMessage.register:type_name -> weir.control.v1.Register
@@ -1532,34 +1634,35 @@ var file_proto_control_v1_control_proto_depIdxs = []int32{
 	14, // 3: weir.control.v1.WorkerMessage.checkpoint_ack:type_name -> weir.control.v1.CheckpointAck
 	15, // 4: weir.control.v1.WorkerMessage.checkpoint_decline:type_name -> weir.control.v1.CheckpointDecline
 	5,  // 5: weir.control.v1.Register.tasks:type_name -> weir.control.v1.TaskStatus
-	5,  // 6: weir.control.v1.Heartbeat.tasks:type_name -> weir.control.v1.TaskStatus
-	4,  // 7: weir.control.v1.TaskStatus.task:type_name -> weir.control.v1.TaskID
-	0,  // 8: weir.control.v1.TaskStatus.state:type_name -> weir.control.v1.TaskState
-	6,  // 9: weir.control.v1.TaskStatus.metrics:type_name -> weir.control.v1.TaskMetrics
-	8,  // 10: weir.control.v1.CoordinatorMessage.registered:type_name -> weir.control.v1.Registered
-	9,  // 11: weir.control.v1.CoordinatorMessage.deploy:type_name -> weir.control.v1.DeployTask
-	12, // 12: weir.control.v1.CoordinatorMessage.cancel:type_name -> weir.control.v1.CancelTask
-	13, // 13: weir.control.v1.CoordinatorMessage.trigger_checkpoint:type_name -> weir.control.v1.TriggerCheckpoint
-	16, // 14: weir.control.v1.CoordinatorMessage.notify_checkpoint_complete:type_name -> weir.control.v1.NotifyCheckpointComplete
-	17, // 15: weir.control.v1.CoordinatorMessage.abort_checkpoint:type_name -> weir.control.v1.AbortCheckpoint
-	4,  // 16: weir.control.v1.DeployTask.task:type_name -> weir.control.v1.TaskID
-	11, // 17: weir.control.v1.DeployTask.placements:type_name -> weir.control.v1.Placement
-	10, // 18: weir.control.v1.DeployTask.restore:type_name -> weir.control.v1.Restore
-	4,  // 19: weir.control.v1.CancelTask.task:type_name -> weir.control.v1.TaskID
-	4,  // 20: weir.control.v1.TriggerCheckpoint.task:type_name -> weir.control.v1.TaskID
-	4,  // 21: weir.control.v1.CheckpointAck.task:type_name -> weir.control.v1.TaskID
-	18, // 22: weir.control.v1.CheckpointAck.operators:type_name -> weir.checkpoint.v1.OperatorState
-	19, // 23: weir.control.v1.CheckpointAck.stats:type_name -> weir.checkpoint.v1.SubtaskStats
-	4,  // 24: weir.control.v1.CheckpointDecline.task:type_name -> weir.control.v1.TaskID
-	4,  // 25: weir.control.v1.NotifyCheckpointComplete.task:type_name -> weir.control.v1.TaskID
-	4,  // 26: weir.control.v1.AbortCheckpoint.task:type_name -> weir.control.v1.TaskID
-	1,  // 27: weir.control.v1.Coordinator.Session:input_type -> weir.control.v1.WorkerMessage
-	7,  // 28: weir.control.v1.Coordinator.Session:output_type -> weir.control.v1.CoordinatorMessage
-	28, // [28:29] is the sub-list for method output_type
-	27, // [27:28] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	18, // 6: weir.control.v1.Register.operators:type_name -> weir.control.v1.Operator
+	5,  // 7: weir.control.v1.Heartbeat.tasks:type_name -> weir.control.v1.TaskStatus
+	4,  // 8: weir.control.v1.TaskStatus.task:type_name -> weir.control.v1.TaskID
+	0,  // 9: weir.control.v1.TaskStatus.state:type_name -> weir.control.v1.TaskState
+	6,  // 10: weir.control.v1.TaskStatus.metrics:type_name -> weir.control.v1.TaskMetrics
+	8,  // 11: weir.control.v1.CoordinatorMessage.registered:type_name -> weir.control.v1.Registered
+	9,  // 12: weir.control.v1.CoordinatorMessage.deploy:type_name -> weir.control.v1.DeployTask
+	12, // 13: weir.control.v1.CoordinatorMessage.cancel:type_name -> weir.control.v1.CancelTask
+	13, // 14: weir.control.v1.CoordinatorMessage.trigger_checkpoint:type_name -> weir.control.v1.TriggerCheckpoint
+	16, // 15: weir.control.v1.CoordinatorMessage.notify_checkpoint_complete:type_name -> weir.control.v1.NotifyCheckpointComplete
+	17, // 16: weir.control.v1.CoordinatorMessage.abort_checkpoint:type_name -> weir.control.v1.AbortCheckpoint
+	4,  // 17: weir.control.v1.DeployTask.task:type_name -> weir.control.v1.TaskID
+	11, // 18: weir.control.v1.DeployTask.placements:type_name -> weir.control.v1.Placement
+	10, // 19: weir.control.v1.DeployTask.restore:type_name -> weir.control.v1.Restore
+	4,  // 20: weir.control.v1.CancelTask.task:type_name -> weir.control.v1.TaskID
+	4,  // 21: weir.control.v1.TriggerCheckpoint.task:type_name -> weir.control.v1.TaskID
+	4,  // 22: weir.control.v1.CheckpointAck.task:type_name -> weir.control.v1.TaskID
+	19, // 23: weir.control.v1.CheckpointAck.operators:type_name -> weir.checkpoint.v1.OperatorState
+	20, // 24: weir.control.v1.CheckpointAck.stats:type_name -> weir.checkpoint.v1.SubtaskStats
+	4,  // 25: weir.control.v1.CheckpointDecline.task:type_name -> weir.control.v1.TaskID
+	4,  // 26: weir.control.v1.NotifyCheckpointComplete.task:type_name -> weir.control.v1.TaskID
+	4,  // 27: weir.control.v1.AbortCheckpoint.task:type_name -> weir.control.v1.TaskID
+	1,  // 28: weir.control.v1.Coordinator.Session:input_type -> weir.control.v1.WorkerMessage
+	7,  // 29: weir.control.v1.Coordinator.Session:output_type -> weir.control.v1.CoordinatorMessage
+	29, // [29:30] is the sub-list for method output_type
+	28, // [28:29] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_proto_control_v1_control_proto_init() }
@@ -1588,7 +1691,7 @@ func file_proto_control_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_control_v1_control_proto_rawDesc), len(file_proto_control_v1_control_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
