@@ -161,7 +161,9 @@ func caller() (pkg, mod, ver string) {
 	}
 	for _, d := range bi.Deps {
 		m := d
-		if m.Replace != nil && m.Replace.Version != "" {
+		// A directory replacement has version "(devel)"; the required
+		// version (weir build makes one from the sources) says more.
+		if m.Replace != nil && m.Replace.Version != "" && m.Replace.Version != "(devel)" {
 			m = m.Replace
 			m.Path = d.Path
 		}

@@ -68,12 +68,28 @@ func From(bi *debug.BuildInfo, withList string) Info {
 	if bi.Main.Path == WeirModule {
 		info.Weir = bi.Main.Version
 	}
+	// weir build records the version it gave each module it replaced with
+	// a directory; the go command may have selected another (a higher one
+	// some module requires), which says nothing about the sources.
+	built := map[string]string{}
+	if withList != "" {
+		for _, w := range strings.Split(withList, ",") {
+			path, ver, _ := strings.Cut(w, "@")
+			built[path] = ver
+			if path != WeirModule {
+				info.With = append(info.With, w)
+			}
+		}
+	}
 	for _, d := range bi.Deps {
 		m := Module{Path: d.Path, Version: d.Version, Sum: d.Sum}
 		if r := d.Replace; r != nil {
 			m.Replace = r.Path
-			if r.Version != "" {
+			// A directory replacement reads as version (devel).
+			if r.Version != "" && r.Version != "(devel)" {
 				m.Replace += "@" + r.Version
+			} else if v := built[d.Path]; v != "" {
+				m.Version = v
 			}
 			m.Sum = r.Sum
 		}
@@ -81,9 +97,6 @@ func From(bi *debug.BuildInfo, withList string) Info {
 			info.Weir, info.WeirReplace = m.Version, m.Replace
 		}
 		info.Modules = append(info.Modules, m)
-	}
-	if withList != "" {
-		info.With = strings.Split(withList, ",")
 	}
 	return info
 }

@@ -223,7 +223,7 @@ func Build(ctx context.Context, o Options) error {
 	if err := run("mod", "tidy"); err != nil {
 		return err
 	}
-	var withList []string
+	withList := []string{weir.Path + "@" + weir.Version}
 	for _, m := range mods {
 		withList = append(withList, m.Path+"@"+cmp(m.Version, "latest"))
 	}
