@@ -123,9 +123,9 @@ func (o *processOp[IN, OUT]) Open(ctx *dataflow.Context) (err error) {
 
 // The state gauges' names as the SDK defines them.
 const (
-	stateEntriesMetric = "\x00state_entries"
-	stateBytesMetric   = "\x00state_bytes"
-	stateTimersMetric  = "\x00state_timers"
+	stateEntriesMetric = dataflow.StateMetricPrefix + "entries"
+	stateBytesMetric   = dataflow.StateMetricPrefix + "bytes"
+	stateTimersMetric  = dataflow.StateMetricPrefix + "timers"
 )
 
 func (o *processOp[IN, OUT]) callOpen() (err error) {
