@@ -53,10 +53,17 @@ func (p *procTime) fire() error {
 	if p == nil {
 		return nil
 	}
-	now := p.now()
+	var now int64 // read once, and only when a timer is pending
 	for _, n := range p.nodes {
 		h := n.op.(dataflow.ProcessingTimeHandler)
-		if next, ok := h.NextProcessingTime(); ok && next <= now {
+		next, ok := h.NextProcessingTime()
+		if !ok {
+			continue
+		}
+		if now == 0 {
+			now = p.now()
+		}
+		if next <= now {
 			if err := wrapNode(n.name, h.OnProcessingTime(now, n)); err != nil {
 				return err
 			}
