@@ -49,6 +49,7 @@ const (
 	ProcessingTime
 )
 
+// String names the domain ("event time", "processing time").
 func (d TimeDomain) String() string {
 	switch d {
 	case EventTime:

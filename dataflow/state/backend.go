@@ -22,6 +22,7 @@ const (
 	KindAggregating
 )
 
+// String names the kind as errors show it.
 func (k Kind) String() string {
 	switch k {
 	case KindValue:
