@@ -126,6 +126,9 @@ func TestDedupAndCountPerMinute(t *testing.T) {
 	}
 	_ = c.Watermark(59_999)
 	_ = c.Process("a", 5, Event{}) // late: its minute fired
+	// Late against its own partition's watermark, though not (yet) against
+	// the subtask's: dropped too, as it was before a restore.
+	_ = c.ProcessWithSourceWatermark("b", 60_001, 120_500, Event{})
 	_ = c.Watermark(200_000)
 	res, _ := c.Output()
 	var got []string
