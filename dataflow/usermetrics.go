@@ -69,6 +69,11 @@ func (m *UserMetric) Histogram() (count uint64, sum float64, buckets map[float64
 	return m.count.Load(), m.Value(), buckets
 }
 
+// StateMetricPrefix starts the names of the gauges the SDK defines for an
+// operator's keyed state; the worker exports them as weir_keyed_state_*
+// rather than weir_user_*. User metric names cannot start with it.
+const StateMetricPrefix = "\x00state_"
+
 // UserMetrics are a task's user metrics. The zero value is ready.
 type UserMetrics struct {
 	mu      sync.Mutex

@@ -123,9 +123,9 @@ func (o *processOp[IN, OUT]) Open(ctx *dataflow.Context) (err error) {
 
 // The state gauges' names as the SDK defines them.
 const (
-	stateEntriesMetric = "\x00state_entries"
-	stateBytesMetric   = "\x00state_bytes"
-	stateTimersMetric  = "\x00state_timers"
+	stateEntriesMetric = dataflow.StateMetricPrefix + "entries"
+	stateBytesMetric   = dataflow.StateMetricPrefix + "bytes"
+	stateTimersMetric  = dataflow.StateMetricPrefix + "timers"
 )
 
 func (o *processOp[IN, OUT]) callOpen() (err error) {
@@ -144,9 +144,9 @@ func (o *processOp[IN, OUT]) Process(r *dataflow.Record, out dataflow.Output) er
 		return o.fail(r, fmt.Errorf("operator %s: input: %w", o.id, err))
 	}
 	o.backend.SetCurrentKey(key)
-	o.key, o.ts, o.core.out, o.inCall = key, r.Time, out, true
+	o.key, o.ts, o.srcWM, o.core.out, o.inCall = key, r.Time, r.SourceWatermark, out, true
 	err = o.callProcess(v)
-	o.inCall, o.core.out, o.key, o.ts = false, nil, nil, NoTimestamp
+	o.inCall, o.core.out, o.key, o.ts, o.srcWM = false, nil, nil, NoTimestamp, 0
 	if err != nil {
 		var p *userPanic
 		if errors.As(err, &p) {

@@ -92,7 +92,13 @@ func NewTestHarness[IN, OUT any](fn ProcessFunction[IN, OUT], opts ...HarnessOpt
 // Process calls ProcessElement with v as a record of key at event time ts
 // (NoTimestamp for none).
 func (h *TestHarness[IN, OUT]) Process(key any, ts int64, v IN) error {
-	r := dataflow.Record{Key: normalizeValue(key), Time: ts, Fields: encode(h.op.in.rt, &v)}
+	return h.ProcessWithSourceWatermark(key, ts, 0, v)
+}
+
+// ProcessWithSourceWatermark is Process for a record read from a source
+// partition whose watermark was srcWM (0: none) when it was read.
+func (h *TestHarness[IN, OUT]) ProcessWithSourceWatermark(key any, ts, srcWM int64, v IN) error {
+	r := dataflow.Record{Key: normalizeValue(key), Time: ts, SourceWatermark: srcWM, Fields: encode(h.op.in.rt, &v)}
 	return h.op.Process(&r, h.rec)
 }
 

@@ -49,6 +49,7 @@ const (
 	ProcessingTime
 )
 
+// String names the domain ("event time", "processing time").
 func (d TimeDomain) String() string {
 	switch d {
 	case EventTime:
@@ -88,6 +89,7 @@ type core struct {
 	inCall bool
 	key    any
 	ts     int64
+	srcWM  int64 // the record's source partition watermark (0: none)
 	out    dataflow.Output
 	rec    dataflow.Record
 }
@@ -154,9 +156,19 @@ func (x *Context) Key() any { return x.c.key }
 // of the event-time timer firing (epoch ms); NoTimestamp otherwise.
 func (x *Context) Timestamp() int64 { return x.c.ts }
 
-// Watermark is the subtask's current event-time watermark (epoch ms;
-// math.MinInt64 before the first).
-func (x *Context) Watermark() int64 { return x.c.backend.Timers().Watermark() }
+// Watermark is the current event-time watermark (epoch ms; math.MinInt64
+// before the first): the subtask's input watermark, or, while a record is
+// processed, the watermark of the partition the record was read from when
+// that is further on. Judging a record late against it gives the same
+// answer in every replay after a restore, as the built-in windows do
+// (docs/spec.md, "Windows and watermarks").
+func (x *Context) Watermark() int64 {
+	wm := x.c.backend.Timers().Watermark()
+	if x.c.srcWM != 0 && x.c.srcWM > wm {
+		return x.c.srcWM
+	}
+	return wm
+}
 
 // ProcessingTime is the current wall-clock time (epoch ms).
 func (x *Context) ProcessingTime() int64 { return x.c.now() }

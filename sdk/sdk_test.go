@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -380,5 +381,46 @@ func TestMetricsAndSideOutputs(t *testing.T) {
 	}})
 	if err == nil || !strings.Contains(err.Error(), `metric name "Bad-Name"`) {
 		t.Fatalf("bad metric name: %v", err)
+	}
+}
+
+type listening struct {
+	fn
+	completed []int64
+	closed    bool
+}
+
+func (l *listening) CheckpointComplete(_ context.Context, id int64) error {
+	l.completed = append(l.completed, id)
+	if id == 3 {
+		panic("boom")
+	}
+	return nil
+}
+
+func (l *listening) Close() error { l.closed = true; return nil }
+
+func TestCheckpointListenerAndClose(t *testing.T) {
+	l := &listening{fn: fn{process: func(*Context, Record, *Collector[Record]) error { return nil }}}
+	op := newProcessOp[Record, Record]("t.listen", l, &recordType{isRecord: true}, &recordType{isRecord: true}, &dataflow.Context{Node: "p"}, nil)
+	if err := op.Open(nil); err != nil {
+		t.Fatal(err)
+	}
+	var _ dataflow.CheckpointListener = op
+	var _ dataflow.ProcessingTimeHandler = op
+	var _ dataflow.WatermarkHandler = op
+	var _ dataflow.Snapshotter = op
+	if err := op.NotifyCheckpointComplete(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	var p *userPanic
+	if err := op.NotifyCheckpointComplete(context.Background(), 3); !errors.As(err, &p) {
+		t.Fatalf("a panic in CheckpointComplete: %v", err)
+	}
+	if err := op.Close(nil); err != nil || !l.closed {
+		t.Fatalf("close: %v %v", err, l.closed)
+	}
+	if fmt.Sprint(l.completed) != "[2 3]" {
+		t.Fatalf("completed %v", l.completed)
 	}
 }

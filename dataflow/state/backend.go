@@ -22,6 +22,7 @@ const (
 	KindAggregating
 )
 
+// String names the kind as errors show it.
 func (k Kind) String() string {
 	switch k {
 	case KindValue:
@@ -130,6 +131,7 @@ type Heap struct {
 	byName  map[string]table
 	pending map[string]*pendingState
 	timers  *Timers
+	anyTTL  bool // a table has a TTL: Cleanup has work (and reads the clock)
 }
 
 // NewHeap returns an empty heap backend.
@@ -165,7 +167,7 @@ func (h *Heap) Now() int64 { return h.cfg.Now() }
 
 // Cleanup implements Backend.
 func (h *Heap) Cleanup(n int) {
-	if n <= 0 {
+	if n <= 0 || !h.anyTTL {
 		return
 	}
 	now := h.cfg.Now()
@@ -215,6 +217,7 @@ func (h *Heap) register(d Descriptor, t table) error {
 	}
 	h.tables = append(h.tables, t)
 	h.byName[d.Name] = t
+	h.anyTTL = h.anyTTL || d.TTL.Duration > 0
 	return nil
 }
 

@@ -37,14 +37,39 @@ func NewMap[K comparable, V any](b Backend, d Descriptor, kser Serializer[K], vs
 	return &Map[K, V]{h: h, t: t}, nil
 }
 
+// lookup returns the map of k, remembering it: an operator usually reads
+// and then writes the same key's map.
+func (t *mapTable[K, V]) lookup(k skey) *mapValue[K, V] {
+	if t.last != nil && t.last.k == k {
+		return t.last
+	}
+	mv := t.m[k]
+	if mv != nil {
+		t.last = mv
+	}
+	return mv
+}
+
+// entry returns mv's entry under uk, remembering it likewise.
+func (t *mapTable[K, V]) entry(mv *mapValue[K, V], uk K) *mapEntry[K, V] {
+	if e := t.lastE; e != nil && e.parent == mv && e.uk == uk {
+		return e
+	}
+	e := mv.m[uk]
+	if e != nil {
+		t.lastE = e
+	}
+	return e
+}
+
 // Get returns the value under uk in the current key's map in namespace ns.
 func (m *Map[K, V]) Get(ns int64, uk K) (V, bool, error) {
 	var zero V
-	mv := m.t.m[skey{m.h.cur, ns}]
+	mv := m.t.lookup(skey{m.h.cur, ns})
 	if mv == nil {
 		return zero, false, nil
 	}
-	e := mv.m[uk]
+	e := m.t.entry(mv, uk)
 	if e == nil {
 		return zero, false, nil
 	}
@@ -65,15 +90,17 @@ func (m *Map[K, V]) Get(ns int64, uk K) (V, bool, error) {
 func (m *Map[K, V]) Put(ns int64, uk K, v V) error {
 	t := m.t
 	k := skey{m.h.cur, ns}
-	mv := t.m[k]
+	mv := t.lookup(k)
 	if mv == nil {
 		mv = &mapValue[K, V]{k: k, m: map[K]*mapEntry[K, V]{}}
 		t.m[k] = mv
+		t.last = mv
 	}
-	e := mv.m[uk]
+	e := t.entry(mv, uk)
 	if e == nil {
 		e = &mapEntry[K, V]{parent: mv, uk: uk}
 		mv.m[uk] = e
+		t.lastE = e
 		t.n++
 		if t.ttl > 0 {
 			e.exp = m.h.cfg.Now() + t.ttl
@@ -88,8 +115,8 @@ func (m *Map[K, V]) Put(ns int64, uk K, v V) error {
 
 // Delete removes uk from the current key's map in namespace ns.
 func (m *Map[K, V]) Delete(ns int64, uk K) error {
-	if mv := m.t.m[skey{m.h.cur, ns}]; mv != nil {
-		if e := mv.m[uk]; e != nil {
+	if mv := m.t.lookup(skey{m.h.cur, ns}); mv != nil {
+		if e := m.t.entry(mv, uk); e != nil {
 			m.t.remove(e)
 		}
 	}
@@ -98,7 +125,7 @@ func (m *Map[K, V]) Delete(ns int64, uk K) error {
 
 // Clear removes the current key's whole map in namespace ns.
 func (m *Map[K, V]) Clear(ns int64) error {
-	if mv := m.t.m[skey{m.h.cur, ns}]; mv != nil {
+	if mv := m.t.lookup(skey{m.h.cur, ns}); mv != nil {
 		for _, e := range mv.m {
 			m.t.remove(e)
 		}
@@ -110,7 +137,7 @@ func (m *Map[K, V]) Clear(ns int64) error {
 // namespace ns, in no particular order, until fn returns false. fn may
 // not change the map.
 func (m *Map[K, V]) Range(ns int64, fn func(K, V) bool) error {
-	mv := m.t.m[skey{m.h.cur, ns}]
+	mv := m.t.lookup(skey{m.h.cur, ns})
 	if mv == nil {
 		return nil
 	}
@@ -132,7 +159,7 @@ func (m *Map[K, V]) Range(ns int64, fn func(K, V) bool) error {
 // Len returns the number of entries of the current key's map in namespace
 // ns (expired ones not yet cleaned up included).
 func (m *Map[K, V]) Len(ns int64) int {
-	if mv := m.t.m[skey{m.h.cur, ns}]; mv != nil {
+	if mv := m.t.lookup(skey{m.h.cur, ns}); mv != nil {
 		return len(mv.m)
 	}
 	return 0
@@ -152,13 +179,15 @@ type mapEntry[K comparable, V any] struct {
 }
 
 type mapTable[K comparable, V any] struct {
-	d    Descriptor
-	ttl  int64
-	kser Serializer[K]
-	vser Serializer[V]
-	m    map[skey]*mapValue[K, V]
-	n    int // entries over all maps
-	q    ttlQueue[queued[*mapEntry[K, V]]]
+	d     Descriptor
+	ttl   int64
+	kser  Serializer[K]
+	vser  Serializer[V]
+	m     map[skey]*mapValue[K, V]
+	last  *mapValue[K, V] // the map looked up last, still in m
+	lastE *mapEntry[K, V] // the entry looked up last, still in its map
+	n     int             // entries over all maps
+	q     ttlQueue[queued[*mapEntry[K, V]]]
 	sizeEstimate
 }
 
@@ -168,11 +197,17 @@ func (t *mapTable[K, V]) setEncodedSize(n int64) { t.perEntry = n / max(int64(t.
 
 func (t *mapTable[K, V]) remove(e *mapEntry[K, V]) {
 	e.dead = true
+	if t.lastE == e {
+		t.lastE = nil
+	}
 	mv := e.parent
 	delete(mv.m, e.uk)
 	t.n--
 	if len(mv.m) == 0 {
 		delete(t.m, mv.k)
+		if t.last == mv {
+			t.last = nil
+		}
 	}
 }
 
@@ -183,6 +218,7 @@ func (t *mapTable[K, V]) clearAll() {
 		}
 	}
 	t.m = map[skey]*mapValue[K, V]{}
+	t.last, t.lastE = nil, nil
 	t.n = 0
 	t.q.reset()
 }

@@ -39,7 +39,7 @@ func NewValue[T any](b Backend, d Descriptor, ser Serializer[T]) (*Value[T], err
 // is one (an expired one is not).
 func (v *Value[T]) Get(ns int64) (T, bool, error) {
 	t := v.t
-	e := t.m[skey{v.h.cur, ns}]
+	e := t.lookup(skey{v.h.cur, ns})
 	if e == nil {
 		var zero T
 		return zero, false, nil
@@ -62,10 +62,11 @@ func (v *Value[T]) Get(ns int64) (T, bool, error) {
 func (v *Value[T]) Put(ns int64, val T) error {
 	t := v.t
 	k := skey{v.h.cur, ns}
-	e := t.m[k]
+	e := t.lookup(k)
 	if e == nil {
 		e = &valueEntry[T]{k: k}
 		t.m[k] = e
+		t.last = e
 		if t.ttl > 0 {
 			e.exp = v.h.cfg.Now() + t.ttl
 			t.q.push(queued[*valueEntry[T]]{e, e.exp})
@@ -79,7 +80,7 @@ func (v *Value[T]) Put(ns int64, val T) error {
 
 // Delete removes the current key's value in namespace ns.
 func (v *Value[T]) Delete(ns int64) error {
-	if e := v.t.m[skey{v.h.cur, ns}]; e != nil {
+	if e := v.t.lookup(skey{v.h.cur, ns}); e != nil {
 		v.t.remove(e)
 	}
 	return nil
@@ -104,6 +105,9 @@ type valueTable[T any] struct {
 	h   *Heap
 	m   map[skey]*valueEntry[T]
 	q   ttlQueue[queued[*valueEntry[T]]]
+	// last is the entry looked up last, still in m: an operator usually
+	// reads and then writes the same key's value.
+	last *valueEntry[T]
 	sizeEstimate
 }
 
@@ -111,9 +115,23 @@ func (t *valueTable[T]) desc() Descriptor       { return t.d }
 func (t *valueTable[T]) len() int               { return len(t.m) }
 func (t *valueTable[T]) setEncodedSize(n int64) { t.perEntry = n / max(int64(len(t.m)), 1) }
 
+func (t *valueTable[T]) lookup(k skey) *valueEntry[T] {
+	if t.last != nil && t.last.k == k {
+		return t.last
+	}
+	e := t.m[k]
+	if e != nil {
+		t.last = e
+	}
+	return e
+}
+
 func (t *valueTable[T]) remove(e *valueEntry[T]) {
 	e.dead = true
 	delete(t.m, e.k)
+	if t.last == e {
+		t.last = nil
+	}
 }
 
 func (t *valueTable[T]) clearAll() {
@@ -121,6 +139,7 @@ func (t *valueTable[T]) clearAll() {
 		e.dead = true
 	}
 	t.m = map[skey]*valueEntry[T]{}
+	t.last = nil
 	t.q.reset()
 }
 

@@ -4,6 +4,9 @@
 //
 //   - example.dedup: forwards the first record of each key and drops the
 //     repeats seen within a TTL (value state with a time to live);
+//   - example.fraud: Flink's fraud-detection walkthrough: alerts when an
+//     account's transaction under $1 is followed by one over $500 within
+//     a minute (value state and an event-time timer);
 //   - example.count_per_minute: counts each key's records per event-time
 //     minute and emits the count when the watermark passes the minute's
 //     end (map state and an event-time timer).

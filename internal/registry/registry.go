@@ -44,6 +44,7 @@ type ConfigError struct {
 	Msg   string
 }
 
+// Error renders the field and the message.
 func (e *ConfigError) Error() string {
 	if e.Field == "" {
 		return e.Msg

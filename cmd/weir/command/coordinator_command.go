@@ -9,7 +9,7 @@ import (
 	"github.com/weir-stream/weir/connectors/kafka"
 	"github.com/weir-stream/weir/coordinator"
 	"github.com/weir-stream/weir/dataflow/graph"
-	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/internal/registry"
 )
 
 func newCoordinatorCommand(g *globals) *cobra.Command {
@@ -28,7 +28,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 				return err
 			}
 			cfg.Logger = logger
-			cfg.ParseSpec = spec.Parse
+			cfg.ParseSpec = registry.ParseSpec
 			cfg.BuildGraph = graph.Build
 			cfg.CheckJob = kafka.CheckJob
 			if len(hf.etcd) > 0 {
