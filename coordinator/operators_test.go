@@ -33,10 +33,11 @@ func TestPlacementByOperators(t *testing.T) {
 	url := "http://" + c.HTTPAddr() + "/api/v1/jobs"
 	cl := api.NewClient("http://" + c.HTTPAddr())
 	ctx := context.Background()
-	job := func(name string) string {
-		return "name: " + name + "\nrestart: {strategy: none}\npipeline:\n  - name: src\n    source: {datagen: {}}\n" +
+	jobRestart := func(name, strategy string) string {
+		return "name: " + name + "\nrestart: {strategy: " + strategy + "}\npipeline:\n  - name: src\n    source: {datagen: {}}\n" +
 			"  - name: proc\n    process: {operator: coordtest.op}\n"
 	}
+	job := func(name string) string { return jobRestart(name, "none") }
 	op := func(version string) []*controlpb.Operator {
 		return []*controlpb.Operator{{Id: "coordtest.op", Kind: "process", Module: "example.com/ops", Version: version}}
 	}
@@ -83,4 +84,19 @@ func TestPlacementByOperators(t *testing.T) {
 	if n := len(w3.jobTasks(b)); n != 2 {
 		t.Fatalf("job b: %d tasks on w3, want 2", n)
 	}
+
+	// A job accepted while its operator was on workers, restarted after
+	// they are lost, waits in SCHEDULING saying why.
+	c2, err := cl.Submit(ctx, []byte(jobRestart("c", "fixed, attempts: 3, delay: 0s")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, cl, c2, "RUNNING")
+	w2.kill()
+	w3.kill()
+	eventually(t, 10*time.Second, func() bool {
+		j, err := cl.Job(ctx, c2)
+		return err == nil && j.State == "SCHEDULING" &&
+			strings.HasPrefix(j.Message, "waiting for slots: operator coordtest.op is on no worker (worker w1 lacks it)")
+	}, "job c waiting for a worker with coordtest.op")
 }

@@ -167,3 +167,16 @@ func TestBuildWithoutGo(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestSelfFromCheckout: a weir built from a checkout without -trimpath (a
+// test binary is one) builds on that checkout by default.
+func TestSelfFromCheckout(t *testing.T) {
+	m, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	if m.Path != "github.com/weir-stream/weir" || m.Dir != root || m.Version != "" {
+		t.Fatalf("Self() = %+v, want the checkout %s", m, root)
+	}
+}
