@@ -17,6 +17,7 @@ import (
 	"github.com/weir-stream/weir/coordinator/jobstore"
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/internal/registry"
 )
 
 // Config configures a Coordinator. Zero fields take the defaults below.
@@ -44,8 +45,10 @@ type Config struct {
 	// (default 2m).
 	HTTPIdleTimeout time.Duration
 	Logger          *slog.Logger
-	// ParseSpec parses and validates a job spec (default spec.Parse). An
-	// error that holds spec.Errors becomes one detail per field error.
+	// ParseSpec parses and validates a job spec (default registry.ParseSpec:
+	// spec.Parse, then the process nodes against the user operators in this
+	// binary). An error that holds spec.Errors becomes one detail per field
+	// error.
 	ParseSpec func([]byte) (*spec.Job, error)
 	// BuildGraph derives the job graph (default graph.Build).
 	BuildGraph func(*spec.Job) (*graph.Graph, error)
@@ -148,7 +151,7 @@ func (c *Config) setDefaults() {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if c.ParseSpec == nil {
-		c.ParseSpec = spec.Parse
+		c.ParseSpec = registry.ParseSpec
 	}
 	if c.BuildGraph == nil {
 		c.BuildGraph = graph.Build

@@ -97,6 +97,9 @@ type workerEntry struct {
 	kill context.CancelFunc
 	// memory is the last heartbeat's memory figure (nil before one).
 	memory *controlpb.MemoryStats
+	// operators are the user operators its binary carries (operators.go).
+	operators []*controlpb.Operator
+	goVersion string
 }
 
 // slotsUsedLocked counts the tasks that occupy a slot on each worker: placed
@@ -117,7 +120,7 @@ func (c *Coordinator) freeSlotsLocked() []scheduler.Worker {
 	used := c.slotsUsedLocked()
 	ws := make([]scheduler.Worker, 0, len(c.workers))
 	for _, w := range c.workers {
-		ws = append(ws, scheduler.Worker{ID: w.id, Free: max(w.slots-used[w.id], 0)})
+		ws = append(ws, scheduler.Worker{ID: w.id, Free: max(w.slots-used[w.id], 0), Operators: operatorVersions(w.operators)})
 	}
 	return ws
 }
@@ -132,6 +135,7 @@ func (c *Coordinator) workersLocked() []api.Worker {
 			Slots: w.slots, SlotsUsed: used[w.id], State: "ALIVE",
 			RegisteredAt: w.registeredAt, LastHeartbeat: w.lastSeen,
 			HeapLiveBytes: w.memory.GetHeapLiveBytes(), MemoryBytes: w.memory.GetTotalBytes(), MemoryLimitBytes: w.memory.GetLimitBytes(),
+			GoVersion: w.goVersion, Operators: renderOperators(w.operators),
 		})
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })

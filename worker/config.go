@@ -19,6 +19,7 @@ import (
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
+	controlpb "github.com/weir-stream/weir/proto/control/v1"
 	"github.com/weir-stream/weir/worker/task"
 )
 
@@ -71,10 +72,14 @@ type Config struct {
 	// Slots is how many subtasks run at once (default the number of CPUs).
 	Slots int
 	// ID is stable for the process lifetime (default host name + random).
-	ID      string
+	ID string
+	// Version is the weir version it reports (default this binary's).
 	Version string
-	Logger  *slog.Logger
-	Builder task.Builder
+	// Operators are the user operators it reports (default those
+	// registered in this binary; tests set others).
+	Operators []*controlpb.Operator
+	Logger    *slog.Logger
+	Builder   task.Builder
 	// ParseSpec, BuildGraph, RunTask and NewExchange default to spec.Parse,
 	// graph.Build, task.Run and exchange.New (wiring.go); tests replace them.
 	ParseSpec   func([]byte) (*spec.Job, error)
@@ -124,6 +129,12 @@ var wired struct {
 }
 
 func (c *Config) setDefaults() {
+	if c.Version == "" {
+		c.Version = defaultVersion()
+	}
+	if c.Operators == nil {
+		c.Operators = registeredOperators()
+	}
 	if c.ParseSpec == nil {
 		c.ParseSpec = wired.parseSpec
 	}

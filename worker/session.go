@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -70,7 +71,7 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 	}
 	if err := stream.Send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_Register{Register: &controlpb.Register{
 		WorkerId: w.cfg.ID, DataAddr: w.advertise, Slots: int32(w.cfg.Slots), HttpAddr: w.httpAdv, Version: w.cfg.Version,
-		Tasks: w.registrationStatuses(),
+		Tasks: w.registrationStatuses(), Operators: w.cfg.Operators, GoVersion: runtime.Version(),
 	}}}); err != nil {
 		return false, err
 	}

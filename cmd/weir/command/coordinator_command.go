@@ -10,6 +10,7 @@ import (
 	"github.com/weir-stream/weir/coordinator"
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/internal/registry"
 )
 
 func newCoordinatorCommand(g *globals) *cobra.Command {
@@ -33,7 +34,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 				return usagef("--retained-jobs and --job-retention must not be 0 (negative: no limit)")
 			}
 			cfg.Logger = logger
-			cfg.ParseSpec = spec.Parse
+			cfg.ParseSpec = registry.ParseSpec
 			cfg.BuildGraph = graph.Build
 			cfg.CheckJob = kafka.CheckJob
 			if cfg.AllowedPaths, err = spec.ParseRoots(allowed); err != nil {
