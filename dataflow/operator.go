@@ -31,6 +31,10 @@ type Context struct {
 	Metrics   *Counters
 	// OnError is the node's error policy (never nil when built by a worker).
 	OnError ErrorHandler
+	// Now is the processing time in epoch milliseconds (nil: the wall
+	// clock): processing-time timers and state TTL follow it. Tests inject
+	// a fake one.
+	Now func() int64
 }
 
 // Operator is a transform in a task's operator chain. It is minimal on

@@ -49,7 +49,7 @@ func newProcessOp[IN, OUT any](id string, fn ProcessFunction[IN, OUT], in, out *
 	o := &processOp[IN, OUT]{fn: fn, in: decoder[IN]{rt: in}}
 	o.core = core{id: id, node: ctx.Node, dctx: ctx, now: now, ts: NoTimestamp}
 	kgs := ctx.KeyGroups
-	cfg := state.Config{MaxParallelism: ctx.MaxParallelism, Now: now}
+	cfg := state.Config{MaxParallelism: ctx.MaxParallelism, Now: func() int64 { return o.core.now() }}
 	if ctx.MaxParallelism > 0 {
 		cfg.KeyGroups = &kgs
 	}
@@ -63,6 +63,9 @@ func newProcessOp[IN, OUT any](id string, fn ProcessFunction[IN, OUT], in, out *
 func (o *processOp[IN, OUT]) setContext(ctx *dataflow.Context) {
 	o.dctx = ctx
 	o.node = ctx.Node
+	if ctx.Now != nil {
+		o.now = ctx.Now
+	}
 	o.logger = ctx.Logger
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)

@@ -358,6 +358,7 @@ func (t *task) buildChain() error {
 			Metrics:        t.counters,
 			// The builder replaces this with the node's policy.
 			OnError: dataflow.FailOnError{Node: node.Name},
+			Now:     t.env.Now,
 		}
 		n := &chainNode{t: t, name: node.Name, side: map[string][]*edgeWriter{}, dctx: dctx}
 		switch {
