@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -37,7 +38,13 @@ type Config struct {
 	ScheduleTimeout time.Duration
 	// MaxSpecBytes bounds a submitted spec (default 1 MiB).
 	MaxSpecBytes int64
-	Logger       *slog.Logger
+	// HTTPReadTimeout bounds reading one HTTP request, headers and body
+	// (default 30s); headers alone get at most 10s.
+	HTTPReadTimeout time.Duration
+	// HTTPIdleTimeout closes a keep-alive connection idle this long
+	// (default 2m).
+	HTTPIdleTimeout time.Duration
+	Logger          *slog.Logger
 	// ParseSpec parses and validates a job spec (default registry.ParseSpec:
 	// spec.Parse, then the process nodes against the user operators in this
 	// binary). An error that holds spec.Errors becomes one detail per field
@@ -56,6 +63,12 @@ type Config struct {
 	// jobs whose spec names none (default file://./.weir/checkpoints, a
 	// path relative to the working directory).
 	CheckpointStorage string
+	// AllowedPaths are where jobs may write: file sinks, and checkpoint
+	// storage besides CheckpointStorage, which is always allowed (also for
+	// from_savepoint). A submission naming another path is refused with
+	// 400 invalid_spec. nil allows everything (embedding and tests); weir
+	// coordinator always sets it (--allowed-paths).
+	AllowedPaths *spec.Roots
 	// OpenStorage opens checkpoint storage (default checkpoint.OpenStorage,
 	// with file://./relative accepted as a relative path). Tests inject a
 	// fault-injecting store here.
@@ -80,6 +93,14 @@ type Config struct {
 	// restarts the job from its checkpoint instead (default twice the
 	// heartbeat timeout; negative: never adopt, restart at once).
 	AdoptWindow time.Duration
+	// RetainedJobs is how many ended jobs (FINISHED, FAILED, CANCELLED)
+	// the coordinator keeps, the most recently ended; older ones are
+	// forgotten: REST, /metrics and the job store (default 100; negative:
+	// no limit).
+	RetainedJobs int
+	// JobRetention forgets an ended job this long after it ended (default
+	// 24h; negative: no age limit).
+	JobRetention time.Duration
 	// Identity, shown by GET /api/v1/overview and the web UI: who this
 	// coordinator is and how it leads (nil: a single coordinator).
 	Identity *api.CoordinatorInfo
@@ -93,8 +114,12 @@ const (
 	DefaultHeartbeatTimeout  = 5 * time.Second
 	DefaultScheduleTimeout   = 60 * time.Second
 	DefaultMaxSpecBytes      = 1 << 20
+	DefaultHTTPReadTimeout   = 30 * time.Second
+	DefaultHTTPIdleTimeout   = 2 * time.Minute
 	DefaultCheckpointStorage = "file://./.weir/checkpoints"
 	DefaultStorageTimeout    = 30 * time.Second
+	DefaultRetainedJobs      = 100
+	DefaultJobRetention      = 24 * time.Hour
 )
 
 func (c *Config) setDefaults() {
@@ -115,6 +140,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxSpecBytes == 0 {
 		c.MaxSpecBytes = DefaultMaxSpecBytes
+	}
+	if c.HTTPReadTimeout == 0 {
+		c.HTTPReadTimeout = DefaultHTTPReadTimeout
+	}
+	if c.HTTPIdleTimeout == 0 {
+		c.HTTPIdleTimeout = DefaultHTTPIdleTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -143,6 +174,12 @@ func (c *Config) setDefaults() {
 	if c.Rand == nil {
 		c.Rand = rand.Float64
 	}
+	if c.RetainedJobs == 0 {
+		c.RetainedJobs = DefaultRetainedJobs
+	}
+	if c.JobRetention == 0 {
+		c.JobRetention = DefaultJobRetention
+	}
 }
 
 // OpenStorage is checkpoint.OpenStorage that also takes file://./relative
@@ -166,10 +203,52 @@ func (c *Config) Validate() error {
 	if c.StorageTimeout < 0 {
 		errs = append(errs, errors.New("coordinator: storage timeout must be positive"))
 	}
+	if c.HTTPReadTimeout < 0 || c.HTTPIdleTimeout < 0 {
+		errs = append(errs, errors.New("coordinator: HTTP timeouts must be positive"))
+	}
+	if c.AllowedPaths != nil {
+		if _, err := c.AllowedPaths.WithStorage(c.CheckpointStorage); err != nil {
+			errs = append(errs, fmt.Errorf("coordinator: checkpoint storage: %w", err))
+		}
+	}
 	if c.MaxSpecBytes < 0 {
 		errs = append(errs, errors.New("coordinator: max spec bytes must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkPaths refuses a job whose file sinks or checkpoint storage are
+// outside the allowed paths.
+func (c *Coordinator) checkPaths(job *spec.Job) error {
+	storage, err := c.storageRoots()
+	if err != nil {
+		return err
+	}
+	return spec.CheckPaths(job, c.cfg.AllowedPaths, storage)
+}
+
+// storageRoots are the allowed paths and the coordinator's own checkpoint
+// storage; nil when nothing is restricted.
+func (c *Coordinator) storageRoots() (*spec.Roots, error) {
+	if c.cfg.AllowedPaths == nil {
+		return nil, nil
+	}
+	return c.cfg.AllowedPaths.WithStorage(c.cfg.CheckpointStorage)
+}
+
+// checkSavepointURI refuses a from_savepoint URI outside the storage roots,
+// and a relative one, whose errors would show the coordinator's working
+// directory. The refusal does not depend on whether the path exists.
+func (c *Coordinator) checkSavepointURI(uri string) error {
+	scheme, rest, hasScheme := strings.Cut(uri, "://")
+	if (!hasScheme && !filepath.IsAbs(uri)) || (strings.EqualFold(scheme, "file") && !strings.HasPrefix(rest, "/") && !strings.HasPrefix(rest, "localhost/")) {
+		return errors.New("want an absolute URI: file:///dir, hdfs://host:port/dir, or an absolute path")
+	}
+	storage, err := c.storageRoots()
+	if err != nil {
+		return err
+	}
+	return storage.CheckStorage(uri)
 }
 
 // checkJob runs Config.CheckJob, if set, bounded by the storage timeout.

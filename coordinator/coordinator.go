@@ -84,6 +84,9 @@ type jobEntry struct {
 	adoptUntil time.Time
 	// reported are those subtasks, by task.
 	reported map[lifecycle.TaskKey]reportedTask
+	// evictRetry: removing the ended job from the job store failed; the
+	// next try is not before then (retention.go).
+	evictRetry time.Time
 }
 
 type lostWorker struct{ id, reason string }
@@ -146,7 +149,7 @@ func (c *Coordinator) Start() error {
 	c.grpcLn, c.httpLn = gl, hl
 	c.grpcSrv = grpc.NewServer()
 	controlpb.RegisterCoordinatorServer(c.grpcSrv, &sessionServer{c: c})
-	c.httpSrv = &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	c.httpSrv = c.newHTTPServer()
 	ticker := c.cfg.Clock.NewTicker(c.tickInterval())
 	c.wg.Add(3)
 	go func() {
@@ -170,6 +173,7 @@ func (c *Coordinator) Start() error {
 				return
 			case <-ticker.C():
 				c.tick()
+				c.evictEnded()
 			}
 		}
 	}()

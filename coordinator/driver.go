@@ -204,6 +204,7 @@ func (c *Coordinator) scheduleOneLocked() bool {
 func (c *Coordinator) dropWorkerLocked(id, reason string) {
 	w := c.workers[id]
 	if w != nil {
+		reason += lossMemoryNote(w.memory)
 		delete(c.workers, id)
 		w.kill()
 		c.log.Warn("worker lost", "worker", id, "reason", reason)
@@ -382,6 +383,7 @@ func (c *Coordinator) taskStatusLocked(workerID string, st *controlpb.TaskStatus
 		ev.Metrics = &lifecycle.Metrics{
 			RecordsIn: m.GetRecordsIn(), RecordsOut: m.GetRecordsOut(), BackpressuredMs: m.GetBackpressuredMs(),
 			DroppedLate: m.GetDroppedLate(), SkippedInvalid: m.GetSkippedInvalid(), DeadLettered: m.GetDeadLettered(),
+			Links: linksOf(m.GetLinks()), StateSizes: stateSizesOf(m.GetStateSizes()),
 		}
 	}
 	if err := c.applyLocked(j, ev); err != nil {

@@ -19,7 +19,7 @@ var (
 	descJobAttempt    = prometheus.NewDesc("weir_job_attempt", "Current execution attempt of a job.", []string{"job"}, nil)
 	descRecordsIn     = prometheus.NewDesc("weir_job_records_in_total", "Records read by a vertex's subtasks in the current attempt.", []string{"job", "vertex"}, nil)
 	descRecordsOut    = prometheus.NewDesc("weir_job_records_out_total", "Records emitted by a vertex's subtasks in the current attempt.", []string{"job", "vertex"}, nil)
-	descBackpressured = prometheus.NewDesc("weir_job_backpressured_seconds_total", "Time a vertex's subtasks waited for output credit.", []string{"job", "vertex"}, nil)
+	descBackpressured = prometheus.NewDesc("weir_job_backpressured_seconds_total", "Time a vertex's subtasks waited for output credit or, in a sink, on its broker.", []string{"job", "vertex"}, nil)
 	descDroppedLate   = prometheus.NewDesc("weir_job_dropped_late_total", "Late records dropped by a vertex.", []string{"job", "vertex"}, nil)
 	descSkipped       = prometheus.NewDesc("weir_job_skipped_invalid_total", "Invalid records skipped by a vertex.", []string{"job", "vertex"}, nil)
 	descDeadLettered  = prometheus.NewDesc("weir_job_dead_lettered_total", "Records sent to a dead-letter topic by a vertex.", []string{"job", "vertex"}, nil)

@@ -43,9 +43,11 @@ checkpoint: {interval: 100ms, storage: "file://%s"}
 restart: {strategy: fixed, attempts: 5, delay: 0s}
 pipeline:
   - name: src
-    source: {kafka: {brokers: ["${KAFKA_BROKERS}"], topic: %s}}
+    source: {kafka: {brokers: ["${KAFKA_BROKERS}"], topic: %s}, event_time: {field: id}}
   - name: by-id
     key_by: id
+  - name: per-id
+    window: {tumbling: 1m, aggregates: {n: count()}}
   - name: out
     sink: {discard: {}}
 `, t.TempDir(), topic))

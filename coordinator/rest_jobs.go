@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/weir-stream/weir/coordinator/api"
@@ -28,14 +31,45 @@ func (c *Coordinator) handleJobs(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
+// SpecTooLarge is the error text for a spec over the size limit; the REST
+// API and weir submit say the same.
+func SpecTooLarge(limit int64) string {
+	return fmt.Sprintf("job spec is larger than %d bytes", limit)
+}
+
+// specMediaTypes are the content types a submission may have. A browser
+// sends text/plain, form or multipart bodies cross-origin without a CORS
+// preflight; none of those is here.
+var specMediaTypes = []string{"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "application/json"}
+
+// checkSpecMediaType reports a submission whose Content-Type is not YAML or
+// JSON.
+func checkSpecMediaType(r *http.Request) *api.Error {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && slices.Contains(specMediaTypes, mt) {
+		return nil
+	}
+	got := "no Content-Type"
+	if ct != "" {
+		got = fmt.Sprintf("Content-Type %q", ct)
+	}
+	return &api.Error{Status: http.StatusUnsupportedMediaType, Code: api.CodeUnsupportedMedia,
+		Message: fmt.Sprintf("a job spec is sent as YAML or JSON (Content-Type: %s), got %s", strings.Join(specMediaTypes, ", "), got)}
+}
+
 // handleSubmit serves POST /api/v1/jobs: the body is the spec YAML.
 func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
+	if e := checkSpecMediaType(r); e != nil {
+		writeError(w, e)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.cfg.MaxSpecBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeError(w, &api.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge,
-				Message: fmt.Sprintf("job spec is larger than %d bytes", mbe.Limit)})
+				Message: SpecTooLarge(mbe.Limit)})
 			return
 		}
 		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: "reading the request body: " + err.Error()})
@@ -49,6 +83,12 @@ func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	job, g, apiErr := c.compile(body)
 	if apiErr != nil {
 		writeError(w, apiErr)
+		return
+	}
+	if err := c.checkPaths(job); err != nil {
+		details := specErrorDetails(err)
+		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidSpec,
+			Message: fmt.Sprintf("job refused: %d path(s) outside the allowed paths", len(details)), Details: details})
 		return
 	}
 	if err := c.checkJob(r.Context(), job); err != nil {
@@ -66,6 +106,11 @@ func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	var initial *lifecycle.RestorePoint
 	if from := r.URL.Query().Get("from_savepoint"); from != "" {
+		if err := c.checkSavepointURI(from); err != nil {
+			writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest,
+				Message: fmt.Sprintf("cannot restore from %s: %v", from, err)})
+			return
+		}
 		ctx, cancel := c.storageCtx()
 		initial, err = c.resolveSavepoint(ctx, from, g)
 		cancel()
@@ -149,6 +194,7 @@ func (c *Coordinator) handleJob(w http.ResponseWriter, r *http.Request) {
 	if j != nil {
 		out = renderJob(j)
 		out.Restarts += len(pastRestarts(j.m, c.historyLocked(j)))
+		out.Warnings = c.jobWarningsLocked(j)
 	}
 	c.mu.Unlock()
 	if j == nil {
@@ -180,6 +226,7 @@ func renderJob(j *jobEntry) api.Job {
 			av.Subtasks = append(av.Subtasks, api.Subtask{
 				Index: i, Worker: t.Worker, State: string(t.State), Error: t.Error,
 				RecordsIn: t.Metrics.RecordsIn, RecordsOut: t.Metrics.RecordsOut, BackpressuredMs: t.Metrics.BackpressuredMs,
+				Links: apiLinks(t.Metrics.Links), StateBytes: apiStateBytes(t.Metrics.StateSizes),
 			})
 		}
 		out.Vertices = append(out.Vertices, av)

@@ -15,12 +15,25 @@ import (
 	"github.com/weir-stream/weir/coordinator/clock"
 )
 
+// do sends a request as the CLI does: a POST carries Content-Type
+// application/yaml.
 func do(t *testing.T, method, url, body string) (*http.Response, []byte) {
+	t.Helper()
+	h := http.Header{}
+	if method == http.MethodPost {
+		h.Set("Content-Type", "application/yaml")
+	}
+	return doHeader(t, method, url, body, h)
+}
+
+// doHeader sends a request with exactly the given headers.
+func doHeader(t *testing.T, method, url, body string, h http.Header) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header = h
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,13 @@ type Context struct {
 	Metrics   *Counters
 	// OnError is the node's error policy (never nil when built by a worker).
 	OnError ErrorHandler
+	// Attempt is the job's execution attempt; it grows with every restart.
+	// Sinks put it into what they create, so a zombie of an older attempt
+	// cannot touch the current attempt's output.
+	Attempt int64
+	// Checkpointing says the job takes periodic checkpoints and ends with a
+	// final one: a sink may hold output back until a checkpoint completes.
+	Checkpointing bool
 	// Now is the processing time in epoch milliseconds (nil: the wall
 	// clock): processing-time timers and state TTL follow it. Tests inject
 	// a fake one.

@@ -21,6 +21,15 @@ type Record struct {
 	// Origin tells where the record was read, for error messages and dead
 	// letters. Zero when unknown.
 	Origin Origin
+	// Raw is the message the record was decoded from, as its source read
+	// it, so that a dead letter can carry the original bytes; nil when
+	// unknown. It is opaque here: the Kafka source keeps its
+	// *sarama.ConsumerMessage, which the Kafka dead-letter writer sends
+	// back as it was. Copies of the record (what filter, map, key_by and
+	// other per-record operators emit) keep it; a record made anew (a
+	// window's result) has none, and Encode does not carry it to another
+	// subtask.
+	Raw any
 	// SourceWatermark is the watermark of the source partition the record
 	// was read from, as of this record (0: none). A window treats a record
 	// as late against the larger of its own watermark and this one, so

@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"time"
+	"unicode"
 
 	"google.golang.org/grpc"
 
@@ -81,6 +83,11 @@ type Config struct {
 	NewExchange func(*slog.Logger) Exchange
 	// OpenStore opens checkpoint storage by URI; nil: checkpoint.OpenStorage.
 	OpenStore task.OpenStoreFunc
+	// AllowedPaths are where the subtasks may write: file sinks and
+	// checkpoint storage outside them fail the subtask before anything is
+	// opened. nil allows everything (embedding and tests); weir worker
+	// always sets it (--allowed-paths).
+	AllowedPaths *spec.Roots
 	// ReconnectMin and ReconnectMax bound the backoff between attempts to
 	// reach the coordinator (defaults 100ms and 5s).
 	ReconnectMin, ReconnectMax time.Duration
@@ -91,6 +98,11 @@ type Config struct {
 	// restarted coordinator or a new leader) or cancels them. After it the
 	// worker cancels them itself.
 	ReconnectGrace time.Duration
+	// MemoryLimit is the worker's memory limit in bytes (0: none), reported
+	// with heartbeats so that the coordinator warns as the heap nears it
+	// and explains a worker lost near it. The caller applies it to the
+	// runtime (ResolveMemoryLimit, ApplyMemoryLimit).
+	MemoryLimit int64
 }
 
 // Defaults.
@@ -122,6 +134,12 @@ func (c *Config) setDefaults() {
 		c.RunTask = wired.runTask
 		if c.NewExchange == nil {
 			c.NewExchange = wired.newExchange
+		}
+	}
+	if c.AllowedPaths != nil {
+		c.OpenStore = pathStore(c.OpenStore, c.AllowedPaths)
+		if c.Builder != nil {
+			c.Builder = pathBuilder{Builder: c.Builder, roots: c.AllowedPaths}
 		}
 	}
 	if c.DataAddr == "" {
@@ -156,17 +174,27 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// MaxSlots bounds Slots; the coordinator refuses a registration with more
+// (coordinator.MaxWorkerSlots, the same number).
+const MaxSlots = 1024
+
 // Validate reports every problem with the config (after defaults).
 func (c *Config) Validate() error {
 	var errs []error
 	if c.CoordinatorAddr == "" {
 		errs = append(errs, errors.New("worker: the coordinator address is required"))
 	}
-	if c.Slots < 1 {
-		errs = append(errs, fmt.Errorf("worker: slots must be at least 1, got %d", c.Slots))
+	if c.Slots < 1 || c.Slots > MaxSlots {
+		errs = append(errs, fmt.Errorf("worker: slots must be 1 to %d, got %d", MaxSlots, c.Slots))
+	}
+	if len(c.ID) > 256 || strings.ContainsFunc(c.ID, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) {
+		errs = append(errs, fmt.Errorf("worker: id %.64q must be at most 256 bytes with no space or control character (the coordinator refuses it)", c.ID))
 	}
 	if c.ReconnectMin <= 0 || c.ReconnectMax < c.ReconnectMin {
 		errs = append(errs, fmt.Errorf("worker: reconnect backoff must satisfy 0 < min (%s) <= max (%s)", c.ReconnectMin, c.ReconnectMax))
+	}
+	if c.MemoryLimit < 0 {
+		errs = append(errs, fmt.Errorf("worker: memory limit must not be negative, got %d", c.MemoryLimit))
 	}
 	if c.ParseSpec == nil {
 		errs = append(errs, errors.New("worker: ParseSpec is required (spec.Parse)"))

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
 	"github.com/weir-stream/weir/worker/task"
 )
@@ -38,6 +41,11 @@ func (w *Worker) sessionLoop() {
 		if registered {
 			backoff = w.cfg.ReconnectMin
 			w.log.Warn("session with the coordinator ended; reconnecting", "err", err, "grace", w.cfg.ReconnectGrace)
+		} else if c := status.Code(err); c == codes.AlreadyExists || c == codes.InvalidArgument {
+			// AlreadyExists: our previous session (or another process
+			// with our id) is still registered; it is dropped within the
+			// coordinator's heartbeat timeout.
+			w.log.Warn("the coordinator refused the registration; retrying", "addr", w.cfg.CoordinatorAddr, "err", err, "in", backoff)
 		} else {
 			w.log.Warn("cannot reach the coordinator; retrying", "addr", w.cfg.CoordinatorAddr, "err", err, "in", backoff)
 		}
@@ -133,7 +141,7 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 					}
 				}
 			case <-ticker.C:
-				hb := &controlpb.Heartbeat{UnixMs: time.Now().UnixMilli(), Tasks: w.allStatuses()}
+				hb := &controlpb.Heartbeat{UnixMs: time.Now().UnixMilli(), Tasks: w.allStatuses(), Memory: readMemory(w.cfg.MemoryLimit)}
 				if err := stream.Send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_Heartbeat{Heartbeat: hb}}); err != nil {
 					return err
 				}

@@ -274,7 +274,7 @@ func ReadOutputs(ctx context.Context, brokers []string, topic string, idle time.
 					}
 				case e := <-pc.Errors():
 					select {
-					case errs <- fmt.Errorf("accesslog: consume %s partition %d: %w", topic, p, e):
+					case errs <- consumeError(topic, p, e):
 					default:
 					}
 					return
@@ -312,6 +312,18 @@ func ReadOutputs(ctx context.Context, brokers []string, topic string, idle time.
 			return out, bad, nil
 		}
 	}
+}
+
+// consumeError names the partition that failed; an answer that does not
+// decode says so plainly, since the fault is then the broker's data, not the
+// job's output (seen with dev broker data directories damaged by a crash of
+// a broker that forgot auto-created topics: "invalid array length").
+func consumeError(topic string, p int32, err error) error {
+	var pde sarama.PacketDecodingError
+	if errors.As(err, &pde) {
+		return fmt.Errorf("accesslog: consume %s partition %d: the broker's answer does not decode, so the data it serves for this partition is damaged (not a verdict on the job's output): %w", topic, p, err)
+	}
+	return fmt.Errorf("accesslog: consume %s partition %d: %w", topic, p, err)
 }
 
 // DecodeOutput decodes one window result (see ReadOutputs).

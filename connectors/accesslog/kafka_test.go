@@ -225,3 +225,19 @@ func FuzzDecodeOutput(f *testing.F) {
 		_, _ = DecodeOutput(b)
 	})
 }
+
+// TestConsumeErrorNamesDamagedData: an answer from the broker that does not
+// decode (sarama's "invalid array length", which weir verify printed bare
+// against a damaged dev broker) says that the broker's data is at fault.
+func TestConsumeErrorNamesDamagedData(t *testing.T) {
+	cerr := &sarama.ConsumerError{Topic: "out", Partition: 2, Err: sarama.PacketDecodingError{Info: "invalid array length"}}
+	got := consumeError("out", 2, cerr).Error()
+	for _, want := range []string{"out partition 2", "does not decode", "damaged", "invalid array length"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%q does not say %q", got, want)
+		}
+	}
+	if got := consumeError("out", 1, sarama.ErrOutOfBrokers).Error(); strings.Contains(got, "damaged") {
+		t.Errorf("a connection error blamed on damaged data: %q", got)
+	}
+}

@@ -67,6 +67,7 @@ type Source struct {
 	idleTimeout time.Duration
 	wmInterval  time.Duration
 	onError     dataflow.ErrorHandler
+	schema      *dataflow.Schema // the node's declared types; nil: none
 
 	// next is the global index of the next record to emit; Snapshot reads it.
 	next atomic.Int64
@@ -111,6 +112,11 @@ func NewSource(node *spec.Node, ctx *dataflow.Context) (dataflow.Source, error) 
 	if s.onError == nil {
 		s.onError = dataflow.FailOnError{Node: node.Name}
 	}
+	sch, err := dataflow.NewSchema(node.Source.Schema)
+	if err != nil {
+		return nil, fmt.Errorf("datagen %s: %w", node.Name, err)
+	}
+	s.schema = sch
 	if s.profile == ProfileAccessLog {
 		s.gen = accesslog.NewGenerator(accesslog.Config{Seed: d.Seed, Events: d.Count})
 	}
@@ -240,18 +246,23 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) error {
 		var ts int64
 		rec.Fields, ts = s.fields(n)
 		rec.Origin.Offset = n
+		if s.schema != nil {
+			f, err := s.schema.Check(rec.Fields)
+			if err != nil {
+				if herr := s.reject(&rec, n, lk, err); herr != nil {
+					return herr
+				}
+				continue
+			}
+			rec.Fields = f
+		}
 		if s.hasTime {
 			var err error
 			if s.tsField != "ts" {
 				ts, err = s.eventTime(rec.Fields)
 			}
 			if err != nil {
-				rec.Time = dataflow.NoTime
-				lk.Lock()
-				herr := s.onError.Handle(&rec, nil, err)
-				s.next.Store(n + int64(s.par))
-				lk.Unlock()
-				if herr != nil {
+				if herr := s.reject(&rec, n, lk, err); herr != nil {
 					return herr
 				}
 				continue
@@ -291,6 +302,17 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) error {
 		}
 	}
 	return nil
+}
+
+// reject hands record n to the error policy. It counts as emitted for the
+// snapshot, under the checkpoint lock like an emitted record.
+func (s *Source) reject(rec *dataflow.Record, n int64, lk sync.Locker, err error) error {
+	rec.Time = dataflow.NoTime
+	lk.Lock()
+	herr := s.onError.Handle(rec, nil, err)
+	s.next.Store(n + int64(s.par))
+	lk.Unlock()
+	return herr
 }
 
 // The shapes of the profiles' records, in the order of accesslog.Event's

@@ -3,6 +3,7 @@ package datagen
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -334,4 +335,40 @@ func FuzzRestore(f *testing.F) {
 		}
 		_ = s.Run(context.Background(), &collector{discard: true})
 	})
+}
+
+// The node's schema is enforced on generated records as on decoded ones: a
+// declared type the profile does not produce goes to on_error, counted; a
+// float field takes the generator's integers converted.
+func TestSchemaEnforced(t *testing.T) {
+	n := node(spec.DatagenSource{Count: 5}, nil)
+	n.Source.Schema = map[string]string{"status": "string"}
+	err := build(t, n, 0, 1).Run(context.Background(), &collector{})
+	var re *dataflow.RecordError
+	if !errors.As(err, &re) || re.Origin.Offset != 0 || !strings.Contains(err.Error(), `field "status": want string (the source's schema), got int`) {
+		t.Fatalf("int status under a string schema: %v", err)
+	}
+	var counters dataflow.Counters
+	src, _ := NewSource(n, &dataflow.Context{Parallelism: 1, OnError: dataflow.SkipOnError{Counters: &counters}})
+	out := &collector{}
+	if err := src.Run(context.Background(), out); err != nil || len(out.recs) != 0 || counters.SkippedInvalid.Load() != 5 {
+		t.Fatalf("skip policy: err %v, %d records, %d skipped", err, len(out.recs), counters.SkippedInvalid.Load())
+	}
+
+	n.Source.Schema = map[string]string{"status": "int", "bytes": "float", "ip": "string", "url": "string", "ts": "int"}
+	out = &collector{}
+	run(t, build(t, n, 0, 1), out)
+	if len(out.recs) != 5 {
+		t.Fatalf("%d records, want 5", len(out.recs))
+	}
+	for _, r := range out.recs {
+		if _, ok := r.Fields.Get("bytes").(float64); !ok {
+			t.Fatalf("bytes not converted to float: %v", r.Fields)
+		}
+	}
+
+	n.Source.Schema = map[string]string{"status": "decimal"}
+	if _, err := NewSource(n, &dataflow.Context{Parallelism: 1}); err == nil {
+		t.Fatal("unknown schema type accepted")
+	}
 }

@@ -2,9 +2,12 @@ package kafka
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -71,34 +74,34 @@ func NewDeadLetter(node string, policy *spec.ErrorPolicy, counters *dataflow.Cou
 	return d, closerFunc(d.close), nil
 }
 
-// Handle writes the record (raw as read, else its fields as JSON) with the
-// reason in headers. It returns an error, failing the task, when the write
-// is not acknowledged.
+// Handle writes the failed record with the reason in headers, and returns
+// an error, failing the task, when the write is not acknowledged.
+//
+// What it writes (docs/spec.md, "Error policies"):
+//   - a record read by a Kafka source (r.Raw, kept through per-record
+//     operators): the message's key, value and headers exactly as read, a
+//     null key or value staying null;
+//   - else raw, when given: that value, without a key;
+//   - else the record's fields as a JSON object (a value JSON cannot carry,
+//     such as NaN or an infinity, as a string like "+Inf"), keyed by the
+//     record's key when it has one.
+//
+// The headers weir.error, weir.node and weir.origin follow any original
+// headers.
 func (d *deadLetter) Handle(r *dataflow.Record, raw []byte, cause error) error {
 	if r == nil {
 		r = &dataflow.Record{}
-	}
-	value := raw
-	if value == nil {
-		b, err := dataflow.AppendJSON(nil, r.Fields)
-		if err != nil {
-			b = []byte(r.Fields.String())
-		}
-		value = b
 	}
 	reason := "unknown error"
 	if cause != nil {
 		reason = cause.Error()
 	}
-	msg := &sarama.ProducerMessage{
-		Topic: d.topic,
-		Value: sarama.ByteEncoder(value),
-		Headers: []sarama.RecordHeader{
-			{Key: []byte(HeaderError), Value: []byte(reason)},
-			{Key: []byte(HeaderNode), Value: []byte(d.node)},
-			{Key: []byte(HeaderOrigin), Value: []byte(r.Origin.String())},
-		},
-	}
+	msg := deadLetterMessage(d.topic, r, raw)
+	msg.Headers = append(msg.Headers,
+		sarama.RecordHeader{Key: []byte(HeaderError), Value: []byte(reason)},
+		sarama.RecordHeader{Key: []byte(HeaderNode), Value: []byte(d.node)},
+		sarama.RecordHeader{Key: []byte(HeaderOrigin), Value: []byte(r.Origin.String())},
+	)
 	if _, _, err := d.producer.SendMessage(msg); err != nil {
 		return fmt.Errorf("node %s: record at %s failed (%s) and could not be dead-lettered to topic %q: %w: %w",
 			d.node, r.Origin, reason, d.topic, ErrDelivery, err)
@@ -107,6 +110,103 @@ func (d *deadLetter) Handle(r *dataflow.Record, raw []byte, cause error) error {
 		d.counters.DeadLettered.Add(1)
 	}
 	return nil
+}
+
+// deadLetterMessage is the dead letter of r without weir's headers (see
+// Handle). A nil Key or Value encoder is what sarama writes as null.
+func deadLetterMessage(topic string, r *dataflow.Record, raw []byte) *sarama.ProducerMessage {
+	msg := &sarama.ProducerMessage{Topic: topic}
+	if m, ok := r.Raw.(*sarama.ConsumerMessage); ok && m != nil {
+		if m.Key != nil {
+			msg.Key = sarama.ByteEncoder(m.Key)
+		}
+		if m.Value != nil {
+			msg.Value = sarama.ByteEncoder(m.Value)
+		}
+		msg.Headers = make([]sarama.RecordHeader, 0, len(m.Headers)+3)
+		for _, h := range m.Headers {
+			if h != nil {
+				msg.Headers = append(msg.Headers, *h)
+			}
+		}
+		return msg
+	}
+	if raw != nil {
+		msg.Value = sarama.ByteEncoder(raw)
+		return msg
+	}
+	msg.Value = sarama.ByteEncoder(fieldsJSON(r.Fields))
+	if k := keyBytes(r.Key); k != nil {
+		msg.Key = sarama.ByteEncoder(k)
+	}
+	return msg
+}
+
+// fieldsJSON encodes f as a JSON object, always valid JSON: a value JSON
+// cannot carry becomes a string (NaN and infinities as strconv writes them,
+// "NaN", "+Inf", "-Inf"; another type as fmt prints it).
+func fieldsJSON(f dataflow.Fields) []byte {
+	if b, err := dataflow.AppendJSON(nil, f); err == nil {
+		return b
+	}
+	vals := make([]any, f.Len())
+	for i := range vals {
+		vals[i] = jsonSafe(f.Value(i))
+	}
+	if b, err := dataflow.AppendJSON(nil, dataflow.NewFields(f.Shape(), vals)); err == nil {
+		return b
+	}
+	// Unreachable with jsonSafe's values; still never invalid JSON.
+	b, _ := json.Marshal(map[string]string{"unencodable": f.String()})
+	return b
+}
+
+// jsonSafe replaces what JSON cannot carry in v by strings.
+func jsonSafe(v any) any {
+	switch x := v.(type) {
+	case nil, bool, int64, string, time.Time, []byte:
+		return v
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return strconv.FormatFloat(x, 'g', -1, 64)
+		}
+		return v
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = jsonSafe(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = jsonSafe(e)
+		}
+		return out
+	}
+	if _, err := json.Marshal(v); err == nil {
+		return v
+	}
+	return fmt.Sprint(v)
+}
+
+// keyBytes renders a record's key (set by key_by) as a message key, as
+// the sink does for strings and integers; nil for no key.
+func keyBytes(k any) []byte {
+	switch x := k.(type) {
+	case nil:
+		return nil
+	case string:
+		return []byte(x)
+	case []byte:
+		return x
+	case int64:
+		return strconv.AppendInt(nil, x, 10)
+	}
+	if b, err := json.Marshal(jsonSafe(k)); err == nil {
+		return b
+	}
+	return []byte(fmt.Sprint(k))
 }
 
 func (d *deadLetter) close() error {

@@ -24,6 +24,7 @@ const (
 // and shapes, so it is not safe for concurrent use.
 type decoder struct {
 	raw    bool
+	schema *dataflow.Schema // the source's declared types; nil: none
 	rd     bytes.Reader
 	shapes dataflow.ShapeCache
 	names  []string
@@ -33,6 +34,14 @@ type decoder struct {
 var rawShape = dataflow.MustShape("value")
 
 func (d *decoder) decode(value []byte) (dataflow.Fields, error) {
+	f, err := d.decodeFields(value)
+	if err != nil || d.schema == nil {
+		return f, err
+	}
+	return d.schema.Check(f)
+}
+
+func (d *decoder) decodeFields(value []byte) (dataflow.Fields, error) {
 	if d.raw {
 		return dataflow.NewFields(rawShape, []any{string(value)}), nil
 	}

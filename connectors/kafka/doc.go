@@ -77,10 +77,14 @@
 // evaluated or is not a number (epoch milliseconds), goes to the node's error
 // policy (ctx.OnError) with the raw message value: fail (default) fails the
 // task with the topic, partition and offset in the message; skip drops and
-// counts it; dead_letter (NewDeadLetter) writes the raw bytes to the
-// dead-letter topic with headers weir.error (the reason), weir.node and
-// weir.origin, and waits for the acknowledgement — if that write fails, the
-// task fails, so no record is silently lost.
+// counts it; dead_letter (NewDeadLetter) writes the message's key, value and
+// headers exactly as read to the dead-letter topic, followed by the headers
+// weir.error (the reason), weir.node and weir.origin, and waits for the
+// acknowledgement — if that write fails, the task fails, so no record is
+// silently lost. Every record keeps its message in Record.Raw, so a record
+// that fails later in the same task (an expression, the sink's encoding)
+// is dead-lettered as that message too; one without (a window's result, or
+// a record that came over the network) is written as its fields in JSON.
 //
 // Watermarks. With event_time, each record's time is the field expression's
 // value. The source keeps one eventtime.Tracker over its partitions: a

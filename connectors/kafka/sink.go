@@ -50,6 +50,7 @@ type Sink struct {
 	logger  *slog.Logger
 
 	connectBudget time.Duration // injected for tests
+	flushTimeout  time.Duration // snapshotFlushTimeout; injected for tests
 
 	client    sarama.Client
 	producer  sarama.AsyncProducer
@@ -59,6 +60,12 @@ type Sink struct {
 	closed    bool
 	jsonSize  int // largest value encoded so far, to size the next one
 	aborted   atomic.Bool
+
+	// metrics counts waits on the broker as backpressure; link reports
+	// whether the brokers answer, probed by watch while connected.
+	metrics *dataflow.Counters
+	link    *dataflow.Link
+	watch   *linkWatch
 
 	eos *txnWriter // exactly-once delivery; nil: at least once
 }
@@ -94,7 +101,7 @@ func NewSink(node *spec.Node, ctx *dataflow.Context) (*Sink, error) {
 	if k.Format != FormatJSON && k.Format != FormatRaw {
 		problems = append(problems, fmt.Sprintf("format %q: want json or raw", k.Format))
 	}
-	s := &Sink{node: node.Name, cfg: k, raw: k.Format == FormatRaw, connectBudget: connectTimeout}
+	s := &Sink{node: node.Name, cfg: k, raw: k.Format == FormatRaw, connectBudget: connectTimeout, flushTimeout: snapshotFlushTimeout}
 	switch k.Delivery {
 	case DeliveryAtLeastOnce:
 	case DeliveryExactlyOnce:
@@ -131,6 +138,9 @@ func (s *Sink) setContext(ctx *dataflow.Context) {
 	s.onError = ctx.OnError
 	if s.onError == nil {
 		s.onError = dataflow.FailOnError{Node: s.node}
+	}
+	if ctx.Metrics != nil {
+		s.metrics = ctx.Metrics
 	}
 	s.logger = ctx.Logger
 	if s.logger == nil {
@@ -180,6 +190,9 @@ func (s *Sink) saramaConfig() *sarama.Config {
 func (s *Sink) Open(ctx *dataflow.Context) error {
 	if ctx != nil {
 		s.setContext(ctx)
+		if s.link == nil {
+			s.link = newLink(ctx, s.node, s.cfg.Brokers, s.cfg.Topic)
+		}
 	}
 	if s.eos != nil {
 		return s.openTxn()
@@ -200,6 +213,7 @@ func (s *Sink) Open(ctx *dataflow.Context) error {
 	s.acks = newAckTracker()
 	s.drainDone = make(chan struct{})
 	go s.drainAcks(p)
+	s.watch = watchLink(client, s.cfg.Topic, s.link)
 	return nil
 }
 
@@ -252,7 +266,15 @@ func (s *Sink) Process(r *dataflow.Record, _ dataflow.Output) (err error) {
 	if err != nil {
 		return s.onError.Handle(r, nil, err)
 	}
-	s.producer.Input() <- msg
+	select {
+	case s.producer.Input() <- msg:
+	default:
+		// The producer's buffer is full: the broker is slow or gone.
+		// Timed only here, so the common case costs nothing.
+		b := blockStart(s.metrics)
+		s.producer.Input() <- msg
+		blockEnd(s.metrics, b)
+	}
 	s.sent++
 	return nil
 }
@@ -356,8 +378,10 @@ const snapshotFlushTimeout = 60 * time.Second
 // transaction open, and returns the state with the transaction pending for
 // checkpointID.
 func (s *Sink) Snapshot(checkpointID int64) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), snapshotFlushTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.flushTimeout)
 	defer cancel()
+	b := blockStart(s.metrics)
+	defer blockEnd(s.metrics, b)
 	if s.eos != nil {
 		if s.client == nil {
 			return nil, fmt.Errorf("kafka sink %q: checkpoint %d before Open", s.node, checkpointID)
@@ -367,7 +391,7 @@ func (s *Sink) Snapshot(checkpointID int64) ([]byte, error) {
 	if err := s.Flush(ctx); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("kafka sink %q: topic %q: checkpoint %d: %d messages not acknowledged within %s",
-				s.node, s.cfg.Topic, checkpointID, s.sent-s.acks.count(), snapshotFlushTimeout)
+				s.node, s.cfg.Topic, checkpointID, s.sent-s.acks.count(), s.flushTimeout)
 		}
 		return nil, err
 	}
@@ -451,6 +475,7 @@ func (s *Sink) Close(dataflow.Output) error {
 	if err != nil && errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("kafka sink %q: topic %q: %d messages not acknowledged within %s", s.node, s.cfg.Topic, s.sent-s.acks.count(), closeFlushTimeout)
 	}
+	s.watch.stop()
 	s.producer.AsyncClose()
 	<-s.drainDone
 	s.client.Close()
@@ -473,10 +498,12 @@ func (s *Sink) Abort() {
 	}
 	s.closed = true
 	s.aborted.Store(true)
+	watch := s.watch
 	if s.eos != nil {
 		c, w := s.client, s.eos
 		s.client = nil
 		go func() {
+			watch.stop()
 			ctx, cancel := context.WithTimeout(context.Background(), closeFlushTimeout)
 			defer cancel()
 			w.abortOpen(ctx)
@@ -493,6 +520,7 @@ func (s *Sink) Abort() {
 	s.producer = nil
 	p.AsyncClose()
 	go func() {
+		watch.stop()
 		<-drained
 		c.Close()
 	}()

@@ -43,6 +43,8 @@ type txnWriter struct {
 	// endOfInput: the final watermark went through; Close commits.
 	endOfInput bool
 	committed  int64 // transactions committed, for tests and logs
+	// metrics counts the waits on the broker as backpressure (nil: not).
+	metrics *dataflow.Counters
 }
 
 // openTxn is the transaction records are written to now.
@@ -74,7 +76,9 @@ func (w *txnWriter) begin(ctx context.Context) error {
 func (w *txnWriter) write(key, value []byte, timeout time.Duration) error {
 	if w.cur == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		b := blockStart(w.metrics)
 		err := w.begin(ctx)
+		blockEnd(w.metrics, b)
 		cancel()
 		if err != nil {
 			return err
@@ -116,6 +120,8 @@ func (w *txnWriter) write(key, value []byte, timeout time.Duration) error {
 	if t.bytes >= txnBatchBytes {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
+		b := blockStart(w.metrics)
+		defer blockEnd(w.metrics, b)
 		return w.flush(ctx)
 	}
 	return nil
@@ -336,6 +342,7 @@ func (s *Sink) openTxn() error {
 	}
 	w := s.eos
 	w.logger = s.logger
+	w.metrics = s.metrics
 	w.conn = newTxnConn(client, s.cfg.TransactionTimeout.D())
 	w.partitions = int32(len(parts))
 	w.partitioner = sarama.NewHashPartitioner(s.cfg.Topic)
@@ -347,6 +354,7 @@ func (s *Sink) openTxn() error {
 		return err
 	}
 	s.client = client
+	s.watch = watchLink(client, s.cfg.Topic, s.link)
 	return nil
 }
 
@@ -389,6 +397,7 @@ func (s *Sink) closeTxn() error {
 		return nil
 	}
 	defer func() {
+		s.watch.stop()
 		s.client.Close()
 		s.client = nil
 	}()

@@ -83,6 +83,9 @@ type Source struct {
 	// every change of the position and the Emit that goes with it.
 	lk sync.Locker
 
+	// link reports whether the brokers answer (see watchLink).
+	link *dataflow.Link
+
 	// Injected for tests.
 	now           func() time.Time
 	connectBudget time.Duration
@@ -138,6 +141,11 @@ func NewSource(node *spec.Node, ctx *dataflow.Context) (dataflow.Source, error) 
 		stallTimeout:  defaultStallTimeout,
 		dec:           decoder{raw: k.Format == FormatRaw},
 	}
+	if sch, err := dataflow.NewSchema(node.Source.Schema); err != nil {
+		problems = append(problems, err.Error())
+	} else {
+		s.dec.schema = sch
+	}
 	if et := node.Source.EventTime; et != nil {
 		prog, err := expr.Compile(et.Field, node.Source.Schema, expr.Number)
 		if err != nil {
@@ -190,6 +198,9 @@ func (s *Source) Open(ctx *dataflow.Context) error {
 	}
 	if s.subtask < 0 || s.subtask >= s.parallelism {
 		return fmt.Errorf("%w: kafka source %q: subtask %d of %d", ErrConfig, s.node, s.subtask, s.parallelism)
+	}
+	if s.link == nil {
+		s.link = newLink(ctx, s.node, s.cfg.Brokers, s.cfg.Topic)
 	}
 	return nil
 }
@@ -430,6 +441,8 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) (err error)
 		return s.errorf("%w", err)
 	}
 	defer client.Close()
+	watch := watchLink(client, s.cfg.Topic, s.link)
+	defer watch.stop()
 
 	mine := assigned(parts, s.subtask, s.parallelism)
 	s.logger.Debug("kafka source assigned partitions", "partitions", mine, "of", len(parts))
@@ -720,6 +733,7 @@ func (s *Source) handle(ps *partState, m *sarama.ConsumerMessage, now time.Time,
 	rec := dataflow.Record{
 		Time:   dataflow.NoTime,
 		Origin: dataflow.Origin{Source: s.node, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset},
+		Raw:    m, // for dead letters, here or downstream (deadletter.go)
 	}
 	fields, err := s.dec.decode(m.Value)
 	if err == nil && s.etProg != nil {

@@ -1,6 +1,3 @@
-// Package sinks holds the simple sinks: stdout and file (one record per
-// line, JSON or raw) and discard (counts, for benchmarks). They deliver
-// at least once: lines written before a failure are not taken back.
 package sinks
 
 import (
@@ -78,10 +75,12 @@ func NewStdoutTo(w io.Writer, node *spec.Node, ctx *dataflow.Context) (dataflow.
 	}, nil
 }
 
-// NewFile builds a file sink. It appends to the file, creating it and its
-// directory when missing; with parallelism above 1 subtask i writes
-// "<path>-<i>". Lines are buffered and flushed when the buffer fills, on
-// watermarks and on Close.
+// NewFile builds a file sink. In a job that takes checkpoints
+// (ctx.Checkpointing) the path is a directory of part files committed with
+// the checkpoints, exactly once (see the package doc). Otherwise it appends
+// to the file, creating it and its directory when missing; with parallelism
+// above 1 subtask i writes "<path>-<i>". Lines are buffered and flushed when
+// the buffer fills, on watermarks, at savepoints and on Close.
 func NewFile(node *spec.Node, ctx *dataflow.Context) (dataflow.Operator, error) {
 	if node == nil || node.Sink == nil || node.Sink.File == nil {
 		return nil, errors.New("sinks: node has no file sink")
@@ -94,11 +93,14 @@ func NewFile(node *spec.Node, ctx *dataflow.Context) (dataflow.Operator, error) 
 	if err != nil {
 		return nil, err
 	}
+	if ctx != nil && ctx.Checkpointing {
+		return newPartSink(&lineSink{node: node.Name, format: f, what: fs.Path, onError: onError(node, ctx)}, fs.Path, ctx), nil
+	}
 	path := fs.Path
 	if ctx != nil && ctx.Parallelism > 1 {
 		path += "-" + strconv.Itoa(ctx.Subtask)
 	}
-	return &lineSink{
+	return &fileSink{&lineSink{
 		node: node.Name, format: f, what: path, onError: onError(node, ctx),
 		open: func() (io.Writer, io.Closer, error) {
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -110,7 +112,37 @@ func NewFile(node *spec.Node, ctx *dataflow.Context) (dataflow.Operator, error) 
 			}
 			return file, file, nil
 		},
-	}, nil
+	}}, nil
+}
+
+// fileSink is the file sink of a job without checkpoints: at least once,
+// appending to one file per subtask.
+type fileSink struct{ *lineSink }
+
+// Snapshot implements dataflow.Snapshotter: a savepoint flushes, so the
+// file holds every record before its barrier. There is no state.
+func (s *fileSink) Snapshot(int64) ([]byte, error) {
+	if s.w == nil || s.closed {
+		return nil, nil
+	}
+	return nil, s.flush()
+}
+
+// Restore implements dataflow.Snapshotter. A state with pre-committed part
+// files (from a job with checkpoints) is refused: ignoring it would lose
+// them.
+func (s *fileSink) Restore(states [][]byte) error {
+	for i, b := range states {
+		st, err := decodePartState(b)
+		if err != nil {
+			return fmt.Errorf("sink %s: restored state %d: %w", s.node, i, err)
+		}
+		if len(st.Pending) > 0 {
+			return fmt.Errorf("sink %s: the restored state has %d pre-committed part files of a file sink in a job with checkpoints (first: %s); restore into a job with a checkpoint block so that they are committed",
+				s.node, len(st.Pending), st.Pending[0].Part)
+		}
+	}
+	return nil
 }
 
 func onError(node *spec.Node, ctx *dataflow.Context) dataflow.ErrorHandler {
@@ -120,10 +152,14 @@ func onError(node *spec.Node, ctx *dataflow.Context) dataflow.ErrorHandler {
 	return dataflow.FailOnError{Node: node.Name}
 }
 
-// Path returns where a file sink writes (with the subtask suffix).
+// Path returns where a file sink writes: the file (with the subtask
+// suffix), or the directory of part files in a job with checkpoints.
 func Path(op dataflow.Operator) string {
-	if s, ok := op.(*lineSink); ok {
+	switch s := op.(type) {
+	case *fileSink:
 		return s.what
+	case *partSink:
+		return s.dir
 	}
 	return ""
 }
@@ -146,6 +182,21 @@ func (s *lineSink) Process(r *dataflow.Record, _ dataflow.Output) error {
 	if s.w == nil || s.closed {
 		return fmt.Errorf("sink %s: record after close or before open", s.node)
 	}
+	if err := s.write(r); err != nil {
+		return err
+	}
+	if s.interval > 0 {
+		if now := time.Now(); now.Sub(s.lastFlush) >= s.interval {
+			s.lastFlush = now
+			return s.flush()
+		}
+	}
+	return nil
+}
+
+// write writes r as one line; a record that cannot be encoded goes to the
+// node's error policy.
+func (s *lineSink) write(r *dataflow.Record) error {
 	if err := s.writeLine(r); err != nil {
 		var werr *writeError
 		if errors.As(err, &werr) {
@@ -153,12 +204,6 @@ func (s *lineSink) Process(r *dataflow.Record, _ dataflow.Output) error {
 		}
 		// The record cannot be written as asked: the node's policy decides.
 		return s.onError.Handle(r, nil, err)
-	}
-	if s.interval > 0 {
-		if now := time.Now(); now.Sub(s.lastFlush) >= s.interval {
-			s.lastFlush = now
-			return s.flush()
-		}
 	}
 	return nil
 }
@@ -271,4 +316,5 @@ var (
 	_ dataflow.Operator         = (*lineSink)(nil)
 	_ dataflow.WatermarkHandler = (*lineSink)(nil)
 	_ dataflow.Operator         = (*Discard)(nil)
+	_ dataflow.Snapshotter      = (*fileSink)(nil)
 )

@@ -10,9 +10,11 @@ const (
 	CodeBadRequest       = "bad_request"
 	CodeInvalidSpec      = "invalid_spec"
 	CodeNotFound         = "not_found"
+	CodeForbidden        = "forbidden"
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeConflict         = "conflict"
 	CodeTooLarge         = "too_large"
+	CodeUnsupportedMedia = "unsupported_media_type"
 	CodeUnavailable      = "unavailable"
 	CodeInternal         = "internal"
 )

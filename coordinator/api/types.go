@@ -38,6 +38,11 @@ type Worker struct {
 	State         string    `json:"state"`
 	RegisteredAt  time.Time `json:"registered_at"`
 	LastHeartbeat time.Time `json:"last_heartbeat"`
+	// Memory as of the last heartbeat: the live heap after the last GC,
+	// what the Go runtime holds, and the worker's limit (0: none).
+	HeapLiveBytes    int64 `json:"heap_live_bytes"`
+	MemoryBytes      int64 `json:"memory_bytes"`
+	MemoryLimitBytes int64 `json:"memory_limit_bytes"`
 }
 
 // WorkerList is GET /api/v1/workers.
@@ -84,6 +89,10 @@ type Job struct {
 	// (details: GET /api/v1/jobs/{id}/restarts).
 	Restarts int      `json:"restarts"`
 	Vertices []Vertex `json:"vertices"`
+	// Warnings are problems a RUNNING job does not show by its state: a
+	// source or sink that cannot reach its brokers, a worker near its
+	// memory limit.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Vertex is one vertex of the job graph and its subtasks.
@@ -103,6 +112,21 @@ type Subtask struct {
 	RecordsIn       int64  `json:"records_in"`
 	RecordsOut      int64  `json:"records_out"`
 	BackpressuredMs int64  `json:"backpressured_ms"`
+	// Links: each source's and sink's connectivity (as last reported).
+	Links []Link `json:"links,omitempty"`
+	// StateBytes: estimated keyed-state bytes per stateful node.
+	StateBytes map[string]int64 `json:"state_bytes,omitempty"`
+}
+
+// Link is whether a source or sink reaches its outside system.
+type Link struct {
+	Node string `json:"node"`
+	// Target names it: "kafka <brokers> topic <topic>".
+	Target    string `json:"target"`
+	Connected bool   `json:"connected"`
+	// UnreachableSince is when the current failure streak began.
+	UnreachableSince *time.Time `json:"unreachable_since,omitempty"`
+	LastError        string     `json:"last_error,omitempty"`
 }
 
 // Cancelled is the answer to POST /api/v1/jobs/{id}/cancel.

@@ -62,6 +62,25 @@ type Metrics struct {
 	DroppedLate     int64
 	SkippedInvalid  int64
 	DeadLettered    int64
+	// Links: whether the task's sources and sinks reach their brokers.
+	Links []Link
+	// StateSizes: estimated keyed-state bytes per stateful operator.
+	StateSizes []StateSize
+}
+
+// Link is a source's or sink's connectivity as last reported.
+type Link struct {
+	Node, Target string
+	Connected    bool
+	// Since is when it became unreachable (zero while connected).
+	Since     time.Time
+	LastError string
+}
+
+// StateSize is one operator's estimated keyed-state size.
+type StateSize struct {
+	Node  string
+	Bytes int64
 }
 
 // Task is one subtask of the current attempt.
@@ -356,6 +375,11 @@ func (j *Job) checkScheduleTimeout(now time.Time, why string) error {
 		why = "no placement found"
 	}
 	j.Cause = fmt.Sprintf("scheduling timed out after %s: %s", j.ScheduleTimeout, trimWaiting(why))
+	if n := len(j.Restarts); n > 0 {
+		// Placing it again after a failure: the failure (a worker killed
+		// for memory, say) is what explains the missing slots.
+		j.Cause += "; it was being placed again after: " + j.Restarts[n-1].Cause
+	}
 	return j.set(Failed, now)
 }
 

@@ -38,10 +38,10 @@ const overview = {
     h += '</tr></thead><tbody><tr>';
     STATES.forEach((s) => { h += `<td class="num">${num(ov.jobs[s] || 0)}</td>`; });
     h += '</tr></tbody></table></div>';
-    h += `<h2>Workers</h2><div class="panel"><table id="workers"><thead><tr><th>Worker</th><th>State</th><th>Slots used / total</th><th class="num">Free</th><th>Last heartbeat</th><th>Registered</th><th>Data address</th><th>Metrics</th><th>Version</th></tr></thead><tbody>`;
-    if (!workers.length) h += '<tr><td colspan="9" class="muted">No worker registered.</td></tr>';
+    h += `<h2>Workers</h2><div class="panel"><table id="workers"><thead><tr><th>Worker</th><th>State</th><th>Slots used / total</th><th class="num">Free</th><th>Memory</th><th>Last heartbeat</th><th>Registered</th><th>Data address</th><th>Metrics</th><th>Version</th></tr></thead><tbody>`;
+    if (!workers.length) h += '<tr><td colspan="10" class="muted">No worker registered.</td></tr>';
     workers.forEach((w) => {
-      h += `<tr data-worker="${esc(w.id)}"><td>${esc(w.id)}</td><td>${badge(w.state)}</td><td>${bar(w.slots ? w.slots_used / w.slots : 0)} ${num(w.slots_used)} / ${num(w.slots)}</td><td class="num">${num(w.slots - w.slots_used)}</td>`;
+      h += `<tr data-worker="${esc(w.id)}"><td>${esc(w.id)}</td><td>${badge(w.state)}</td><td>${bar(w.slots ? w.slots_used / w.slots : 0)} ${num(w.slots_used)} / ${num(w.slots)}</td><td class="num">${num(w.slots - w.slots_used)}</td><td class="mem">${memory(w)}</td>`;
       h += `<td title="${esc(time(w.last_heartbeat, true))}">${esc(ago(w.last_heartbeat, now))}</td><td>${esc(time(w.registered_at))}</td><td>${esc(w.data_addr)}</td>`;
       h += `<td>${w.http_addr ? `<a href="http://${esc(w.http_addr)}/metrics">${esc(w.http_addr)}</a>` : '-'}</td><td>${esc(w.version || '-')}</td></tr>`;
     });
@@ -54,6 +54,22 @@ const overview = {
     return h + '</tbody></table></div>';
   },
 };
+
+// memory shows a worker's memory against its limit, orange from 80 %.
+function memory(w) {
+  if (!w.memory_bytes) return '-';
+  const title = `live heap ${bytes(w.heap_live_bytes)}`;
+  if (!w.memory_limit_bytes) return `<span title="${esc(title)}">${bytes(w.memory_bytes)} (no limit)</span>`;
+  const frac = w.memory_bytes / w.memory_limit_bytes;
+  return `<span title="${esc(title)}">${bar(frac, frac >= 0.8)} ${bytes(w.memory_bytes)} / ${bytes(w.memory_limit_bytes)}</span>`;
+}
+
+// links shows whether a subtask's sources and sinks reach their brokers.
+function links(ls) {
+  return (ls || []).map((l) => (l.connected
+    ? `<span class="link ok" title="${esc(l.target)}">${esc(l.node)} ✓ connected</span>`
+    : `<span class="link down" title="${esc(l.target + ' since ' + time(l.unreachable_since) + ': ' + (l.last_error || ''))}">${esc(l.node)} ✗ unreachable since ${esc(time(l.unreachable_since).slice(11))}</span>`)).join('<br>');
+}
 
 // ---------------------------------------------------------------- job pages
 
@@ -71,6 +87,11 @@ function jobHeader(job, tab) {
   h += '</div>';
   if (job.message) h += `<p class="muted">${esc(job.message)}</p>`;
   if (job.failure_cause) h += `<p class="err">Cause: ${esc(job.failure_cause)}</p>`;
+  if (job.warnings && job.warnings.length) {
+    h += '<ul id="job-warnings" class="warnings" aria-label="Warnings">';
+    job.warnings.forEach((w) => { h += `<li>${esc(w)}</li>`; });
+    h += '</ul>';
+  }
   h += '<nav class="tabs" aria-label="Job">';
   TABS.forEach(([suffix, label]) => {
     const cur = suffix === tab ? ' aria-current="page"' : '';
@@ -120,10 +141,14 @@ const job = {
       h += `<td>${x.bp == null ? '-' : bar(x.bp / 100, x.bp >= 10) + ' ' + x.bp.toFixed(0) + '%'}</td></tr>`;
     });
     h += '</tbody></table></div>';
-    h += `<h2>Subtasks <span class="muted">(attempt ${num(st.attempt)})</span></h2><div class="panel"><table id="subtasks"><thead><tr><th>Subtask</th><th>Worker</th><th>State</th><th class="num">Records in</th><th class="num">Records out</th><th class="num">Backpressured</th><th class="num">Late dropped</th><th class="num">Invalid skipped</th><th class="num">Dead-lettered</th><th>Error</th></tr></thead><tbody>`;
+    h += `<h2>Subtasks <span class="muted">(attempt ${num(st.attempt)})</span></h2><div class="panel"><table id="subtasks"><thead><tr><th>Subtask</th><th>Worker</th><th>State</th><th class="num">Records in</th><th class="num">Records out</th><th class="num">Backpressured</th><th class="num">Late dropped</th><th class="num">Invalid skipped</th><th class="num">Dead-lettered</th><th>Links</th><th class="num">Keyed state</th><th>Error</th></tr></thead><tbody>`;
+    const extra = {};
+    (j.vertices || []).forEach((v) => (v.subtasks || []).forEach((s) => { extra[v.id + '/' + s.index] = s; }));
     st.subtasks.forEach((s) => {
+      const x = extra[s.vertex + '/' + s.index] || {};
+      const state = Object.values(x.state_bytes || {});
       h += `<tr><td>${esc(s.vertex)}[${s.index}/${s.parallelism}]</td><td>${esc(s.worker || '-')}</td><td>${badge(s.state)}</td><td class="num">${num(s.records_in)}</td><td class="num">${num(s.records_out)}</td><td class="num">${dur(s.backpressured_ms)}</td>`;
-      h += `<td class="num">${num(s.dropped_late)}</td><td class="num">${num(s.skipped_invalid)}</td><td class="num">${num(s.dead_lettered)}</td><td class="wrap err">${esc(s.error || '')}</td></tr>`;
+      h += `<td class="num">${num(s.dropped_late)}</td><td class="num">${num(s.skipped_invalid)}</td><td class="num">${num(s.dead_lettered)}</td><td class="wrap links">${links(x.links)}</td><td class="num">${state.length ? bytes(state.reduce((a, b) => a + b, 0)) : '-'}</td><td class="wrap err">${esc(s.error || '')}</td></tr>`;
     });
     return h + '</tbody></table></div>';
   },

@@ -3,8 +3,10 @@
 package expr
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,13 +39,18 @@ type Program struct {
 	// field is set when the expression is a plain field name: it is read
 	// from the record, without the VM or an environment map.
 	field string
+	// required are the record fields the expression names; okShape is the
+	// last record shape found to have them all.
+	required []string
+	okShape  *dataflow.Shape
 }
 
 // Compile compiles src. With a schema (field name -> string, int, float,
 // bool, list, map or any) the expression is first type-checked against it and
 // may only name declared fields; the program itself always evaluates over a
-// record's fields, where a missing field is nil. A panic inside the
-// expression compiler is returned as an error.
+// record's fields, where a field it names must exist (ErrMissingField) and
+// integer +, -, * and negation are checked (ErrOverflow). A panic inside
+// the expression compiler is returned as an error.
 func Compile(src string, schema map[string]string, want Want) (p *Program, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -69,15 +76,20 @@ func Compile(src string, schema map[string]string, want Want) (p *Program, err e
 			return nil, fmt.Errorf("expression %q: %s", src, firstLine(err.Error()))
 		}
 	}
-	opts := []expr.Option{expr.AllowUndefinedVariables()}
 	if want == Bool {
-		opts = append(opts, expr.AsBool())
+		// Compiled for its type check only: the program that runs leaves
+		// out AsBool, which would turn a null result into false and drop
+		// the record unnoticed; EvalBool refuses anything but a bool.
+		if _, err := expr.Compile(src, expr.AllowUndefinedVariables(), expr.AsBool()); err != nil {
+			return nil, fmt.Errorf("expression %q: %s", src, firstLine(err.Error()))
+		}
 	}
+	opts := append([]expr.Option{expr.AllowUndefinedVariables(), expr.Patch(checkArithmetic{})}, checkedOptions...)
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %s", src, firstLine(err.Error()))
 	}
-	p = &Program{src: src, prog: prog, want: want}
+	p = &Program{src: src, prog: prog, want: want, required: fieldsNamed(prog.Node())}
 	if want == Bool {
 		p.fast = newFastCompare(prog.Node())
 	}
@@ -86,6 +98,87 @@ func Compile(src string, schema map[string]string, want Want) (p *Program, err e
 	}
 	return p, nil
 }
+
+// fieldsNamed lists the record fields an expression names, in order of
+// first appearance: its identifiers, less functions, let variables and
+// $env. Nested names (user.id) are not fields of the record.
+func fieldsNamed(root ast.Node) []string {
+	var v namesVisitor
+	ast.Walk(&root, &v)
+	var out []string
+	for _, n := range v.idents {
+		if !v.skip[n] && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+type namesVisitor struct {
+	idents []string
+	skip   map[string]bool
+}
+
+func (v *namesVisitor) Visit(n *ast.Node) {
+	switch x := (*n).(type) {
+	case *ast.IdentifierNode:
+		if !strings.HasPrefix(x.Value, "$") {
+			v.idents = append(v.idents, x.Value)
+		}
+	case *ast.CallNode:
+		if id, ok := x.Callee.(*ast.IdentifierNode); ok {
+			v.skipName(id.Value)
+		}
+	case *ast.VariableDeclaratorNode:
+		v.skipName(x.Name)
+	}
+}
+
+func (v *namesVisitor) skipName(name string) {
+	if v.skip == nil {
+		v.skip = map[string]bool{}
+	}
+	v.skip[name] = true
+}
+
+// checkFields returns an error naming the first field the expression needs
+// that the record lacks. A missing field is an error, not null: a filter
+// on a misspelt name would otherwise drop every record unnoticed. The
+// answer is kept for the last shape, which nearly every record shares, so
+// the check costs a pointer comparison.
+func (p *Program) checkFields(fields dataflow.Fields) error {
+	if len(p.required) == 0 {
+		return nil
+	}
+	s := fields.Shape()
+	if s == p.okShape {
+		return nil
+	}
+	for _, name := range p.required {
+		if s.Index(name) < 0 {
+			return p.missing(name)
+		}
+	}
+	p.okShape = s
+	return nil
+}
+
+func (p *Program) checkEnv(env map[string]any) error {
+	for _, name := range p.required {
+		if _, ok := env[name]; !ok {
+			return p.missing(name)
+		}
+	}
+	return nil
+}
+
+func (p *Program) missing(name string) error {
+	return fmt.Errorf("expression %q: %w: %q", p.src, ErrMissingField, name)
+}
+
+// ErrMissingField is the error of an expression that names a field the
+// record does not have.
+var ErrMissingField = errors.New("the record has no field")
 
 // schemaEnv is a struct value with one field per schema entry, of the
 // declared type (an "any" field has the interface type, so it can be used
@@ -128,18 +221,32 @@ func (p *Program) Source() string { return p.src }
 // gives the field's value as it is.
 func (p *Program) Eval(fields dataflow.Fields) (any, error) {
 	if p.field != "" {
-		return fieldValue(fields.Get(p.field)), nil
+		v, ok := fields.Lookup(p.field)
+		if !ok {
+			return nil, p.missing(p.field)
+		}
+		return fieldValue(v), nil
 	}
-	return p.EvalEnv(fields.Map())
+	if err := p.checkFields(fields); err != nil {
+		return nil, err
+	}
+	return p.eval(fields.Map())
 }
 
 // EvalEnv evaluates the expression over an environment built with
 // Fields.Map, for a caller that evaluates several expressions over one
 // record and builds it once.
 func (p *Program) EvalEnv(env map[string]any) (any, error) {
+	if err := p.checkEnv(env); err != nil {
+		return nil, err
+	}
 	if p.field != "" {
 		return fieldValue(env[p.field]), nil
 	}
+	return p.eval(env)
+}
+
+func (p *Program) eval(env map[string]any) (any, error) {
 	v, err := p.run(env)
 	if err != nil {
 		return nil, err
@@ -157,7 +264,7 @@ func (p *Program) run(env map[string]any) (any, error) {
 	}
 	v, err := p.vm.Run(p.prog, env)
 	if err != nil {
-		return nil, fmt.Errorf("expression %q: %s", p.src, firstLine(err.Error()))
+		return nil, fmt.Errorf("expression %q: %w", p.src, firstLineError{err})
 	}
 	return v, nil
 }
@@ -178,6 +285,9 @@ func fieldValue(v any) any {
 
 // EvalBool evaluates a boolean expression.
 func (p *Program) EvalBool(fields dataflow.Fields) (bool, error) {
+	if err := p.checkFields(fields); err != nil {
+		return false, err
+	}
 	if p.fast != nil {
 		if b, ok := p.fast.eval(fields); ok {
 			return b, nil
@@ -189,7 +299,7 @@ func (p *Program) EvalBool(fields dataflow.Fields) (bool, error) {
 	}
 	b, ok := v.(bool)
 	if !ok {
-		return false, fmt.Errorf("expression %q: want a bool, got %T", p.src, v)
+		return false, fmt.Errorf("expression %q: want a bool, got %s", p.src, kindOf(v))
 	}
 	return b, nil
 }
@@ -260,9 +370,37 @@ func sameValue(n, v any) bool {
 	return reflect.TypeOf(n) == reflect.TypeOf(v)
 }
 
+// firstLineError shows the first line of an expr-lang error (the rest is a
+// source snippet) and keeps the error chain, so ErrOverflow is found.
+type firstLineError struct{ err error }
+
+func (e firstLineError) Error() string { return firstLine(e.err.Error()) }
+func (e firstLineError) Unwrap() error { return e.err }
+
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		return s[:i]
 	}
 	return s
+}
+
+// kindOf names a value's type for messages, in the spec's words.
+func kindOf(v any) string {
+	switch Normalize(v).(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "bool"
+	case int64:
+		return "int"
+	case float64:
+		return "float"
+	case string:
+		return "string"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "map"
+	}
+	return fmt.Sprintf("%T", v)
 }

@@ -23,6 +23,9 @@ type decoder struct {
 	errs    Errors
 	visited int
 	aborted bool
+	// zeros are the paths of integers written as 0, which SetDefaults
+	// cannot tell from absent ones (see explicitZeros).
+	zeros []string
 }
 
 func (d *decoder) errorf(path, format string, args ...any) {
@@ -205,6 +208,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if n.Kind != yaml.ScalarNode || err != nil || v.OverflowInt(i) {
 			d.errorf(path, "want an integer, got %s", kindName(n))
 			return
+		}
+		if i == 0 {
+			d.zeros = append(d.zeros, path)
 		}
 		v.SetInt(i)
 	case reflect.Float64:

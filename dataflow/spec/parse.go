@@ -81,7 +81,8 @@ func Parse(data []byte) (job *Job, err error) {
 		return nil, d.errs
 	}
 	job.SetDefaults()
-	errs := append(d.errs, job.validate()...)
+	errs := append(d.errs, explicitZeros(d.zeros)...)
+	errs = append(errs, job.validate()...)
 	sortErrors(errs)
 	if len(errs) > 0 {
 		return nil, errs

@@ -209,8 +209,10 @@ type StdoutSink struct {
 	Format string `yaml:"format,omitempty"`
 }
 
-// FileSink appends one record per line to a file; each subtask writes
-// "<path>-<subtask>" when the parallelism is above 1.
+// FileSink writes one record per line. In a job with checkpoints Path is a
+// directory of part files committed exactly once with the checkpoints;
+// otherwise each subtask appends to Path, "<path>-<subtask>" when the
+// parallelism is above 1 (docs/spec.md).
 type FileSink struct {
 	Path   string `yaml:"path,omitempty"`
 	Format string `yaml:"format,omitempty"`

@@ -786,3 +786,17 @@ func (v *validator) kafkaDelivery(p string, k *KafkaSink) {
 		v.errorf(p+".delivery", "exactly-once needs checkpoint.mode %s (aligned barriers), got %s", ModeExactlyOnce, c.Mode)
 	}
 }
+
+// explicitZeros refuses a parallelism or max_parallelism written as 0: the
+// zero value means "unset" to SetDefaults, which would quietly run it at the
+// default instead.
+func explicitZeros(paths []string) Errors {
+	var errs Errors
+	for _, p := range paths {
+		switch lastKey(p) {
+		case "parallelism", "max_parallelism":
+			errs = append(errs, &FieldError{Path: p, Msg: "must be at least 1, got 0 (leave it out for the default)"})
+		}
+	}
+	return errs
+}

@@ -23,9 +23,14 @@ type Cluster struct {
 	GRPCAddr  string
 	HTTPAddr  string
 	// Storage is the checkpoint storage root, a local directory.
-	Storage     string
-	Kafka       *Process
-	Coordinator *Process
+	Storage string
+	// Allowed is the directory the processes' --allowed-paths names: it
+	// holds Storage, and a test's file sinks go below it.
+	Allowed string
+	// KafkaDataDir is the broker's --data-dir.
+	KafkaDataDir string
+	Kafka        *Process
+	Coordinator  *Process
 	// Workers by id, killed ones included.
 	Workers map[string]*Process
 	API     *api.Client
@@ -38,15 +43,17 @@ func StartCluster(t *testing.T, bin string, workers, slots int) *Cluster {
 	c := &Cluster{
 		T: t, Bin: bin, Dir: ArtifactDir(t),
 		KafkaAddr: FreeAddr(t), GRPCAddr: FreeAddr(t), HTTPAddr: FreeAddr(t),
-		Storage: filepath.Join(t.TempDir(), "checkpoints"),
-		Workers: map[string]*Process{},
+		Allowed:      t.TempDir(),
+		KafkaDataDir: filepath.Join(t.TempDir(), "kafka"),
+		Workers:      map[string]*Process{},
 	}
+	c.Storage = filepath.Join(c.Allowed, "checkpoints")
 	c.API = api.NewClient("http://" + c.HTTPAddr)
 	c.Kafka = Start(t, c.Dir, c.Bin, "kafka", nil,
-		"dev", "kafka", "--addr", c.KafkaAddr, "--data-dir", filepath.Join(t.TempDir(), "kafka"))
+		"dev", "kafka", "--addr", c.KafkaAddr, "--data-dir", c.KafkaDataDir)
 	c.Coordinator = Start(t, c.Dir, c.Bin, "coordinator", nil,
 		"coordinator", "--grpc-addr", c.GRPCAddr, "--http-addr", c.HTTPAddr,
-		"--checkpoint-storage", "file://"+c.Storage)
+		"--checkpoint-storage", "file://"+c.Storage, "--allowed-paths", c.Allowed)
 	for i := 1; i <= workers; i++ {
 		c.StartWorker(fmt.Sprintf("worker-%d", i), slots, nil)
 	}
@@ -54,12 +61,21 @@ func StartCluster(t *testing.T, bin string, workers, slots int) *Cluster {
 	return c
 }
 
+// KillKafka SIGKILLs the broker and starts it again on the same address
+// and data directory; the new one logs to name.log.
+func (c *Cluster) KillKafka(name string) {
+	c.T.Helper()
+	c.Kafka.Kill()
+	c.Kafka = Start(c.T, c.Dir, c.Bin, name, nil,
+		"dev", "kafka", "--addr", c.KafkaAddr, "--data-dir", c.KafkaDataDir)
+}
+
 // StartWorker starts one more worker process with the given id and extra
 // environment; its log is <id>.log in the artifact directory.
 func (c *Cluster) StartWorker(id string, slots int, env []string) *Process {
 	c.T.Helper()
 	p := Start(c.T, c.Dir, c.Bin, id, env,
-		"worker", "--coordinator", c.GRPCAddr, "--slots", strconv.Itoa(slots), "--id", id)
+		"worker", "--coordinator", c.GRPCAddr, "--slots", strconv.Itoa(slots), "--id", id, "--allowed-paths", c.Allowed)
 	c.Workers[id] = p
 	return p
 }

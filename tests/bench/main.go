@@ -247,7 +247,8 @@ func (e *env) spawn(name string, args ...string) (*exec.Cmd, error) {
 
 // startWorker starts a worker and waits until the coordinator lists it.
 func (e *env) startWorker(id string, slots int) (*exec.Cmd, error) {
-	w, err := e.spawn("worker-"+id, "worker", "--coordinator", e.grpc, "--slots", strconv.Itoa(slots), "--id", id, "--log-level", "warn")
+	w, err := e.spawn("worker-"+id, "worker", "--coordinator", e.grpc, "--slots", strconv.Itoa(slots), "--id", id, "--log-level", "warn",
+		"--allowed-paths", e.dir)
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +270,7 @@ func (e *env) start() error {
 		return err
 	}
 	if _, err := e.spawn("coordinator", "coordinator", "--grpc-addr", e.grpc, "--http-addr", e.http, "--log-level", "warn",
-		"--checkpoint-storage", e.checkpointStorage()); err != nil {
+		"--checkpoint-storage", e.checkpointStorage(), "--allowed-paths", e.dir); err != nil {
 		return err
 	}
 	w, err := e.startWorker("bench-worker", 16)

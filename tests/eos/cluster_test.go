@@ -63,13 +63,19 @@ func startCluster(t *testing.T, bin string, workers, slots int) *cluster {
 // checkpoint every second and a quick fixed restart.
 func (c *cluster) ipVisitsEOS() string {
 	c.T.Helper()
+	return c.ipVisitsEOSEvery("1s")
+}
+
+// ipVisitsEOSEvery is ipVisitsEOS with a checkpoint every interval.
+func (c *cluster) ipVisitsEOSEvery(interval string) string {
+	c.T.Helper()
 	base, err := os.ReadFile("../../examples/ip-visits.yaml")
 	if err != nil {
 		c.T.Fatal(err)
 	}
 	s := string(base)
 	for old, repl := range map[string]string{
-		"  interval: ${CHECKPOINT_INTERVAL:-10s}\n": "  interval: 1s\nrestart: {strategy: fixed, attempts: 20, delay: 500ms}\n",
+		"  interval: ${CHECKPOINT_INTERVAL:-10s}\n": "  interval: " + interval + "\nrestart: {strategy: fixed, attempts: 20, delay: 500ms}\n",
 		"        key: ip\n        format: json":     "        key: ip\n        format: json\n        delivery: exactly-once",
 	} {
 		if !strings.Contains(s, old) {

@@ -158,7 +158,7 @@ func TestLeaderKills(t *testing.T) {
 	t.Logf("%s leads", lead.name)
 	for i := range 3 {
 		id := fmt.Sprintf("worker-%d", i+1)
-		proc.Start(t, c.dir, c.bin, id, nil, "worker", "--coordinator", c.grpcAddrs(), "--slots", "4", "--id", id)
+		proc.Start(t, c.dir, c.bin, id, nil, "worker", "--coordinator", c.grpcAddrs(), "--slots", "4", "--id", id, "--allowed-paths", c.storage)
 	}
 	// Submitted through a standby: it redirects to the leader.
 	var standby *coord

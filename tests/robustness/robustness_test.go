@@ -265,7 +265,7 @@ func (r *run) startWorker(fp string) string {
 	if fp != "" {
 		env = []string{"WEIR_FAILPOINTS=" + fp}
 	}
-	r.workers[id] = proc.Start(r.t, r.dir, r.bin, id, env, "worker", "--coordinator", r.grpcAddrs(), "--slots", "4", "--id", id)
+	r.workers[id] = proc.Start(r.t, r.dir, r.bin, id, env, "worker", "--coordinator", r.grpcAddrs(), "--slots", "4", "--id", id, "--allowed-paths", r.storage)
 	return id
 }
 

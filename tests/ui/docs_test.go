@@ -14,7 +14,7 @@ func TestDocsHaveScreenshots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, page := range []string{"overview", "job", "checkpoints", "checkpoint", "restarts", "kafka"} {
+	for _, page := range []string{"overview", "job", "job-broker-down", "checkpoints", "checkpoint", "restarts", "kafka"} {
 		ref := "(ui/" + page + ".png)"
 		if !strings.Contains(string(doc), ref) {
 			t.Errorf("docs/ui.md does not show %s", ref)

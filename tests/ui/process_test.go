@@ -28,7 +28,8 @@ func TestWebUIRealProcesses(t *testing.T) {
 	ctx := browser(t)
 	bin := proc.Binary(t)
 	dir := proc.ArtifactDir(t)
-	storage := "file://" + filepath.Join(t.TempDir(), "checkpoints")
+	storageDir := filepath.Join(t.TempDir(), "checkpoints")
+	storage := "file://" + storageDir
 	grpcAddr, httpAddr := proc.FreeAddr(t), proc.FreeAddr(t)
 	startCoordinator := func() *proc.Process {
 		return proc.Start(t, dir, bin, "coordinator", nil, "coordinator", "--grpc-addr", grpcAddr, "--http-addr", httpAddr,
@@ -37,7 +38,7 @@ func TestWebUIRealProcesses(t *testing.T) {
 	coord := startCoordinator()
 	workers := map[string]*proc.Process{}
 	for _, id := range []string{"worker-1", "worker-2"} {
-		workers[id] = proc.Start(t, dir, bin, id, nil, "worker", "--coordinator", grpcAddr, "--slots", "4", "--id", id)
+		workers[id] = proc.Start(t, dir, bin, id, nil, "worker", "--coordinator", grpcAddr, "--slots", "4", "--id", id, "--allowed-paths", storageDir)
 	}
 	cl := api.NewClient("http://" + httpAddr)
 	bg := context.Background()

@@ -433,4 +433,25 @@ pipeline:
 	if err != nil || len(rs.Restarts) != 1 {
 		t.Fatalf("%+v %v", rs, err)
 	}
+
+	// Each worker's memory is on the overview.
+	run(t, ctx, "overview for memory", chromedp.Navigate(base+"/#/"), chromedp.WaitVisible(css(`#workers tbody tr[data-worker]`)))
+	waitFor(t, 10*time.Second, "worker memory", func() bool {
+		return strings.Contains(text(t, ctx, `#workers tbody tr[data-worker] td.mem`), "MiB")
+	})
+
+	// The broker goes away: the job is still RUNNING, and its page says
+	// which sources and sinks cannot reach it, since when and why.
+	stop()
+	wg.Wait()
+	c.Broker().Close()
+	run(t, ctx, "the job with its broker down", chromedp.Navigate(base+"/#/jobs/"+id), chromedp.WaitVisible(css(`#subtasks`)))
+	waitFor(t, 45*time.Second, "the unreachable broker on the job page", func() bool {
+		return strings.Contains(text(t, ctx, `#job-warnings`), "cannot reach kafka "+c.KafkaAddr()) &&
+			strings.Contains(text(t, ctx, `#subtasks`), "unreachable since")
+	})
+	if s := text(t, ctx, `h1`); !strings.Contains(s, "RUNNING") {
+		t.Fatalf("job header %q: want the job still RUNNING", s)
+	}
+	shots.take("job-broker-down")
 }

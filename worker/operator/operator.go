@@ -290,8 +290,9 @@ func (e *recordEnv) eval(p *expr.Program) (any, error) {
 	return p.EvalEnv(e.env)
 }
 
-// compile compiles an expression for a node without a schema: fields the
-// source did not declare are allowed and evaluate to nil when missing.
+// compile compiles an expression for a node without a schema (the spec was
+// checked against it at submit): any name compiles, and a field missing
+// from a record is an error at run time (expr.ErrMissingField).
 func compile(what, src string, want expr.Want) (*expr.Program, error) {
 	p, err := expr.Compile(src, nil, want)
 	if err != nil {

@@ -2,6 +2,7 @@ package operator_test
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -72,7 +73,7 @@ func TestTransforms(t *testing.T) {
 		},
 		{
 			name: "select keeps exactly its fields",
-			node: spec.Node{Name: "s", Select: fields("x", "a", "y", "upper(c)", "z", "missing")},
+			node: spec.Node{Name: "s", Select: fields("x", "a", "y", "upper(c)", "z", "$env.missing")},
 			in:   []dataflow.Record{rec(map[string]any{"a": int64(1), "c": "x", "d": true})},
 			want: []out{{nil, map[string]any{"x": int64(1), "y": "X", "z": nil}}},
 		},
@@ -129,12 +130,12 @@ func TestTransforms(t *testing.T) {
 			in: []dataflow.Record{
 				rec(map[string]any{"user": "u1", "n": int64(1)}),
 				rec(map[string]any{"user": int64(7)}),
-				rec(map[string]any{}),
+				rec(map[string]any{"user": nil}),
 			},
 			want: []out{
 				{"u1", map[string]any{"user": "u1", "n": int64(1)}},
 				{int64(7), map[string]any{"user": int64(7)}},
-				{nil, map[string]any{}},
+				{nil, map[string]any{"user": nil}},
 			},
 		},
 		{
@@ -215,6 +216,15 @@ func TestTransformErrors(t *testing.T) {
 		{"split not a string", spec.Node{Name: "fm", FlatMap: &spec.FlatMap{Split: "a"}}, map[string]any{"a": int64(1)}, "wants a string, got number"},
 		{"key_by list", spec.Node{Name: "k", KeyBy: &spec.KeyBy{Expr: "a"}}, map[string]any{"a": []any{int64(1)}}, "key must be"},
 		{"key_by map", spec.Node{Name: "k", KeyBy: &spec.KeyBy{Expr: "a"}}, map[string]any{"a": map[string]any{}}, "got map"},
+		// A field that does not exist is an error, not null: a misspelt
+		// filter must not drop every record uncounted.
+		{"filter on a missing field", spec.Node{Name: "f", Filter: "nosuch"}, map[string]any{"a": int64(1)}, `the record has no field: "nosuch"`},
+		{"filter comparing a missing field", spec.Node{Name: "f", Filter: "nosuch != 404"}, map[string]any{"a": int64(1)}, `the record has no field: "nosuch"`},
+		{"filter on null", spec.Node{Name: "f", Filter: "a"}, map[string]any{"a": nil}, "want a bool, got null"},
+		{"map of a missing field", spec.Node{Name: "m", Map: fields("x", "nosuch")}, map[string]any{"a": int64(1)}, `field "x": expression "nosuch": the record has no field`},
+		{"key_by a missing field", spec.Node{Name: "k", KeyBy: &spec.KeyBy{Expr: "nosuch"}}, map[string]any{"a": int64(1)}, `the record has no field: "nosuch"`},
+		{"map overflow", spec.Node{Name: "m", Map: fields("x", "bytes * 9223372036854775807")}, map[string]any{"bytes": int64(2)}, `field "x": expression "bytes * 9223372036854775807": integer overflow`},
+		{"filter overflow", spec.Node{Name: "f", Filter: "a + 1 > 0"}, map[string]any{"a": int64(math.MaxInt64)}, `integer overflow: 9223372036854775807 + 1`},
 	} {
 		t.Run(tc.name+"/fail", func(t *testing.T) {
 			h := harnessFor(t, nil, tc.node)

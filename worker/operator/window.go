@@ -85,6 +85,12 @@ type window struct {
 
 	snapKeys int64 // distinct keys in the last snapshot
 
+	// keyBytes, newWindows and stateGauge: the state size estimate
+	// (window_state.go).
+	keyBytes   int64
+	newWindows int
+	stateGauge *dataflow.StateSize
+
 	vals []any           // the current record's aggregate arguments
 	rec  dataflow.Record // the result being emitted
 	sort []any           // scratch for firing keys in order
@@ -180,6 +186,7 @@ func (w *window) reset() {
 	w.nslots = 0
 	w.buckets = nil
 	w.spare = nil
+	w.keyBytes = 0
 }
 
 // Process adds a record to its windows.
@@ -296,6 +303,7 @@ func (w *window) add(key any, end int64, out dataflow.Output) error {
 	if !ok {
 		slot = w.newSlot()
 		w.index[wk] = slot
+		w.windowOpened(key)
 		b := w.bucketFor(end)
 		b.keys = append(b.keys, key)
 		if end-1 > w.wm {
@@ -422,6 +430,7 @@ func (w *window) ProcessWatermark(wm int64, out dataflow.Output) error {
 		clear(w.sort)
 	}
 	w.purge()
+	w.publishStateSize()
 	return out.EmitWatermark(wm)
 }
 
@@ -435,6 +444,7 @@ func (w *window) purge() {
 			if slot, ok := w.index[wk]; ok {
 				delete(w.index, wk)
 				w.freeSlot(slot)
+				w.keyBytes -= keyBytes(key)
 			}
 		}
 		clear(b.keys)
@@ -464,6 +474,7 @@ func (w *window) purge() {
 // the end of a bounded stream, so every window has fired by then.
 func (w *window) Close(dataflow.Output) error {
 	w.reset()
+	w.publishStateSize()
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"unsafe"
 
 	"github.com/weir-stream/weir/dataflow"
 )
@@ -279,6 +280,7 @@ func (w *window) Restore(states [][]byte) error {
 	if restored {
 		w.wm = wm
 	}
+	w.publishStateSize()
 	return nil
 }
 
@@ -471,6 +473,7 @@ func (w *window) restoreGroup(kg int, block []byte) error {
 			}
 			slot := w.newSlot()
 			w.index[wk] = slot
+			w.keyBytes += keyBytes(key)
 			w.fired[slot] = fired == 1
 			b := w.bucketFor(end)
 			if len(b.keys) == 0 {
@@ -527,4 +530,62 @@ func decodeCell(d *decoder, fn aggFn, c *cell) error {
 		}
 	}
 	return d.err
+}
+
+// State size estimate. The window's heap is mostly its index entries (the
+// map slot with its boxed key, and the key again in its end's bucket) and
+// the slab of cells; keyBytes follows the boxed keys as windows come and
+// go, the rest is read off the structures. The gauge is refreshed on each
+// watermark, every stateSyncEvery new windows and at restore, so the
+// per-record path gains one integer addition only when it opens a window.
+const (
+	// mapEntryBytes: a Go map slot for winKey → int32 (24 + 4 bytes, at
+	// the map's load factor, with its control byte).
+	mapEntryBytes = 40
+	// bucketKeyBytes: the key's interface in its bucket's key list.
+	bucketKeyBytes = 16
+	stateSyncEvery = 4096
+)
+
+var cellBytes = int64(unsafe.Sizeof(cell{}))
+
+// keyBytes is what one boxed key holds on the heap.
+func keyBytes(k any) int64 {
+	if s, ok := k.(string); ok {
+		return 16 + int64(len(s))
+	}
+	return 8
+}
+
+// Open takes the context and registers the state size gauge.
+func (w *window) Open(ctx *dataflow.Context) error {
+	if err := w.base.Open(ctx); err != nil {
+		return err
+	}
+	if m := w.metrics(); m != nil && w.stateGauge == nil {
+		w.stateGauge = m.StateSize(w.node)
+	}
+	w.publishStateSize()
+	return nil
+}
+
+// stateBytes estimates the operator's state on the heap.
+func (w *window) stateBytes() int64 {
+	return int64(len(w.index))*(mapEntryBytes+bucketKeyBytes) + w.keyBytes +
+		int64(cap(w.cells))*cellBytes + int64(cap(w.fired)) + 4*int64(cap(w.free))
+}
+
+func (w *window) publishStateSize() {
+	w.newWindows = 0
+	if w.stateGauge != nil {
+		w.stateGauge.Bytes.Store(w.stateBytes())
+	}
+}
+
+// windowOpened accounts for a window added to the index with key k.
+func (w *window) windowOpened(k any) {
+	w.keyBytes += keyBytes(k)
+	if w.newWindows++; w.newWindows >= stateSyncEvery {
+		w.publishStateSize()
+	}
 }

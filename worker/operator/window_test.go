@@ -96,7 +96,7 @@ func TestWindow(t *testing.T) {
 			w:    spec.Window{Tumbling: ms(10), Aggregates: allAggs},
 			steps: []step{
 				in(kr("a", 1, "v", int64(1))), in(kr("a", 5, "v", 2.5)), in(kr("b", 3, "v", nil)),
-				in(kr("a", 12, "v", int64(3))), in(kr("b", 9, "x", int64(1))),
+				in(kr("a", 12, "v", int64(3))), in(kr("b", 9, "v", nil, "x", int64(1))),
 				wm(8), wm(9), wm(19),
 			},
 			want: []string{
@@ -110,7 +110,7 @@ func TestWindow(t *testing.T) {
 			name: "count counts records, sum of ints stays int",
 			w:    spec.Window{Tumbling: ms(10), Aggregates: fields("n", "count()", "sum", "sum(v)", "avg", "avg(v)")},
 			steps: []step{
-				in(kr("a", 0, "v", int64(1))), in(kr("a", 1, "v", int64(2))), in(kr("a", 2)), wm(100),
+				in(kr("a", 0, "v", int64(1))), in(kr("a", 1, "v", int64(2))), in(kr("a", 2, "v", nil)), wm(100),
 			},
 			want: []string{"a [0,10) n=3:int64 sum=3:int64 avg=1.5:float64"},
 			wms:  []int64{100},
@@ -131,6 +131,15 @@ func TestWindow(t *testing.T) {
 				in(kr("a", 0, "v", int64(math.MaxInt64))), in(kr("a", 1, "v", int64(1))), wm(9),
 			},
 			want: []string{"a [0,10) sum=9.223372036854776e+18:float64"},
+			wms:  []int64{9},
+		},
+		{
+			name: "negative int sum overflow continues in float, avg too",
+			w:    spec.Window{Tumbling: ms(10), Aggregates: fields("sum", "sum(v)", "avg", "avg(v)")},
+			steps: []step{
+				in(kr("a", 0, "v", int64(math.MinInt64))), in(kr("a", 1, "v", int64(-1))), in(kr("a", 2, "v", int64(-1))), wm(9),
+			},
+			want: []string{"a [0,10) sum=-9.223372036854776e+18:float64 avg=-3.0744573456182584e+18:float64"},
 			wms:  []int64{9},
 		},
 		{
@@ -357,9 +366,10 @@ func TestWindowErrors(t *testing.T) {
 		{"map key", kr(map[string]any{}, 1, "v", int64(1)), "got map"},
 		{"NaN key", kr(math.NaN(), 1, "v", int64(1)), "NaN"},
 		{"sum of a string", kr("a", 1, "v", "x"), `aggregate "sum": sum wants a number, got string`},
-		{"min of a bool", kr("a", 1, "s", true), `aggregate "min": min wants numbers or strings, got bool`},
+		{"min of a bool", kr("a", 1, "v", nil, "s", true), `aggregate "min": min wants numbers or strings, got bool`},
 		{"min of a string after a number", kr("a", 6, "v", int64(1), "s", "x"), "cannot compare string with number"},
 		{"eval error", kr("a", 1, "v", map[string]any{}), `aggregate "sum"`},
+		{"missing field", kr("a", 1, "s", int64(3)), `aggregate "sum": expression "v": the record has no field: "v"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// The failing record must leave no partial update behind.

@@ -357,8 +357,10 @@ func (t *task) buildChain() error {
 			Logger:         t.logger.With("node", node.Name),
 			Metrics:        t.counters,
 			// The builder replaces this with the node's policy.
-			OnError: dataflow.FailOnError{Node: node.Name},
-			Now:     t.env.Now,
+			OnError:       dataflow.FailOnError{Node: node.Name},
+			Attempt:       t.d.ID.Attempt,
+			Checkpointing: t.endsWithCheckpoint(),
+			Now:           t.env.Now,
 		}
 		n := &chainNode{t: t, name: node.Name, side: map[string][]*edgeWriter{}, dctx: dctx}
 		switch {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weir-stream/weir/coordinator"
 	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/worker"
 	"github.com/weir-stream/weir/worker/builder"
@@ -365,6 +366,8 @@ func TestUsageErrors(t *testing.T) {
 		{"submit", "a.yaml", "b.yaml"},
 		{"coordinator", "--heartbeat-interval", "soon"},
 		{"worker", "--slots", "many"},
+		{"worker", "--allowed-paths", "s3://bucket/x"},
+		{"coordinator", "--allowed-paths", "file://host/x", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"},
 		{"loadgen", "access-log", "--events", "0"},
 		{"loadgen", "access-log", "--events", "-1"},
 		{"loadgen", "access-log", "--partitions", "0"},
@@ -489,10 +492,11 @@ func TestCoordinatorAndWorkerVerbs(t *testing.T) {
 			done <- exit{name, result{code: code, stdout: out.String(), stderr: errb.String()}}
 		}()
 	}
+	storage := t.TempDir()
 	start("coordinator", "coordinator", "--http-addr", httpAddr, "--grpc-addr", grpcAddr,
 		"--heartbeat-interval", "100ms", "--heartbeat-timeout", "2s", "--log-level", "warn",
-		"--checkpoint-storage", "file://"+t.TempDir())
-	start("worker", "worker", "--coordinator", grpcAddr, "--slots", "2", "--id", "w-verb",
+		"--checkpoint-storage", "file://"+storage, "--allowed-paths", storage)
+	start("worker", "worker", "--coordinator", grpcAddr, "--slots", "2", "--id", "w-verb", "--allowed-paths", storage,
 		"--data-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn")
 
 	url := "http://" + httpAddr
@@ -513,6 +517,24 @@ func TestCoordinatorAndWorkerVerbs(t *testing.T) {
 	if ws[0].ID != "w-verb" || ws[0].Slots != 2 {
 		t.Fatalf("workers = %+v, want w-verb with 2 slots", ws)
 	}
+
+	// --allowed-paths reaches the coordinator: a file sink outside it is
+	// refused at submit, one inside it runs on the worker.
+	sinkSpec := func(p string) string {
+		return "name: sink\npipeline:\n  - name: gen\n    source: {datagen: {profile: sequence, count: 3}}\n" +
+			"  - name: out\n    sink: {file: {path: \"" + p + "\"}}\n"
+	}
+	r := mustRun(t, 1, "submit", "--coordinator", url, writeFile(t, "evil.yaml", sinkSpec(filepath.Join(t.TempDir(), "keys"))))
+	if !strings.Contains(r.stderr, "pipeline[1].sink.file.path") || !strings.Contains(r.stderr, "outside the allowed paths") {
+		t.Errorf("a file sink outside --allowed-paths: %s", r)
+	}
+	out := filepath.Join(storage, "out.txt")
+	id := submit(t, url, writeFile(t, "ok.yaml", sinkSpec(out)))
+	eventually(t, 20*time.Second, func() (bool, string) {
+		r := run(t, "status", id, "--coordinator", url, "-o", "json")
+		data, _ := os.ReadFile(out)
+		return strings.Contains(r.stdout, `"FINISHED"`) && strings.Count(string(data), "\n") == 3, r.stdout
+	})
 
 	// Both commands are past signal.NotifyContext (they serve), so the
 	// interrupt reaches them and not the test binary's default handler.
@@ -535,5 +557,27 @@ func TestCoordinatorAndWorkerVerbs(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatal("weir coordinator and weir worker did not stop within 20s of an interrupt")
 		}
+	}
+}
+
+// weir submit reads at most the coordinator's spec limit and says what the
+// REST API says; it once read /dev/zero until it held 23 GB.
+func TestSubmitOversizeSpec(t *testing.T) {
+	_, url := startCoordinator(t)
+	path := writeFile(t, "huge.yaml", "name: huge\n"+strings.Repeat("#", 2<<20)+"\n")
+	r := mustRun(t, 1, "submit", "--coordinator", url, path)
+	want := path + ": " + coordinator.SpecTooLarge(coordinator.DefaultMaxSpecBytes)
+	if !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr lacks %q\n%s", want, r)
+	}
+	// A small file that ${VAR} expansion makes too big is refused the same way.
+	t.Setenv("WEIR_TEST_BIG", strings.Repeat("x", 1<<20))
+	path = writeFile(t, "expands.yaml", "name: ${WEIR_TEST_BIG}\n")
+	r = mustRun(t, 1, "submit", "--coordinator", url, path)
+	if !strings.Contains(r.stderr, coordinator.SpecTooLarge(coordinator.DefaultMaxSpecBytes)) {
+		t.Errorf("expanded spec: stderr lacks the size error\n%s", r)
+	}
+	if jobs := jobsJSON(t, url); len(jobs) != 0 {
+		t.Fatalf("an oversize spec was submitted: %+v", jobs)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/weir-stream/weir/connectors/kafka"
 	"github.com/weir-stream/weir/coordinator"
 	"github.com/weir-stream/weir/dataflow/graph"
+	"github.com/weir-stream/weir/dataflow/spec"
 	"github.com/weir-stream/weir/internal/registry"
 )
 
@@ -17,6 +18,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 		cfg      coordinator.Config
 		logLevel string
 		hf       haFlags
+		allowed  []string
 	)
 	c := &cobra.Command{
 		Use:   "coordinator",
@@ -27,10 +29,17 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// 0 would silently mean the default in the Config.
+			if cfg.RetainedJobs == 0 || cfg.JobRetention == 0 {
+				return usagef("--retained-jobs and --job-retention must not be 0 (negative: no limit)")
+			}
 			cfg.Logger = logger
 			cfg.ParseSpec = registry.ParseSpec
 			cfg.BuildGraph = graph.Build
 			cfg.CheckJob = kafka.CheckJob
+			if cfg.AllowedPaths, err = spec.ParseRoots(allowed); err != nil {
+				return usageError{fmt.Errorf("--allowed-paths: %w", err)}
+			}
 			if len(hf.etcd) > 0 {
 				return runHA(cmd.Context(), g, cfg, hf, logger)
 			}
@@ -53,6 +62,9 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 	c.Flags().DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", time.Second, "how often workers heartbeat")
 	c.Flags().DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "a silent worker is lost after this long")
 	c.Flags().StringVar(&cfg.CheckpointStorage, "checkpoint-storage", coordinator.DefaultCheckpointStorage, "root URI of checkpoints and savepoints of jobs whose spec names no storage")
+	addAllowedPathsFlag(c, &allowed)
+	c.Flags().IntVar(&cfg.RetainedJobs, "retained-jobs", coordinator.DefaultRetainedJobs, "ended jobs kept, the most recently ended; older ones are forgotten (negative: no limit)")
+	c.Flags().DurationVar(&cfg.JobRetention, "job-retention", coordinator.DefaultJobRetention, "an ended job is forgotten this long after it ended (negative: never)")
 	c.Flags().StringSliceVar(&hf.etcd, "etcd", nil, "etcd endpoints HOST:PORT,…: run as one of several coordinators, the elected leader works and the others stand by (docs/ha.md)")
 	c.Flags().StringVar(&hf.prefix, "etcd-prefix", "/weir", "prefix of weir's keys in etcd")
 	c.Flags().DurationVar(&hf.ttl, "lease-ttl", 5*time.Second, "with --etcd: a dead leader is replaced after about this long (whole seconds)")

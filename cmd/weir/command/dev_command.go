@@ -233,12 +233,12 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 		return fmt.Errorf("%w (logs in %s)", err, logDir)
 	}
 	if err := start("coordinator", "coordinator", "--etcd", f.etcdAddr, "--grpc-addr", f.grpcAddr, "--http-addr", f.httpAddr,
-		"--checkpoint-storage", "file://"+filepath.Join(dataDir, "checkpoints"), lvl); err != nil {
+		"--checkpoint-storage", "file://"+filepath.Join(dataDir, "checkpoints"), "--allowed-paths", dataDir, lvl); err != nil {
 		return err
 	}
 	for i := 0; i < f.workers; i++ {
 		if err := start(fmt.Sprintf("worker-%d", i+1), "worker", "--coordinator", f.grpcAddr,
-			"--slots", strconv.Itoa(f.slots), "--id", fmt.Sprintf("worker-%d", i+1), lvl); err != nil {
+			"--slots", strconv.Itoa(f.slots), "--id", fmt.Sprintf("worker-%d", i+1), "--allowed-paths", dataDir, lvl); err != nil {
 			return err
 		}
 	}

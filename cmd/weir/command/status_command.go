@@ -2,10 +2,15 @@ package command
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/weir-stream/weir/coordinator/api"
 )
 
 func newStatusCommand(g *globals) *cobra.Command {
@@ -38,19 +43,66 @@ func newStatusCommand(g *globals) *cobra.Command {
 			if j.FailureCause != "" {
 				fmt.Fprintf(w, "Cause:     %s\n", j.FailureCause)
 			}
+			for i, warning := range j.Warnings {
+				label := "Warning:   "
+				if i > 0 {
+					label = "           "
+				}
+				fmt.Fprintf(w, "%s%s\n", label, warning)
+			}
 			fmt.Fprintln(w)
 			var rows [][]string
 			for _, v := range j.Vertices {
 				for _, s := range v.Subtasks {
 					rows = append(rows, []string{v.ID, fmt.Sprintf("%d/%d", s.Index, v.Parallelism), s.Worker, s.State,
 						strconv.FormatInt(s.RecordsIn, 10), strconv.FormatInt(s.RecordsOut, 10),
-						strconv.FormatInt(s.BackpressuredMs, 10), s.Error})
+						strconv.FormatInt(s.BackpressuredMs, 10), linksCell(s.Links), stateCell(s.StateBytes), s.Error})
 				}
 			}
-			return p.print(nil, []string{"VERTEX", "SUBTASK", "WORKER", "STATE", "IN", "OUT", "BACKPRESSURED_MS", "ERROR"}, rows)
+			return p.print(nil, []string{"VERTEX", "SUBTASK", "WORKER", "STATE", "IN", "OUT", "BACKPRESSURED_MS", "LINKS", "KEYED_STATE", "ERROR"}, rows)
 		},
 	}
 	addClientFlags(c, g)
 	addOutputFlag(c, g)
 	return c
+}
+
+// linksCell says per source or sink whether it reaches its brokers:
+// "out ok", "src UNREACHABLE since 07:34:39" (the error is in the
+// warnings above the table).
+func linksCell(ls []api.Link) string {
+	var parts []string
+	for _, l := range ls {
+		switch {
+		case l.Connected:
+			parts = append(parts, l.Node+" ok")
+		case l.UnreachableSince != nil:
+			parts = append(parts, l.Node+" UNREACHABLE since "+l.UnreachableSince.Local().Format(time.TimeOnly))
+		default:
+			parts = append(parts, l.Node+" UNREACHABLE")
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// stateCell is the estimated keyed state per node: "per-minute 1.2 MiB".
+func stateCell(m map[string]int64) string {
+	var parts []string
+	for _, n := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, n+" "+humanBytes(m[n]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -2,12 +2,14 @@ package command
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
+	"github.com/weir-stream/weir/coordinator"
 	"github.com/weir-stream/weir/dataflow/spec"
 )
 
@@ -24,13 +26,16 @@ func newSubmitCommand(g *globals) *cobra.Command {
 			"(its directory URI, as weir savepoint prints it), also at another parallelism.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := os.ReadFile(args[0])
+			data, err := readSpec(args[0])
 			if err != nil {
 				return err
 			}
 			data, err = spec.ExpandEnv(data, os.LookupEnv)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if int64(len(data)) > coordinator.DefaultMaxSpecBytes {
+				return fmt.Errorf("%s: %s (after expanding ${VAR}s)", args[0], coordinator.SpecTooLarge(coordinator.DefaultMaxSpecBytes))
 			}
 			if cmd.Flags().Changed("parallelism") {
 				if parallelism < 1 {
@@ -60,6 +65,25 @@ func newSubmitCommand(g *globals) *cobra.Command {
 	c.Flags().IntVarP(&parallelism, "parallelism", "p", 0, "override the job's default parallelism")
 	c.Flags().StringVar(&fromSavepoint, "from-savepoint", "", "restore from this savepoint or retained checkpoint (directory URI)")
 	return c
+}
+
+// readSpec reads a spec file up to the coordinator's size limit: a bigger
+// file would be refused anyway, and reading /dev/zero or a huge file
+// without a bound grew the CLI to 23 GB.
+func readSpec(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, coordinator.DefaultMaxSpecBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(data)) > coordinator.DefaultMaxSpecBytes {
+		return nil, fmt.Errorf("%s: %s", path, coordinator.SpecTooLarge(coordinator.DefaultMaxSpecBytes))
+	}
+	return data, nil
 }
 
 // setTopLevel sets a top-level scalar field of a YAML mapping document.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/weir-stream/weir/dataflow/spec"
 	"github.com/weir-stream/weir/worker"
 	"github.com/weir-stream/weir/worker/builder"
 )
@@ -17,6 +18,8 @@ func newWorkerCommand(g *globals) *cobra.Command {
 		cfg       worker.Config
 		logLevel  string
 		gcPercent int
+		allowed   []string
+		memLimit  string
 	)
 	c := &cobra.Command{
 		Use:   "worker",
@@ -28,6 +31,9 @@ func newWorkerCommand(g *globals) *cobra.Command {
 				return err
 			}
 			cfg.Logger = logger
+			if cfg.AllowedPaths, err = spec.ParseRoots(allowed); err != nil {
+				return usageError{fmt.Errorf("--allowed-paths: %w", err)}
+			}
 			cfg.Builder = builder.New()
 			// A worker's live heap is small next to what it allocates per
 			// record, so Go's default GOGC=100 collects far too often
@@ -36,6 +42,14 @@ func newWorkerCommand(g *globals) *cobra.Command {
 			if _, set := os.LookupEnv("GOGC"); !set {
 				debug.SetGCPercent(gcPercent)
 			}
+			gomemlimit := os.Getenv("GOMEMLIMIT")
+			limit, source, err := worker.ResolveMemoryLimit(memLimit, gomemlimit, worker.DefaultCgroupRoot)
+			if err != nil {
+				return usageError{err}
+			}
+			worker.ApplyMemoryLimit(limit, gomemlimit)
+			cfg.MemoryLimit = limit
+			logger.Info("memory limit", "bytes", limit, "from", source)
 			w, err := worker.New(cfg)
 			if err != nil {
 				return usageError{err}
@@ -55,7 +69,21 @@ func newWorkerCommand(g *globals) *cobra.Command {
 	c.Flags().StringVar(&cfg.DataAddr, "data-addr", "127.0.0.1:0", "data exchange address other workers connect to")
 	c.Flags().StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:0", "/metrics and /healthz address")
 	c.Flags().DurationVar(&cfg.ReconnectGrace, "reconnect-grace", 30*time.Second, "keep running the subtasks this long after the session with the coordinator breaks (negative: cancel them at once)")
+	addAllowedPathsFlag(c, &allowed)
 	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	c.Flags().IntVar(&gcPercent, "gc-percent", 400, "Go GC target percentage (ignored when GOGC is set)")
+	c.Flags().StringVar(&memLimit, "memory-limit", worker.MemoryLimitAuto, "memory limit (e.g. 1536MiB, 2GiB; none): the Go runtime's soft limit, and what heap warnings compare with; auto: the cgroup's limit (ignored when GOMEMLIMIT is set)")
 	return c
+}
+
+// DefaultAllowedPaths is where jobs may write when --allowed-paths is not
+// given: the directory of the coordinator's default checkpoint storage.
+const DefaultAllowedPaths = "./.weir"
+
+// addAllowedPathsFlag adds --allowed-paths, which the coordinator and the
+// workers both take: file sinks and checkpoint storage only under these
+// roots (docs/security.md).
+func addAllowedPathsFlag(c *cobra.Command, allowed *[]string) {
+	c.Flags().StringSliceVar(allowed, "allowed-paths", []string{DefaultAllowedPaths},
+		"DIR,hdfs://HOST:PORT/PREFIX,…: file sinks and checkpoint storage only under these roots (relative to the working directory; docs/security.md)")
 }

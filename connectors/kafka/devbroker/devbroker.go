@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sort"
 	"strconv"
@@ -45,6 +46,9 @@ type Config struct {
 	Topics []string
 	// BrokerConfigs are broker-level configs (kfake.BrokerConfigs).
 	BrokerConfigs map[string]string
+	// Logger receives warnings about the data directory (default
+	// slog.Default()).
+	Logger *slog.Logger
 }
 
 // Validate fills in defaults and checks the config.
@@ -65,6 +69,9 @@ func (c *Config) Validate() error {
 	if c.Partitions == 0 {
 		c.Partitions = DefaultPartitions
 	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 	if c.Partitions < 0 {
 		return fmt.Errorf("devbroker: partitions %d: must be positive", c.Partitions)
 	}
@@ -73,9 +80,38 @@ func (c *Config) Validate() error {
 
 // Broker is a running dev broker.
 type Broker struct {
-	cluster *kfake.Cluster
-	addr    string
-	once    sync.Once
+	cluster    *kfake.Cluster
+	addr       string
+	partitions int32
+	once       sync.Once
+}
+
+// autoCreate is a kfake control for Metadata requests: it creates the
+// missing topics a request asks to auto-create, as Kafka's
+// auto.create.topics.enable does, through Cluster.CreateTopic, which writes
+// the topic to the data directory before the answer goes out. It never
+// answers the request itself (handled false), so kfake's Metadata handler
+// answers with the topics now present; a name CreateTopic refuses is
+// answered UNKNOWN_TOPIC_OR_PARTITION. kfake runs controls on their own
+// goroutine while its loop serves CreateTopic, so calling it here is safe.
+func (b *Broker) autoCreate(req kmsg.Request) (kmsg.Response, error, bool) { //nolint:revive // kfake's control signature
+	b.cluster.KeepControl()
+	m, ok := req.(*kmsg.MetadataRequest)
+	if !ok || !m.AllowAutoTopicCreation {
+		return nil, nil, false
+	}
+	for _, t := range m.Topics {
+		if t.Topic == nil || t.TopicID != [16]byte{} {
+			continue
+		}
+		if b.cluster.TopicInfo(*t.Topic) != nil {
+			continue
+		}
+		// A concurrent request may have created it first: TopicAlreadyExists
+		// is as good as success.
+		_ = b.cluster.CreateTopic(*t.Topic, b.partitions, nil)
+	}
+	return nil, nil, false
 }
 
 // Start starts a broker and returns once it accepts connections; it does not
@@ -91,9 +127,19 @@ func Start(cfg Config) (*Broker, error) {
 	for k, v := range cfg.BrokerConfigs {
 		bcfgs[k] = v
 	}
+	if cfg.DataDir != "" {
+		if err := setAsideOrphans(cfg.DataDir, cfg.Logger); err != nil {
+			return nil, err
+		}
+	}
+	// No kfake.AllowAutoTopicCreation: kfake's own auto-create (a Metadata
+	// request naming a missing topic) keeps the topic in memory only, never
+	// in its topics file, so after a crash the broker forgets the topic and
+	// its data (and a topic auto-created again under the same name appends
+	// to the old partition files at the wrong positions). autoCreate creates
+	// such topics through the CreateTopics path instead, which persists them.
 	opts := []kfake.Opt{
 		kfake.Ports(port),
-		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(int(cfg.Partitions)),
 		kfake.BrokerConfigs(bcfgs),
 	}
@@ -119,7 +165,8 @@ func Start(cfg Config) (*Broker, error) {
 		c.Close()
 		return nil, errors.New("devbroker: broker has no listener")
 	}
-	b := &Broker{cluster: c, addr: addrs[0]}
+	b := &Broker{cluster: c, addr: addrs[0], partitions: cfg.Partitions}
+	c.ControlKey(int16(kmsg.Metadata), b.autoCreate)
 	// Seed topics apply only to a fresh data directory; create topics added
 	// to the config since then.
 	if cfg.DataDir != "" && len(cfg.Topics) > 0 {

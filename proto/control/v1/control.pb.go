@@ -307,7 +307,10 @@ type Heartbeat struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	UnixMs int64                  `protobuf:"varint,1,opt,name=unix_ms,json=unixMs,proto3" json:"unix_ms,omitempty"`
 	// tasks carries the current status and counters of every task on the worker.
-	Tasks         []*TaskStatus `protobuf:"bytes,2,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	Tasks []*TaskStatus `protobuf:"bytes,2,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// memory is the worker's Go runtime memory now: the coordinator keeps
+	// the last figure to explain the worker's loss and warn near the limit.
+	Memory        *MemoryStats `protobuf:"bytes,3,opt,name=memory,proto3" json:"memory,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -356,6 +359,77 @@ func (x *Heartbeat) GetTasks() []*TaskStatus {
 	return nil
 }
 
+func (x *Heartbeat) GetMemory() *MemoryStats {
+	if x != nil {
+		return x.Memory
+	}
+	return nil
+}
+
+type MemoryStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// heap_live_bytes: live heap after the last GC (runtime/metrics
+	// /gc/heap/live:bytes).
+	HeapLiveBytes int64 `protobuf:"varint,1,opt,name=heap_live_bytes,json=heapLiveBytes,proto3" json:"heap_live_bytes,omitempty"`
+	// total_bytes: memory the Go runtime holds (what a memory limit counts).
+	TotalBytes int64 `protobuf:"varint,2,opt,name=total_bytes,json=totalBytes,proto3" json:"total_bytes,omitempty"`
+	// limit_bytes: the worker's memory limit; 0: none.
+	LimitBytes    int64 `protobuf:"varint,3,opt,name=limit_bytes,json=limitBytes,proto3" json:"limit_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemoryStats) Reset() {
+	*x = MemoryStats{}
+	mi := &file_proto_control_v1_control_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemoryStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemoryStats) ProtoMessage() {}
+
+func (x *MemoryStats) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_control_v1_control_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemoryStats.ProtoReflect.Descriptor instead.
+func (*MemoryStats) Descriptor() ([]byte, []int) {
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *MemoryStats) GetHeapLiveBytes() int64 {
+	if x != nil {
+		return x.HeapLiveBytes
+	}
+	return 0
+}
+
+func (x *MemoryStats) GetTotalBytes() int64 {
+	if x != nil {
+		return x.TotalBytes
+	}
+	return 0
+}
+
+func (x *MemoryStats) GetLimitBytes() int64 {
+	if x != nil {
+		return x.LimitBytes
+	}
+	return 0
+}
+
 type TaskID struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
@@ -370,7 +444,7 @@ type TaskID struct {
 
 func (x *TaskID) Reset() {
 	*x = TaskID{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[3]
+	mi := &file_proto_control_v1_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -382,7 +456,7 @@ func (x *TaskID) String() string {
 func (*TaskID) ProtoMessage() {}
 
 func (x *TaskID) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[3]
+	mi := &file_proto_control_v1_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -395,7 +469,7 @@ func (x *TaskID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskID.ProtoReflect.Descriptor instead.
 func (*TaskID) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{3}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TaskID) GetJobId() string {
@@ -443,7 +517,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[4]
+	mi := &file_proto_control_v1_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -455,7 +529,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[4]
+	mi := &file_proto_control_v1_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -468,7 +542,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TaskStatus) GetTask() *TaskID {
@@ -517,13 +591,18 @@ type TaskMetrics struct {
 	// skipped_invalid counts records skipped by an on_error: skip policy.
 	SkippedInvalid int64 `protobuf:"varint,5,opt,name=skipped_invalid,json=skippedInvalid,proto3" json:"skipped_invalid,omitempty"`
 	DeadLettered   int64 `protobuf:"varint,6,opt,name=dead_lettered,json=deadLettered,proto3" json:"dead_lettered,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// links: whether each source or sink of the subtask reaches its
+	// outside system (brokers).
+	Links []*Link `protobuf:"bytes,7,rep,name=links,proto3" json:"links,omitempty"`
+	// state_sizes: estimated keyed-state bytes per stateful operator.
+	StateSizes    []*StateSize `protobuf:"bytes,8,rep,name=state_sizes,json=stateSizes,proto3" json:"state_sizes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskMetrics) Reset() {
 	*x = TaskMetrics{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[5]
+	mi := &file_proto_control_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +614,7 @@ func (x *TaskMetrics) String() string {
 func (*TaskMetrics) ProtoMessage() {}
 
 func (x *TaskMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[5]
+	mi := &file_proto_control_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +627,7 @@ func (x *TaskMetrics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskMetrics.ProtoReflect.Descriptor instead.
 func (*TaskMetrics) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TaskMetrics) GetRecordsIn() int64 {
@@ -593,6 +672,150 @@ func (x *TaskMetrics) GetDeadLettered() int64 {
 	return 0
 }
 
+func (x *TaskMetrics) GetLinks() []*Link {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+func (x *TaskMetrics) GetStateSizes() []*StateSize {
+	if x != nil {
+		return x.StateSizes
+	}
+	return nil
+}
+
+type Link struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// target names what it connects to ("kafka host:port topic t").
+	Target    string `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	Connected bool   `protobuf:"varint,3,opt,name=connected,proto3" json:"connected,omitempty"`
+	// unreachable_since_unix_ms: start of the current failure streak.
+	UnreachableSinceUnixMs int64  `protobuf:"varint,4,opt,name=unreachable_since_unix_ms,json=unreachableSinceUnixMs,proto3" json:"unreachable_since_unix_ms,omitempty"`
+	LastError              string `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *Link) Reset() {
+	*x = Link{}
+	mi := &file_proto_control_v1_control_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Link) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Link) ProtoMessage() {}
+
+func (x *Link) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_control_v1_control_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Link.ProtoReflect.Descriptor instead.
+func (*Link) Descriptor() ([]byte, []int) {
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Link) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *Link) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *Link) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
+}
+
+func (x *Link) GetUnreachableSinceUnixMs() int64 {
+	if x != nil {
+		return x.UnreachableSinceUnixMs
+	}
+	return 0
+}
+
+func (x *Link) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+type StateSize struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Bytes         int64                  `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateSize) Reset() {
+	*x = StateSize{}
+	mi := &file_proto_control_v1_control_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateSize) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateSize) ProtoMessage() {}
+
+func (x *StateSize) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_control_v1_control_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateSize.ProtoReflect.Descriptor instead.
+func (*StateSize) Descriptor() ([]byte, []int) {
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *StateSize) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *StateSize) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
 type CoordinatorMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Msg:
@@ -610,7 +833,7 @@ type CoordinatorMessage struct {
 
 func (x *CoordinatorMessage) Reset() {
 	*x = CoordinatorMessage{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[6]
+	mi := &file_proto_control_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -622,7 +845,7 @@ func (x *CoordinatorMessage) String() string {
 func (*CoordinatorMessage) ProtoMessage() {}
 
 func (x *CoordinatorMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[6]
+	mi := &file_proto_control_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -635,7 +858,7 @@ func (x *CoordinatorMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatorMessage.ProtoReflect.Descriptor instead.
 func (*CoordinatorMessage) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CoordinatorMessage) GetMsg() isCoordinatorMessage_Msg {
@@ -749,7 +972,7 @@ type Registered struct {
 
 func (x *Registered) Reset() {
 	*x = Registered{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[7]
+	mi := &file_proto_control_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +984,7 @@ func (x *Registered) String() string {
 func (*Registered) ProtoMessage() {}
 
 func (x *Registered) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[7]
+	mi := &file_proto_control_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +997,7 @@ func (x *Registered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Registered.ProtoReflect.Descriptor instead.
 func (*Registered) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Registered) GetWorkerId() string {
@@ -810,7 +1033,7 @@ type DeployTask struct {
 
 func (x *DeployTask) Reset() {
 	*x = DeployTask{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[8]
+	mi := &file_proto_control_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +1045,7 @@ func (x *DeployTask) String() string {
 func (*DeployTask) ProtoMessage() {}
 
 func (x *DeployTask) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[8]
+	mi := &file_proto_control_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +1058,7 @@ func (x *DeployTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployTask.ProtoReflect.Descriptor instead.
 func (*DeployTask) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeployTask) GetTask() *TaskID {
@@ -884,7 +1107,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[9]
+	mi := &file_proto_control_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +1119,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[9]
+	mi := &file_proto_control_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +1132,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Restore) GetCheckpointId() int64 {
@@ -938,7 +1161,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[10]
+	mi := &file_proto_control_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1173,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[10]
+	mi := &file_proto_control_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1186,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Placement) GetVertexId() string {
@@ -1003,7 +1226,7 @@ type CancelTask struct {
 
 func (x *CancelTask) Reset() {
 	*x = CancelTask{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[11]
+	mi := &file_proto_control_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1015,7 +1238,7 @@ func (x *CancelTask) String() string {
 func (*CancelTask) ProtoMessage() {}
 
 func (x *CancelTask) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[11]
+	mi := &file_proto_control_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1028,7 +1251,7 @@ func (x *CancelTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTask.ProtoReflect.Descriptor instead.
 func (*CancelTask) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CancelTask) GetTask() *TaskID {
@@ -1054,7 +1277,7 @@ type TriggerCheckpoint struct {
 
 func (x *TriggerCheckpoint) Reset() {
 	*x = TriggerCheckpoint{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[12]
+	mi := &file_proto_control_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1289,7 @@ func (x *TriggerCheckpoint) String() string {
 func (*TriggerCheckpoint) ProtoMessage() {}
 
 func (x *TriggerCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[12]
+	mi := &file_proto_control_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1302,7 @@ func (x *TriggerCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerCheckpoint.ProtoReflect.Descriptor instead.
 func (*TriggerCheckpoint) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TriggerCheckpoint) GetTask() *TaskID {
@@ -1134,7 +1357,7 @@ type CheckpointAck struct {
 
 func (x *CheckpointAck) Reset() {
 	*x = CheckpointAck{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[13]
+	mi := &file_proto_control_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1369,7 @@ func (x *CheckpointAck) String() string {
 func (*CheckpointAck) ProtoMessage() {}
 
 func (x *CheckpointAck) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[13]
+	mi := &file_proto_control_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1382,7 @@ func (x *CheckpointAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointAck.ProtoReflect.Descriptor instead.
 func (*CheckpointAck) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CheckpointAck) GetTask() *TaskID {
@@ -1209,7 +1432,7 @@ type CheckpointDecline struct {
 
 func (x *CheckpointDecline) Reset() {
 	*x = CheckpointDecline{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[14]
+	mi := &file_proto_control_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1444,7 @@ func (x *CheckpointDecline) String() string {
 func (*CheckpointDecline) ProtoMessage() {}
 
 func (x *CheckpointDecline) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[14]
+	mi := &file_proto_control_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1457,7 @@ func (x *CheckpointDecline) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointDecline.ProtoReflect.Descriptor instead.
 func (*CheckpointDecline) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CheckpointDecline) GetTask() *TaskID {
@@ -1274,7 +1497,7 @@ type NotifyCheckpointComplete struct {
 
 func (x *NotifyCheckpointComplete) Reset() {
 	*x = NotifyCheckpointComplete{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[15]
+	mi := &file_proto_control_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1509,7 @@ func (x *NotifyCheckpointComplete) String() string {
 func (*NotifyCheckpointComplete) ProtoMessage() {}
 
 func (x *NotifyCheckpointComplete) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[15]
+	mi := &file_proto_control_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1522,7 @@ func (x *NotifyCheckpointComplete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyCheckpointComplete.ProtoReflect.Descriptor instead.
 func (*NotifyCheckpointComplete) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NotifyCheckpointComplete) GetTask() *TaskID {
@@ -1334,7 +1557,7 @@ type AbortCheckpoint struct {
 
 func (x *AbortCheckpoint) Reset() {
 	*x = AbortCheckpoint{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[16]
+	mi := &file_proto_control_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1346,7 +1569,7 @@ func (x *AbortCheckpoint) String() string {
 func (*AbortCheckpoint) ProtoMessage() {}
 
 func (x *AbortCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[16]
+	mi := &file_proto_control_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1359,7 +1582,7 @@ func (x *AbortCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortCheckpoint.ProtoReflect.Descriptor instead.
 func (*AbortCheckpoint) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AbortCheckpoint) GetTask() *TaskID {
@@ -1395,10 +1618,17 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\x05slots\x18\x03 \x01(\x05R\x05slots\x12\x1b\n" +
 	"\thttp_addr\x18\x04 \x01(\tR\bhttpAddr\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\tR\aversion\x121\n" +
-	"\x05tasks\x18\x06 \x03(\v2\x1b.weir.control.v1.TaskStatusR\x05tasks\"W\n" +
+	"\x05tasks\x18\x06 \x03(\v2\x1b.weir.control.v1.TaskStatusR\x05tasks\"\x8d\x01\n" +
 	"\tHeartbeat\x12\x17\n" +
 	"\aunix_ms\x18\x01 \x01(\x03R\x06unixMs\x121\n" +
-	"\x05tasks\x18\x02 \x03(\v2\x1b.weir.control.v1.TaskStatusR\x05tasks\"p\n" +
+	"\x05tasks\x18\x02 \x03(\v2\x1b.weir.control.v1.TaskStatusR\x05tasks\x124\n" +
+	"\x06memory\x18\x03 \x01(\v2\x1c.weir.control.v1.MemoryStatsR\x06memory\"w\n" +
+	"\vMemoryStats\x12&\n" +
+	"\x0fheap_live_bytes\x18\x01 \x01(\x03R\rheapLiveBytes\x12\x1f\n" +
+	"\vtotal_bytes\x18\x02 \x01(\x03R\n" +
+	"totalBytes\x12\x1f\n" +
+	"\vlimit_bytes\x18\x03 \x01(\x03R\n" +
+	"limitBytes\"p\n" +
 	"\x06TaskID\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\x03R\aattempt\x12\x1b\n" +
@@ -1411,7 +1641,7 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x126\n" +
 	"\ametrics\x18\x04 \x01(\v2\x1c.weir.control.v1.TaskMetricsR\ametrics\x12 \n" +
 	"\fend_of_input\x18\x05 \x01(\bR\n" +
-	"endOfInput\"\xe9\x01\n" +
+	"endOfInput\"\xd3\x02\n" +
 	"\vTaskMetrics\x12\x1d\n" +
 	"\n" +
 	"records_in\x18\x01 \x01(\x03R\trecordsIn\x12\x1f\n" +
@@ -1420,7 +1650,20 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\x10backpressured_ms\x18\x03 \x01(\x03R\x0fbackpressuredMs\x12!\n" +
 	"\fdropped_late\x18\x04 \x01(\x03R\vdroppedLate\x12'\n" +
 	"\x0fskipped_invalid\x18\x05 \x01(\x03R\x0eskippedInvalid\x12#\n" +
-	"\rdead_lettered\x18\x06 \x01(\x03R\fdeadLettered\"\xd7\x03\n" +
+	"\rdead_lettered\x18\x06 \x01(\x03R\fdeadLettered\x12+\n" +
+	"\x05links\x18\a \x03(\v2\x15.weir.control.v1.LinkR\x05links\x12;\n" +
+	"\vstate_sizes\x18\b \x03(\v2\x1a.weir.control.v1.StateSizeR\n" +
+	"stateSizes\"\xaa\x01\n" +
+	"\x04Link\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\x12\x1c\n" +
+	"\tconnected\x18\x03 \x01(\bR\tconnected\x129\n" +
+	"\x19unreachable_since_unix_ms\x18\x04 \x01(\x03R\x16unreachableSinceUnixMs\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\"5\n" +
+	"\tStateSize\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
+	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\"\xd7\x03\n" +
 	"\x12CoordinatorMessage\x12=\n" +
 	"\n" +
 	"registered\x18\x01 \x01(\v2\x1b.weir.control.v1.RegisteredH\x00R\n" +
@@ -1502,64 +1745,70 @@ func file_proto_control_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_control_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_proto_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_proto_control_v1_control_proto_goTypes = []any{
 	(TaskState)(0),                   // 0: weir.control.v1.TaskState
 	(*WorkerMessage)(nil),            // 1: weir.control.v1.WorkerMessage
 	(*Register)(nil),                 // 2: weir.control.v1.Register
 	(*Heartbeat)(nil),                // 3: weir.control.v1.Heartbeat
-	(*TaskID)(nil),                   // 4: weir.control.v1.TaskID
-	(*TaskStatus)(nil),               // 5: weir.control.v1.TaskStatus
-	(*TaskMetrics)(nil),              // 6: weir.control.v1.TaskMetrics
-	(*CoordinatorMessage)(nil),       // 7: weir.control.v1.CoordinatorMessage
-	(*Registered)(nil),               // 8: weir.control.v1.Registered
-	(*DeployTask)(nil),               // 9: weir.control.v1.DeployTask
-	(*Restore)(nil),                  // 10: weir.control.v1.Restore
-	(*Placement)(nil),                // 11: weir.control.v1.Placement
-	(*CancelTask)(nil),               // 12: weir.control.v1.CancelTask
-	(*TriggerCheckpoint)(nil),        // 13: weir.control.v1.TriggerCheckpoint
-	(*CheckpointAck)(nil),            // 14: weir.control.v1.CheckpointAck
-	(*CheckpointDecline)(nil),        // 15: weir.control.v1.CheckpointDecline
-	(*NotifyCheckpointComplete)(nil), // 16: weir.control.v1.NotifyCheckpointComplete
-	(*AbortCheckpoint)(nil),          // 17: weir.control.v1.AbortCheckpoint
-	(*v1.OperatorState)(nil),         // 18: weir.checkpoint.v1.OperatorState
-	(*v1.SubtaskStats)(nil),          // 19: weir.checkpoint.v1.SubtaskStats
+	(*MemoryStats)(nil),              // 4: weir.control.v1.MemoryStats
+	(*TaskID)(nil),                   // 5: weir.control.v1.TaskID
+	(*TaskStatus)(nil),               // 6: weir.control.v1.TaskStatus
+	(*TaskMetrics)(nil),              // 7: weir.control.v1.TaskMetrics
+	(*Link)(nil),                     // 8: weir.control.v1.Link
+	(*StateSize)(nil),                // 9: weir.control.v1.StateSize
+	(*CoordinatorMessage)(nil),       // 10: weir.control.v1.CoordinatorMessage
+	(*Registered)(nil),               // 11: weir.control.v1.Registered
+	(*DeployTask)(nil),               // 12: weir.control.v1.DeployTask
+	(*Restore)(nil),                  // 13: weir.control.v1.Restore
+	(*Placement)(nil),                // 14: weir.control.v1.Placement
+	(*CancelTask)(nil),               // 15: weir.control.v1.CancelTask
+	(*TriggerCheckpoint)(nil),        // 16: weir.control.v1.TriggerCheckpoint
+	(*CheckpointAck)(nil),            // 17: weir.control.v1.CheckpointAck
+	(*CheckpointDecline)(nil),        // 18: weir.control.v1.CheckpointDecline
+	(*NotifyCheckpointComplete)(nil), // 19: weir.control.v1.NotifyCheckpointComplete
+	(*AbortCheckpoint)(nil),          // 20: weir.control.v1.AbortCheckpoint
+	(*v1.OperatorState)(nil),         // 21: weir.checkpoint.v1.OperatorState
+	(*v1.SubtaskStats)(nil),          // 22: weir.checkpoint.v1.SubtaskStats
 }
 var file_proto_control_v1_control_proto_depIdxs = []int32{
 	2,  // 0: weir.control.v1.WorkerMessage.register:type_name -> weir.control.v1.Register
 	3,  // 1: weir.control.v1.WorkerMessage.heartbeat:type_name -> weir.control.v1.Heartbeat
-	5,  // 2: weir.control.v1.WorkerMessage.task_status:type_name -> weir.control.v1.TaskStatus
-	14, // 3: weir.control.v1.WorkerMessage.checkpoint_ack:type_name -> weir.control.v1.CheckpointAck
-	15, // 4: weir.control.v1.WorkerMessage.checkpoint_decline:type_name -> weir.control.v1.CheckpointDecline
-	5,  // 5: weir.control.v1.Register.tasks:type_name -> weir.control.v1.TaskStatus
-	5,  // 6: weir.control.v1.Heartbeat.tasks:type_name -> weir.control.v1.TaskStatus
-	4,  // 7: weir.control.v1.TaskStatus.task:type_name -> weir.control.v1.TaskID
-	0,  // 8: weir.control.v1.TaskStatus.state:type_name -> weir.control.v1.TaskState
-	6,  // 9: weir.control.v1.TaskStatus.metrics:type_name -> weir.control.v1.TaskMetrics
-	8,  // 10: weir.control.v1.CoordinatorMessage.registered:type_name -> weir.control.v1.Registered
-	9,  // 11: weir.control.v1.CoordinatorMessage.deploy:type_name -> weir.control.v1.DeployTask
-	12, // 12: weir.control.v1.CoordinatorMessage.cancel:type_name -> weir.control.v1.CancelTask
-	13, // 13: weir.control.v1.CoordinatorMessage.trigger_checkpoint:type_name -> weir.control.v1.TriggerCheckpoint
-	16, // 14: weir.control.v1.CoordinatorMessage.notify_checkpoint_complete:type_name -> weir.control.v1.NotifyCheckpointComplete
-	17, // 15: weir.control.v1.CoordinatorMessage.abort_checkpoint:type_name -> weir.control.v1.AbortCheckpoint
-	4,  // 16: weir.control.v1.DeployTask.task:type_name -> weir.control.v1.TaskID
-	11, // 17: weir.control.v1.DeployTask.placements:type_name -> weir.control.v1.Placement
-	10, // 18: weir.control.v1.DeployTask.restore:type_name -> weir.control.v1.Restore
-	4,  // 19: weir.control.v1.CancelTask.task:type_name -> weir.control.v1.TaskID
-	4,  // 20: weir.control.v1.TriggerCheckpoint.task:type_name -> weir.control.v1.TaskID
-	4,  // 21: weir.control.v1.CheckpointAck.task:type_name -> weir.control.v1.TaskID
-	18, // 22: weir.control.v1.CheckpointAck.operators:type_name -> weir.checkpoint.v1.OperatorState
-	19, // 23: weir.control.v1.CheckpointAck.stats:type_name -> weir.checkpoint.v1.SubtaskStats
-	4,  // 24: weir.control.v1.CheckpointDecline.task:type_name -> weir.control.v1.TaskID
-	4,  // 25: weir.control.v1.NotifyCheckpointComplete.task:type_name -> weir.control.v1.TaskID
-	4,  // 26: weir.control.v1.AbortCheckpoint.task:type_name -> weir.control.v1.TaskID
-	1,  // 27: weir.control.v1.Coordinator.Session:input_type -> weir.control.v1.WorkerMessage
-	7,  // 28: weir.control.v1.Coordinator.Session:output_type -> weir.control.v1.CoordinatorMessage
-	28, // [28:29] is the sub-list for method output_type
-	27, // [27:28] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	6,  // 2: weir.control.v1.WorkerMessage.task_status:type_name -> weir.control.v1.TaskStatus
+	17, // 3: weir.control.v1.WorkerMessage.checkpoint_ack:type_name -> weir.control.v1.CheckpointAck
+	18, // 4: weir.control.v1.WorkerMessage.checkpoint_decline:type_name -> weir.control.v1.CheckpointDecline
+	6,  // 5: weir.control.v1.Register.tasks:type_name -> weir.control.v1.TaskStatus
+	6,  // 6: weir.control.v1.Heartbeat.tasks:type_name -> weir.control.v1.TaskStatus
+	4,  // 7: weir.control.v1.Heartbeat.memory:type_name -> weir.control.v1.MemoryStats
+	5,  // 8: weir.control.v1.TaskStatus.task:type_name -> weir.control.v1.TaskID
+	0,  // 9: weir.control.v1.TaskStatus.state:type_name -> weir.control.v1.TaskState
+	7,  // 10: weir.control.v1.TaskStatus.metrics:type_name -> weir.control.v1.TaskMetrics
+	8,  // 11: weir.control.v1.TaskMetrics.links:type_name -> weir.control.v1.Link
+	9,  // 12: weir.control.v1.TaskMetrics.state_sizes:type_name -> weir.control.v1.StateSize
+	11, // 13: weir.control.v1.CoordinatorMessage.registered:type_name -> weir.control.v1.Registered
+	12, // 14: weir.control.v1.CoordinatorMessage.deploy:type_name -> weir.control.v1.DeployTask
+	15, // 15: weir.control.v1.CoordinatorMessage.cancel:type_name -> weir.control.v1.CancelTask
+	16, // 16: weir.control.v1.CoordinatorMessage.trigger_checkpoint:type_name -> weir.control.v1.TriggerCheckpoint
+	19, // 17: weir.control.v1.CoordinatorMessage.notify_checkpoint_complete:type_name -> weir.control.v1.NotifyCheckpointComplete
+	20, // 18: weir.control.v1.CoordinatorMessage.abort_checkpoint:type_name -> weir.control.v1.AbortCheckpoint
+	5,  // 19: weir.control.v1.DeployTask.task:type_name -> weir.control.v1.TaskID
+	14, // 20: weir.control.v1.DeployTask.placements:type_name -> weir.control.v1.Placement
+	13, // 21: weir.control.v1.DeployTask.restore:type_name -> weir.control.v1.Restore
+	5,  // 22: weir.control.v1.CancelTask.task:type_name -> weir.control.v1.TaskID
+	5,  // 23: weir.control.v1.TriggerCheckpoint.task:type_name -> weir.control.v1.TaskID
+	5,  // 24: weir.control.v1.CheckpointAck.task:type_name -> weir.control.v1.TaskID
+	21, // 25: weir.control.v1.CheckpointAck.operators:type_name -> weir.checkpoint.v1.OperatorState
+	22, // 26: weir.control.v1.CheckpointAck.stats:type_name -> weir.checkpoint.v1.SubtaskStats
+	5,  // 27: weir.control.v1.CheckpointDecline.task:type_name -> weir.control.v1.TaskID
+	5,  // 28: weir.control.v1.NotifyCheckpointComplete.task:type_name -> weir.control.v1.TaskID
+	5,  // 29: weir.control.v1.AbortCheckpoint.task:type_name -> weir.control.v1.TaskID
+	1,  // 30: weir.control.v1.Coordinator.Session:input_type -> weir.control.v1.WorkerMessage
+	10, // 31: weir.control.v1.Coordinator.Session:output_type -> weir.control.v1.CoordinatorMessage
+	31, // [31:32] is the sub-list for method output_type
+	30, // [30:31] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_proto_control_v1_control_proto_init() }
@@ -1574,7 +1823,7 @@ func file_proto_control_v1_control_proto_init() {
 		(*WorkerMessage_CheckpointAck)(nil),
 		(*WorkerMessage_CheckpointDecline)(nil),
 	}
-	file_proto_control_v1_control_proto_msgTypes[6].OneofWrappers = []any{
+	file_proto_control_v1_control_proto_msgTypes[9].OneofWrappers = []any{
 		(*CoordinatorMessage_Registered)(nil),
 		(*CoordinatorMessage_Deploy)(nil),
 		(*CoordinatorMessage_Cancel)(nil),
@@ -1588,7 +1837,7 @@ func file_proto_control_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_control_v1_control_proto_rawDesc), len(file_proto_control_v1_control_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
