@@ -17,6 +17,8 @@ type Counters struct {
 	DroppedLate     atomic.Int64
 	SkippedInvalid  atomic.Int64
 	DeadLettered    atomic.Int64
+	// User holds the metrics user operators define (usermetrics.go).
+	User UserMetrics
 
 	// blockedSince is the start (unix ns) of the wait in progress, 0 when
 	// none: a sink stuck on a broker that does not answer must show as
@@ -26,9 +28,6 @@ type Counters struct {
 	mu     sync.Mutex
 	links  []*Link
 	states []*StateSize
-
-	// User holds the metrics user operators define (usermetrics.go).
-	User UserMetrics
 }
 
 // BlockStart marks the start of a wait on something downstream (output

@@ -38,6 +38,10 @@ type Context struct {
 	// Checkpointing says the job takes periodic checkpoints and ends with a
 	// final one: a sink may hold output back until a checkpoint completes.
 	Checkpointing bool
+	// Now is the processing time in epoch milliseconds (nil: the wall
+	// clock): processing-time timers and state TTL follow it. Tests inject
+	// a fake one.
+	Now func() int64
 }
 
 // Operator is a transform in a task's operator chain. It is minimal on

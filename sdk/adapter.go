@@ -26,8 +26,8 @@ type processOp[IN, OUT any] struct {
 
 	sinceStats int
 	entries    *dataflow.UserMetric
-	bytes      *dataflow.UserMetric
 	timers     *dataflow.UserMetric
+	size       *dataflow.StateSize // weir_operator_state_bytes, as the windows publish it
 	snapKeys   int64
 }
 
@@ -49,7 +49,7 @@ func newProcessOp[IN, OUT any](id string, fn ProcessFunction[IN, OUT], in, out *
 	o := &processOp[IN, OUT]{fn: fn, in: decoder[IN]{rt: in}}
 	o.core = core{id: id, node: ctx.Node, dctx: ctx, now: now, ts: NoTimestamp}
 	kgs := ctx.KeyGroups
-	cfg := state.Config{MaxParallelism: ctx.MaxParallelism, Now: now}
+	cfg := state.Config{MaxParallelism: ctx.MaxParallelism, Now: func() int64 { return o.core.now() }}
 	if ctx.MaxParallelism > 0 {
 		cfg.KeyGroups = &kgs
 	}
@@ -63,6 +63,9 @@ func newProcessOp[IN, OUT any](id string, fn ProcessFunction[IN, OUT], in, out *
 func (o *processOp[IN, OUT]) setContext(ctx *dataflow.Context) {
 	o.dctx = ctx
 	o.node = ctx.Node
+	if ctx.Now != nil {
+		o.now = ctx.Now
+	}
 	o.logger = ctx.Logger
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
@@ -109,8 +112,10 @@ func (o *processOp[IN, OUT]) Open(ctx *dataflow.Context) (err error) {
 	// Names starting with "state_" are the operator's own; the worker
 	// exports them as weir_keyed_state_* (docs/metrics.md).
 	o.entries = sys(stateEntriesMetric, "Keyed state entries of the operator.")
-	o.bytes = sys(stateBytesMetric, "Estimated encoded size of the operator's keyed state.")
 	o.timers = sys(stateTimersMetric, "Timers registered by the operator.")
+	if o.dctx.Metrics != nil && o.size == nil {
+		o.size = o.dctx.Metrics.StateSize(o.node)
+	}
 	if err := o.callOpen(); err != nil {
 		return fmt.Errorf("operator %s: open: %w", o.id, err)
 	}
@@ -124,7 +129,6 @@ func (o *processOp[IN, OUT]) Open(ctx *dataflow.Context) (err error) {
 // The state gauges' names as the SDK defines them.
 const (
 	stateEntriesMetric = dataflow.StateMetricPrefix + "entries"
-	stateBytesMetric   = dataflow.StateMetricPrefix + "bytes"
 	stateTimersMetric  = dataflow.StateMetricPrefix + "timers"
 )
 
@@ -185,6 +189,7 @@ func (o *processOp[IN, OUT]) ProcessWatermark(wm int64, out dataflow.Output) err
 	if err := o.advance(EventTime, wm, out); err != nil {
 		return err
 	}
+	o.updateStats() // a few loads and stores: the size gauges follow the watermark as windows' do
 	return out.EmitWatermark(wm)
 }
 
@@ -286,6 +291,8 @@ func (o *processOp[IN, OUT]) updateStats() {
 	}
 	s := o.backend.Stats()
 	o.entries.Set(float64(s.Entries))
-	o.bytes.Set(float64(s.Bytes))
 	o.timers.Set(float64(s.Timers))
+	if o.size != nil {
+		o.size.Bytes.Store(s.Bytes)
+	}
 }

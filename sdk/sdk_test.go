@@ -424,3 +424,92 @@ func TestCheckpointListenerAndClose(t *testing.T) {
 		t.Fatalf("completed %v", l.completed)
 	}
 }
+
+type avg struct{}
+
+func (avg) CreateAccumulator() [2]float64            { return [2]float64{} }
+func (avg) Add(acc [2]float64, v float64) [2]float64 { return [2]float64{acc[0] + v, acc[1] + 1} }
+func (avg) Result(acc [2]float64) float64            { return acc[0] / acc[1] }
+
+// allStates keeps every kind of state per key and emits a summary of it.
+func allStates() *fn {
+	var (
+		list *List[string]
+		max  *Reducing[int64]
+		mean *Aggregating[float64, [2]float64, float64]
+		m    *Map[string, int64]
+	)
+	return &fn{
+		open: func(ctx *OpenContext) (err error) {
+			if list, err = NewList(ctx, ListDescriptor[string]{Name: "list"}); err != nil {
+				return err
+			}
+			if max, err = NewReducing(ctx, ReducingDescriptor[int64]{Name: "max", Reduce: func(a, b int64) int64 { return maxOf(a, b) }}); err != nil {
+				return err
+			}
+			if mean, err = NewAggregating(ctx, AggregatingDescriptor[float64, [2]float64, float64]{Name: "mean", Aggregator: avg{}}); err != nil {
+				return err
+			}
+			m, err = NewMap(ctx, MapDescriptor[string, int64]{Name: "m"})
+			return err
+		},
+		process: func(ctx *Context, in Record, out *Collector[Record]) error {
+			v := in.Get("v").(int64)
+			_ = list.Add(fmt.Sprint(v))
+			_ = max.Add(v)
+			_ = mean.Add(float64(v))
+			n, _, _ := m.Get("n")
+			_ = m.Put("n", n+1)
+			if in.Get("emit") != true {
+				return nil
+			}
+			l, _ := list.Get()
+			mx, _, _ := max.Get()
+			mn, _, _ := mean.Get()
+			size, _ := m.Len()
+			return out.Emit(NewRecord(map[string]any{"list": fmt.Sprint(l), "max": mx, "mean": mn, "n": n + 1, "size": size}))
+		},
+	}
+}
+
+func maxOf(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+func TestEveryStateKindSurvivesARestore(t *testing.T) {
+	h, err := NewTestHarness[Record, Record](allStates())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []int{3, 9, 6} {
+		if err := h.Process("k", 0, NewRecord(map[string]any{"v": v})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, err := h.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, err := NewTestHarness[Record, Record](allStates(), WithRestore(snap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h2.Process("k", 0, NewRecord(map[string]any{"v": 2, "emit": true})); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := h2.Output()
+	if len(out) != 1 || out[0].Value.String() != "{list: [3 9 6 2], max: 9, mean: 5, n: 4, size: 1}" {
+		t.Fatalf("output %v", out)
+	}
+	// A state restored as another kind is refused, naming both.
+	_, err = NewTestHarness[Record, Record](&fn{open: func(ctx *OpenContext) error {
+		_, err := NewValue(ctx, ValueDescriptor[int64]{Name: "max"})
+		return err
+	}}, WithRestore(snap))
+	if err == nil || !strings.Contains(err.Error(), `state "max" is a reducing state in the snapshot and a value state in the operator`) {
+		t.Fatalf("kind change: %v", err)
+	}
+}

@@ -111,13 +111,14 @@ type Backend interface {
 
 // Stats is a backend's size, for metrics.
 type Stats struct {
-	// Keys is the number of distinct (key, namespace) pairs with state,
-	// summed over states.
+	// Entries is the number of values, lists and map entries, summed
+	// over states.
 	Entries int64
 	// Timers is the number of registered timers.
 	Timers int64
-	// Bytes is an estimate of the encoded size of the state, from the
-	// sizes of the last snapshot (64 bytes an entry before the first).
+	// Bytes estimates the state's size in memory: per entry, its encoded
+	// size in the last snapshot (64 bytes before the first) and the
+	// entry's own overhead (a map slot, the entry and its pointer).
 	Bytes int64
 }
 
@@ -185,7 +186,7 @@ func (h *Heap) Stats() Stats {
 	for _, t := range h.tables {
 		n := int64(t.len())
 		s.Entries += n
-		s.Bytes += n * t.bytesPerEntry()
+		s.Bytes += n * (t.bytesPerEntry() + entryOverhead)
 	}
 	s.Timers = int64(h.timers.Len())
 	return s
@@ -220,6 +221,10 @@ func (h *Heap) register(d Descriptor, t table) error {
 	h.anyTTL = h.anyTTL || d.TTL.Duration > 0
 	return nil
 }
+
+// entryOverhead is what a heap entry costs besides its value: a map slot
+// with an interface key, the entry struct and its pointer.
+const entryOverhead = 80
 
 // ttlMillis is the TTL in whole milliseconds, at least 1 when set.
 func ttlMillis(t TTL) int64 {

@@ -111,7 +111,7 @@ func CheckJob(job *spec.Job) error {
 		p := fmt.Sprintf("pipeline[%d].process", i)
 		e, ok := Lookup(n.Process.Operator)
 		if !ok {
-			errs = append(errs, &spec.FieldError{Path: p + ".operator", Msg: unknownMsg(n.Process.Operator)})
+			errs = append(errs, &spec.FieldError{Path: p + ".operator", Msg: UnknownOperator(n.Process.Operator)})
 			continue
 		}
 		errs = append(errs, configErrors(p+".config", e.Check(n.Process.Config))...)
@@ -119,7 +119,8 @@ func CheckJob(job *spec.Job) error {
 	return errs.Err()
 }
 
-func unknownMsg(id string) string {
+// UnknownOperator says that id is not registered, and what is.
+func UnknownOperator(id string) string {
 	var ids []string
 	for _, e := range All() {
 		ids = append(ids, e.ID)

@@ -13,10 +13,9 @@ import (
 func newProcess(node *spec.Node, ctx *dataflow.Context) (dataflow.Operator, error) {
 	e, ok := registry.Lookup(node.Process.Operator)
 	if !ok {
-		if err := registry.CheckJob(&spec.Job{Pipeline: []spec.Node{*node}}); err != nil {
-			return nil, fmt.Errorf("node %s: %w", node.Name, err)
-		}
-		return nil, fmt.Errorf("node %s: no operator %q in this weir binary", node.Name, node.Process.Operator)
+		// The coordinator checked the job against its own binary: this
+		// worker runs another build.
+		return nil, fmt.Errorf("node %s: %s", node.Name, registry.UnknownOperator(node.Process.Operator))
 	}
 	op, err := e.New(node.Process.Config, ctx)
 	if err != nil {

@@ -117,4 +117,7 @@ type Env struct {
 	// InputEnded, when set, is called once by a source subtask that has
 	// reached the end of its input and waits for the final checkpoint.
 	InputEnded func()
+	// Now is the processing time in epoch ms for processing-time timers
+	// (nil: the wall clock); operators see it as dataflow.Context.Now.
+	Now func() int64
 }

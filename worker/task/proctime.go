@@ -30,7 +30,11 @@ func (t *task) startProcTime(wake func()) *procTime {
 	if len(nodes) == 0 {
 		return nil
 	}
-	p := &procTime{nodes: nodes, now: func() int64 { return time.Now().UnixMilli() }, stop: make(chan struct{})}
+	now := t.env.Now
+	if now == nil {
+		now = func() int64 { return time.Now().UnixMilli() }
+	}
+	p := &procTime{nodes: nodes, now: now, stop: make(chan struct{})}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()

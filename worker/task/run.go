@@ -360,6 +360,7 @@ func (t *task) buildChain() error {
 			OnError:       dataflow.FailOnError{Node: node.Name},
 			Attempt:       t.d.ID.Attempt,
 			Checkpointing: t.endsWithCheckpoint(),
+			Now:           t.env.Now,
 		}
 		n := &chainNode{t: t, name: node.Name, side: map[string][]*edgeWriter{}, dctx: dctx}
 		switch {
