@@ -37,7 +37,7 @@ func lossMemoryNote(m *controlpb.MemoryStats) string {
 		return ""
 	}
 	return fmt.Sprintf("; its last heartbeat reported %s of its %s memory limit (%.0f%%, live heap %s): likely killed for running out of memory",
-		formatBytes(m.GetTotalBytes()), formatBytes(m.GetLimitBytes()), share*100, formatBytes(m.GetHeapLiveBytes()))
+		api.FormatBytes(m.GetTotalBytes()), api.FormatBytes(m.GetLimitBytes()), share*100, api.FormatBytes(m.GetHeapLiveBytes()))
 }
 
 // jobWarningsLocked lists what a job's state does not show: sources and
@@ -80,10 +80,10 @@ func (c *Coordinator) jobWarningsLocked(j *jobEntry) []string {
 		}
 		var parts []string
 		for _, n := range sortedKeys(state) {
-			parts = append(parts, fmt.Sprintf("%s %s", n, formatBytes(state[n])))
+			parts = append(parts, fmt.Sprintf("%s %s", n, api.FormatBytes(state[n])))
 		}
 		msg := fmt.Sprintf("worker %s holds %s of its %s memory limit (%.0f%%)",
-			id, formatBytes(w.memory.GetTotalBytes()), formatBytes(w.memory.GetLimitBytes()), share*100)
+			id, api.FormatBytes(w.memory.GetTotalBytes()), api.FormatBytes(w.memory.GetLimitBytes()), share*100)
 		if len(parts) > 0 {
 			msg += "; keyed state of this job there: " + strings.Join(parts, ", ")
 		}
@@ -139,18 +139,4 @@ func apiStateBytes(ss []lifecycle.StateSize) map[string]int64 {
 		out[s.Node] += s.Bytes
 	}
 	return out
-}
-
-// formatBytes is a size for people: 1.4 GiB.
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

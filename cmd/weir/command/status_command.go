@@ -89,20 +89,7 @@ func linksCell(ls []api.Link) string {
 func stateCell(m map[string]int64) string {
 	var parts []string
 	for _, n := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, n+" "+humanBytes(m[n]))
+		parts = append(parts, n+" "+api.FormatBytes(m[n]))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
