@@ -139,10 +139,15 @@ func Start(cfg Config) (*Broker, error) {
 	// to the old partition files at the wrong positions). autoCreate creates
 	// such topics through the CreateTopics path instead, which persists them.
 	opts := []kfake.Opt{
-		kfake.Ports(port),
 		kfake.DefaultNumPartitions(int(cfg.Partitions)),
 		kfake.BrokerConfigs(bcfgs),
 	}
+	if cfg.DataDir != "" {
+		if err := abortCrashedTxns(cfg.DataDir, opts, cfg.Logger); err != nil {
+			return nil, err
+		}
+	}
+	opts = append(opts, kfake.Ports(port))
 	if len(cfg.Topics) > 0 {
 		opts = append(opts, kfake.SeedTopics(cfg.Partitions, cfg.Topics...))
 	}
