@@ -38,6 +38,8 @@ type Config struct {
 	Addr string
 	// DataDir persists topics, offsets and transactions when set; a broker
 	// started on the same directory resumes where the last one stopped.
+	// Transactions a crash left open are aborted at start, with abort
+	// markers written before clients connect (abortCrashedTxns).
 	DataDir string
 	// Partitions is the partition count of auto-created topics and of
 	// Topics (default 4).
