@@ -38,6 +38,8 @@ type Config struct {
 	Addr string
 	// DataDir persists topics, offsets and transactions when set; a broker
 	// started on the same directory resumes where the last one stopped.
+	// Transactions a crash left open are aborted at start, with abort
+	// markers written before clients connect (abortCrashedTxns).
 	DataDir string
 	// Partitions is the partition count of auto-created topics and of
 	// Topics (default 4).
@@ -139,10 +141,15 @@ func Start(cfg Config) (*Broker, error) {
 	// to the old partition files at the wrong positions). autoCreate creates
 	// such topics through the CreateTopics path instead, which persists them.
 	opts := []kfake.Opt{
-		kfake.Ports(port),
 		kfake.DefaultNumPartitions(int(cfg.Partitions)),
 		kfake.BrokerConfigs(bcfgs),
 	}
+	if cfg.DataDir != "" {
+		if err := abortCrashedTxns(cfg.DataDir, opts, cfg.Logger); err != nil {
+			return nil, err
+		}
+	}
+	opts = append(opts, kfake.Ports(port))
 	if len(cfg.Topics) > 0 {
 		opts = append(opts, kfake.SeedTopics(cfg.Partitions, cfg.Topics...))
 	}

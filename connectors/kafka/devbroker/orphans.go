@@ -28,24 +28,9 @@ const orphanDir = "orphaned-partitions"
 // It reads only the topic names of kfake's topics.json; a data directory
 // without one (fresh, or never started) is left alone.
 func setAsideOrphans(dataDir string, log *slog.Logger) error {
-	raw, err := os.ReadFile(filepath.Join(dataDir, "topics.json"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("devbroker: data directory %s: %w", dataDir, err)
-	}
-	var known struct {
-		Topics []struct {
-			Name string `json:"name"`
-		} `json:"topics"`
-	}
-	if err := json.Unmarshal(raw, &known); err != nil {
-		return fmt.Errorf("devbroker: data directory %s: topics.json: %w", dataDir, err)
-	}
-	topics := map[string]bool{}
-	for _, t := range known.Topics {
-		topics[t.Name] = true
+	topics, err := knownTopics(dataDir)
+	if err != nil || topics == nil {
+		return err
 	}
 	parts := filepath.Join(dataDir, "partitions")
 	entries, err := os.ReadDir(parts)
@@ -94,4 +79,29 @@ func partitionTopic(name string) (string, bool) {
 		return "", false
 	}
 	return topic, true
+}
+
+// knownTopics reads the topic names of kfake's topics.json in dataDir; nil
+// when there is none (a fresh directory, or one never started).
+func knownTopics(dataDir string) (map[string]bool, error) {
+	raw, err := os.ReadFile(filepath.Join(dataDir, "topics.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("devbroker: data directory %s: %w", dataDir, err)
+	}
+	var known struct {
+		Topics []struct {
+			Name string `json:"name"`
+		} `json:"topics"`
+	}
+	if err := json.Unmarshal(raw, &known); err != nil {
+		return nil, fmt.Errorf("devbroker: data directory %s: topics.json: %w", dataDir, err)
+	}
+	topics := map[string]bool{}
+	for _, t := range known.Topics {
+		topics[t.Name] = true
+	}
+	return topics, nil
 }
