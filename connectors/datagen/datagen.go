@@ -1,7 +1,9 @@
 // Package datagen is the deterministic data generator source. Profile
 // access-log emits the events of accesslog.Generate for the node's seed, so
 // a job reading it can be checked with accesslog.Expected; profile sequence
-// emits {"id": n, "ts": accesslog.DefaultStart + n}.
+// emits {"id": n, "ts": accesslog.DefaultStart + n}; profile nexmark emits
+// the Nexmark benchmark's events (connectors/nexmark), one flat record per
+// event with an event_type field, event time in date_time.
 //
 // Subtask i of p emits the records whose global index n has n % p == i
 // (the generator computes any index directly, so no subtask generates what
@@ -28,6 +30,7 @@ import (
 
 	"github.com/weir-stream/weir/connectors/accesslog"
 	"github.com/weir-stream/weir/connectors/eventtime"
+	"github.com/weir-stream/weir/connectors/nexmark"
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/expr"
 	"github.com/weir-stream/weir/dataflow/spec"
@@ -37,6 +40,7 @@ import (
 const (
 	ProfileAccessLog = "access-log"
 	ProfileSequence  = "sequence"
+	ProfileNexmark   = spec.ProfileNexmark
 )
 
 const (
@@ -60,6 +64,8 @@ type Source struct {
 	rate        float64
 	sub, par    int
 	gen         *accesslog.Generator
+	nex         *nexmark.Generator
+	timeField   string        // the profile's event time field, which fields returns
 	tsField     string        // event time is this field as is
 	tsProg      *expr.Program // event time is this expression
 	hasTime     bool
@@ -100,8 +106,10 @@ func NewSource(node *spec.Node, ctx *dataflow.Context) (dataflow.Source, error) 
 		s.profile = ProfileAccessLog
 	}
 	switch {
-	case s.profile != ProfileAccessLog && s.profile != ProfileSequence:
-		return nil, fmt.Errorf("datagen %s: unknown profile %q (want %s or %s)", node.Name, d.Profile, ProfileAccessLog, ProfileSequence)
+	case s.profile != ProfileAccessLog && s.profile != ProfileSequence && s.profile != ProfileNexmark:
+		return nil, fmt.Errorf("datagen %s: unknown profile %q (want %s, %s or %s)", node.Name, d.Profile, ProfileAccessLog, ProfileSequence, ProfileNexmark)
+	case d.Nexmark != nil && s.profile != ProfileNexmark:
+		return nil, fmt.Errorf("datagen %s: nexmark settings with profile %q", node.Name, s.profile)
 	case d.Count < 0:
 		return nil, fmt.Errorf("datagen %s: count must be >= 0 (0: unbounded), got %d", node.Name, d.Count)
 	case d.Rate < 0:
@@ -117,8 +125,13 @@ func NewSource(node *spec.Node, ctx *dataflow.Context) (dataflow.Source, error) 
 		return nil, fmt.Errorf("datagen %s: %w", node.Name, err)
 	}
 	s.schema = sch
-	if s.profile == ProfileAccessLog {
+	s.timeField = "ts"
+	switch s.profile {
+	case ProfileAccessLog:
 		s.gen = accesslog.NewGenerator(accesslog.Config{Seed: d.Seed, Events: d.Count})
+	case ProfileNexmark:
+		s.nex = nexmark.New(nexmarkConfig(d))
+		s.timeField = "date_time"
 	}
 	if et := node.Source.EventTime; et != nil {
 		s.hasTime = true
@@ -258,7 +271,7 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) error {
 		}
 		if s.hasTime {
 			var err error
-			if s.tsField != "ts" {
+			if s.tsField != s.timeField {
 				ts, err = s.eventTime(rec.Fields)
 			}
 			if err != nil {
@@ -322,9 +335,12 @@ var (
 	sequenceShape  = dataflow.MustShape("id", "ts")
 )
 
-// fields builds record n's value and returns its "ts" too, which saves a
-// lookup when event time is that field.
+// fields builds record n's value and returns its time field (s.timeField)
+// too, which saves a lookup when event time is that field.
 func (s *Source) fields(n int64) (dataflow.Fields, int64) {
+	if s.nex != nil {
+		return nexmarkFields(s.nex, n)
+	}
 	if s.gen == nil {
 		ts := accesslog.DefaultStart + n
 		return dataflow.NewFields(sequenceShape, []any{n, ts}), ts
