@@ -121,6 +121,8 @@ func FuzzNexmarkRestore(f *testing.F) {
 	f.Add(st, st1, uint8(3), uint8(1))
 	f.Add(st, st, uint8(2), uint8(1))
 	f.Add([]byte{}, []byte{1}, uint8(1), uint8(0))
+	// Table states of subtasks 0 and 1 of 2, modulus 6.
+	f.Add(appendU64s(nil, 2, 0, 6, 0, 2, 40), appendU64s(nil, 2, 1, 6, 7, 3, 5), uint8(2), uint8(1))
 	f.Fuzz(func(t *testing.T, a, b []byte, par, sub uint8) {
 		p := 1 + int(par%8)
 		s := build(t, nexmarkNode(1, 200), int(sub)%p, p)
