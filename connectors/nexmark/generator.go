@@ -441,7 +441,8 @@ func (r *rng) intn(n int) int { return int(r.next() % uint64(n)) }
 func (r *rng) float64() float64 { return float64(r.next()>>11) / (1 << 53) }
 
 // price is in cents, log-uniform between $0.01 and $10 000.
-func (r *rng) price() int64 { return int64(math.Round(math.Pow(10, r.float64()*6) * 100)) }
+// (10^x as e^(x ln 10): math.Pow costs twice as much.)
+func (r *rng) price() int64 { return int64(math.Round(math.Exp(r.float64()*6*math.Ln10) * 100)) }
 
 // str is a random string of 3 to maxLen−1 characters.
 func (r *rng) str(maxLen int) string { return r.exact(3 + r.intn(maxLen-3)) }
