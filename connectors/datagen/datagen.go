@@ -64,7 +64,7 @@ type Source struct {
 	rate        float64
 	sub, par    int
 	gen         *accesslog.Generator
-	nex         *nexmark.Generator
+	nex         *nexmarkGen
 	timeField   string        // the profile's event time field, which fields returns
 	tsField     string        // event time is this field as is
 	tsProg      *expr.Program // event time is this expression
@@ -131,7 +131,7 @@ func NewSource(node *spec.Node, ctx *dataflow.Context) (dataflow.Source, error) 
 	case ProfileAccessLog:
 		s.gen = accesslog.NewGenerator(accesslog.Config{Seed: d.Seed, Events: d.Count})
 	case ProfileNexmark:
-		s.nex = nexmark.New(nexmarkConfig(d))
+		s.nex = &nexmarkGen{g: nexmark.New(nexmarkConfig(d))}
 		s.timeField = "date_time"
 	}
 	if et := node.Source.EventTime; et != nil {
@@ -340,7 +340,7 @@ var (
 // too, which saves a lookup when event time is that field.
 func (s *Source) fields(n int64) (dataflow.Fields, int64) {
 	if s.nex != nil {
-		return nexmarkFields(s.nex, n)
+		return s.nex.fields(n)
 	}
 	if s.gen == nil {
 		ts := accesslog.DefaultStart + n

@@ -33,19 +33,48 @@ func nexmarkConfig(d *spec.DatagenSource) nexmark.Config {
 	return c
 }
 
-// nexmarkFields is event n as a record, and its date_time.
-func nexmarkFields(g *nexmark.Generator, n int64) (dataflow.Fields, int64) {
+// nexmarkGen builds the profile's records. Boxing an int64 into a record
+// costs an allocation; date_time repeats over the events of a millisecond
+// and hot auctions and bidders repeat from bid to bid, so the last boxes of
+// those fields are reused.
+type nexmarkGen struct {
+	g                     *nexmark.Generator
+	dateTime, auc, bidder boxCache
+}
+
+// boxCache holds the two most recent boxes of one field.
+type boxCache struct {
+	v    [2]int64
+	a    [2]any
+	next int
+}
+
+func (c *boxCache) box(v int64) any {
+	for i, a := range c.a {
+		if a != nil && c.v[i] == v {
+			return a
+		}
+	}
+	i := c.next
+	c.next ^= 1
+	c.v[i], c.a[i] = v, v
+	return c.a[i]
+}
+
+// fields is event n as a record, and its date_time.
+func (x *nexmarkGen) fields(n int64) (dataflow.Fields, int64) {
+	g := x.g
 	switch nexmark.KindOf(n) {
 	case nexmark.KindPerson:
 		p := g.Person(n)
 		return dataflow.NewFields(personShape, []any{personType, p.ID, p.Name, p.EmailAddress, p.CreditCard,
-			p.City, p.State, p.DateTime, p.Extra}), p.DateTime
+			p.City, p.State, x.dateTime.box(p.DateTime), p.Extra}), p.DateTime
 	case nexmark.KindAuction:
 		a := g.Auction(n)
 		return dataflow.NewFields(auctionShape, []any{auctionType, a.ID, a.ItemName, a.Description, a.InitialBid,
-			a.Reserve, a.DateTime, a.Expires, a.Seller, a.Category, a.Extra}), a.DateTime
+			a.Reserve, x.dateTime.box(a.DateTime), a.Expires, a.Seller, a.Category, a.Extra}), a.DateTime
 	}
 	b := g.Bid(n)
-	return dataflow.NewFields(bidShape, []any{bidType, b.Auction, b.Bidder, b.Price, b.Channel, b.URL,
-		b.DateTime, b.Extra}), b.DateTime
+	return dataflow.NewFields(bidShape, []any{bidType, x.auc.box(b.Auction), x.bidder.box(b.Bidder), b.Price,
+		b.Channel, b.URL, x.dateTime.box(b.DateTime), b.Extra}), b.DateTime
 }
