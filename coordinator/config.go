@@ -17,6 +17,7 @@ import (
 	"github.com/weir-stream/weir/coordinator/jobstore"
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/internal/registry"
 )
 
 // Config configures a Coordinator. Zero fields take the defaults below.
@@ -44,8 +45,10 @@ type Config struct {
 	// (default 2m).
 	HTTPIdleTimeout time.Duration
 	Logger          *slog.Logger
-	// ParseSpec parses and validates a job spec (default spec.Parse). An
-	// error that holds spec.Errors becomes one detail per field error.
+	// ParseSpec parses and validates a job spec (default registry.ParseSpec:
+	// spec.Parse, then the process nodes against the user operators in this
+	// binary). An error that holds spec.Errors becomes one detail per field
+	// error.
 	ParseSpec func([]byte) (*spec.Job, error)
 	// BuildGraph derives the job graph (default graph.Build).
 	BuildGraph func(*spec.Job) (*graph.Graph, error)
@@ -90,6 +93,14 @@ type Config struct {
 	// restarts the job from its checkpoint instead (default twice the
 	// heartbeat timeout; negative: never adopt, restart at once).
 	AdoptWindow time.Duration
+	// RetainedJobs is how many ended jobs (FINISHED, FAILED, CANCELLED)
+	// the coordinator keeps, the most recently ended; older ones are
+	// forgotten: REST, /metrics and the job store (default 100; negative:
+	// no limit).
+	RetainedJobs int
+	// JobRetention forgets an ended job this long after it ended (default
+	// 24h; negative: no age limit).
+	JobRetention time.Duration
 	// Identity, shown by GET /api/v1/overview and the web UI: who this
 	// coordinator is and how it leads (nil: a single coordinator).
 	Identity *api.CoordinatorInfo
@@ -107,6 +118,8 @@ const (
 	DefaultHTTPIdleTimeout   = 2 * time.Minute
 	DefaultCheckpointStorage = "file://./.weir/checkpoints"
 	DefaultStorageTimeout    = 30 * time.Second
+	DefaultRetainedJobs      = 100
+	DefaultJobRetention      = 24 * time.Hour
 )
 
 func (c *Config) setDefaults() {
@@ -138,7 +151,7 @@ func (c *Config) setDefaults() {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if c.ParseSpec == nil {
-		c.ParseSpec = spec.Parse
+		c.ParseSpec = registry.ParseSpec
 	}
 	if c.BuildGraph == nil {
 		c.BuildGraph = graph.Build
@@ -160,6 +173,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Float64
+	}
+	if c.RetainedJobs == 0 {
+		c.RetainedJobs = DefaultRetainedJobs
+	}
+	if c.JobRetention == 0 {
+		c.JobRetention = DefaultJobRetention
 	}
 }
 

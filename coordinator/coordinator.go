@@ -84,6 +84,9 @@ type jobEntry struct {
 	adoptUntil time.Time
 	// reported are those subtasks, by task.
 	reported map[lifecycle.TaskKey]reportedTask
+	// evictRetry: removing the ended job from the job store failed; the
+	// next try is not before then (retention.go).
+	evictRetry time.Time
 }
 
 type lostWorker struct{ id, reason string }
@@ -170,6 +173,7 @@ func (c *Coordinator) Start() error {
 				return
 			case <-ticker.C():
 				c.tick()
+				c.evictEnded()
 			}
 		}
 	}()

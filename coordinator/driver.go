@@ -147,9 +147,10 @@ func (c *Coordinator) scheduleOneLocked() bool {
 		for _, v := range j.m.Vertices {
 			reqs = append(reqs, scheduler.Request{Vertex: v.ID, Parallelism: v.Parallelism})
 		}
-		as, err := scheduler.Place(reqs, c.freeSlotsLocked())
+		as, err := scheduler.Place(reqs, c.jobNeedLocked(j), c.freeSlotsLocked())
 		var ev lifecycle.Event
 		var ie *scheduler.InsufficientSlotsError
+		var me *scheduler.MissingOperatorError
 		switch {
 		case err == nil:
 			ws := make(map[lifecycle.TaskKey]string, len(as))
@@ -172,7 +173,7 @@ func (c *Coordinator) scheduleOneLocked() bool {
 			ev = lifecycle.Placed{Now: now, Workers: ws, Restore: rp}
 		case errors.As(err, &ie):
 			msg := j.m.Message
-			if _, herr := c.handleLocked(j, lifecycle.NoSlots{Now: now, Needed: ie.Needed, Free: ie.Free}); herr != nil {
+			if _, herr := c.handleLocked(j, lifecycle.NoSlots{Now: now, Needed: ie.Needed, Free: ie.Free, Reason: ie.Error()}); herr != nil {
 				c.log.Error("scheduling", "job", id, "err", herr)
 			}
 			if j.m.State != lifecycle.Scheduling {
@@ -182,6 +183,20 @@ func (c *Coordinator) scheduleOneLocked() bool {
 				c.log.Info("job waits for slots", "job", id, "needed", ie.Needed, "free", ie.Free)
 			}
 			// Later jobs must not overtake this one.
+			return false
+		case errors.As(err, &me):
+			// The workers with its operators are gone (submit refuses a
+			// job no worker can run): wait for them like for slots.
+			msg := j.m.Message
+			if _, herr := c.handleLocked(j, lifecycle.NoSlots{Now: now, Reason: me.Error()}); herr != nil {
+				c.log.Error("scheduling", "job", id, "err", herr)
+			}
+			if j.m.State != lifecycle.Scheduling {
+				return true
+			}
+			if j.m.Message != msg {
+				c.log.Info("job waits for workers with its operators", "job", id, "why", me.Error())
+			}
 			return false
 		default:
 			c.log.Error("scheduling", "job", id, "err", err)

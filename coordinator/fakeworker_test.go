@@ -42,6 +42,12 @@ type fakeWorker struct {
 
 func startFakeWorker(t *testing.T, coordAddr, id string, slots int) *fakeWorker {
 	t.Helper()
+	return startFakeWorkerWith(t, coordAddr, id, slots, nil)
+}
+
+// startFakeWorkerWith is a fake worker whose binary carries ops.
+func startFakeWorkerWith(t *testing.T, coordAddr, id string, slots int, ops []*controlpb.Operator) *fakeWorker {
+	t.Helper()
 	conn, err := grpc.NewClient(coordAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +58,7 @@ func startFakeWorker(t *testing.T, coordAddr, id string, slots int) *fakeWorker 
 		t.Fatal(err)
 	}
 	fw := &fakeWorker{t: t, id: id, conn: conn, cancel: cancel, stream: stream, done: make(chan struct{}), tasks: map[string]*controlpb.TaskID{}}
-	fw.send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_Register{Register: &controlpb.Register{WorkerId: id, DataAddr: "127.0.0.1:1", Slots: int32(slots)}}})
+	fw.send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_Register{Register: &controlpb.Register{WorkerId: id, DataAddr: "127.0.0.1:1", Slots: int32(slots), Operators: ops}}})
 	if _, err := stream.Recv(); err != nil {
 		t.Fatalf("registered: %v", err)
 	}

@@ -73,6 +73,9 @@ func (c *Coordinator) resumeJobs() error {
 			c.log.Error("job store: cannot take over job", "job", rec.ID, "name", rec.Name, "err", err)
 		}
 	}
+	// Jobs that ended past the retention while no coordinator ran (or
+	// whose removal failed) go before the REST API lists them.
+	c.evictEndedLocked()
 	return nil
 }
 

@@ -51,8 +51,10 @@ func TestWorkerNearMemoryLimitWarnsAndItsLossSaysOOM(t *testing.T) {
 	var j *api.Job
 	eventually(t, 10*time.Second, func() bool {
 		j, _ = cl.Job(ctx, id)
-		return j != nil && len(j.Warnings) == 2
-	}, "two warnings")
+		// Both heartbeats handled: the warnings come from the victim's
+		// alone, so wait for the other's links too.
+		return j != nil && len(j.Warnings) == 2 && len(j.Vertices[0].Subtasks[1].Links) == 1
+	}, "two warnings and both subtasks' links")
 	sub := j.Vertices[0].Subtasks[0]
 	if len(sub.Links) != 1 || sub.Links[0].Connected || sub.Links[0].UnreachableSince == nil || !sub.Links[0].UnreachableSince.Equal(since) ||
 		!strings.Contains(sub.Links[0].LastError, "connection refused") || sub.StateBytes["n0"] != 900<<20 || sub.BackpressuredMs != 7000 {

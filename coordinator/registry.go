@@ -2,8 +2,15 @@ package coordinator
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/coordinator/scheduler"
@@ -13,6 +20,71 @@ import (
 // outboxSize bounds the messages queued for one worker. A worker that falls
 // this far behind is treated as lost rather than blocking the driver.
 const outboxSize = 4096
+
+// MaxWorkerSlots bounds the slots one worker may offer. A slot runs a
+// subtask of each vertex of a job, each with its goroutines, buffers and
+// state: no worker runs thousands, and an unbounded count lets one
+// registration (a mistake, or a process that is not a worker) claim every
+// subtask of every job. Registrations above it are refused.
+const MaxWorkerSlots = 1024
+
+// maxWorkerField bounds a worker's id, addresses and version string.
+const maxWorkerField = 256
+
+// validateRegister checks a registration before it touches the registry:
+// every problem, each naming its field.
+func validateRegister(reg *controlpb.Register) error {
+	var errs []string
+	id := reg.GetWorkerId()
+	switch {
+	case id == "":
+		errs = append(errs, "worker_id is required")
+	case len(id) > maxWorkerField:
+		errs = append(errs, fmt.Sprintf("worker_id is %d bytes, at most %d", len(id), maxWorkerField))
+	case !utf8.ValidString(id) || strings.IndexFunc(id, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0:
+		errs = append(errs, fmt.Sprintf("worker_id %q has a space, control or invalid character", id))
+	}
+	if s := reg.GetSlots(); s < 1 || s > MaxWorkerSlots {
+		errs = append(errs, fmt.Sprintf("slots is %d, must be 1 to %d", s, MaxWorkerSlots))
+	}
+	if err := checkHostPort(reg.GetDataAddr()); err != nil {
+		errs = append(errs, "data_addr "+err.Error())
+	}
+	if a := reg.GetHttpAddr(); a != "" {
+		if err := checkHostPort(a); err != nil {
+			errs = append(errs, "http_addr "+err.Error())
+		}
+	}
+	if v := reg.GetVersion(); len(v) > maxWorkerField || !utf8.ValidString(v) {
+		errs = append(errs, fmt.Sprintf("version is not a version string of at most %d bytes", maxWorkerField))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("register (worker %.64q): %s", id, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// checkHostPort accepts host:port with a non-empty host and a port from 1
+// to 65535: an address other workers and the coordinator can dial.
+func checkHostPort(addr string) error {
+	if addr == "" {
+		return errors.New("is required (host:port)")
+	}
+	if len(addr) > maxWorkerField {
+		return fmt.Errorf("is %d bytes, at most %d", len(addr), maxWorkerField)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%.64q is not host:port", addr)
+	}
+	if host == "" || strings.ContainsFunc(host, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) {
+		return fmt.Errorf("%.64q has no usable host", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%.64q: port must be 1 to 65535", addr)
+	}
+	return nil
+}
 
 // workerEntry is one registered worker and its live session.
 type workerEntry struct {
@@ -25,6 +97,9 @@ type workerEntry struct {
 	kill context.CancelFunc
 	// memory is the last heartbeat's memory figure (nil before one).
 	memory *controlpb.MemoryStats
+	// operators are the user operators its binary carries (operators.go).
+	operators []*controlpb.Operator
+	goVersion string
 }
 
 // slotsUsedLocked counts the tasks that occupy a slot on each worker: placed
@@ -45,7 +120,7 @@ func (c *Coordinator) freeSlotsLocked() []scheduler.Worker {
 	used := c.slotsUsedLocked()
 	ws := make([]scheduler.Worker, 0, len(c.workers))
 	for _, w := range c.workers {
-		ws = append(ws, scheduler.Worker{ID: w.id, Free: max(w.slots-used[w.id], 0)})
+		ws = append(ws, scheduler.Worker{ID: w.id, Free: max(w.slots-used[w.id], 0), Operators: operatorVersions(w.operators)})
 	}
 	return ws
 }
@@ -60,6 +135,7 @@ func (c *Coordinator) workersLocked() []api.Worker {
 			Slots: w.slots, SlotsUsed: used[w.id], State: "ALIVE",
 			RegisteredAt: w.registeredAt, LastHeartbeat: w.lastSeen,
 			HeapLiveBytes: w.memory.GetHeapLiveBytes(), MemoryBytes: w.memory.GetTotalBytes(), MemoryLimitBytes: w.memory.GetLimitBytes(),
+			GoVersion: w.goVersion, Operators: renderOperators(w.operators),
 		})
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })

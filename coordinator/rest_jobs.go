@@ -95,6 +95,10 @@ func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidSpec, Message: "job refused: " + err.Error(), Details: specErrorDetails(err)})
 		return
 	}
+	if apiErr := c.checkOperators(job); apiErr != nil {
+		writeError(w, apiErr)
+		return
+	}
 	var storageURI string
 	if job.Checkpoint != nil {
 		storageURI = job.Checkpoint.Storage

@@ -42,7 +42,14 @@ func testResume(t *testing.T, grace time.Duration) {
 			cfg.ParseSpec, cfg.BuildGraph = spec.Parse, graph.Build
 			cfg.CheckpointStorage = "file://" + root
 			cfg.GRPCAddr = grpcAddr
+			// Adopting needs both workers back within the window: a
+			// second was too short on a loaded machine (the job was
+			// restored instead). Restoring waits the window out, so it
+			// stays short there.
 			cfg.AdoptWindow = time.Second
+			if grace >= 0 {
+				cfg.AdoptWindow = 15 * time.Second
+			}
 		})
 	}
 	c1 := start()

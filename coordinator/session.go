@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -33,25 +34,28 @@ func (s *sessionServer) Session(stream controlpb.Coordinator_SessionServer) erro
 	if reg == nil {
 		return status.Error(codes.FailedPrecondition, "the first message of a session must be Register")
 	}
-	if reg.GetWorkerId() == "" || reg.GetSlots() <= 0 || reg.GetDataAddr() == "" {
-		return status.Errorf(codes.InvalidArgument, "register: worker_id, data_addr and a positive slots count are required (got id %q, data_addr %q, slots %d)",
-			reg.GetWorkerId(), reg.GetDataAddr(), reg.GetSlots())
+	if err := validateRegister(reg); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	ctx, kill := context.WithCancel(stream.Context())
 	defer kill()
 	w := &workerEntry{
 		id: reg.GetWorkerId(), dataAddr: reg.GetDataAddr(), httpAddr: reg.GetHttpAddr(), version: reg.GetVersion(),
 		slots: int(reg.GetSlots()), out: make(chan *controlpb.CoordinatorMessage, outboxSize), kill: kill,
+		operators: reg.GetOperators(), goVersion: reg.GetGoVersion(),
 	}
-	// Registered goes out before anything the registration may trigger
-	// (deployments): the send loop only starts after it.
+	// Whatever the registration triggers (deployments, cancellations) is
+	// queued on w.out; the send loop starts after Registered, so Registered
+	// goes out first.
+	if err := c.register(w, reg.GetTasks()); err != nil {
+		return err
+	}
+	defer c.sessionEnded(w)
 	if err := stream.Send(&controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_Registered{Registered: &controlpb.Registered{
 		WorkerId: w.id, HeartbeatIntervalMs: c.cfg.HeartbeatInterval.Milliseconds(),
 	}}}); err != nil {
 		return err
 	}
-	c.register(w, reg.GetTasks())
-	defer c.sessionEnded(w)
 
 	sendErr := make(chan error, 1)
 	go func() { sendErr <- sendLoop(ctx, stream, w.out) }()
@@ -62,7 +66,7 @@ func (s *sessionServer) Session(stream controlpb.Coordinator_SessionServer) erro
 		recvErr = serr
 	}
 	if recvErr == nil && dropped {
-		return status.Error(codes.Unavailable, "the coordinator dropped this worker (heartbeat timeout, re-registration or shutdown); register again")
+		return status.Error(codes.Unavailable, "the coordinator dropped this worker (heartbeat timeout or shutdown); register again")
 	}
 	return recvErr
 }
@@ -118,22 +122,38 @@ func (c *Coordinator) recvLoop(ctx context.Context, stream controlpb.Coordinator
 	}
 }
 
-func (c *Coordinator) register(w *workerEntry, running []*controlpb.TaskStatus) {
+// register adds the worker to the registry and reconciles the subtasks it
+// reports. A worker id whose session is alive (it heartbeated within the
+// heartbeat timeout) is refused: until workers authenticate (mutual TLS),
+// anyone who reaches the gRPC port could otherwise take a worker's place,
+// evict it and restart its jobs. The real worker, reconnecting after a break
+// the coordinator has not noticed yet, is refused the same way and retries;
+// the old session ends within the heartbeat timeout, well inside the
+// worker's reconnect grace, and the retry registers.
+func (c *Coordinator) register(w *workerEntry, running []*controlpb.TaskStatus) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := c.cfg.Clock.Now()
+	if old := c.workers[w.id]; old != nil {
+		if silent := now.Sub(old.lastSeen); silent <= c.cfg.HeartbeatTimeout {
+			c.log.Warn("registration refused: worker id in use by a live session", "worker", w.id,
+				"data_addr", w.dataAddr, "live_data_addr", old.dataAddr, "last_heartbeat_ago", silent)
+			return status.Errorf(codes.AlreadyExists, "register: worker id %q is already registered by a live session (data address %s, last heartbeat %s ago); "+
+				"a worker that lost its session registers again once the coordinator has dropped it (within the heartbeat timeout, %s); "+
+				"otherwise give each worker its own --id",
+				w.id, old.dataAddr, silent.Round(time.Millisecond), c.cfg.HeartbeatTimeout)
+		}
+		// Silent past the timeout: the next tick would drop it anyway.
+		c.dropWorkerLocked(w.id, "silent past the heartbeat timeout, and its id registered again")
+	}
 	c.session++
 	w.session = c.session
-	now := c.cfg.Clock.Now()
 	w.registeredAt, w.lastSeen = now, now
-	if old := c.workers[w.id]; old != nil {
-		// The same worker reconnected before its old session was noticed
-		// broken: whatever it ran is gone.
-		c.dropWorkerLocked(w.id, "re-registered with a new session")
-	}
 	c.workers[w.id] = w
 	c.log.Info("worker registered", "worker", w.id, "data_addr", w.dataAddr, "http_addr", w.httpAddr, "slots", w.slots, "tasks", len(running))
 	c.reconcileLocked(w.id, running)
 	c.settleLocked()
+	return nil
 }
 
 // sessionEnded drops the worker at once unless a newer session replaced it.

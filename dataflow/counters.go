@@ -26,6 +26,9 @@ type Counters struct {
 	mu     sync.Mutex
 	links  []*Link
 	states []*StateSize
+
+	// User holds the metrics user operators define (usermetrics.go).
+	User UserMetrics
 }
 
 // BlockStart marks the start of a wait on something downstream (output

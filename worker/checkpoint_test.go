@@ -116,11 +116,12 @@ func TestCheckpointMessagesRoutedToTasks(t *testing.T) {
 			}
 		}
 	}
-	newWorker(t, addr, func(c *worker.Config) { c.RunTask = run })
+	w := newWorker(t, addr, func(c *worker.Config) { c.RunTask = run })
 	id := &controlpb.TaskID{JobId: "job", Attempt: 2, VertexId: "only"}
 	coord.out <- &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_Deploy{Deploy: &controlpb.DeployTask{
 		Task: id, JobSpec: []byte("name: job"), CheckpointDir: "file:///ck/job",
-		Restore: &controlpb.Restore{CheckpointId: 4, MetadataUri: "file:///ck/job/chk-4/_metadata"}}}}
+		Placements: []*controlpb.Placement{{VertexId: "only", WorkerId: "w1", DataAddr: w.DataAddr()}},
+		Restore:    &controlpb.Restore{CheckpointId: 4, MetadataUri: "file:///ck/job/chk-4/_metadata"}}}}
 	coord.next(t, func(m *controlpb.WorkerMessage) bool {
 		return m.GetTaskStatus().GetState() == controlpb.TaskState_TASK_STATE_RUNNING
 	})

@@ -10,13 +10,16 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"time"
+	"unicode"
 
 	"google.golang.org/grpc"
 
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
+	controlpb "github.com/weir-stream/weir/proto/control/v1"
 	"github.com/weir-stream/weir/worker/task"
 )
 
@@ -69,10 +72,14 @@ type Config struct {
 	// Slots is how many subtasks run at once (default the number of CPUs).
 	Slots int
 	// ID is stable for the process lifetime (default host name + random).
-	ID      string
+	ID string
+	// Version is the weir version it reports (default this binary's).
 	Version string
-	Logger  *slog.Logger
-	Builder task.Builder
+	// Operators are the user operators it reports (default those
+	// registered in this binary; tests set others).
+	Operators []*controlpb.Operator
+	Logger    *slog.Logger
+	Builder   task.Builder
 	// ParseSpec, BuildGraph, RunTask and NewExchange default to spec.Parse,
 	// graph.Build, task.Run and exchange.New (wiring.go); tests replace them.
 	ParseSpec   func([]byte) (*spec.Job, error)
@@ -122,6 +129,12 @@ var wired struct {
 }
 
 func (c *Config) setDefaults() {
+	if c.Version == "" {
+		c.Version = defaultVersion()
+	}
+	if c.Operators == nil {
+		c.Operators = registeredOperators()
+	}
 	if c.ParseSpec == nil {
 		c.ParseSpec = wired.parseSpec
 	}
@@ -172,14 +185,21 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// MaxSlots bounds Slots; the coordinator refuses a registration with more
+// (coordinator.MaxWorkerSlots, the same number).
+const MaxSlots = 1024
+
 // Validate reports every problem with the config (after defaults).
 func (c *Config) Validate() error {
 	var errs []error
 	if c.CoordinatorAddr == "" {
 		errs = append(errs, errors.New("worker: the coordinator address is required"))
 	}
-	if c.Slots < 1 {
-		errs = append(errs, fmt.Errorf("worker: slots must be at least 1, got %d", c.Slots))
+	if c.Slots < 1 || c.Slots > MaxSlots {
+		errs = append(errs, fmt.Errorf("worker: slots must be 1 to %d, got %d", MaxSlots, c.Slots))
+	}
+	if len(c.ID) > 256 || strings.ContainsFunc(c.ID, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) {
+		errs = append(errs, fmt.Errorf("worker: id %.64q must be at most 256 bytes with no space or control character (the coordinator refuses it)", c.ID))
 	}
 	if c.ReconnectMin <= 0 || c.ReconnectMax < c.ReconnectMin {
 		errs = append(errs, fmt.Errorf("worker: reconnect backoff must satisfy 0 < min (%s) <= max (%s)", c.ReconnectMin, c.ReconnectMax))

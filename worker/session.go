@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
 	"github.com/weir-stream/weir/worker/task"
@@ -38,6 +42,11 @@ func (w *Worker) sessionLoop() {
 		if registered {
 			backoff = w.cfg.ReconnectMin
 			w.log.Warn("session with the coordinator ended; reconnecting", "err", err, "grace", w.cfg.ReconnectGrace)
+		} else if c := status.Code(err); c == codes.AlreadyExists || c == codes.InvalidArgument {
+			// AlreadyExists: our previous session (or another process
+			// with our id) is still registered; it is dropped within the
+			// coordinator's heartbeat timeout.
+			w.log.Warn("the coordinator refused the registration; retrying", "addr", w.cfg.CoordinatorAddr, "err", err, "in", backoff)
 		} else {
 			w.log.Warn("cannot reach the coordinator; retrying", "addr", w.cfg.CoordinatorAddr, "err", err, "in", backoff)
 		}
@@ -62,7 +71,7 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 	}
 	if err := stream.Send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_Register{Register: &controlpb.Register{
 		WorkerId: w.cfg.ID, DataAddr: w.advertise, Slots: int32(w.cfg.Slots), HttpAddr: w.httpAdv, Version: w.cfg.Version,
-		Tasks: w.registrationStatuses(),
+		Tasks: w.registrationStatuses(), Operators: w.cfg.Operators, GoVersion: runtime.Version(),
 	}}}); err != nil {
 		return false, err
 	}

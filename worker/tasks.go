@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/weir-stream/weir/dataflow"
+	"github.com/weir-stream/weir/dataflow/graph"
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
 	"github.com/weir-stream/weir/worker/task"
 )
@@ -103,8 +104,18 @@ func (w *Worker) deploy(d *controlpb.DeployTask) {
 	dep, depErr := w.deployment(d)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, dup := w.tasks[k]; dup || w.ctx.Err() != nil {
-		return // a repeated deployment, or the worker is stopping
+	if w.ctx.Err() != nil {
+		return // stopping: the session ends and the coordinator drops us
+	}
+	if old := w.tasks[k]; old != nil {
+		// The coordinator deploys a subtask of an attempt once; a repeat
+		// must not start a second copy. Its status goes out again, so the
+		// coordinator sees what this worker runs under that id.
+		w.log.Warn("ignoring a repeated deployment; reporting the subtask's state again",
+			"task", fmt.Sprintf("%s/%d/%s[%d]", k.job, k.attempt, k.vertex, k.subtask), "state", old.state)
+		old.reported = controlpb.TaskState_TASK_STATE_UNSPECIFIED
+		w.wake()
+		return
 	}
 	t := &runningTask{key: k, state: controlpb.TaskState_TASK_STATE_DEPLOYING, counters: &dataflow.Counters{}, control: dep.Control}
 	w.tasks[k] = t
@@ -170,6 +181,9 @@ func (w *Worker) deployment(d *controlpb.DeployTask) (dep task.Deployment, err e
 		}
 		places[v.ID][i] = task.Address{WorkerID: p.GetWorkerId(), DataAddr: p.GetDataAddr()}
 	}
+	if err := w.checkPlacements(g, id, places); err != nil {
+		return dep, err
+	}
 	dep = task.Deployment{
 		ID:            task.ID{JobID: id.GetJobId(), Attempt: id.GetAttempt(), VertexID: id.GetVertexId(), Subtask: int(id.GetSubtask())},
 		Graph:         g,
@@ -182,6 +196,42 @@ func (w *Worker) deployment(d *controlpb.DeployTask) (dep task.Deployment, err e
 		dep.Restore = &task.RestorePoint{CheckpointID: r.GetCheckpointId(), MetadataURI: r.GetMetadataUri()}
 	}
 	return dep, nil
+}
+
+// checkPlacements refuses a deployment this worker cannot run as placed:
+// its own subtask placed on another worker or at another data address
+// (the other subtasks would send its input elsewhere, and it would sit
+// RUNNING with no records), or a subtask of the job placed nowhere.
+func (w *Worker) checkPlacements(g *graph.Graph, id *controlpb.TaskID, places map[string][]task.Address) error {
+	if id.GetJobId() == "" {
+		return errors.New("deployment names no job")
+	}
+	name := fmt.Sprintf("%s[%d]", id.GetVertexId(), id.GetSubtask())
+	v := g.Vertex(id.GetVertexId())
+	if i := int(id.GetSubtask()); i < 0 || i >= v.Parallelism {
+		return fmt.Errorf("deployment of %s: vertex %s has parallelism %d", name, v.ID, v.Parallelism)
+	}
+	own := places[v.ID]
+	if own == nil || own[id.GetSubtask()].WorkerID == "" {
+		return fmt.Errorf("deployment of %s has no placement for that subtask", name)
+	}
+	if p := own[id.GetSubtask()]; p.WorkerID != w.cfg.ID {
+		return fmt.Errorf("deployment places %s on worker %q, but this is worker %q", name, p.WorkerID, w.cfg.ID)
+	} else if p.DataAddr != "" && p.DataAddr != w.advertise {
+		return fmt.Errorf("deployment places %s at data address %s, but worker %q listens at %s", name, p.DataAddr, w.cfg.ID, w.advertise)
+	}
+	for _, gv := range g.Vertices {
+		ps := places[gv.ID]
+		for i := range gv.Parallelism {
+			switch {
+			case i >= len(ps) || ps[i].WorkerID == "":
+				return fmt.Errorf("deployment of %s places %s[%d] on no worker", name, gv.ID, i)
+			case ps[i].WorkerID != w.cfg.ID && ps[i].DataAddr == "":
+				return fmt.Errorf("deployment of %s places %s[%d] on worker %q with no data address", name, gv.ID, i, ps[i].WorkerID)
+			}
+		}
+	}
+	return nil
 }
 
 func (w *Worker) runTask(ctx context.Context, t *runningTask, dep task.Deployment) {

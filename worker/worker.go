@@ -73,7 +73,7 @@ func New(cfg Config) (*Worker, error) {
 		notify: make(chan struct{}, 1),
 	}
 	w.registry = prometheus.NewRegistry()
-	if err := w.registry.Register(&collector{w: w}); err != nil {
+	if err := errors.Join(w.registry.Register(&collector{w: w}), w.registry.Register(userCollector{w: w})); err != nil {
 		cancel()
 		return nil, fmt.Errorf("worker: metrics: %w", err)
 	}

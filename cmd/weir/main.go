@@ -1,15 +1,8 @@
 // Command weir is the weir stream processor: coordinator, worker, dev mode
-// and the client verbs, in one binary.
+// and the client verbs, in one binary. `weir build` generates the same main
+// with user modules added, so everything else lives in package command.
 package main
 
-import (
-	"os"
+import "github.com/weir-stream/weir/cmd/weir/command"
 
-	"github.com/weir-stream/weir/cmd/weir/command"
-	// hdfs:// checkpoint storage registers itself.
-	_ "github.com/weir-stream/weir/checkpoint/hdfs"
-)
-
-func main() {
-	os.Exit(command.Execute(os.Args[1:]))
-}
+func main() { command.Main() }

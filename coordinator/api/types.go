@@ -43,6 +43,18 @@ type Worker struct {
 	HeapLiveBytes    int64 `json:"heap_live_bytes"`
 	MemoryBytes      int64 `json:"memory_bytes"`
 	MemoryLimitBytes int64 `json:"memory_limit_bytes"`
+	// GoVersion and Operators describe the worker's build: the Go release
+	// and the user operators compiled in (docs/sdk-build.md).
+	GoVersion string     `json:"go_version,omitempty"`
+	Operators []Operator `json:"operators"`
+}
+
+// Operator is a user operator a worker's binary carries.
+type Operator struct {
+	ID      string `json:"id"`
+	Kind    string `json:"kind"`
+	Module  string `json:"module"`
+	Version string `json:"version"`
 }
 
 // WorkerList is GET /api/v1/workers.

@@ -59,6 +59,9 @@ type CheckpointCompleted struct {
 type NoSlots struct {
 	Now          time.Time
 	Needed, Free int
+	// Reason, when set, says why instead of the slot counts (the job's
+	// user operators are on too few workers).
+	Reason string
 }
 
 // TaskUpdate is a worker's report on one task. An empty State carries only

@@ -362,9 +362,12 @@ func (j *Job) noSlots(e NoSlots) error {
 	if j.State != Scheduling {
 		return &TransitionError{From: j.State, To: Scheduling}
 	}
-	msg := fmt.Sprintf("waiting for slots: needs %d slots, %d free", e.Needed, e.Free)
-	j.Message = msg
-	return j.checkScheduleTimeout(e.Now, fmt.Sprintf("needs %d slots, %d free", e.Needed, e.Free))
+	why := fmt.Sprintf("needs %d slots, %d free", e.Needed, e.Free)
+	if e.Reason != "" {
+		why = e.Reason
+	}
+	j.Message = "waiting for slots: " + why
+	return j.checkScheduleTimeout(e.Now, why)
 }
 
 func (j *Job) checkScheduleTimeout(now time.Time, why string) error {

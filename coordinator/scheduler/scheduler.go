@@ -1,11 +1,21 @@
 // Package scheduler places a job's subtasks onto free worker slots. Place is
 // a pure function: the caller snapshots the registry, places, and feeds the
 // result to the job's state machine.
+//
+// A job that names user operators (spec process nodes) runs only on
+// workers whose binaries carry every one of them, and all its subtasks run
+// the same code: the workers it is placed on carry the same version
+// (module@version) of each operator it names. Among the groups of workers
+// that agree on those versions, the group with the coordinator's own
+// versions (the code that checked the job's config at submit) is tried
+// first, then the others by free slots (most first) and version.
 package scheduler
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // Request is one vertex and how many subtasks it has.
@@ -14,10 +24,21 @@ type Request struct {
 	Parallelism int
 }
 
-// Worker is a worker and its free slots.
+// Worker is a worker, its free slots and the user operators it carries.
 type Worker struct {
 	ID   string
 	Free int
+	// Operators maps the id of each user operator in the worker's binary
+	// to its version, module@version.
+	Operators map[string]string
+}
+
+// Need is what a job needs from a worker besides a slot.
+type Need struct {
+	// Operators are the user operator ids the job names.
+	Operators []string
+	// Prefer maps operator ids to the versions to try first.
+	Prefer map[string]string
 }
 
 // Assignment puts one subtask on one worker.
@@ -27,24 +48,199 @@ type Assignment struct {
 	Worker  string
 }
 
-// InsufficientSlotsError says the cluster has too few free slots.
-type InsufficientSlotsError struct{ Needed, Free int }
+// InsufficientSlotsError says the cluster has too few free slots (on the
+// workers that carry the job's operators, when Operators is set).
+type InsufficientSlotsError struct {
+	Needed, Free int
+	// Operators describes the workers that could run the job, when it
+	// names user operators.
+	Operators string
+}
 
 func (e *InsufficientSlotsError) Error() string {
+	if e.Operators != "" {
+		return fmt.Sprintf("needs %d slots, %d free on %s", e.Needed, e.Free, e.Operators)
+	}
 	return fmt.Sprintf("needs %d slots, %d free", e.Needed, e.Free)
 }
 
-// Place assigns every subtask of every vertex to a slot, one slot per
-// subtask (no slot sharing). It spreads subtasks across workers: round robin
-// over the workers ordered by free slots (most first, then by ID), skipping
-// workers that are full. Assignments come in request order, then subtask
-// order. Place returns *InsufficientSlotsError when the free slots do not
-// suffice; it never places part of a job.
-func Place(reqs []Request, workers []Worker) ([]Assignment, error) {
-	needed, free := 0, 0
-	for _, r := range reqs {
-		needed += max(r.Parallelism, 0)
+// MissingOperatorError says no worker carries every user operator a job
+// names. Operators lists, per operator the job names, where it is.
+type MissingOperatorError struct {
+	Operators []OperatorPlacement
+}
+
+// OperatorPlacement says which workers carry an operator and which lack it.
+type OperatorPlacement struct {
+	ID              string
+	Having, Lacking []string
+}
+
+func (e *MissingOperatorError) Error() string {
+	var parts []string
+	missing := false
+	for _, o := range e.Operators {
+		switch {
+		case len(o.Having) == 0 && len(o.Lacking) == 0:
+			parts = append(parts, fmt.Sprintf("operator %s: no worker is registered", o.ID))
+			missing = true
+		case len(o.Having) == 0:
+			parts = append(parts, fmt.Sprintf("operator %s is on no worker (%s %s it)", o.ID, workerList(o.Lacking), lackVerb(o.Lacking)))
+			missing = true
+		case len(o.Lacking) > 0:
+			parts = append(parts, fmt.Sprintf("operator %s is only on %s (%s %s it)", o.ID, workerList(o.Having), workerList(o.Lacking), lackVerb(o.Lacking)))
+		}
 	}
+	msg := strings.Join(parts, "; ")
+	if !missing {
+		msg = "no worker carries every user operator the job names: " + msg
+	}
+	return msg + "; run workers built with the operator's module (weir build --with, docs/sdk-build.md)"
+}
+
+func workerList(ids []string) string {
+	if len(ids) == 1 {
+		return "worker " + ids[0]
+	}
+	return "workers " + strings.Join(ids, ", ")
+}
+
+func lackVerb(ids []string) string {
+	if len(ids) == 1 {
+		return "lacks"
+	}
+	return "lack"
+}
+
+// Missing returns where each operator of need is when no worker carries
+// all of them, nil when one does. Free slots do not matter here.
+func Missing(need Need, workers []Worker) *MissingOperatorError {
+	if len(need.Operators) == 0 {
+		return nil
+	}
+	for _, w := range workers {
+		if hasAll(w, need.Operators) {
+			return nil
+		}
+	}
+	ws := slices.Clone(workers)
+	sort.Slice(ws, func(a, b int) bool { return ws[a].ID < ws[b].ID })
+	e := &MissingOperatorError{}
+	for _, id := range need.Operators {
+		o := OperatorPlacement{ID: id}
+		for _, w := range ws {
+			if _, ok := w.Operators[id]; ok {
+				o.Having = append(o.Having, w.ID)
+			} else {
+				o.Lacking = append(o.Lacking, w.ID)
+			}
+		}
+		e.Operators = append(e.Operators, o)
+	}
+	return e
+}
+
+func hasAll(w Worker, ids []string) bool {
+	for _, id := range ids {
+		if _, ok := w.Operators[id]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Place assigns every subtask of every vertex to a slot, one slot per
+// subtask (no slot sharing), on workers that carry the operators need
+// names at one version each (package doc). It spreads subtasks across
+// those workers: round robin over them ordered by free slots (most first,
+// then by ID), skipping workers that are full. Assignments come in request
+// order, then subtask order. Place returns *MissingOperatorError when no
+// worker carries every operator, *InsufficientSlotsError when the free
+// slots do not suffice; it never places part of a job.
+func Place(reqs []Request, need Need, workers []Worker) ([]Assignment, error) {
+	if len(need.Operators) == 0 {
+		return place(reqs, workers)
+	}
+	if e := Missing(need, workers); e != nil {
+		return nil, e
+	}
+	type group struct {
+		sig, desc string
+		preferred bool
+		free      int
+		workers   []Worker
+	}
+	groups := map[string]*group{}
+	for _, w := range workers {
+		if !hasAll(w, need.Operators) {
+			continue
+		}
+		vs := make([]string, len(need.Operators))
+		for i, id := range need.Operators {
+			vs[i] = w.Operators[id]
+		}
+		sig := strings.Join(vs, "\x00")
+		g := groups[sig]
+		if g == nil {
+			g = &group{sig: sig, preferred: need.Prefer != nil}
+			var desc []string
+			for i, id := range need.Operators {
+				desc = append(desc, id+" "+vs[i])
+				if need.Prefer != nil && need.Prefer[id] != vs[i] {
+					g.preferred = false
+				}
+			}
+			g.desc = strings.Join(desc, ", ")
+			groups[sig] = g
+		}
+		g.free += max(w.Free, 0)
+		g.workers = append(g.workers, w)
+	}
+	order := make([]*group, 0, len(groups))
+	for _, g := range groups {
+		order = append(order, g)
+	}
+	sort.Slice(order, func(a, b int) bool {
+		ga, gb := order[a], order[b]
+		if ga.preferred != gb.preferred {
+			return ga.preferred
+		}
+		if ga.free != gb.free {
+			return ga.free > gb.free
+		}
+		return ga.sig < gb.sig
+	})
+	for _, g := range order {
+		if as, err := place(reqs, g.workers); err == nil {
+			return as, nil
+		}
+	}
+	// Report the group that comes closest.
+	best := order[0]
+	for _, g := range order[1:] {
+		if g.free > best.free {
+			best = g
+		}
+	}
+	ids := make([]string, 0, len(best.workers))
+	for _, w := range best.workers {
+		ids = append(ids, w.ID)
+	}
+	sort.Strings(ids)
+	return nil, &InsufficientSlotsError{Needed: needed(reqs), Free: best.free,
+		Operators: fmt.Sprintf("the workers with %s (%s)", best.desc, strings.Join(ids, ", "))}
+}
+
+func needed(reqs []Request) int {
+	n := 0
+	for _, r := range reqs {
+		n += max(r.Parallelism, 0)
+	}
+	return n
+}
+
+func place(reqs []Request, workers []Worker) ([]Assignment, error) {
+	needed, free := needed(reqs), 0
 	ws := make([]Worker, 0, len(workers))
 	for _, w := range workers {
 		if w.Free > 0 {

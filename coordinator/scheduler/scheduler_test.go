@@ -18,40 +18,40 @@ func TestPlace(t *testing.T) {
 		{
 			name:    "spreads over equal workers",
 			reqs:    []Request{{"src", 2}, {"sink", 2}},
-			workers: []Worker{{"b", 4}, {"a", 4}},
+			workers: []Worker{{ID: "b", Free: 4}, {ID: "a", Free: 4}},
 			want:    map[string]int{"a": 2, "b": 2},
 			order:   []string{"a", "b", "a", "b"},
 		},
 		{
 			name:    "most free first",
 			reqs:    []Request{{"src", 3}},
-			workers: []Worker{{"a", 1}, {"b", 5}, {"c", 2}},
+			workers: []Worker{{ID: "a", Free: 1}, {ID: "b", Free: 5}, {ID: "c", Free: 2}},
 			want:    map[string]int{"a": 1, "b": 1, "c": 1},
 			order:   []string{"b", "c", "a"},
 		},
 		{
 			name:    "skips full workers",
 			reqs:    []Request{{"src", 5}},
-			workers: []Worker{{"a", 1}, {"b", 4}},
+			workers: []Worker{{ID: "a", Free: 1}, {ID: "b", Free: 4}},
 			want:    map[string]int{"a": 1, "b": 4},
 			order:   []string{"b", "a", "b", "b", "b"},
 		},
 		{
 			name:    "ignores workers without free slots",
 			reqs:    []Request{{"src", 2}},
-			workers: []Worker{{"a", 0}, {"b", 2}},
+			workers: []Worker{{ID: "a", Free: 0}, {ID: "b", Free: 2}},
 			want:    map[string]int{"b": 2},
 		},
 		{
 			name:    "exactly enough",
 			reqs:    []Request{{"src", 1}, {"map", 1}, {"sink", 1}},
-			workers: []Worker{{"a", 1}, {"b", 1}, {"c", 1}},
+			workers: []Worker{{ID: "a", Free: 1}, {ID: "b", Free: 1}, {ID: "c", Free: 1}},
 			want:    map[string]int{"a": 1, "b": 1, "c": 1},
 		},
 		{
 			name:    "not enough slots",
 			reqs:    []Request{{"src", 3}, {"sink", 3}},
-			workers: []Worker{{"a", 2}, {"b", 2}},
+			workers: []Worker{{ID: "a", Free: 2}, {ID: "b", Free: 2}},
 			err:     &InsufficientSlotsError{Needed: 6, Free: 4},
 		},
 		{
@@ -61,14 +61,14 @@ func TestPlace(t *testing.T) {
 		},
 		{
 			name:    "empty job",
-			workers: []Worker{{"a", 1}},
+			workers: []Worker{{ID: "a", Free: 1}},
 			want:    map[string]int{},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := append([]Worker(nil), tt.workers...)
-			got, err := Place(tt.reqs, tt.workers)
+			got, err := Place(tt.reqs, Need{}, tt.workers)
 			if !reflect.DeepEqual(in, tt.workers) {
 				t.Fatalf("Place modified its input: %v", tt.workers)
 			}
@@ -108,6 +108,118 @@ func TestPlace(t *testing.T) {
 			}
 			if tt.order != nil && !reflect.DeepEqual(order, tt.order) {
 				t.Fatalf("order = %v, want %v", order, tt.order)
+			}
+		})
+	}
+}
+
+func TestPlaceOperators(t *testing.T) {
+	ops := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	const v1, v2 = "example.com/ops@v1.0.0", "example.com/ops@v2.0.0"
+	tests := []struct {
+		name    string
+		reqs    []Request
+		need    Need
+		workers []Worker
+		want    map[string]int // slots used per worker
+		err     string         // the error's message, when it fails
+	}{
+		{
+			name:    "no operators: every worker",
+			reqs:    []Request{{"src", 2}},
+			workers: []Worker{{ID: "a", Free: 1}, {ID: "b", Free: 1, Operators: ops("acme.x", v1)}},
+			want:    map[string]int{"a": 1, "b": 1},
+		},
+		{
+			name:    "only workers with the operator",
+			reqs:    []Request{{"src", 2}, {"proc", 2}},
+			need:    Need{Operators: []string{"acme.x"}},
+			workers: []Worker{{ID: "a", Free: 8}, {ID: "b", Free: 2, Operators: ops("acme.x", v1)}, {ID: "c", Free: 2, Operators: ops("acme.x", v1)}},
+			want:    map[string]int{"b": 2, "c": 2},
+		},
+		{
+			name:    "every operator on one worker",
+			reqs:    []Request{{"src", 2}},
+			need:    Need{Operators: []string{"acme.x", "acme.y"}},
+			workers: []Worker{{ID: "a", Free: 4, Operators: ops("acme.x", v1)}, {ID: "b", Free: 4, Operators: ops("acme.x", v1, "acme.y", v1)}},
+			want:    map[string]int{"b": 2},
+		},
+		{
+			name:    "one version: the preferred group though another has more room",
+			reqs:    []Request{{"src", 2}},
+			need:    Need{Operators: []string{"acme.x"}, Prefer: ops("acme.x", v1)},
+			workers: []Worker{{ID: "a", Free: 1, Operators: ops("acme.x", v1)}, {ID: "b", Free: 8, Operators: ops("acme.x", v2)}, {ID: "c", Free: 1, Operators: ops("acme.x", v1)}},
+			want:    map[string]int{"a": 1, "c": 1},
+		},
+		{
+			name:    "one version: another group when the preferred one is too small",
+			reqs:    []Request{{"src", 3}},
+			need:    Need{Operators: []string{"acme.x"}, Prefer: ops("acme.x", v1)},
+			workers: []Worker{{ID: "a", Free: 2, Operators: ops("acme.x", v1)}, {ID: "b", Free: 2, Operators: ops("acme.x", v2)}, {ID: "c", Free: 1, Operators: ops("acme.x", v2)}},
+			want:    map[string]int{"b": 2, "c": 1},
+		},
+		{
+			name:    "one version: no preference, most free slots",
+			reqs:    []Request{{"src", 1}},
+			need:    Need{Operators: []string{"acme.x"}},
+			workers: []Worker{{ID: "a", Free: 1, Operators: ops("acme.x", v1)}, {ID: "b", Free: 2, Operators: ops("acme.x", v2)}},
+			want:    map[string]int{"b": 1},
+		},
+		{
+			name:    "versions never mix, even when together they would fit",
+			reqs:    []Request{{"src", 3}},
+			need:    Need{Operators: []string{"acme.x"}, Prefer: ops("acme.x", v1)},
+			workers: []Worker{{ID: "a", Free: 2, Operators: ops("acme.x", v1)}, {ID: "b", Free: 2, Operators: ops("acme.x", v2)}},
+			err:     "needs 3 slots, 2 free on the workers with acme.x " + v1 + " (a)",
+		},
+		{
+			name:    "operator on no worker",
+			reqs:    []Request{{"src", 1}},
+			need:    Need{Operators: []string{"acme.x"}},
+			workers: []Worker{{ID: "b", Free: 4}, {ID: "a", Free: 4, Operators: ops("acme.y", v1)}},
+			err:     "operator acme.x is on no worker (workers a, b lack it); run workers built with the operator's module (weir build --with, docs/sdk-build.md)",
+		},
+		{
+			name:    "operators on different workers",
+			reqs:    []Request{{"src", 1}},
+			need:    Need{Operators: []string{"acme.x", "acme.y"}},
+			workers: []Worker{{ID: "a", Free: 4, Operators: ops("acme.x", v1)}, {ID: "b", Free: 4, Operators: ops("acme.y", v1)}},
+			err:     "no worker carries every user operator the job names: operator acme.x is only on worker a (worker b lacks it); operator acme.y is only on worker b (worker a lacks it); run workers built with the operator's module (weir build --with, docs/sdk-build.md)",
+		},
+		{
+			name: "no workers",
+			reqs: []Request{{"src", 1}},
+			need: Need{Operators: []string{"acme.x"}},
+			err:  "operator acme.x: no worker is registered; run workers built with the operator's module (weir build --with, docs/sdk-build.md)",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Place(tt.reqs, tt.need, tt.workers)
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("err = %v\nwant  %s", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			used := map[string]int{}
+			for _, a := range got {
+				used[a.Worker]++
+			}
+			if !reflect.DeepEqual(used, tt.want) {
+				t.Fatalf("slots used = %v, want %v", used, tt.want)
+			}
+			if m := Missing(tt.need, tt.workers); m != nil {
+				t.Fatalf("Missing = %v for a job that was placed", m)
 			}
 		})
 	}

@@ -38,12 +38,12 @@ const overview = {
     h += '</tr></thead><tbody><tr>';
     STATES.forEach((s) => { h += `<td class="num">${num(ov.jobs[s] || 0)}</td>`; });
     h += '</tr></tbody></table></div>';
-    h += `<h2>Workers</h2><div class="panel"><table id="workers"><thead><tr><th>Worker</th><th>State</th><th>Slots used / total</th><th class="num">Free</th><th>Memory</th><th>Last heartbeat</th><th>Registered</th><th>Data address</th><th>Metrics</th><th>Version</th></tr></thead><tbody>`;
+    h += `<h2>Workers</h2><div class="panel"><table id="workers"><thead><tr><th>Worker</th><th>State</th><th>Slots used / total</th><th class="num">Free</th><th>Memory</th><th>Last heartbeat</th><th>Registered</th><th>Data address</th><th>Metrics</th><th>Build</th></tr></thead><tbody>`;
     if (!workers.length) h += '<tr><td colspan="10" class="muted">No worker registered.</td></tr>';
     workers.forEach((w) => {
       h += `<tr data-worker="${esc(w.id)}"><td>${esc(w.id)}</td><td>${badge(w.state)}</td><td>${bar(w.slots ? w.slots_used / w.slots : 0)} ${num(w.slots_used)} / ${num(w.slots)}</td><td class="num">${num(w.slots - w.slots_used)}</td><td class="mem">${memory(w)}</td>`;
       h += `<td title="${esc(time(w.last_heartbeat, true))}">${esc(ago(w.last_heartbeat, now))}</td><td>${esc(time(w.registered_at))}</td><td>${esc(w.data_addr)}</td>`;
-      h += `<td>${w.http_addr ? `<a href="http://${esc(w.http_addr)}/metrics">${esc(w.http_addr)}</a>` : '-'}</td><td>${esc(w.version || '-')}</td></tr>`;
+      h += `<td>${w.http_addr ? `<a href="http://${esc(w.http_addr)}/metrics">${esc(w.http_addr)}</a>` : '-'}</td><td class="build">${build(w)}</td></tr>`;
     });
     h += '</tbody></table></div>';
     h += `<h2>Jobs</h2><div class="panel"><table id="jobs"><thead><tr><th>Job</th><th>Name</th><th>State</th><th class="num">Attempt</th><th class="num">Subtasks</th><th>Submitted</th><th>Ended</th></tr></thead><tbody>`;
@@ -69,6 +69,16 @@ function links(ls) {
   return (ls || []).map((l) => (l.connected
     ? `<span class="link ok" title="${esc(l.target)}">${esc(l.node)} ✓ connected</span>`
     : `<span class="link down" title="${esc(l.target + ' since ' + time(l.unreachable_since) + ': ' + (l.last_error || ''))}">${esc(l.node)} ✗ unreachable since ${esc(time(l.unreachable_since).slice(11))}</span>`)).join('<br>');
+}
+
+// build is a worker's weir version and the user operators compiled into
+// its binary (weir build), one per line: id, then module and version.
+function build(w) {
+  let h = esc(w.version || '-');
+  (w.operators || []).forEach((o) => {
+    h += `<div class="operator" data-operator="${esc(o.id)}">${esc(o.id)} <span class="muted">${esc(o.module)} ${esc(o.version)}</span></div>`;
+  });
+  return h;
 }
 
 // ---------------------------------------------------------------- job pages

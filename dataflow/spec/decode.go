@@ -152,6 +152,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	case fieldsType:
 		d.decodeFields(n, v, path)
 		return
+	case configType:
+		d.decodeConfig(n, v, path)
+		return
 	case errorPolicyType:
 		if n.Kind == yaml.ScalarNode && !isNull(n) {
 			v.Set(reflect.ValueOf(ErrorPolicy{Action: n.Value}))

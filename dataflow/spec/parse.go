@@ -138,6 +138,7 @@ func (n *Node) kinds() []string {
 	add(n.KeyBy != nil, KindKeyBy)
 	add(n.Window != nil, KindWindow)
 	add(n.Union != nil, KindUnion)
+	add(n.Process != nil, KindProcess)
 	add(n.Sink != nil, KindSink)
 	return k
 }

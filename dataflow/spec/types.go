@@ -22,7 +22,8 @@ type Job struct {
 }
 
 // Node is one named step of the pipeline. Exactly one of the kind fields
-// (Source, Map, Select, Filter, FlatMap, KeyBy, Window, Union, Sink) is set.
+// (Source, Map, Select, Filter, FlatMap, KeyBy, Window, Union, Process,
+// Sink) is set.
 type Node struct {
 	// Name is unique in the job (default "<kind>-<index>").
 	Name string `yaml:"name,omitempty"`
@@ -46,7 +47,8 @@ type Node struct {
 	FlatMap *FlatMap  `yaml:"flat_map,omitempty"`
 	KeyBy   *KeyBy    `yaml:"key_by,omitempty"`
 	Window  *Window   `yaml:"window,omitempty"`
-	Union   *struct{} `yaml:"union,omitempty"` // pass-through; unions its inputs
+	Union   *struct{} `yaml:"union,omitempty"`   // pass-through; unions its inputs
+	Process *Process  `yaml:"process,omitempty"` // a registered user operator (process.go)
 	Sink    *Sink     `yaml:"sink,omitempty"`
 }
 

@@ -154,7 +154,7 @@ func (v *validator) node(i int, n *Node) {
 	kinds := n.kinds()
 	switch len(kinds) {
 	case 0:
-		v.errorf(p, "needs exactly one of source, map, select, filter, flat_map, key_by, window, union or sink")
+		v.errorf(p, "needs exactly one of source, map, select, filter, flat_map, key_by, window, union, process or sink")
 	case 1:
 	default:
 		v.errorf(p, "has %s; a node has exactly one kind (use a new node for each step)", strings.Join(kinds, " and "))
@@ -199,6 +199,8 @@ func (v *validator) node(i int, n *Node) {
 		}
 	case n.Window != nil:
 		v.window(i, n)
+	case n.Process != nil:
+		v.process(i, n)
 	case n.Sink != nil:
 		v.sink(p+".sink", n.Sink)
 	}
@@ -244,6 +246,13 @@ func (v *validator) inputs(i int, n *Node) {
 			v.errorf(nodePath(i)+".partition", "cannot be set on a node that reads key_by %q (always hash)", name)
 		}
 		if tag == "" {
+			continue
+		}
+		if up.Process != nil {
+			// A user operator's side outputs are its own (sdk.SideOutput).
+			if !isIdent(tag) {
+				v.errorf(ip, "side output tag %q: want a name of letters, digits and '_'", tag)
+			}
 			continue
 		}
 		if tag != TagLate || up.Window == nil {

@@ -17,7 +17,10 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/weir-stream/weir/coordinator/api"
+	"github.com/weir-stream/weir/dataflow"
+	"github.com/weir-stream/weir/dataflow/spec"
 	"github.com/weir-stream/weir/internal/cluster"
+	"github.com/weir-stream/weir/internal/registry"
 )
 
 func TestMain(m *testing.M) { cluster.Main(m) }
@@ -260,6 +263,16 @@ func TestWebUI(t *testing.T) {
 		t.Skip("starts a cluster and Chromium")
 	}
 	ctx := browser(t)
+	// A user operator in the workers' binary (this test's): the overview
+	// shows it in each worker's build.
+	if err := registry.Register(registry.Entry{
+		ID: "uitest.op", Kind: registry.KindProcess, Module: "example.com/uiops", Version: "v1.2.3",
+		Check: func(spec.Config) error { return nil },
+		New:   func(spec.Config, *dataflow.Context) (dataflow.Operator, error) { return nil, nil },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { registry.Unregister("uitest.op") })
 	c := cluster.New(t, cluster.Config{Workers: 3, Slots: 4, Kafka: true, HeartbeatTimeout: 10 * time.Second})
 	const topic = "access-log"
 	c.CreateTopic(t, topic, 4)
@@ -303,6 +316,10 @@ pipeline:
 	})
 	if s := text(t, ctx, `#workers tbody tr[data-worker="w1"]`); !strings.Contains(s, "ALIVE") || !strings.Contains(s, "/ 4") || !strings.Contains(s, "ago") {
 		t.Fatalf("worker row %q", s)
+	}
+	if s := text(t, ctx, `#workers tbody tr[data-worker="w1"] td.build`); !strings.Contains(s, "(devel)") ||
+		!strings.Contains(s, "uitest.op example.com/uiops v1.2.3") {
+		t.Fatalf("worker build %q, want its weir version and uitest.op example.com/uiops v1.2.3", s)
 	}
 	if s := text(t, ctx, `#jobs-by-state`); !strings.Contains(s, "RUNNING") {
 		t.Fatalf("jobs by state %q", s)

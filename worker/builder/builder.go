@@ -55,6 +55,8 @@ func (b *Builder) Operator(job *spec.Job, node *spec.Node, ctx *dataflow.Context
 	ctx.OnError = h
 	var op dataflow.Operator
 	switch {
+	case node.Process != nil:
+		op, err = newProcess(node, ctx)
 	case node.Sink == nil:
 		op, err = operator.New(job, node, ctx)
 	case node.Sink.Kafka != nil:

@@ -259,9 +259,18 @@ func (t *task) runGate(ctx context.Context) error {
 		}
 		return nil
 	}
+	pt := t.startProcTime(t.gate.Wake)
+	defer pt.close()
 	for {
 		for _, cmd := range ctl.take() {
 			if err := t.command(cmd); err != nil {
+				return err
+			}
+		}
+		if !t.stopped() {
+			// After a stop-with-savepoint barrier nothing may change:
+			// the savepoint holds the timers, a restore fires them.
+			if err := pt.fire(); err != nil {
 				return err
 			}
 		}

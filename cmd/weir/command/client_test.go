@@ -332,13 +332,15 @@ func TestWorkers(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("workers table: want header and one row\n%s", r)
 	}
-	for _, h := range []string{"ID", "STATE", "SLOTS", "DATA", "HTTP", "HEARTBEAT"} {
+	for _, h := range []string{"ID", "STATE", "SLOTS", "DATA", "HTTP", "HEARTBEAT", "VERSION", "OPERATORS"} {
 		if !strings.Contains(lines[0], h) {
 			t.Errorf("workers header lacks %s: %q", h, lines[0])
 		}
 	}
-	if f := strings.Fields(lines[1]); f[0] != "w-test" || f[2] != "0/3" || !strings.HasSuffix(lines[1], " ago") {
-		t.Errorf("workers row = %q, want w-test with 0/3 slots and a heartbeat age", lines[1])
+	// The worker's build: this test binary's weir version, no user operators.
+	if f := strings.Fields(lines[1]); f[0] != "w-test" || f[2] != "0/3" || !strings.Contains(lines[1], " ago ") || ws[0].Version == "" ||
+		f[len(f)-2] != ws[0].Version || f[len(f)-1] != "-" {
+		t.Errorf("workers row = %q, want w-test with 0/3 slots, a heartbeat age, its version and - for no operators", lines[1])
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/weir-stream/weir/coordinator"
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/internal/registry"
 )
 
 func newCoordinatorCommand(g *globals) *cobra.Command {
@@ -28,8 +29,12 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// 0 would silently mean the default in the Config.
+			if cfg.RetainedJobs == 0 || cfg.JobRetention == 0 {
+				return usagef("--retained-jobs and --job-retention must not be 0 (negative: no limit)")
+			}
 			cfg.Logger = logger
-			cfg.ParseSpec = spec.Parse
+			cfg.ParseSpec = registry.ParseSpec
 			cfg.BuildGraph = graph.Build
 			cfg.CheckJob = kafka.CheckJob
 			if cfg.AllowedPaths, err = spec.ParseRoots(allowed); err != nil {
@@ -58,6 +63,8 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 	c.Flags().DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "a silent worker is lost after this long")
 	c.Flags().StringVar(&cfg.CheckpointStorage, "checkpoint-storage", coordinator.DefaultCheckpointStorage, "root URI of checkpoints and savepoints of jobs whose spec names no storage")
 	addAllowedPathsFlag(c, &allowed)
+	c.Flags().IntVar(&cfg.RetainedJobs, "retained-jobs", coordinator.DefaultRetainedJobs, "ended jobs kept, the most recently ended; older ones are forgotten (negative: no limit)")
+	c.Flags().DurationVar(&cfg.JobRetention, "job-retention", coordinator.DefaultJobRetention, "an ended job is forgotten this long after it ended (negative: never)")
 	c.Flags().StringSliceVar(&hf.etcd, "etcd", nil, "etcd endpoints HOST:PORT,…: run as one of several coordinators, the elected leader works and the others stand by (docs/ha.md)")
 	c.Flags().StringVar(&hf.prefix, "etcd-prefix", "/weir", "prefix of weir's keys in etcd")
 	c.Flags().DurationVar(&hf.ttl, "lease-ttl", 5*time.Second, "with --etcd: a dead leader is replaced after about this long (whole seconds)")

@@ -88,6 +88,8 @@ func newRoot(g *globals) *cobra.Command {
 		newCheckpointsCommand(g),
 		newSavepointCommand(g),
 		newCheckpointCommand(g),
+		newBuildCommand(g),
+		newVersionCommand(g),
 	)
 	wrapArgs(root)
 	return root

@@ -2,9 +2,12 @@ package command
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/weir-stream/weir/coordinator/api"
 )
 
 func newWorkersCommand(g *globals) *cobra.Command {
@@ -24,12 +27,25 @@ func newWorkersCommand(g *globals) *cobra.Command {
 			rows := make([][]string, 0, len(ws))
 			for _, w := range ws {
 				rows = append(rows, []string{w.ID, w.State, strconv.Itoa(w.SlotsUsed) + "/" + strconv.Itoa(w.Slots),
-					w.DataAddr, w.HTTPAddr, time.Since(w.LastHeartbeat).Round(100*time.Millisecond).String() + " ago"})
+					w.DataAddr, w.HTTPAddr, time.Since(w.LastHeartbeat).Round(100*time.Millisecond).String() + " ago",
+					w.Version, operatorsCell(w.Operators)})
 			}
-			return p.print(ws, []string{"ID", "STATE", "SLOTS", "DATA", "HTTP", "HEARTBEAT"}, rows)
+			return p.print(ws, []string{"ID", "STATE", "SLOTS", "DATA", "HTTP", "HEARTBEAT", "VERSION", "OPERATORS"}, rows)
 		},
 	}
 	addClientFlags(c, g)
 	addOutputFlag(c, g)
 	return c
+}
+
+// operatorsCell lists a worker's user operators as id@module version.
+func operatorsCell(ops []api.Operator) string {
+	if len(ops) == 0 {
+		return "-"
+	}
+	cells := make([]string, 0, len(ops))
+	for _, o := range ops {
+		cells = append(cells, o.ID+"@"+o.Module+" "+o.Version)
+	}
+	return strings.Join(cells, ", ")
 }

@@ -226,7 +226,13 @@ type Register struct {
 	// had no session) when it registers again after a broken session: the
 	// coordinator reconciles them, adopting a job's whole attempt or
 	// cancelling them.
-	Tasks         []*TaskStatus `protobuf:"bytes,6,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	Tasks []*TaskStatus `protobuf:"bytes,6,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// operators are the user operators compiled into the worker's binary
+	// (weir build); the coordinator places a job only on workers that carry
+	// every operator it names, at one version (docs/sdk-build.md).
+	Operators []*Operator `protobuf:"bytes,7,rep,name=operators,proto3" json:"operators,omitempty"`
+	// go_version is the Go release the worker's binary was built with.
+	GoVersion     string `protobuf:"bytes,8,opt,name=go_version,json=goVersion,proto3" json:"go_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -301,6 +307,20 @@ func (x *Register) GetTasks() []*TaskStatus {
 		return x.Tasks
 	}
 	return nil
+}
+
+func (x *Register) GetOperators() []*Operator {
+	if x != nil {
+		return x.Operators
+	}
+	return nil
+}
+
+func (x *Register) GetGoVersion() string {
+	if x != nil {
+		return x.GoVersion
+	}
+	return ""
 }
 
 type Heartbeat struct {
@@ -1599,6 +1619,79 @@ func (x *AbortCheckpoint) GetCheckpointId() int64 {
 	return 0
 }
 
+// Operator is one user operator a worker's binary carries.
+type Operator struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the registered id (acme.dedup).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// kind is "process" (sources and sinks may follow).
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// module and version are the Go module that registered it, as the
+	// binary's build info records it.
+	Module        string `protobuf:"bytes,3,opt,name=module,proto3" json:"module,omitempty"`
+	Version       string `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Operator) Reset() {
+	*x = Operator{}
+	mi := &file_proto_control_v1_control_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Operator) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Operator) ProtoMessage() {}
+
+func (x *Operator) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_control_v1_control_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Operator.ProtoReflect.Descriptor instead.
+func (*Operator) Descriptor() ([]byte, []int) {
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Operator) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Operator) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Operator) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
+func (x *Operator) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
 var File_proto_control_v1_control_proto protoreflect.FileDescriptor
 
 const file_proto_control_v1_control_proto_rawDesc = "" +
@@ -1611,14 +1704,17 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"taskStatus\x12G\n" +
 	"\x0echeckpoint_ack\x18\x04 \x01(\v2\x1e.weir.control.v1.CheckpointAckH\x00R\rcheckpointAck\x12S\n" +
 	"\x12checkpoint_decline\x18\x05 \x01(\v2\".weir.control.v1.CheckpointDeclineH\x00R\x11checkpointDeclineB\x05\n" +
-	"\x03msg\"\xc4\x01\n" +
+	"\x03msg\"\x9c\x02\n" +
 	"\bRegister\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
 	"\tdata_addr\x18\x02 \x01(\tR\bdataAddr\x12\x14\n" +
 	"\x05slots\x18\x03 \x01(\x05R\x05slots\x12\x1b\n" +
 	"\thttp_addr\x18\x04 \x01(\tR\bhttpAddr\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\tR\aversion\x121\n" +
-	"\x05tasks\x18\x06 \x03(\v2\x1b.weir.control.v1.TaskStatusR\x05tasks\"\x8d\x01\n" +
+	"\x05tasks\x18\x06 \x03(\v2\x1b.weir.control.v1.TaskStatusR\x05tasks\x127\n" +
+	"\toperators\x18\a \x03(\v2\x19.weir.control.v1.OperatorR\toperators\x12\x1d\n" +
+	"\n" +
+	"go_version\x18\b \x01(\tR\tgoVersion\"\x8d\x01\n" +
 	"\tHeartbeat\x12\x17\n" +
 	"\aunix_ms\x18\x01 \x01(\x03R\x06unixMs\x121\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x1b.weir.control.v1.TaskStatusR\x05tasks\x124\n" +
@@ -1721,7 +1817,12 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\x05final\x18\x03 \x01(\bR\x05final\"c\n" +
 	"\x0fAbortCheckpoint\x12+\n" +
 	"\x04task\x18\x01 \x01(\v2\x17.weir.control.v1.TaskIDR\x04task\x12#\n" +
-	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId*\xa2\x01\n" +
+	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId\"`\n" +
+	"\bOperator\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06module\x18\x03 \x01(\tR\x06module\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\tR\aversion*\xa2\x01\n" +
 	"\tTaskState\x12\x1a\n" +
 	"\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14TASK_STATE_DEPLOYING\x10\x01\x12\x16\n" +
@@ -1745,7 +1846,7 @@ func file_proto_control_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_control_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_proto_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_proto_control_v1_control_proto_goTypes = []any{
 	(TaskState)(0),                   // 0: weir.control.v1.TaskState
 	(*WorkerMessage)(nil),            // 1: weir.control.v1.WorkerMessage
@@ -1768,8 +1869,9 @@ var file_proto_control_v1_control_proto_goTypes = []any{
 	(*CheckpointDecline)(nil),        // 18: weir.control.v1.CheckpointDecline
 	(*NotifyCheckpointComplete)(nil), // 19: weir.control.v1.NotifyCheckpointComplete
 	(*AbortCheckpoint)(nil),          // 20: weir.control.v1.AbortCheckpoint
-	(*v1.OperatorState)(nil),         // 21: weir.checkpoint.v1.OperatorState
-	(*v1.SubtaskStats)(nil),          // 22: weir.checkpoint.v1.SubtaskStats
+	(*Operator)(nil),                 // 21: weir.control.v1.Operator
+	(*v1.OperatorState)(nil),         // 22: weir.checkpoint.v1.OperatorState
+	(*v1.SubtaskStats)(nil),          // 23: weir.checkpoint.v1.SubtaskStats
 }
 var file_proto_control_v1_control_proto_depIdxs = []int32{
 	2,  // 0: weir.control.v1.WorkerMessage.register:type_name -> weir.control.v1.Register
@@ -1778,37 +1880,38 @@ var file_proto_control_v1_control_proto_depIdxs = []int32{
 	17, // 3: weir.control.v1.WorkerMessage.checkpoint_ack:type_name -> weir.control.v1.CheckpointAck
 	18, // 4: weir.control.v1.WorkerMessage.checkpoint_decline:type_name -> weir.control.v1.CheckpointDecline
 	6,  // 5: weir.control.v1.Register.tasks:type_name -> weir.control.v1.TaskStatus
-	6,  // 6: weir.control.v1.Heartbeat.tasks:type_name -> weir.control.v1.TaskStatus
-	4,  // 7: weir.control.v1.Heartbeat.memory:type_name -> weir.control.v1.MemoryStats
-	5,  // 8: weir.control.v1.TaskStatus.task:type_name -> weir.control.v1.TaskID
-	0,  // 9: weir.control.v1.TaskStatus.state:type_name -> weir.control.v1.TaskState
-	7,  // 10: weir.control.v1.TaskStatus.metrics:type_name -> weir.control.v1.TaskMetrics
-	8,  // 11: weir.control.v1.TaskMetrics.links:type_name -> weir.control.v1.Link
-	9,  // 12: weir.control.v1.TaskMetrics.state_sizes:type_name -> weir.control.v1.StateSize
-	11, // 13: weir.control.v1.CoordinatorMessage.registered:type_name -> weir.control.v1.Registered
-	12, // 14: weir.control.v1.CoordinatorMessage.deploy:type_name -> weir.control.v1.DeployTask
-	15, // 15: weir.control.v1.CoordinatorMessage.cancel:type_name -> weir.control.v1.CancelTask
-	16, // 16: weir.control.v1.CoordinatorMessage.trigger_checkpoint:type_name -> weir.control.v1.TriggerCheckpoint
-	19, // 17: weir.control.v1.CoordinatorMessage.notify_checkpoint_complete:type_name -> weir.control.v1.NotifyCheckpointComplete
-	20, // 18: weir.control.v1.CoordinatorMessage.abort_checkpoint:type_name -> weir.control.v1.AbortCheckpoint
-	5,  // 19: weir.control.v1.DeployTask.task:type_name -> weir.control.v1.TaskID
-	14, // 20: weir.control.v1.DeployTask.placements:type_name -> weir.control.v1.Placement
-	13, // 21: weir.control.v1.DeployTask.restore:type_name -> weir.control.v1.Restore
-	5,  // 22: weir.control.v1.CancelTask.task:type_name -> weir.control.v1.TaskID
-	5,  // 23: weir.control.v1.TriggerCheckpoint.task:type_name -> weir.control.v1.TaskID
-	5,  // 24: weir.control.v1.CheckpointAck.task:type_name -> weir.control.v1.TaskID
-	21, // 25: weir.control.v1.CheckpointAck.operators:type_name -> weir.checkpoint.v1.OperatorState
-	22, // 26: weir.control.v1.CheckpointAck.stats:type_name -> weir.checkpoint.v1.SubtaskStats
-	5,  // 27: weir.control.v1.CheckpointDecline.task:type_name -> weir.control.v1.TaskID
-	5,  // 28: weir.control.v1.NotifyCheckpointComplete.task:type_name -> weir.control.v1.TaskID
-	5,  // 29: weir.control.v1.AbortCheckpoint.task:type_name -> weir.control.v1.TaskID
-	1,  // 30: weir.control.v1.Coordinator.Session:input_type -> weir.control.v1.WorkerMessage
-	10, // 31: weir.control.v1.Coordinator.Session:output_type -> weir.control.v1.CoordinatorMessage
-	31, // [31:32] is the sub-list for method output_type
-	30, // [30:31] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	21, // 6: weir.control.v1.Register.operators:type_name -> weir.control.v1.Operator
+	6,  // 7: weir.control.v1.Heartbeat.tasks:type_name -> weir.control.v1.TaskStatus
+	4,  // 8: weir.control.v1.Heartbeat.memory:type_name -> weir.control.v1.MemoryStats
+	5,  // 9: weir.control.v1.TaskStatus.task:type_name -> weir.control.v1.TaskID
+	0,  // 10: weir.control.v1.TaskStatus.state:type_name -> weir.control.v1.TaskState
+	7,  // 11: weir.control.v1.TaskStatus.metrics:type_name -> weir.control.v1.TaskMetrics
+	8,  // 12: weir.control.v1.TaskMetrics.links:type_name -> weir.control.v1.Link
+	9,  // 13: weir.control.v1.TaskMetrics.state_sizes:type_name -> weir.control.v1.StateSize
+	11, // 14: weir.control.v1.CoordinatorMessage.registered:type_name -> weir.control.v1.Registered
+	12, // 15: weir.control.v1.CoordinatorMessage.deploy:type_name -> weir.control.v1.DeployTask
+	15, // 16: weir.control.v1.CoordinatorMessage.cancel:type_name -> weir.control.v1.CancelTask
+	16, // 17: weir.control.v1.CoordinatorMessage.trigger_checkpoint:type_name -> weir.control.v1.TriggerCheckpoint
+	19, // 18: weir.control.v1.CoordinatorMessage.notify_checkpoint_complete:type_name -> weir.control.v1.NotifyCheckpointComplete
+	20, // 19: weir.control.v1.CoordinatorMessage.abort_checkpoint:type_name -> weir.control.v1.AbortCheckpoint
+	5,  // 20: weir.control.v1.DeployTask.task:type_name -> weir.control.v1.TaskID
+	14, // 21: weir.control.v1.DeployTask.placements:type_name -> weir.control.v1.Placement
+	13, // 22: weir.control.v1.DeployTask.restore:type_name -> weir.control.v1.Restore
+	5,  // 23: weir.control.v1.CancelTask.task:type_name -> weir.control.v1.TaskID
+	5,  // 24: weir.control.v1.TriggerCheckpoint.task:type_name -> weir.control.v1.TaskID
+	5,  // 25: weir.control.v1.CheckpointAck.task:type_name -> weir.control.v1.TaskID
+	22, // 26: weir.control.v1.CheckpointAck.operators:type_name -> weir.checkpoint.v1.OperatorState
+	23, // 27: weir.control.v1.CheckpointAck.stats:type_name -> weir.checkpoint.v1.SubtaskStats
+	5,  // 28: weir.control.v1.CheckpointDecline.task:type_name -> weir.control.v1.TaskID
+	5,  // 29: weir.control.v1.NotifyCheckpointComplete.task:type_name -> weir.control.v1.TaskID
+	5,  // 30: weir.control.v1.AbortCheckpoint.task:type_name -> weir.control.v1.TaskID
+	1,  // 31: weir.control.v1.Coordinator.Session:input_type -> weir.control.v1.WorkerMessage
+	10, // 32: weir.control.v1.Coordinator.Session:output_type -> weir.control.v1.CoordinatorMessage
+	32, // [32:33] is the sub-list for method output_type
+	31, // [31:32] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_proto_control_v1_control_proto_init() }
@@ -1837,7 +1940,7 @@ func file_proto_control_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_control_v1_control_proto_rawDesc), len(file_proto_control_v1_control_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

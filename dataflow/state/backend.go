@@ -1,0 +1,300 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/weir-stream/weir/dataflow"
+)
+
+// Kind is what a declared state holds.
+type Kind uint8
+
+// State kinds. A reducing or aggregating state is a value that the operator
+// folds into; its kind is kept apart so that a restore into a plain value
+// of the same name is refused.
+const (
+	KindValue Kind = iota + 1
+	KindMap
+	KindList
+	KindReducing
+	KindAggregating
+)
+
+// String names the kind as errors show it.
+func (k Kind) String() string {
+	switch k {
+	case KindValue:
+		return "value"
+	case KindMap:
+		return "map"
+	case KindList:
+		return "list"
+	case KindReducing:
+		return "reducing"
+	case KindAggregating:
+		return "aggregating"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// TTLUpdate says which accesses extend an entry's time to live.
+type TTLUpdate uint8
+
+const (
+	// OnCreateAndWrite extends it when the entry is written (the default).
+	OnCreateAndWrite TTLUpdate = iota
+	// OnReadAndWrite extends it on reads too.
+	OnReadAndWrite
+)
+
+// TTL is a state's time to live, in processing time. An expired entry is
+// never returned; it is dropped by Cleanup, by the access that finds it,
+// and from snapshots.
+type TTL struct {
+	// Duration is the time to live; 0 disables expiry.
+	Duration time.Duration
+	Update   TTLUpdate
+}
+
+// Descriptor declares a state: its name, unique in its operator, which is
+// how a restore finds it again; its kind; and its time to live.
+type Descriptor struct {
+	Name string
+	Kind Kind
+	TTL  TTL
+}
+
+// Config configures a backend.
+type Config struct {
+	// MaxParallelism is the job's number of key groups (default
+	// dataflow.DefaultMaxParallelism).
+	MaxParallelism int
+	// KeyGroups are the key groups the subtask owns (default all). A
+	// restore keeps only the state of these.
+	KeyGroups *dataflow.KeyGroupRange
+	// Now is the processing time in epoch milliseconds, for TTL (default
+	// the wall clock). Tests inject a fake one.
+	Now func() int64
+}
+
+// Backend is the keyed state of one operator instance. Backends are
+// implemented in this package (the heap backend; a disk backend later);
+// operators see only this interface and the typed states made with
+// NewValue, NewMap and NewList, so swapping the backend changes no
+// operator code.
+type Backend interface {
+	// SetCurrentKey scopes state access and timer registration to key,
+	// which must be normalized (NormalizeKey).
+	SetCurrentKey(key any)
+	// CurrentKey is the key set last.
+	CurrentKey() any
+	// Timers is the backend's timer service.
+	Timers() *Timers
+	// Snapshot encodes every state and timer (see snapshot.go). The
+	// result shares nothing with the backend.
+	Snapshot() ([]byte, error)
+	// Restore replaces the backend's contents with the key groups it owns
+	// from the snapshots of one or several subtasks. States are decoded
+	// when declared (now, for those declared already).
+	Restore(snapshots [][]byte) error
+	// Cleanup drops up to n expired entries.
+	Cleanup(n int)
+	// Stats describes the backend's size.
+	Stats() Stats
+	// Now is the backend's processing time in epoch milliseconds.
+	Now() int64
+
+	heap() *Heap
+}
+
+// Stats is a backend's size, for metrics.
+type Stats struct {
+	// Keys is the number of distinct (key, namespace) pairs with state,
+	// summed over states.
+	Entries int64
+	// Timers is the number of registered timers.
+	Timers int64
+	// Bytes is an estimate of the encoded size of the state, from the
+	// sizes of the last snapshot (64 bytes an entry before the first).
+	Bytes int64
+}
+
+// Heap is the default backend: state as Go values in maps, encoded only
+// by Snapshot.
+type Heap struct {
+	cfg     Config
+	kgs     dataflow.KeyGroupRange
+	cur     any
+	tables  []table
+	byName  map[string]table
+	pending map[string]*pendingState
+	timers  *Timers
+	anyTTL  bool // a table has a TTL: Cleanup has work (and reads the clock)
+}
+
+// NewHeap returns an empty heap backend.
+func NewHeap(cfg Config) *Heap {
+	if cfg.MaxParallelism <= 0 {
+		cfg.MaxParallelism = dataflow.DefaultMaxParallelism
+	}
+	if cfg.Now == nil {
+		cfg.Now = func() int64 { return time.Now().UnixMilli() }
+	}
+	h := &Heap{cfg: cfg, byName: map[string]table{}}
+	h.kgs = dataflow.KeyGroupRange{Start: 0, End: cfg.MaxParallelism - 1}
+	if cfg.KeyGroups != nil {
+		h.kgs = *cfg.KeyGroups
+	}
+	h.timers = newTimers(h)
+	return h
+}
+
+func (h *Heap) heap() *Heap { return h }
+
+// SetCurrentKey implements Backend.
+func (h *Heap) SetCurrentKey(key any) { h.cur = key }
+
+// CurrentKey implements Backend.
+func (h *Heap) CurrentKey() any { return h.cur }
+
+// Timers implements Backend.
+func (h *Heap) Timers() *Timers { return h.timers }
+
+// Now implements Backend.
+func (h *Heap) Now() int64 { return h.cfg.Now() }
+
+// Cleanup implements Backend.
+func (h *Heap) Cleanup(n int) {
+	if n <= 0 || !h.anyTTL {
+		return
+	}
+	now := h.cfg.Now()
+	for _, t := range h.tables {
+		if n <= 0 {
+			return
+		}
+		n -= t.cleanup(now, n)
+	}
+}
+
+// Stats implements Backend.
+func (h *Heap) Stats() Stats {
+	var s Stats
+	for _, t := range h.tables {
+		n := int64(t.len())
+		s.Entries += n
+		s.Bytes += n * t.bytesPerEntry()
+	}
+	s.Timers = int64(h.timers.Len())
+	return s
+}
+
+// ErrDeclared is wrapped by the error declaring a state name twice.
+var ErrDeclared = errors.New("state already declared")
+
+// register adds t under d.Name and loads what a restore left for it.
+func (h *Heap) register(d Descriptor, t table) error {
+	if d.Name == "" {
+		return errors.New("state name is empty")
+	}
+	if d.TTL.Duration < 0 {
+		return fmt.Errorf("state %q: negative TTL %s", d.Name, d.TTL.Duration)
+	}
+	if _, dup := h.byName[d.Name]; dup {
+		return fmt.Errorf("state %q: %w", d.Name, ErrDeclared)
+	}
+	if p, ok := h.pending[d.Name]; ok {
+		if p.kind != d.Kind {
+			return fmt.Errorf("state %q is a %s state in the snapshot and a %s state in the operator; a state's kind cannot change", d.Name, p.kind, d.Kind)
+		}
+		if err := t.load(p.recs, h.cfg.Now()); err != nil {
+			t.clearAll()
+			return fmt.Errorf("state %q: restore: %w", d.Name, err)
+		}
+		delete(h.pending, d.Name)
+	}
+	h.tables = append(h.tables, t)
+	h.byName[d.Name] = t
+	h.anyTTL = h.anyTTL || d.TTL.Duration > 0
+	return nil
+}
+
+// ttlMillis is the TTL in whole milliseconds, at least 1 when set.
+func ttlMillis(t TTL) int64 {
+	if t.Duration <= 0 {
+		return 0
+	}
+	return max(t.Duration.Milliseconds(), 1)
+}
+
+// expiry is the time an entry written (or read, per update) at now
+// expires: never (0) without a TTL.
+func expiry(ttl int64, now int64) int64 {
+	if ttl <= 0 {
+		return 0
+	}
+	return now + ttl
+}
+
+func expired(exp, now int64) bool { return exp != 0 && exp <= now }
+
+// table is one declared state of the heap backend.
+type table interface {
+	desc() Descriptor
+	len() int
+	bytesPerEntry() int64
+	// collect appends one record per (key, namespace) with the encoded
+	// payload; expired entries are left out.
+	collect(recs []snapRec, now int64) ([]snapRec, error)
+	// setEncodedSize tells the table the size of its last snapshot.
+	setEncodedSize(n int64)
+	// load adds restored records.
+	load(recs []rawRec, now int64) error
+	cleanup(now int64, n int) int
+	clearAll()
+}
+
+// ttlQueue finds expired entries without scanning: every entry is queued
+// once when created; an entry whose expiry moved on is queued again when
+// it reaches the head. Expiries only grow, so the queue stays close to
+// sorted and its head is the next to expire.
+type ttlQueue[E any] struct {
+	items []E
+	head  int
+}
+
+func (q *ttlQueue[E]) push(e E) { q.items = append(q.items, e) }
+
+func (q *ttlQueue[E]) peek() (E, bool) {
+	var zero E
+	if q.head >= len(q.items) {
+		return zero, false
+	}
+	return q.items[q.head], true
+}
+
+func (q *ttlQueue[E]) pop() {
+	var zero E
+	q.items[q.head] = zero
+	q.head++
+	if q.head > 64 && q.head*2 > len(q.items) {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items = q.items[:n]
+		q.head = 0
+	}
+}
+
+func (q *ttlQueue[E]) reset() { q.items, q.head = nil, 0 }
+
+// sizeEstimate keeps the average encoded size of a table's entries.
+type sizeEstimate struct{ perEntry int64 }
+
+func (s *sizeEstimate) bytesPerEntry() int64 {
+	if s.perEntry == 0 {
+		return 64
+	}
+	return s.perEntry
+}

@@ -1,0 +1,222 @@
+package state
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+)
+
+// List is a typed state holding a list of values per key and namespace.
+// The time to live applies to the whole list.
+type List[T any] struct {
+	h *Heap
+	t *listTable[T]
+}
+
+// NewList declares a list state in b (d.Kind KindList or 0). ser encodes
+// its elements (DefaultSerializer when nil).
+func NewList[T any](b Backend, d Descriptor, ser Serializer[T]) (*List[T], error) {
+	if d.Kind == 0 {
+		d.Kind = KindList
+	}
+	if d.Kind != KindList {
+		return nil, fmt.Errorf("state %q: NewList makes list states, not %s", d.Name, d.Kind)
+	}
+	if ser == nil {
+		ser = DefaultSerializer[T]()
+	}
+	h := b.heap()
+	t := &listTable[T]{d: d, ttl: ttlMillis(d.TTL), ser: ser, m: map[skey]*listEntry[T]{}}
+	if err := h.register(d, t); err != nil {
+		return nil, err
+	}
+	return &List[T]{h: h, t: t}, nil
+}
+
+func (l *List[T]) entry(ns int64, read bool) *listEntry[T] {
+	t := l.t
+	e := t.m[skey{l.h.cur, ns}]
+	if e == nil || t.ttl == 0 {
+		return e
+	}
+	now := l.h.cfg.Now()
+	if expired(e.exp, now) {
+		t.remove(e)
+		return nil
+	}
+	if !read || t.d.TTL.Update == OnReadAndWrite {
+		e.exp = now + t.ttl
+	}
+	return e
+}
+
+// Get returns a copy of the current key's list in namespace ns (nil when
+// there is none).
+func (l *List[T]) Get(ns int64) ([]T, error) {
+	if e := l.entry(ns, true); e != nil {
+		return slices.Clone(e.vals), nil
+	}
+	return nil, nil
+}
+
+// Add appends v to the current key's list in namespace ns.
+func (l *List[T]) Add(ns int64, v T) error {
+	e := l.entry(ns, false)
+	if e == nil {
+		e = l.t.create(skey{l.h.cur, ns}, l.h.cfg.Now())
+	}
+	e.vals = append(e.vals, v)
+	return nil
+}
+
+// Update replaces the current key's list in namespace ns; an empty vals
+// deletes it.
+func (l *List[T]) Update(ns int64, vals []T) error {
+	if len(vals) == 0 {
+		return l.Delete(ns)
+	}
+	e := l.entry(ns, false)
+	if e == nil {
+		e = l.t.create(skey{l.h.cur, ns}, l.h.cfg.Now())
+	}
+	e.vals = slices.Clone(vals)
+	return nil
+}
+
+// Delete removes the current key's list in namespace ns.
+func (l *List[T]) Delete(ns int64) error {
+	if e := l.t.m[skey{l.h.cur, ns}]; e != nil {
+		l.t.remove(e)
+	}
+	return nil
+}
+
+type listEntry[T any] struct {
+	k    skey
+	vals []T
+	exp  int64
+	dead bool
+}
+
+type listTable[T any] struct {
+	d   Descriptor
+	ttl int64
+	ser Serializer[T]
+	m   map[skey]*listEntry[T]
+	q   ttlQueue[queued[*listEntry[T]]]
+	sizeEstimate
+}
+
+func (t *listTable[T]) desc() Descriptor       { return t.d }
+func (t *listTable[T]) len() int               { return len(t.m) }
+func (t *listTable[T]) setEncodedSize(n int64) { t.perEntry = n / max(int64(len(t.m)), 1) }
+
+func (t *listTable[T]) create(k skey, now int64) *listEntry[T] {
+	e := &listEntry[T]{k: k}
+	t.m[k] = e
+	if t.ttl > 0 {
+		e.exp = now + t.ttl
+		t.q.push(queued[*listEntry[T]]{e, e.exp})
+	}
+	return e
+}
+
+func (t *listTable[T]) remove(e *listEntry[T]) {
+	e.dead = true
+	delete(t.m, e.k)
+}
+
+func (t *listTable[T]) clearAll() {
+	for _, e := range t.m {
+		e.dead = true
+	}
+	t.m = map[skey]*listEntry[T]{}
+	t.q.reset()
+}
+
+func (t *listTable[T]) cleanup(now int64, n int) int {
+	done := 0
+	for done < n {
+		it, ok := t.q.peek()
+		if !ok || it.exp > now {
+			break
+		}
+		t.q.pop()
+		done++
+		e := it.e
+		switch {
+		case e.dead:
+		case expired(e.exp, now):
+			t.remove(e)
+		default:
+			t.q.push(queued[*listEntry[T]]{e, e.exp})
+		}
+	}
+	return done
+}
+
+// Payload: expiry, number of elements, then each element's length and
+// serialized bytes.
+func (t *listTable[T]) collect(recs []snapRec, now int64) ([]snapRec, error) {
+	var buf, elem []byte
+	for _, e := range t.m {
+		if expired(e.exp, now) {
+			continue
+		}
+		start := len(buf)
+		buf = binary.AppendVarint(buf, e.exp)
+		buf = binary.AppendUvarint(buf, uint64(len(e.vals)))
+		for i, v := range e.vals {
+			var err error
+			if elem, err = t.ser.Append(elem[:0], v); err != nil {
+				return nil, fmt.Errorf("state %q key %v element %d: %w", t.d.Name, e.k.key, i, err)
+			}
+			buf = appendBytes(buf, elem)
+		}
+		recs = append(recs, snapRec{k: e.k, payload: buf[start:len(buf):len(buf)]})
+	}
+	return recs, nil
+}
+
+func (t *listTable[T]) load(recs []rawRec, now int64) error {
+	for _, r := range recs {
+		d := &reader{b: r.payload}
+		exp := d.varint()
+		n := d.count(1)
+		if d.err != nil {
+			return fmt.Errorf("key %v: %w", r.k.key, d.err)
+		}
+		if expired(exp, now) {
+			continue
+		}
+		vals := make([]T, 0, n)
+		for range n {
+			b := d.bytes()
+			if d.err != nil {
+				return fmt.Errorf("key %v: %w", r.k.key, d.err)
+			}
+			v, err := t.ser.Decode(b)
+			if err != nil {
+				return fmt.Errorf("key %v: %w", r.k.key, err)
+			}
+			vals = append(vals, v)
+		}
+		if len(d.b) != 0 {
+			return fmt.Errorf("key %v: %d bytes after the list", r.k.key, len(d.b))
+		}
+		if _, dup := t.m[r.k]; dup {
+			return fmt.Errorf("key %v namespace %d appears twice", r.k.key, r.k.ns)
+		}
+		if t.ttl == 0 {
+			exp = 0
+		} else if exp == 0 || exp > now+t.ttl {
+			exp = now + t.ttl
+		}
+		e := &listEntry[T]{k: r.k, vals: vals, exp: exp}
+		t.m[r.k] = e
+		if exp != 0 {
+			t.q.push(queued[*listEntry[T]]{e, exp})
+		}
+	}
+	return nil
+}

@@ -1,0 +1,345 @@
+package state
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
+)
+
+// Map is a typed state holding a map per key and namespace. The time to
+// live applies to each map entry.
+type Map[K comparable, V any] struct {
+	h *Heap
+	t *mapTable[K, V]
+}
+
+// NewMap declares a map state in b (d.Kind KindMap or 0). kser and vser
+// encode its keys and values (DefaultSerializer when nil).
+func NewMap[K comparable, V any](b Backend, d Descriptor, kser Serializer[K], vser Serializer[V]) (*Map[K, V], error) {
+	if d.Kind == 0 {
+		d.Kind = KindMap
+	}
+	if d.Kind != KindMap {
+		return nil, fmt.Errorf("state %q: NewMap makes map states, not %s", d.Name, d.Kind)
+	}
+	if kser == nil {
+		kser = DefaultSerializer[K]()
+	}
+	if vser == nil {
+		vser = DefaultSerializer[V]()
+	}
+	h := b.heap()
+	t := &mapTable[K, V]{d: d, ttl: ttlMillis(d.TTL), kser: kser, vser: vser, m: map[skey]*mapValue[K, V]{}}
+	if err := h.register(d, t); err != nil {
+		return nil, err
+	}
+	return &Map[K, V]{h: h, t: t}, nil
+}
+
+// lookup returns the map of k, remembering it: an operator usually reads
+// and then writes the same key's map.
+func (t *mapTable[K, V]) lookup(k skey) *mapValue[K, V] {
+	if t.last != nil && t.last.k == k {
+		return t.last
+	}
+	mv := t.m[k]
+	if mv != nil {
+		t.last = mv
+	}
+	return mv
+}
+
+// entry returns mv's entry under uk, remembering it likewise.
+func (t *mapTable[K, V]) entry(mv *mapValue[K, V], uk K) *mapEntry[K, V] {
+	if e := t.lastE; e != nil && e.parent == mv && e.uk == uk {
+		return e
+	}
+	e := mv.m[uk]
+	if e != nil {
+		t.lastE = e
+	}
+	return e
+}
+
+// Get returns the value under uk in the current key's map in namespace ns.
+func (m *Map[K, V]) Get(ns int64, uk K) (V, bool, error) {
+	var zero V
+	mv := m.t.lookup(skey{m.h.cur, ns})
+	if mv == nil {
+		return zero, false, nil
+	}
+	e := m.t.entry(mv, uk)
+	if e == nil {
+		return zero, false, nil
+	}
+	if m.t.ttl > 0 {
+		now := m.h.cfg.Now()
+		if expired(e.exp, now) {
+			m.t.remove(e)
+			return zero, false, nil
+		}
+		if m.t.d.TTL.Update == OnReadAndWrite {
+			e.exp = now + m.t.ttl
+		}
+	}
+	return e.v, true, nil
+}
+
+// Put sets uk to v in the current key's map in namespace ns.
+func (m *Map[K, V]) Put(ns int64, uk K, v V) error {
+	t := m.t
+	k := skey{m.h.cur, ns}
+	mv := t.lookup(k)
+	if mv == nil {
+		mv = &mapValue[K, V]{k: k, m: map[K]*mapEntry[K, V]{}}
+		t.m[k] = mv
+		t.last = mv
+	}
+	e := t.entry(mv, uk)
+	if e == nil {
+		e = &mapEntry[K, V]{parent: mv, uk: uk}
+		mv.m[uk] = e
+		t.lastE = e
+		t.n++
+		if t.ttl > 0 {
+			e.exp = m.h.cfg.Now() + t.ttl
+			t.q.push(queued[*mapEntry[K, V]]{e, e.exp})
+		}
+	} else if t.ttl > 0 {
+		e.exp = m.h.cfg.Now() + t.ttl
+	}
+	e.v = v
+	return nil
+}
+
+// Delete removes uk from the current key's map in namespace ns.
+func (m *Map[K, V]) Delete(ns int64, uk K) error {
+	if mv := m.t.lookup(skey{m.h.cur, ns}); mv != nil {
+		if e := m.t.entry(mv, uk); e != nil {
+			m.t.remove(e)
+		}
+	}
+	return nil
+}
+
+// Clear removes the current key's whole map in namespace ns.
+func (m *Map[K, V]) Clear(ns int64) error {
+	if mv := m.t.lookup(skey{m.h.cur, ns}); mv != nil {
+		for _, e := range mv.m {
+			m.t.remove(e)
+		}
+	}
+	return nil
+}
+
+// Range calls fn for each live entry of the current key's map in
+// namespace ns, in no particular order, until fn returns false. fn may
+// not change the map.
+func (m *Map[K, V]) Range(ns int64, fn func(K, V) bool) error {
+	mv := m.t.lookup(skey{m.h.cur, ns})
+	if mv == nil {
+		return nil
+	}
+	var now int64
+	if m.t.ttl > 0 {
+		now = m.h.cfg.Now()
+	}
+	for uk, e := range mv.m {
+		if m.t.ttl > 0 && expired(e.exp, now) {
+			continue
+		}
+		if !fn(uk, e.v) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// Len returns the number of entries of the current key's map in namespace
+// ns (expired ones not yet cleaned up included).
+func (m *Map[K, V]) Len(ns int64) int {
+	if mv := m.t.lookup(skey{m.h.cur, ns}); mv != nil {
+		return len(mv.m)
+	}
+	return 0
+}
+
+type mapValue[K comparable, V any] struct {
+	k skey
+	m map[K]*mapEntry[K, V]
+}
+
+type mapEntry[K comparable, V any] struct {
+	parent *mapValue[K, V]
+	uk     K
+	v      V
+	exp    int64
+	dead   bool
+}
+
+type mapTable[K comparable, V any] struct {
+	d     Descriptor
+	ttl   int64
+	kser  Serializer[K]
+	vser  Serializer[V]
+	m     map[skey]*mapValue[K, V]
+	last  *mapValue[K, V] // the map looked up last, still in m
+	lastE *mapEntry[K, V] // the entry looked up last, still in its map
+	n     int             // entries over all maps
+	q     ttlQueue[queued[*mapEntry[K, V]]]
+	sizeEstimate
+}
+
+func (t *mapTable[K, V]) desc() Descriptor       { return t.d }
+func (t *mapTable[K, V]) len() int               { return t.n }
+func (t *mapTable[K, V]) setEncodedSize(n int64) { t.perEntry = n / max(int64(t.n), 1) }
+
+func (t *mapTable[K, V]) remove(e *mapEntry[K, V]) {
+	e.dead = true
+	if t.lastE == e {
+		t.lastE = nil
+	}
+	mv := e.parent
+	delete(mv.m, e.uk)
+	t.n--
+	if len(mv.m) == 0 {
+		delete(t.m, mv.k)
+		if t.last == mv {
+			t.last = nil
+		}
+	}
+}
+
+func (t *mapTable[K, V]) clearAll() {
+	for _, mv := range t.m {
+		for _, e := range mv.m {
+			e.dead = true
+		}
+	}
+	t.m = map[skey]*mapValue[K, V]{}
+	t.last, t.lastE = nil, nil
+	t.n = 0
+	t.q.reset()
+}
+
+func (t *mapTable[K, V]) cleanup(now int64, n int) int {
+	done := 0
+	for done < n {
+		it, ok := t.q.peek()
+		if !ok || it.exp > now {
+			break
+		}
+		t.q.pop()
+		done++
+		e := it.e
+		switch {
+		case e.dead:
+		case expired(e.exp, now):
+			t.remove(e)
+		default:
+			t.q.push(queued[*mapEntry[K, V]]{e, e.exp})
+		}
+	}
+	return done
+}
+
+type encodedEntry struct {
+	k, v []byte
+	exp  int64
+}
+
+// Payload: number of entries, then per entry in order of encoded key: the
+// key's length and bytes, expiry, the value's length and bytes.
+func (t *mapTable[K, V]) collect(recs []snapRec, now int64) ([]snapRec, error) {
+	var buf, kb, vb []byte
+	var es []encodedEntry
+	for _, mv := range t.m {
+		es = es[:0]
+		var arena []byte
+		for uk, e := range mv.m {
+			if expired(e.exp, now) {
+				continue
+			}
+			var err error
+			if kb, err = t.kser.Append(kb[:0], uk); err != nil {
+				return nil, fmt.Errorf("state %q key %v: map key %v: %w", t.d.Name, mv.k.key, uk, err)
+			}
+			if vb, err = t.vser.Append(vb[:0], e.v); err != nil {
+				return nil, fmt.Errorf("state %q key %v: map key %v: %w", t.d.Name, mv.k.key, uk, err)
+			}
+			s := len(arena)
+			arena = append(arena, kb...)
+			m := len(arena)
+			arena = append(arena, vb...)
+			es = append(es, encodedEntry{k: arena[s:m:m], v: arena[m:len(arena):len(arena)], exp: e.exp})
+		}
+		if len(es) == 0 {
+			continue
+		}
+		slices.SortFunc(es, func(a, b encodedEntry) int { return bytes.Compare(a.k, b.k) })
+		start := len(buf)
+		buf = binary.AppendUvarint(buf, uint64(len(es)))
+		for _, e := range es {
+			buf = appendBytes(buf, e.k)
+			buf = binary.AppendVarint(buf, e.exp)
+			buf = appendBytes(buf, e.v)
+		}
+		recs = append(recs, snapRec{k: mv.k, payload: buf[start:len(buf):len(buf)]})
+	}
+	return recs, nil
+}
+
+func (t *mapTable[K, V]) load(recs []rawRec, now int64) error {
+	for _, r := range recs {
+		d := &reader{b: r.payload}
+		n := d.count(3)
+		if d.err != nil {
+			return fmt.Errorf("key %v: %w", r.k.key, d.err)
+		}
+		if _, dup := t.m[r.k]; dup {
+			return fmt.Errorf("key %v namespace %d appears twice", r.k.key, r.k.ns)
+		}
+		mv := &mapValue[K, V]{k: r.k, m: make(map[K]*mapEntry[K, V], n)}
+		for range n {
+			kb := d.bytes()
+			exp := d.varint()
+			vb := d.bytes()
+			if d.err != nil {
+				return fmt.Errorf("key %v: %w", r.k.key, d.err)
+			}
+			if expired(exp, now) {
+				continue
+			}
+			uk, err := t.kser.Decode(kb)
+			if err != nil {
+				return fmt.Errorf("key %v: map key: %w", r.k.key, err)
+			}
+			v, err := t.vser.Decode(vb)
+			if err != nil {
+				return fmt.Errorf("key %v: map key %v: %w", r.k.key, uk, err)
+			}
+			if _, dup := mv.m[uk]; dup {
+				return fmt.Errorf("key %v: map key %v appears twice", r.k.key, uk)
+			}
+			if t.ttl == 0 {
+				exp = 0
+			} else if exp == 0 || exp > now+t.ttl {
+				exp = now + t.ttl
+			}
+			e := &mapEntry[K, V]{parent: mv, uk: uk, v: v, exp: exp}
+			mv.m[uk] = e
+			t.n++
+			if exp != 0 {
+				t.q.push(queued[*mapEntry[K, V]]{e, exp})
+			}
+		}
+		if len(d.b) != 0 {
+			return fmt.Errorf("key %v: %d bytes after the map", r.k.key, len(d.b))
+		}
+		if len(mv.m) > 0 {
+			t.m[r.k] = mv
+		}
+	}
+	return nil
+}

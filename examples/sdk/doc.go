@@ -1,0 +1,16 @@
+// Package sdkexamples holds example user operators written with the SDK
+// (github.com/weir-stream/weir/sdk), each registered under the "example"
+// namespace and tested (docs/sdk.md walks through them):
+//
+//   - example.dedup: forwards the first record of each key and drops the
+//     repeats seen within a TTL (value state with a time to live);
+//   - example.fraud: Flink's fraud-detection walkthrough: alerts when an
+//     account's transaction under $1 is followed by one over $500 within
+//     a minute (value state and an event-time timer);
+//   - example.count_per_minute: counts each key's records per event-time
+//     minute and emits the count when the watermark passes the minute's
+//     end (map state and an event-time timer).
+//
+// A weir binary contains them when something imports this package; the
+// tests do.
+package sdkexamples
