@@ -1,7 +1,9 @@
 // Package datagen is the deterministic data generator source. Profile
 // access-log emits the events of accesslog.Generate for the node's seed, so
 // a job reading it can be checked with accesslog.Expected; profile sequence
-// emits {"id": n, "ts": accesslog.DefaultStart + n}.
+// emits {"id": n, "ts": accesslog.DefaultStart + n}; profile nexmark emits
+// the Nexmark benchmark's events (connectors/nexmark), one flat record per
+// event with an event_type field, event time in date_time.
 //
 // Subtask i of p emits the records whose global index n has n % p == i
 // (the generator computes any index directly, so no subtask generates what
@@ -28,6 +30,7 @@ import (
 
 	"github.com/weir-stream/weir/connectors/accesslog"
 	"github.com/weir-stream/weir/connectors/eventtime"
+	"github.com/weir-stream/weir/connectors/nexmark"
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/expr"
 	"github.com/weir-stream/weir/dataflow/spec"
@@ -37,6 +40,7 @@ import (
 const (
 	ProfileAccessLog = "access-log"
 	ProfileSequence  = "sequence"
+	ProfileNexmark   = spec.ProfileNexmark
 )
 
 const (
@@ -60,6 +64,8 @@ type Source struct {
 	rate        float64
 	sub, par    int
 	gen         *accesslog.Generator
+	nex         *nexmarkGen
+	timeField   string        // the profile's event time field, which fields returns
 	tsField     string        // event time is this field as is
 	tsProg      *expr.Program // event time is this expression
 	hasTime     bool
@@ -71,8 +77,9 @@ type Source struct {
 
 	// next is the global index of the next record to emit; Snapshot reads it.
 	next atomic.Int64
-	// skip, after a restore from a different parallelism, holds the next
-	// index of every old subtask: n was emitted before iff n < skip[n%len].
+	// skip, after a restore from a different parallelism, is the table of
+	// the subtask's classes mod len(skip) (see Snapshot): index n was
+	// emitted before iff n < skip[n%len]. nil: every index below next was.
 	skip []int64
 }
 
@@ -100,8 +107,10 @@ func NewSource(node *spec.Node, ctx *dataflow.Context) (dataflow.Source, error) 
 		s.profile = ProfileAccessLog
 	}
 	switch {
-	case s.profile != ProfileAccessLog && s.profile != ProfileSequence:
-		return nil, fmt.Errorf("datagen %s: unknown profile %q (want %s or %s)", node.Name, d.Profile, ProfileAccessLog, ProfileSequence)
+	case s.profile != ProfileAccessLog && s.profile != ProfileSequence && s.profile != ProfileNexmark:
+		return nil, fmt.Errorf("datagen %s: unknown profile %q (want %s, %s or %s)", node.Name, d.Profile, ProfileAccessLog, ProfileSequence, ProfileNexmark)
+	case d.Nexmark != nil && s.profile != ProfileNexmark:
+		return nil, fmt.Errorf("datagen %s: nexmark settings with profile %q", node.Name, s.profile)
 	case d.Count < 0:
 		return nil, fmt.Errorf("datagen %s: count must be >= 0 (0: unbounded), got %d", node.Name, d.Count)
 	case d.Rate < 0:
@@ -117,8 +126,13 @@ func NewSource(node *spec.Node, ctx *dataflow.Context) (dataflow.Source, error) 
 		return nil, fmt.Errorf("datagen %s: %w", node.Name, err)
 	}
 	s.schema = sch
-	if s.profile == ProfileAccessLog {
+	s.timeField = "ts"
+	switch s.profile {
+	case ProfileAccessLog:
 		s.gen = accesslog.NewGenerator(accesslog.Config{Seed: d.Seed, Events: d.Count})
+	case ProfileNexmark:
+		s.nex = &nexmarkGen{g: nexmark.New(nexmarkConfig(d))}
+		s.timeField = "date_time"
 	}
 	if et := node.Source.EventTime; et != nil {
 		s.hasTime = true
@@ -258,7 +272,7 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) error {
 		}
 		if s.hasTime {
 			var err error
-			if s.tsField != "ts" {
+			if s.tsField != s.timeField {
 				ts, err = s.eventTime(rec.Fields)
 			}
 			if err != nil {
@@ -322,9 +336,12 @@ var (
 	sequenceShape  = dataflow.MustShape("id", "ts")
 )
 
-// fields builds record n's value and returns its "ts" too, which saves a
-// lookup when event time is that field.
+// fields builds record n's value and returns its time field (s.timeField)
+// too, which saves a lookup when event time is that field.
 func (s *Source) fields(n int64) (dataflow.Fields, int64) {
+	if s.nex != nil {
+		return s.nex.fields(n)
+	}
 	if s.gen == nil {
 		ts := accesslog.DefaultStart + n
 		return dataflow.NewFields(sequenceShape, []any{n, ts}), ts
@@ -414,69 +431,169 @@ type noLock struct{}
 func (noLock) Lock()   {}
 func (noLock) Unlock() {}
 
-// Snapshot captures the position: the next global index, with the subtask
-// and parallelism it belongs to. Call it from Run's goroutine or under the
-// output's checkpoint lock (which Run holds from advancing the position to
-// Emit returning); inside Emit(r) it counts r as emitted, so the barrier
+// Snapshot captures the position. Call it from Run's goroutine or under
+// the output's checkpoint lock (which Run holds from advancing the position
+// to Emit returning); inside Emit(r) it counts r as emitted, so the barrier
 // must follow r.
+//
+// The state says which of the subtask's indexes (n % par == sub) were
+// emitted. Usually that is every index below the next one: 24 bytes, the
+// parallelism, the subtask and the next index. After a restore from another
+// parallelism the subtask may still be skipping indexes the old subtasks
+// emitted above its position; until it has passed them the state is a table
+// instead (see table), so that a further restore does not emit them again.
 func (s *Source) Snapshot(int64) ([]byte, error) {
-	b := make([]byte, 0, 24)
-	b = binary.BigEndian.AppendUint64(b, uint64(s.par))
-	b = binary.BigEndian.AppendUint64(b, uint64(s.sub))
-	b = binary.BigEndian.AppendUint64(b, uint64(s.next.Load()))
-	return b, nil
+	next := s.next.Load()
+	if s.skip == nil {
+		return appendU64s(make([]byte, 0, 24), int64(s.par), int64(s.sub), next), nil
+	}
+	l := int64(len(s.skip))
+	own := make([]int64, 0, l/int64(s.par))
+	for c := int64(s.sub); c < l; c += int64(s.par) {
+		own = append(own, max(s.skip[c], firstAtLeast(next, c, l)))
+	}
+	if w, ok := compact(own, int64(s.sub), int64(s.par), l); ok {
+		return appendU64s(make([]byte, 0, 24), int64(s.par), int64(s.sub), w), nil
+	}
+	b := appendU64s(make([]byte, 0, 24+8*len(own)), int64(s.par), int64(s.sub), l)
+	return appendU64s(b, own...), nil
+}
+
+// A table state is the parallelism p, the subtask i, a modulus l (a
+// multiple of p) and, for each class c = i, i+p, i+2p, … below l, the
+// lowest index of that class (n % l == c) not yet emitted: index n of the
+// subtask was emitted iff n < table[n % l].
+
+// maxModulus bounds a table's modulus: the least common multiple of the
+// parallelisms a source was rescaled between while its tables last.
+const maxModulus = 1 << 16
+
+func appendU64s(b []byte, vs ...int64) []byte {
+	for _, v := range vs {
+		b = binary.BigEndian.AppendUint64(b, uint64(v))
+	}
+	return b
+}
+
+// firstAtLeast is the smallest n >= t with n % l == c (t, c >= 0).
+func firstAtLeast(t, c, l int64) int64 {
+	return t + ((c-t)%l+l)%l
+}
+
+// compact reports whether the thresholds of classes sub, sub+par, … mod l
+// say no more than "every index of the subtask below w", and w.
+func compact(own []int64, sub, par, l int64) (int64, bool) {
+	w := own[0]
+	for _, v := range own[1:] {
+		w = min(w, v)
+	}
+	for k, v := range own {
+		if v != firstAtLeast(w, sub+int64(k)*par, l) {
+			return w, false
+		}
+	}
+	return w, true
+}
+
+// oldState is one decoded subtask state: its modulus and the thresholds of
+// its classes.
+type oldState struct {
+	mod int64
+	own []int64
 }
 
 // Restore resumes from snapshots. With the same parallelism it takes its
-// own subtask's position; with a different one it needs the positions of
-// every old subtask and skips exactly what they had emitted.
+// own subtask's state; with a different one it needs the states of every
+// old subtask and skips exactly what they had emitted.
 func (s *Source) Restore(states [][]byte) error {
-	oldPar := -1
-	var nexts []int64
+	oldPar := int64(-1)
+	var olds []*oldState
 	for _, st := range states {
-		if len(st) != 24 {
-			return fmt.Errorf("datagen %s: restore: state of %d bytes, want 24", s.node, len(st))
+		if len(st) < 24 || len(st)%8 != 0 {
+			return fmt.Errorf("datagen %s: restore: state of %d bytes, want 24 or more in words of 8", s.node, len(st))
 		}
-		p := int(binary.BigEndian.Uint64(st))
-		sub := int(binary.BigEndian.Uint64(st[8:]))
-		next := int64(binary.BigEndian.Uint64(st[16:]))
-		if p <= 0 || p > maxRestoreParallelism || sub < 0 || sub >= p || (oldPar >= 0 && p != oldPar) ||
-			next < int64(sub) || (next-int64(sub))%int64(p) != 0 {
+		p := int64(binary.BigEndian.Uint64(st))
+		sub := int64(binary.BigEndian.Uint64(st[8:]))
+		if p <= 0 || p > maxRestoreParallelism || sub < 0 || sub >= p || (oldPar >= 0 && p != oldPar) {
 			return fmt.Errorf("datagen %s: restore: inconsistent state (subtask %d of %d)", s.node, sub, p)
+		}
+		o := &oldState{mod: p}
+		if len(st) == 24 {
+			o.own = []int64{int64(binary.BigEndian.Uint64(st[16:]))}
+		} else {
+			o.mod = int64(binary.BigEndian.Uint64(st[16:]))
+			if o.mod <= p || o.mod > maxModulus || o.mod%p != 0 || int64(len(st)) != 24+8*(o.mod/p) {
+				return fmt.Errorf("datagen %s: restore: inconsistent state (subtask %d of %d, modulus %d, %d bytes)", s.node, sub, p, o.mod, len(st))
+			}
+			for b := st[24:]; len(b) > 0; b = b[8:] {
+				o.own = append(o.own, int64(binary.BigEndian.Uint64(b)))
+			}
+		}
+		for k, v := range o.own {
+			if c := sub + int64(k)*p; v < c || (v-c)%o.mod != 0 {
+				return fmt.Errorf("datagen %s: restore: inconsistent state (subtask %d of %d: position %d)", s.node, sub, p, v)
+			}
 		}
 		if oldPar < 0 {
 			oldPar = p
-			nexts = make([]int64, p)
-			for i := range nexts {
-				nexts[i] = -1
-			}
+			olds = make([]*oldState, p)
 		}
-		nexts[sub] = next
+		if olds[sub] != nil {
+			return fmt.Errorf("datagen %s: restore: two states of subtask %d of %d", s.node, sub, p)
+		}
+		olds[sub] = o
 	}
 	if oldPar < 0 {
 		return nil
 	}
-	if oldPar == s.par && nexts[s.sub] >= 0 {
-		s.next.Store(nexts[s.sub])
+	par, sub := int64(s.par), int64(s.sub)
+	if oldPar == par && olds[sub] != nil {
+		s.adopt(olds[sub].mod, olds[sub].own)
 		return nil
 	}
-	low := int64(-1)
-	for i, n := range nexts {
-		if n < 0 {
+	l := par
+	for i, o := range olds {
+		if o == nil {
 			return fmt.Errorf("datagen %s: restore from parallelism %d to %d needs the state of every old subtask; subtask %d is missing", s.node, oldPar, s.par, i)
 		}
-		if low < 0 || n < low {
-			low = n
+		l = lcm(l, o.mod)
+		if l > maxModulus {
+			return fmt.Errorf("datagen %s: restore from parallelism %d to %d: the position table would need %d entries (at most %d); restore at parallelism %d first and take a checkpoint", s.node, oldPar, s.par, l, maxModulus, oldPar)
 		}
 	}
-	// Start at the first index of ours not below the lowest old position.
-	first := low - low%int64(s.par) + int64(s.sub)
-	if first < low {
-		first += int64(s.par)
+	own := make([]int64, 0, l/par)
+	for c := sub; c < l; c += par {
+		o := olds[c%oldPar]
+		// Class c mod l lies in class c mod o.mod, whose threshold is
+		// at index (c mod o.mod − subtask) / oldPar of the old table.
+		t := o.own[(c%o.mod-c%oldPar)/oldPar]
+		own = append(own, firstAtLeast(t, c, l))
 	}
-	s.next.Store(first)
-	s.skip = nexts
+	s.adopt(l, own)
 	return nil
+}
+
+// adopt takes the thresholds own of the subtask's classes mod l.
+func (s *Source) adopt(l int64, own []int64) {
+	par, sub := int64(s.par), int64(s.sub)
+	w, ok := compact(own, sub, par, l)
+	s.next.Store(w)
+	if ok {
+		s.skip = nil
+		return
+	}
+	s.skip = make([]int64, l)
+	for k, v := range own {
+		s.skip[sub+int64(k)*par] = v
+	}
+}
+
+func lcm(a, b int64) int64 {
+	x, y := a, b
+	for y != 0 {
+		x, y = y, x%y
+	}
+	return a / x * b
 }
 
 var (

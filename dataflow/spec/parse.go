@@ -253,6 +253,9 @@ func (n *Node) setDefaults() {
 			def(&k.Isolation, DefaultIsolation)
 		}
 		if g := s.Datagen; g != nil {
+			if g.Nexmark != nil {
+				def(&g.Profile, ProfileNexmark)
+			}
 			def(&g.Profile, DefaultDatagenProfile)
 		}
 		if e := s.EventTime; e != nil {

@@ -340,7 +340,7 @@ pipeline:
 		{"flat_map separator", strings.Replace(base, "name: out\n", "name: fm\n    inputs: [src]\n    flat_map: {explode: tags, separator: ','}\n  - name: out\n", 1), "pipeline[3].flat_map.separator: only for split"},
 		{"partition value", strings.Replace(base, "name: out\n", "name: out\n    partition: random\n", 1), "pipeline[3].partition: want rebalance or broadcast, got \"random\""},
 		{"partition after key_by", strings.Replace(base, "name: win\n", "name: win\n    partition: rebalance\n", 1), "pipeline[2].partition: cannot be set on a node that reads key_by"},
-		{"datagen profile", "name: v\npipeline:\n  - source: {datagen: {profile: weather}}\n  - sink: {stdout: {}}\n", "pipeline[0].source.datagen.profile: want access-log or sequence"},
+		{"datagen profile", "name: v\npipeline:\n  - source: {datagen: {profile: weather}}\n  - sink: {stdout: {}}\n", "pipeline[0].source.datagen.profile: want access-log, sequence or nexmark"},
 		{"datagen count", "name: v\npipeline:\n  - source: {datagen: {count: -1, rate: -2}}\n  - sink: {stdout: {}}\n", "pipeline[0].source.datagen.count: must be >= 0"},
 		{"datagen rate", "name: v\npipeline:\n  - source: {datagen: {count: -1, rate: -2}}\n  - sink: {stdout: {}}\n", "pipeline[0].source.datagen.rate: must be >= 0"},
 		{"filter type", strings.Replace(base, "name: out\n", "name: f\n    inputs: [src]\n    filter: ip\n  - name: out\n", 1), "pipeline[3].filter: expression \"ip\""},

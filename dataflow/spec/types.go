@@ -122,14 +122,16 @@ type KafkaSource struct {
 
 // DatagenSource generates a deterministic stream from a seed.
 type DatagenSource struct {
-	// Profile is access-log (default; the records weir loadgen writes) or
-	// sequence ({"id": n, "ts": ...}).
+	// Profile is access-log (default; the records weir loadgen writes),
+	// sequence ({"id": n, "ts": ...}) or nexmark (nexmark.go).
 	Profile string `yaml:"profile,omitempty"`
 	Seed    int64  `yaml:"seed,omitempty"`
 	// Count is the number of records over all subtasks (0: unbounded).
 	Count int64 `yaml:"count,omitempty"`
 	// Rate is records per second over all subtasks (0: as fast as possible).
 	Rate float64 `yaml:"rate,omitempty"`
+	// Nexmark shapes profile nexmark (optional).
+	Nexmark *Nexmark `yaml:"nexmark,omitempty"`
 }
 
 // FlatMap turns one record into zero or more.

@@ -280,7 +280,8 @@ func (v *validator) source(p string, s *Source) {
 		v.check(oneOf(p+".kafka.isolation", k.Isolation, "read_committed", "read_uncommitted"))
 	case s.Datagen != nil:
 		g := s.Datagen
-		v.check(oneOf(p+".datagen.profile", g.Profile, "access-log", "sequence"))
+		v.check(oneOf(p+".datagen.profile", g.Profile, "access-log", "sequence", ProfileNexmark))
+		v.nexmark(p+".datagen", g)
 		if g.Count < 0 {
 			v.errorf(p+".datagen.count", "must be >= 0 (0: unbounded), got %d", g.Count)
 		}

@@ -8,7 +8,8 @@
 // checkpoints), eos (ip-visits with the exactly-once against the
 // at-least-once Kafka sink, and produce → read_committed latency of a
 // pass-through job with each), datagen (CPU per event), sdk (a count per
-// key and minute written with the SDK against the built-in window), keys1m (checkpoints of 1M keys of
+// key and minute written with the SDK against the built-in window), nexmark
+// (Nexmark q0 and q1 per CPU second, against Flink's published figures), keys1m (checkpoints of 1M keys of
 // window state: duration, size, processing pause) and recovery (SIGKILL of
 // a worker → first output of the restored job). docs/bench.md describes
 // every line. Each figure is a median over several runs.
@@ -48,7 +49,7 @@ var (
 
 // allBenches in the order they run. recovery runs last: it stops the
 // benchmark worker and kills the workers it starts.
-var allBenches = []string{"ipvisits", "eos", "datagen", "sdk", "keys1m", "recovery"}
+var allBenches = []string{"ipvisits", "eos", "datagen", "sdk", "nexmark", "keys1m", "recovery"}
 
 func main() {
 	flag.Parse()
@@ -123,6 +124,11 @@ func run() error {
 	}
 	if want("sdk") {
 		if err := benchSDK(); err != nil {
+			return err
+		}
+	}
+	if want("nexmark") {
+		if err := e.benchNexmark(); err != nil {
 			return err
 		}
 	}
