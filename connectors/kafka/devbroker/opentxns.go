@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -86,6 +87,37 @@ func scanSegment(raw []byte, open map[int64]int16) {
 	}
 }
 
+// loadsFromSnapshot reports whether kfake will load the partition in pdir
+// from the snapshot.json a clean shutdown wrote rather than replay its
+// segments (as after a crash): the snapshot lists exactly the segment files
+// there are, with their sizes (kfake's snapshotMatchesSegments). Only a
+// replay aborts the transactions it finds open.
+func loadsFromSnapshot(pdir string, bases []int64) bool {
+	raw, err := os.ReadFile(filepath.Join(pdir, "snapshot.json"))
+	if err != nil {
+		return false
+	}
+	var snap struct {
+		Segments []struct {
+			BaseOffset int64 `json:"base_offset"`
+			Size       int64 `json:"size"`
+		} `json:"segments"`
+	}
+	if json.Unmarshal(raw, &snap) != nil || len(snap.Segments) != len(bases) || len(bases) == 0 {
+		return false
+	}
+	for i, sg := range snap.Segments {
+		if sg.BaseOffset != bases[i] {
+			return false
+		}
+		info, err := os.Stat(filepath.Join(pdir, strconv.FormatInt(sg.BaseOffset, 10)+".dat"))
+		if err != nil || info.Size() != sg.Size {
+			return false
+		}
+	}
+	return true
+}
+
 // scanOpenTxns lists the transactions left open in the partitions of the
 // known topics of dataDir, in kfake's layout:
 // partitions/<escaped topic>-<partition>/<base offset>.dat.
@@ -117,6 +149,12 @@ func scanOpenTxns(dataDir string, topics map[string]bool) ([]openTxn, error) {
 			}
 		}
 		slices.Sort(bases)
+		if loadsFromSnapshot(filepath.Join(parts, e.Name()), bases) {
+			// A clean shutdown: kfake loads the partition from its
+			// snapshot and keeps its open transactions (they may be
+			// pre-committed ones a sink commits after the restart).
+			continue
+		}
 		open := map[int64]int16{}
 		for _, base := range bases {
 			raw, err := os.ReadFile(filepath.Join(parts, e.Name(), strconv.FormatInt(base, 10)+".dat"))
