@@ -128,7 +128,11 @@ func (w *Worker) Start() error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(w.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", w.handleHealthz)
-	w.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Bounded like the coordinator's REST server (docs/security.md): a
+	// client that trickles a request or idles on a keep-alive connection
+	// is cut off instead of holding a goroutine and a descriptor.
+	w.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	w.wg.Add(3)
 	go func() {

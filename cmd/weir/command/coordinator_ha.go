@@ -49,7 +49,8 @@ func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, 
 		return err
 	}
 	defer hc.Close()
-	standby := &http.Server{Handler: ha.StandbyHandler(hc, self), ReadHeaderTimeout: 10 * time.Second}
+	standby := &http.Server{Handler: ha.StandbyHandler(hc, self), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() { _ = standby.Serve(hl) }()
 	fmt.Fprintf(g.stdout, "coordinator %s: standing by (REST on http://%s redirects to the leader)\n", self.ID, cfg.HTTPAddr)
 
