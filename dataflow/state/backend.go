@@ -294,6 +294,30 @@ func (q *ttlQueue[E]) pop() {
 
 func (q *ttlQueue[E]) reset() { q.items, q.head = nil, 0 }
 
+// expire takes up to n entries due at now off the head of q: an entry
+// already removed is dropped, an expired one removed, and one whose expiry
+// moved on (it was written or read since it was queued) queued again. It
+// returns how many it took, the cleanup budget spent.
+func expire[E any](q *ttlQueue[queued[E]], now int64, n int, state func(E) (dead bool, exp int64), remove func(E)) int {
+	done := 0
+	for done < n {
+		it, ok := q.peek()
+		if !ok || it.exp > now {
+			break
+		}
+		q.pop()
+		done++
+		switch dead, exp := state(it.e); {
+		case dead:
+		case expired(exp, now):
+			remove(it.e)
+		default:
+			q.push(queued[E]{it.e, exp})
+		}
+	}
+	return done
+}
+
 // sizeEstimate keeps the average encoded size of a table's entries.
 type sizeEstimate struct{ perEntry int64 }
 

@@ -135,24 +135,7 @@ func (t *listTable[T]) clearAll() {
 }
 
 func (t *listTable[T]) cleanup(now int64, n int) int {
-	done := 0
-	for done < n {
-		it, ok := t.q.peek()
-		if !ok || it.exp > now {
-			break
-		}
-		t.q.pop()
-		done++
-		e := it.e
-		switch {
-		case e.dead:
-		case expired(e.exp, now):
-			t.remove(e)
-		default:
-			t.q.push(queued[*listEntry[T]]{e, e.exp})
-		}
-	}
-	return done
+	return expire(&t.q, now, n, func(e *listEntry[T]) (bool, int64) { return e.dead, e.exp }, t.remove)
 }
 
 // Payload: expiry, number of elements, then each element's length and

@@ -224,24 +224,7 @@ func (t *mapTable[K, V]) clearAll() {
 }
 
 func (t *mapTable[K, V]) cleanup(now int64, n int) int {
-	done := 0
-	for done < n {
-		it, ok := t.q.peek()
-		if !ok || it.exp > now {
-			break
-		}
-		t.q.pop()
-		done++
-		e := it.e
-		switch {
-		case e.dead:
-		case expired(e.exp, now):
-			t.remove(e)
-		default:
-			t.q.push(queued[*mapEntry[K, V]]{e, e.exp})
-		}
-	}
-	return done
+	return expire(&t.q, now, n, func(e *mapEntry[K, V]) (bool, int64) { return e.dead, e.exp }, t.remove)
 }
 
 type encodedEntry struct {

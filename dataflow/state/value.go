@@ -144,24 +144,7 @@ func (t *valueTable[T]) clearAll() {
 }
 
 func (t *valueTable[T]) cleanup(now int64, n int) int {
-	done := 0
-	for done < n {
-		it, ok := t.q.peek()
-		if !ok || it.exp > now {
-			break
-		}
-		t.q.pop()
-		done++
-		e := it.e
-		switch {
-		case e.dead:
-		case expired(e.exp, now):
-			t.remove(e)
-		default:
-			t.q.push(queued[*valueEntry[T]]{e, e.exp})
-		}
-	}
-	return done
+	return expire(&t.q, now, n, func(e *valueEntry[T]) (bool, int64) { return e.dead, e.exp }, t.remove)
 }
 
 // Payload: expiry (varint, 0: none), then the serialized value.
