@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
+
+	"github.com/weir-stream/weir/dataflow/state"
 )
 
 // aggFn is an aggregate function.
@@ -130,7 +131,7 @@ func (c *cell) add(fn aggFn, v any) {
 			c.v = v
 			return
 		}
-		d := compareValues(v, c.v)
+		d := state.CompareKeys(v, c.v)
 		if fn == aggMin && d < 0 || fn == aggMax && d > 0 {
 			c.v = v
 		}
@@ -163,98 +164,4 @@ func (c *cell) result(fn aggFn) any {
 		return c.v
 	}
 	return nil
-}
-
-// compareValues orders values: null < bool < number < string. Numbers
-// compare by value (an int64 before an equal float64).
-func compareValues(a, b any) int {
-	ra, rb := rank(a), rank(b)
-	if ra != rb {
-		return cmpInt(ra, rb)
-	}
-	switch x := a.(type) {
-	case bool:
-		y := b.(bool)
-		if x == y {
-			return 0
-		}
-		if !x {
-			return -1
-		}
-		return 1
-	case string:
-		return strings.Compare(x, b.(string))
-	case int64:
-		switch y := b.(type) {
-		case int64:
-			return cmpInt64(x, y)
-		case float64:
-			if d := cmpFloat(float64(x), y); d != 0 {
-				return d
-			}
-			return -1
-		}
-	case float64:
-		switch y := b.(type) {
-		case float64:
-			return cmpFloat(x, y)
-		case int64:
-			if d := cmpFloat(x, float64(y)); d != 0 {
-				return d
-			}
-			return 1
-		}
-	}
-	return 0
-}
-
-func rank(v any) int {
-	switch v.(type) {
-	case nil:
-		return 0
-	case bool:
-		return 1
-	case int64, float64:
-		return 2
-	case string:
-		return 3
-	}
-	return 4
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// cmpFloat orders NaN first so sorting stays total.
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	case a == b:
-		return 0
-	case math.IsNaN(a) && math.IsNaN(b):
-		return 0
-	case math.IsNaN(a):
-		return -1
-	}
-	return 1
 }

@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/expr"
 	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/dataflow/state"
 )
 
 // LateTag is the side output of records too late for every window they
@@ -357,7 +359,7 @@ func (w *window) bucketFor(end int64) *bucket {
 	if k := len(bs); k > 0 && bs[k-1].end == end {
 		return bs[k-1]
 	}
-	i, found := slices.BinarySearchFunc(bs, end, func(b *bucket, end int64) int { return cmpInt64(b.end, end) })
+	i, found := slices.BinarySearchFunc(bs, end, func(b *bucket, end int64) int { return cmp.Compare(b.end, end) })
 	if found {
 		return bs[i]
 	}
@@ -415,7 +417,7 @@ func (w *window) ProcessWatermark(wm int64, out dataflow.Output) error {
 		}
 		b.fired = true
 		w.sort = append(w.sort[:0], b.keys...)
-		slices.SortFunc(w.sort, compareValues)
+		slices.SortFunc(w.sort, state.CompareKeys)
 		for _, k := range w.sort {
 			slot, ok := w.index[winKey{k, b.end}]
 			if !ok || w.fired[slot] {

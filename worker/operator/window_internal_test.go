@@ -1,9 +1,12 @@
 package operator
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/weir-stream/weir/dataflow/state"
 )
 
 func TestWindowStarts(t *testing.T) {
@@ -71,8 +74,8 @@ func TestCompareValues(t *testing.T) {
 	ordered := []any{nil, false, true, math.Inf(-1), int64(-1), 0.5, int64(1), 1.0, "", "a", "b"}
 	for i, a := range ordered {
 		for j, b := range ordered {
-			want := cmpInt(i, j)
-			if got := compareValues(a, b); got != want {
+			want := cmp.Compare(i, j)
+			if got := state.CompareKeys(a, b); got != want {
 				t.Errorf("compare(%#v, %#v) = %d, want %d", a, b, got, want)
 			}
 		}

@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/weir-stream/weir/dataflow"
+	"github.com/weir-stream/weir/dataflow/state"
 )
 
 // Window snapshot format, version 1. Integers are varints (signed ones
@@ -133,12 +135,12 @@ func (c *windowCapture) encode() ([]byte, int64) {
 	}
 	slices.SortFunc(entries, func(a, b snapEntry) int {
 		if a.kg != b.kg {
-			return cmpInt(a.kg, b.kg)
+			return cmp.Compare(a.kg, b.kg)
 		}
 		if a.end != b.end {
-			return cmpInt64(a.end, b.end)
+			return cmp.Compare(a.end, b.end)
 		}
-		return compareValues(a.key, b.key)
+		return state.CompareKeys(a.key, b.key)
 	})
 
 	buf := make([]byte, 0, 64+len(entries)*(16+8*len(c.fns)))
