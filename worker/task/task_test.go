@@ -451,6 +451,45 @@ func TestChainSideOutputsAndPartitionings(t *testing.T) {
 	}
 }
 
+// A chain that ends in a sink and also feeds a side output to another
+// vertex counts both as records out: the side edge's records and the
+// records the sink writes (it used to count only the side output).
+func TestRecordsOutOfSinkChainWithSideOutput(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := startWorker(t, "A")
+	const n = 1000
+	g := &graph.Graph{}
+	head := vertex("src", 1, srcNode("src"), opNode("tagger"), &spec.Node{Name: "out", Sink: &spec.Sink{}})
+	odd := vertex("odd", 1, opNode("odd"))
+	g.Vertices = []*graph.Vertex{head, odd}
+	connect(g, head, "tagger", "odd", odd, dataflow.Forward)
+	got, closed := newCollected(), newCounter()
+	coll := func(*dataflow.Context) dataflow.Operator { return &collector{c: got, closed: closed} }
+	j := &job{g: g, attempt: 1,
+		placements: map[string][]*worker{"src": {a}, "odd": {a}},
+		builder: &fakeBuilder{
+			sources: map[string]func(*dataflow.Context) dataflow.Source{
+				"src": func(*dataflow.Context) dataflow.Source { return &seqSource{n: n, closed: closed} }},
+			ops: map[string]func(*dataflow.Context) dataflow.Operator{
+				"tagger": func(*dataflow.Context) dataflow.Operator { return tagger{closed} },
+				"out":    coll, "odd": coll,
+			},
+		}}
+	results, counters := j.start(ctx)
+	for _, r := range waitAll(t, results, 2, 25*time.Second) {
+		if r.err != nil {
+			t.Fatalf("%s: %v", r.id, r.err)
+		}
+	}
+	if c := got.count("out/0"); c != n/2 {
+		t.Fatalf("sink got %d, want %d", c, n/2)
+	}
+	if out := counters["src"][0].RecordsOut.Load(); out != n {
+		t.Fatalf("src vertex records out %d, want %d (%d to the side edge, %d written by the sink)", out, n, n/2, n/2)
+	}
+}
+
 // watermark combining: a task with two input channels fed by hand.
 func TestWatermarkCombiningIdleAndBarriers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
