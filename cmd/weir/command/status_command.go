@@ -23,7 +23,12 @@ func newStatusCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			j, err := g.client().Job(cmd.Context(), args[0])
+			cl := g.client()
+			id, err := resolveJob(cmd.Context(), cl, args[0])
+			if err != nil {
+				return err
+			}
+			j, err := cl.Job(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
