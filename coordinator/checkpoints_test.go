@@ -441,6 +441,10 @@ func TestCheckpointFailuresFailTheJob(t *testing.T) {
 	if len(rs.Restarts) != 1 || !strings.Contains(rs.Restarts[0].Cause, "2 consecutive checkpoint failures") || rs.Restarts[0].RestoredFrom != 0 {
 		t.Fatalf("%+v", rs.Restarts)
 	}
+	// The running job still says why it restarted.
+	if j, _ := cl.Job(ctx, id); j.LastFailure == nil || j.LastFailure.Cause != rs.Restarts[0].Cause || j.LastFailure.FailedAttempt != 1 || j.FailureCause != "" {
+		t.Fatalf("job after the restart: failure_cause %q, last_failure %+v", j.FailureCause, j.LastFailure)
+	}
 	// Ids are not reused after the restart.
 	advanceUntil(t, clk, time.Second, func() bool { return fc.triggers(id)[3] == 1 }, "checkpoint 3 in attempt 2")
 	resp, data := do(t, "GET", "http://"+c.HTTPAddr()+"/metrics", "")

@@ -203,7 +203,15 @@ func (c *Coordinator) handleJob(w http.ResponseWriter, r *http.Request) {
 	var out api.Job
 	if j != nil {
 		out = renderJob(j)
-		out.Restarts += len(pastRestarts(j.m, c.historyLocked(j)))
+		past := pastRestarts(j.m, c.historyLocked(j))
+		out.Restarts += len(past)
+		if n := len(j.m.Restarts); n > 0 {
+			r := j.m.Restarts[n-1]
+			out.LastFailure = &api.LastFailure{Cause: r.Cause, FailedAttempt: r.FailedAttempt, DetectedAt: r.DetectedAt}
+		} else if n := len(past); n > 0 {
+			r := past[n-1]
+			out.LastFailure = &api.LastFailure{Cause: r.Cause, FailedAttempt: r.FailedAttempt, DetectedAt: r.DetectedAt}
+		}
 		out.Warnings = c.jobWarningsLocked(j)
 	}
 	c.mu.Unlock()

@@ -97,6 +97,10 @@ function jobHeader(job, tab) {
   h += '</div>';
   if (job.message) h += `<p class="muted">${esc(job.message)}</p>`;
   if (job.failure_cause) h += `<p class="err">Cause: ${esc(job.failure_cause)}</p>`;
+  const lf = job.last_failure;
+  if (lf && lf.cause !== job.failure_cause) {
+    h += `<p id="last-failure" class="err">Last failure (attempt ${num(lf.failed_attempt)}, ${esc(time(lf.detected_at))}): ${esc(lf.cause)}</p>`;
+  }
   if (job.warnings && job.warnings.length) {
     h += '<ul id="job-warnings" class="warnings" aria-label="Warnings">';
     job.warnings.forEach((w) => { h += `<li>${esc(w)}</li>`; });

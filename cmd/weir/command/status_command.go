@@ -48,6 +48,10 @@ func newStatusCommand(g *globals) *cobra.Command {
 			if j.FailureCause != "" {
 				fmt.Fprintf(w, "Cause:     %s\n", j.FailureCause)
 			}
+			if lf := j.LastFailure; lf != nil && lf.Cause != j.FailureCause {
+				fmt.Fprintf(w, "Last failure: attempt %d, %s ago: %s\n", lf.FailedAttempt,
+					time.Since(lf.DetectedAt).Round(time.Second), lf.Cause)
+			}
 			for i, warning := range j.Warnings {
 				label := "Warning:   "
 				if i > 0 {
