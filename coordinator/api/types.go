@@ -103,7 +103,7 @@ type Job struct {
 	// LastFailure is the latest of those failures (nil: none), so a job
 	// that restarts again and again shows why while it runs.
 	LastFailure *LastFailure `json:"last_failure,omitempty"`
-	Vertices []Vertex `json:"vertices"`
+	Vertices    []Vertex     `json:"vertices"`
 	// Warnings are problems a RUNNING job does not show by its state: a
 	// source or sink that cannot reach its brokers, a worker near its
 	// memory limit.
