@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,9 @@ import (
 // BinaryEnv names a weir binary built with the examples to use instead of
 // building one (for a quick rerun).
 const BinaryEnv = "WEIR_SDKEOS_BIN"
+
+// SeedEnv names an environment variable that sets the input's seed.
+const SeedEnv = "WEIR_SDKEOS_SEED"
 
 // The module the test builds weir with: a user's module that compiles
 // weir's example operators in by importing their package.
@@ -435,8 +439,16 @@ func TestExactlyOnceWithUserState(t *testing.T) {
 	const (
 		events = 24_000
 		kills  = 3
-		seed   = 5
 	)
+	seed := uint64(5)
+	if v := os.Getenv(SeedEnv); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: want a number", SeedEnv, v)
+		}
+		seed = n
+	}
+	t.Logf("seed %d (%s=%d replays it)", seed, SeedEnv, seed)
 	bin := examplesBinary(t)
 	began := time.Now()
 	c := proc.StartCluster(t, bin, 3, 4)
