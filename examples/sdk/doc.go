@@ -9,7 +9,11 @@
 //     a minute (value state and an event-time timer);
 //   - example.count_per_minute: counts each key's records per event-time
 //     minute and emits the count when the watermark passes the minute's
-//     end (map state and an event-time timer).
+//     end (map state and an event-time timer);
+//   - example.session: per-key sessions closed after a gap of inactivity
+//     (30 minutes by default), with their start, end, event count and the
+//     sum of a field; sessions merge when out-of-order events bridge them
+//     (map state and an event-time timer per session).
 //
 // A weir binary contains them when something imports this package; the
 // tests do.
