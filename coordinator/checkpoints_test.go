@@ -204,6 +204,10 @@ func TestCheckpointing(t *testing.T) {
 		if !strings.HasSuffix(s.Location, "/savepoints/sp-"+itoa(spID)) || !exists(filepath.Join(fc.root, id, "savepoints", "sp-"+itoa(spID), "_metadata")) {
 			t.Fatalf("%+v", s)
 		}
+		// One name for one savepoint: the request is named as its directory.
+		if sp.RequestID != "sp-"+itoa(spID) {
+			t.Fatalf("request %s wrote savepoint directory sp-%d", sp.RequestID, spID)
+		}
 		// Later checkpoints and retention leave the savepoint alone.
 		for range 3 {
 			var next int64

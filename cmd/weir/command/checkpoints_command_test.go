@@ -88,3 +88,16 @@ func TestSubmitAllowNonRestoredState(t *testing.T) {
 		t.Fatalf("%s", r)
 	}
 }
+
+func TestSavepointsVerb(t *testing.T) {
+	_, url := startCoordinator(t)
+	id := submit(t, url, writeFile(t, "job.yaml", countSpec))
+	r := mustRun(t, 0, "savepoints", id, "--coordinator", url, "-o", "json")
+	if strings.TrimSpace(r.stdout) != "[]" {
+		t.Fatalf("no savepoints yet: %s", r)
+	}
+	if r := mustRun(t, 0, "savepoints", id, "--coordinator", url); !strings.Contains(r.stdout, "LOCATION") {
+		t.Fatalf("table: %s", r)
+	}
+	mustRun(t, 1, "savepoints", "no-such-job", "--coordinator", url)
+}
