@@ -139,6 +139,7 @@ func (n *Node) kinds() []string {
 	add(n.Window != nil, KindWindow)
 	add(n.Union != nil, KindUnion)
 	add(n.Process != nil, KindProcess)
+	add(n.Dedup != nil, KindDedup)
 	add(n.Sink != nil, KindSink)
 	return k
 }
@@ -280,6 +281,9 @@ func (n *Node) setDefaults() {
 	}
 	if w := n.Window; w != nil {
 		def(&w.Late, DefaultLate)
+	}
+	if d := n.Dedup; d != nil {
+		def(&d.Late, DefaultLate)
 	}
 	if s := n.Sink; s != nil {
 		if k := s.Kafka; k != nil {

@@ -49,6 +49,7 @@ type Node struct {
 	Window  *Window   `yaml:"window,omitempty"`
 	Union   *struct{} `yaml:"union,omitempty"`   // pass-through; unions its inputs
 	Process *Process  `yaml:"process,omitempty"` // a registered user operator (process.go)
+	Dedup   *Dedup    `yaml:"dedup,omitempty"`   // first record per key within a bound (dedup.go)
 	Sink    *Sink     `yaml:"sink,omitempty"`
 }
 

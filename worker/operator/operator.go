@@ -52,6 +52,9 @@ func build(job *spec.Job, node *spec.Node, name string, ctx *dataflow.Context) (
 	if node.Union != nil {
 		kinds = append(kinds, "union")
 	}
+	if node.Dedup != nil {
+		kinds = append(kinds, "dedup")
+	}
 	if node.Source != nil || node.Sink != nil {
 		return nil, errors.New("sources and sinks are not transforms")
 	}
@@ -75,6 +78,8 @@ func build(job *spec.Job, node *spec.Node, name string, ctx *dataflow.Context) (
 		return newKeyBy(b, node.KeyBy)
 	case "window":
 		return newWindow(b, node.Window, keyFieldFor(job, node))
+	case "dedup":
+		return newDedup(b, node.Dedup, ctx)
 	default:
 		return &union{base: b}, nil
 	}
@@ -167,6 +172,8 @@ func kindOf(n *spec.Node) string {
 		return "window"
 	case n.Union != nil:
 		return "union"
+	case n.Dedup != nil:
+		return "dedup"
 	case n.Sink != nil:
 		return "sink"
 	}
