@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -74,4 +75,35 @@ pipeline:`+shapesSource+shapesKeyBy+`bidder
 		t.Fatalf("model passes %d bids: the test needs duplicates and survivors", len(want))
 	}
 	sameLines(t, "dedup", got, want)
+}
+
+// Nexmark q2 (examples/nexmark/q2.yaml) at parallelism 2 writes, per
+// subtask and in order, the auction and price of the bids of the
+// subtask's share whose auction is a multiple of 123, as a plain-Go
+// model of the published query computes them.
+func TestNexmarkQ2(t *testing.T) {
+	const count = 30000
+	c := cluster.New(t, cluster.Config{Workers: 2, Slots: 2})
+	out := filepath.Join(t.TempDir(), "q2")
+	id := c.Submit(t, exampleQuery(t, "q2", count, 2, out))
+	c.WaitState(t, id, "FINISHED", 60*time.Second)
+	got := readSubtasks(t, out, 2)
+	g := nexmark.New(nexmark.Config{Seed: 1})
+	total := 0
+	for sub := range 2 {
+		var want []string
+		for n := int64(sub); n < count; n += 2 {
+			if nexmark.KindOf(n) != nexmark.KindBid {
+				continue
+			}
+			if b := g.Bid(n); b.Auction%123 == 0 {
+				want = append(want, line(map[string]any{"auction": b.Auction, "price": b.Price}))
+			}
+		}
+		total += len(want)
+		equalLines(t, fmt.Sprintf("q2 subtask %d", sub), got[sub], want)
+	}
+	if total < 10 {
+		t.Fatalf("the model selects %d bids: too few to tell", total)
+	}
 }
