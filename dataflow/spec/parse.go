@@ -140,6 +140,7 @@ func (n *Node) kinds() []string {
 	add(n.Union != nil, KindUnion)
 	add(n.Process != nil, KindProcess)
 	add(n.Dedup != nil, KindDedup)
+	add(n.Running != nil, KindRunning)
 	add(n.Sink != nil, KindSink)
 	return k
 }

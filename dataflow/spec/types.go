@@ -50,6 +50,7 @@ type Node struct {
 	Union   *struct{} `yaml:"union,omitempty"`   // pass-through; unions its inputs
 	Process *Process  `yaml:"process,omitempty"` // a registered user operator (process.go)
 	Dedup   *Dedup    `yaml:"dedup,omitempty"`   // first record per key within a bound (dedup.go)
+	Running *Running  `yaml:"running,omitempty"` // a non-windowed aggregate per key (running.go)
 	Sink    *Sink     `yaml:"sink,omitempty"`
 }
 

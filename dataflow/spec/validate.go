@@ -154,7 +154,7 @@ func (v *validator) node(i int, n *Node) {
 	kinds := n.kinds()
 	switch len(kinds) {
 	case 0:
-		v.errorf(p, "needs exactly one of source, map, select, filter, flat_map, key_by, window, union, process, dedup or sink")
+		v.errorf(p, "needs exactly one of source, map, select, filter, flat_map, key_by, window, union, process, dedup, running or sink")
 	case 1:
 	default:
 		v.errorf(p, "has %s; a node has exactly one kind (use a new node for each step)", strings.Join(kinds, " and "))
@@ -203,6 +203,8 @@ func (v *validator) node(i int, n *Node) {
 		v.process(i, n)
 	case n.Dedup != nil:
 		v.dedup(i, n)
+	case n.Running != nil:
+		v.running(i, n)
 	case n.Sink != nil:
 		v.sink(p+".sink", n.Sink)
 	}
@@ -629,6 +631,13 @@ func (v *validator) expressions(order []int) {
 			}
 		case n.Union != nil:
 			res = in
+		case n.Running != nil:
+			for _, a := range n.Running.Aggregates {
+				if _, arg, err := ParseAggregate(a.Expr); err == nil && arg != "" {
+					compile(p+".running.aggregates."+a.Name, arg, expr.Any, in)
+				}
+			}
+			res = n.runningSchema(v.j, in)
 		case n.Dedup != nil:
 			res = in
 			if n.Dedup.Late == "side_output" {

@@ -107,3 +107,35 @@ func TestNexmarkQ2(t *testing.T) {
 		t.Fatalf("the model selects %d bids: too few to tell", total)
 	}
 }
+
+// running keyed by auction emits every bid's auction with its running
+// count, volume and highest price so far.
+func TestRunningPipeline(t *testing.T) {
+	c := cluster.New(t, cluster.Config{Workers: 1, Slots: 6})
+	out := filepath.Join(t.TempDir(), "out")
+	id := c.Submit(t, spec(`
+name: running
+parallelism: 2
+pipeline:`+shapesSource+shapesKeyBy+`auction
+  - name: totals
+    running:
+      aggregates: {bids: count(), volume: sum(price), top: max(price)}
+  - sink: {file: {path: "{{out}}"}}
+`, "{{count}}", "6000", "{{out}}", out))
+	c.WaitState(t, id, "FINISHED", 60*time.Second)
+	type acc struct{ n, sum, top int64 }
+	st := map[int64]*acc{}
+	var want []string
+	shapesBids(func(_ int64, b nexmark.Bid) {
+		a := st[b.Auction]
+		if a == nil {
+			a = &acc{top: b.Price}
+			st[b.Auction] = a
+		}
+		a.n++
+		a.sum += b.Price
+		a.top = max(a.top, b.Price)
+		want = append(want, line(map[string]any{"auction": b.Auction, "bids": a.n, "volume": a.sum, "top": a.top}))
+	})
+	sameLines(t, "running", concat(readSubtasks(t, out, 2)), want)
+}

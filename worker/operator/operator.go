@@ -55,6 +55,9 @@ func build(job *spec.Job, node *spec.Node, name string, ctx *dataflow.Context) (
 	if node.Dedup != nil {
 		kinds = append(kinds, "dedup")
 	}
+	if node.Running != nil {
+		kinds = append(kinds, "running")
+	}
 	if node.Source != nil || node.Sink != nil {
 		return nil, errors.New("sources and sinks are not transforms")
 	}
@@ -80,6 +83,8 @@ func build(job *spec.Job, node *spec.Node, name string, ctx *dataflow.Context) (
 		return newWindow(b, node.Window, keyFieldFor(job, node))
 	case "dedup":
 		return newDedup(b, node.Dedup, ctx)
+	case "running":
+		return newRunning(b, node.Running, keyFieldFor(job, node), ctx)
 	default:
 		return &union{base: b}, nil
 	}
@@ -174,6 +179,8 @@ func kindOf(n *spec.Node) string {
 		return "union"
 	case n.Dedup != nil:
 		return "dedup"
+	case n.Running != nil:
+		return "running"
 	case n.Sink != nil:
 		return "sink"
 	}
