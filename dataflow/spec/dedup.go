@@ -82,6 +82,8 @@ func (n *Node) lateOutput() (has, enabled bool) {
 		return true, n.Window.Late == "side_output"
 	case n.Dedup != nil:
 		return true, n.Dedup.Late == "side_output"
+	case n.TopN != nil:
+		return true, n.TopN.Late == "side_output"
 	}
 	return false, false
 }

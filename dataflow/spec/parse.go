@@ -141,6 +141,7 @@ func (n *Node) kinds() []string {
 	add(n.Process != nil, KindProcess)
 	add(n.Dedup != nil, KindDedup)
 	add(n.Running != nil, KindRunning)
+	add(n.TopN != nil, KindTopN)
 	add(n.Sink != nil, KindSink)
 	return k
 }
@@ -285,6 +286,10 @@ func (n *Node) setDefaults() {
 	}
 	if d := n.Dedup; d != nil {
 		def(&d.Late, DefaultLate)
+	}
+	if t := n.TopN; t != nil {
+		def(&t.Late, DefaultLate)
+		def(&t.RankAs, DefaultRankAs)
 	}
 	if s := n.Sink; s != nil {
 		if k := s.Kafka; k != nil {

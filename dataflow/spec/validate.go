@@ -154,7 +154,7 @@ func (v *validator) node(i int, n *Node) {
 	kinds := n.kinds()
 	switch len(kinds) {
 	case 0:
-		v.errorf(p, "needs exactly one of source, map, select, filter, flat_map, key_by, window, union, process, dedup, running or sink")
+		v.errorf(p, "needs exactly one of source, map, select, filter, flat_map, key_by, window, union, process, dedup, running, top_n or sink")
 	case 1:
 	default:
 		v.errorf(p, "has %s; a node has exactly one kind (use a new node for each step)", strings.Join(kinds, " and "))
@@ -205,6 +205,8 @@ func (v *validator) node(i int, n *Node) {
 		v.dedup(i, n)
 	case n.Running != nil:
 		v.running(i, n)
+	case n.TopN != nil:
+		v.topN(i, n)
 	case n.Sink != nil:
 		v.sink(p+".sink", n.Sink)
 	}
@@ -638,6 +640,12 @@ func (v *validator) expressions(order []int) {
 				}
 			}
 			res = n.runningSchema(v.j, in)
+		case n.TopN != nil:
+			res = v.topNSchema(i, n, in)
+			if n.TopN.Late == "side_output" {
+				out[n.Name+"."+TagLate] = in
+				known[n.Name+"."+TagLate] = true
+			}
 		case n.Dedup != nil:
 			res = in
 			if n.Dedup.Late == "side_output" {

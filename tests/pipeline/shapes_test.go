@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -138,4 +140,49 @@ pipeline:`+shapesSource+shapesKeyBy+`auction
 		want = append(want, line(map[string]any{"auction": b.Auction, "bids": a.n, "volume": a.sum, "top": a.top}))
 	})
 	sameLines(t, "running", concat(readSubtasks(t, out, 2)), want)
+}
+
+// top_n after a window, Nexmark q5's shape: bids per auction per 100 ms,
+// then per window the three auctions with the most bids, ranked.
+func TestTopNPipeline(t *testing.T) {
+	c := cluster.New(t, cluster.Config{Workers: 1, Slots: 6})
+	out := filepath.Join(t.TempDir(), "out")
+	id := c.Submit(t, spec(`
+name: topn
+parallelism: 2
+pipeline:`+shapesSource+shapesKeyBy+`auction
+  - name: counts
+    window: {tumbling: 100ms, aggregates: {bids: count()}}
+  - key_by: window_end
+  - name: hot
+    top_n: {n: 3, order_by: "bids * 1000000 - auction DESC"}
+  - sink: {file: {path: "{{out}}"}}
+`, "{{count}}", "6000", "{{out}}", out))
+	c.WaitState(t, id, "FINISHED", 60*time.Second)
+	type win struct{ auction, end int64 }
+	counts := map[win]int64{}
+	shapesBids(func(_ int64, b nexmark.Bid) {
+		counts[win{b.Auction, b.DateTime - b.DateTime%100 + 100}]++
+	})
+	byEnd := map[int64][]int64{}
+	for w := range counts {
+		byEnd[w.end] = append(byEnd[w.end], w.auction)
+	}
+	var want []string
+	for end, auctions := range byEnd {
+		slices.SortFunc(auctions, func(a, b int64) int {
+			if c := cmp.Compare(counts[win{b, end}], counts[win{a, end}]); c != 0 {
+				return c
+			}
+			return cmp.Compare(a, b)
+		})
+		for i, a := range auctions[:min(3, len(auctions))] {
+			want = append(want, line(map[string]any{"auction": a, "window_start": end - 100, "window_end": end,
+				"bids": counts[win{a, end}], "rank": i + 1}))
+		}
+	}
+	if len(byEnd) < 5 {
+		t.Fatalf("%d windows: too few to tell", len(byEnd))
+	}
+	sameLines(t, "top_n", concat(readSubtasks(t, out, 2)), want)
 }

@@ -58,6 +58,9 @@ func build(job *spec.Job, node *spec.Node, name string, ctx *dataflow.Context) (
 	if node.Running != nil {
 		kinds = append(kinds, "running")
 	}
+	if node.TopN != nil {
+		kinds = append(kinds, "top_n")
+	}
 	if node.Source != nil || node.Sink != nil {
 		return nil, errors.New("sources and sinks are not transforms")
 	}
@@ -85,6 +88,8 @@ func build(job *spec.Job, node *spec.Node, name string, ctx *dataflow.Context) (
 		return newDedup(b, node.Dedup, ctx)
 	case "running":
 		return newRunning(b, node.Running, keyFieldFor(job, node), ctx)
+	case "top_n":
+		return newTopN(b, node.TopN, ctx)
 	default:
 		return &union{base: b}, nil
 	}
@@ -181,6 +186,8 @@ func kindOf(n *spec.Node) string {
 		return "dedup"
 	case n.Running != nil:
 		return "running"
+	case n.TopN != nil:
+		return "top_n"
 	case n.Sink != nil:
 		return "sink"
 	}
