@@ -239,7 +239,11 @@ func (o *topN) fire(key any, end int64, out dataflow.Output) error {
 		if err != nil {
 			return fmt.Errorf("top_n: key %v window end %d: %w", key, end, err)
 		}
-		rec := dataflow.Record{Key: key, Time: end - 1, Fields: o.ranked(in, end, int64(i+1))}
+		f, err := o.ranked(in, end, int64(i+1))
+		if err != nil {
+			return fmt.Errorf("top_n: key %v window end %d: %w", key, end, err)
+		}
+		rec := dataflow.Record{Key: key, Time: end - 1, Fields: f}
 		if err := out.Emit(&rec); err != nil {
 			return err
 		}
@@ -249,7 +253,7 @@ func (o *topN) fire(key any, end int64, out dataflow.Output) error {
 
 // ranked is in with the window (own windows only) and the rank added or
 // replaced.
-func (o *topN) ranked(in dataflow.Fields, end, rank int64) dataflow.Fields {
+func (o *topN) ranked(in dataflow.Fields, end, rank int64) (dataflow.Fields, error) {
 	o.names = o.names[:0]
 	vals := make([]any, 0, in.Len()+3)
 	for name, v := range in.All() {
@@ -267,9 +271,9 @@ func (o *topN) ranked(in dataflow.Fields, end, rank int64) dataflow.Fields {
 	vals = append(vals, rank)
 	s, err := o.shapes.Shape(o.names)
 	if err != nil {
-		panic("top_n: " + err.Error()) // names are distinct: the input's, less those added
+		return dataflow.Fields{}, err
 	}
-	return dataflow.NewFields(s, vals)
+	return dataflow.NewFields(s, vals), nil
 }
 
 // topSerializer encodes a key and window's list: the number of entries,
