@@ -12,9 +12,9 @@ import (
 )
 
 // New builds the operator of a transform node (map, select, filter,
-// flat_map, key_by, window or union). job is the whole spec, used to find
-// the key_by feeding a window; it may be nil, in which case window results
-// name the key "key".
+// flat_map, key_by, window, union, dedup, running or top_n). job is the
+// whole spec, used to find the key_by feeding a window or running node; it
+// may be nil, in which case their results name the key "key".
 func New(job *spec.Job, node *spec.Node, ctx *dataflow.Context) (dataflow.Operator, error) {
 	if node == nil {
 		return nil, errors.New("operator: nil node")
@@ -66,7 +66,7 @@ func build(job *spec.Job, node *spec.Node, name string, ctx *dataflow.Context) (
 	}
 	switch len(kinds) {
 	case 0:
-		return nil, errors.New("no transform set (want one of map, select, filter, flat_map, key_by, window, union)")
+		return nil, errors.New("no transform set (want one of map, select, filter, flat_map, key_by, window, union, dedup, running, top_n)")
 	case 1:
 	default:
 		return nil, fmt.Errorf("several transforms set (%s); a node has exactly one", strings.Join(kinds, ", "))
