@@ -176,13 +176,14 @@ var topShape = dataflow.MustShape("id", "k", "v", "window_start", "window_end", 
 // v*100000+id (unique, so no ties), and emits them when the watermark
 // reaches the window's end: here at the end of the stream, per key in
 // order of end.
-func topNModel(steps []kstep, n int, size int64, desc bool) map[string][]string {
+func topNModel(steps []kstep, n int, size int64, desc bool) (main, late map[string][]string) {
 	type win struct {
 		key any
 		end int64
 	}
 	groups := map[win][]dataflow.Record{}
 	out := map[string][]string{}
+	late = map[string][]string{}
 	for _, s := range steps {
 		if s.kind != 'r' {
 			continue
@@ -190,7 +191,9 @@ func topNModel(steps []kstep, n int, size int64, desc bool) map[string][]string 
 		r := s.rec
 		end := r.Time - mod(r.Time, size) + size
 		if end-1 <= r.SourceWatermark {
-			continue // late
+			k := fmt.Sprint(r.Key)
+			late[k] = append(late[k], kfmt(LateTag, r))
+			continue
 		}
 		w := win{r.Key, end}
 		groups[w] = append(groups[w], r)
@@ -217,12 +220,27 @@ func topNModel(steps []kstep, n int, size int64, desc bool) map[string][]string 
 			out[k] = append(out[k], kfmt("", dataflow.Record{Key: w.key, Time: w.end - 1, Fields: f}))
 		}
 	}
-	return out
+	return out, late
+}
+
+// splitLate separates a run's late side output from its main output.
+func splitLate(got map[string][]string) (main, late map[string][]string) {
+	main, late = map[string][]string{}, map[string][]string{}
+	for k, ls := range got {
+		for _, l := range ls {
+			if strings.HasPrefix(l, LateTag+": ") {
+				late[k] = append(late[k], l)
+			} else {
+				main[k] = append(main[k], l)
+			}
+		}
+	}
+	return main, late
 }
 
 // Property: over random records, watermarks and restores at changing
 // parallelism, top_n emits the model's rankings, ascending and
-// descending.
+// descending, and sends the model's late records to its side output.
 func TestTopNProperty(t *testing.T) {
 	for seed := range uint64(30) {
 		n := 1 + int(seed%4)
@@ -232,11 +250,20 @@ func TestTopNProperty(t *testing.T) {
 		if desc {
 			order += " DESC"
 		}
+		late := "drop"
+		if seed%3 == 0 {
+			late = "side_output"
+		}
 		steps := kgen(seed, 400, false)
-		got := krun(t, steps, func(ctx *dataflow.Context) dataflow.Operator {
-			return topNOp(t, ctx, spec.TopN{N: n, OrderBy: order, Tumbling: kms(size), RankAs: "rank"})
-		})
-		kcheck(t, seed, got, topNModel(steps, n, size, desc))
+		got, gotLate := splitLate(krun(t, steps, func(ctx *dataflow.Context) dataflow.Operator {
+			return topNOp(t, ctx, spec.TopN{N: n, OrderBy: order, Tumbling: kms(size), RankAs: "rank", Late: late})
+		}))
+		want, wantLate := topNModel(steps, n, size, desc)
+		kcheck(t, seed, got, want)
+		if late == "drop" {
+			wantLate = map[string][]string{}
+		}
+		kcheck(t, seed, gotLate, wantLate)
 	}
 }
 
