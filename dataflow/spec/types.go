@@ -49,6 +49,9 @@ type Node struct {
 	Window  *Window   `yaml:"window,omitempty"`
 	Union   *struct{} `yaml:"union,omitempty"`   // pass-through; unions its inputs
 	Process *Process  `yaml:"process,omitempty"` // a registered user operator (process.go)
+	Dedup   *Dedup    `yaml:"dedup,omitempty"`   // first record per key within a bound (dedup.go)
+	Running *Running  `yaml:"running,omitempty"` // a non-windowed aggregate per key (running.go)
+	TopN    *TopN     `yaml:"top_n,omitempty"`   // the N first records per key and window (topn.go)
 	Sink    *Sink     `yaml:"sink,omitempty"`
 }
 

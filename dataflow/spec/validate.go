@@ -154,7 +154,7 @@ func (v *validator) node(i int, n *Node) {
 	kinds := n.kinds()
 	switch len(kinds) {
 	case 0:
-		v.errorf(p, "needs exactly one of source, map, select, filter, flat_map, key_by, window, union, process or sink")
+		v.errorf(p, "needs exactly one of source, map, select, filter, flat_map, key_by, window, union, process, dedup, running, top_n or sink")
 	case 1:
 	default:
 		v.errorf(p, "has %s; a node has exactly one kind (use a new node for each step)", strings.Join(kinds, " and "))
@@ -201,6 +201,12 @@ func (v *validator) node(i int, n *Node) {
 		v.window(i, n)
 	case n.Process != nil:
 		v.process(i, n)
+	case n.Dedup != nil:
+		v.dedup(i, n)
+	case n.Running != nil:
+		v.running(i, n)
+	case n.TopN != nil:
+		v.topN(i, n)
 	case n.Sink != nil:
 		v.sink(p+".sink", n.Sink)
 	}
@@ -255,12 +261,13 @@ func (v *validator) inputs(i int, n *Node) {
 			}
 			continue
 		}
-		if tag != TagLate || up.Window == nil {
-			v.errorf(ip, "unknown side output %q: only a window has one, \"<window>.late\"", in)
+		has, enabled := up.lateOutput()
+		if tag != TagLate || !has {
+			v.errorf(ip, "unknown side output %q: only a window, dedup or top_n has one, \"<node>.late\"", in)
 			continue
 		}
-		if up.Window.Late != "side_output" {
-			v.errorf(ip, "window %q has no late side output (set late: side_output on it)", name)
+		if !enabled {
+			v.errorf(ip, "%s %q has no late side output (set late: side_output on it)", up.Kind(), name)
 		}
 	}
 }
@@ -626,6 +633,25 @@ func (v *validator) expressions(order []int) {
 			}
 		case n.Union != nil:
 			res = in
+		case n.Running != nil:
+			for _, a := range n.Running.Aggregates {
+				if _, arg, err := ParseAggregate(a.Expr); err == nil && arg != "" {
+					compile(p+".running.aggregates."+a.Name, arg, expr.Any, in)
+				}
+			}
+			res = n.runningSchema(v.j, in)
+		case n.TopN != nil:
+			res = v.topNSchema(i, n, in)
+			if n.TopN.Late == "side_output" {
+				out[n.Name+"."+TagLate] = in
+				known[n.Name+"."+TagLate] = true
+			}
+		case n.Dedup != nil:
+			res = in
+			if n.Dedup.Late == "side_output" {
+				out[n.Name+"."+TagLate] = in
+				known[n.Name+"."+TagLate] = true
+			}
 		case n.Sink != nil:
 			if k := n.Sink.Kafka; k != nil && k.Key != "" {
 				compile(p+".sink.kafka.key", k.Key, expr.Any, in)
