@@ -1,0 +1,247 @@
+package sdkexamples
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weir-stream/weir/dataflow"
+	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/internal/cluster"
+	"github.com/weir-stream/weir/internal/registry"
+)
+
+// ledgerOp builds example.ledger as a worker does, for subtask i of n.
+func ledgerOp(t *testing.T, dir string, attempt int64, i, n int) dataflow.Operator {
+	t.Helper()
+	e, ok := registry.Lookup("example.ledger")
+	if !ok {
+		t.Fatal("example.ledger is not registered")
+	}
+	ctx := &dataflow.Context{JobID: "job1", Node: "ledger", Subtask: i, Parallelism: n, Attempt: attempt, Checkpointing: true}
+	op, err := e.New(spec.Config{"dir": dir}, ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return op
+}
+
+func write(t *testing.T, op dataflow.Operator, from, to int) {
+	t.Helper()
+	for n := from; n < to; n++ {
+		r := dataflow.Record{Fields: dataflow.FieldsOf(map[string]any{"n": int64(n)})}
+		if err := op.Process(&r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// committedNumbers reads the ledger's committed "n"s and fails on a
+// duplicate.
+func committedNumbers(t *testing.T, dir string) []int {
+	t.Helper()
+	lines, err := ReadLedger(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ns []int
+	for _, l := range lines {
+		var v struct{ N int }
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatal(err)
+		}
+		ns = append(ns, v.N)
+	}
+	slices.Sort(ns)
+	return ns
+}
+
+func upTo(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// A crash between pre-commit and the checkpoint's completion, with no
+// abort (the process died): the restore from the last completed checkpoint
+// commits what it lists, deletes the transactions no completed checkpoint
+// covers, and the replay writes their records once.
+func TestLedgerRecoversAfterACrash(t *testing.T) {
+	dir := t.TempDir()
+	op := ledgerOp(t, dir, 0, 0, 1)
+	if err := op.Open(nil); err != nil {
+		t.Fatal(err)
+	}
+	snap := op.(dataflow.Snapshotter)
+	write(t, op, 0, 10)
+	st1, err := snap.Snapshot(1) // checkpoint 1 completes, but its notification never arrives
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, op, 10, 20)
+	if _, err := snap.Snapshot(2); err != nil { // checkpoint 2 never completes
+		t.Fatal(err)
+	}
+	write(t, op, 20, 25) // open when the process dies
+	if err := op.(interface{ Close(dataflow.Output) error }).Close(nil); err == nil {
+		// Close aborts the open transaction; a crash would not: put the
+		// file back to prove Recover deletes it too.
+		_ = os.WriteFile(filepath.Join(dir, "staging", "job1-0-0-2.jsonl"), []byte(`{"n":24}`+"\n"), 0o644)
+	}
+	if got := committedNumbers(t, dir); len(got) != 0 {
+		t.Fatalf("committed before any checkpoint completed: %v", got)
+	}
+
+	// Attempt 1 restores checkpoint 1.
+	op2 := ledgerOp(t, dir, 1, 0, 1)
+	if err := op2.(dataflow.Snapshotter).Restore([][]byte{st1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := op2.Open(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := committedNumbers(t, dir); !slices.Equal(got, upTo(10)) {
+		t.Fatalf("after the restore committed %v, want 0..9", got)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "staging")); len(ents) != 0 {
+		t.Fatalf("staging still holds %d transactions no checkpoint covers", len(ents))
+	}
+	write(t, op2, 10, 25) // the replay
+	if _, err := op2.(dataflow.Snapshotter).Snapshot(3); err != nil {
+		t.Fatal(err)
+	}
+	if err := op2.(dataflow.CheckpointListener).NotifyCheckpointComplete(context.Background(), 3); err != nil {
+		t.Fatal(err)
+	}
+	if got := committedNumbers(t, dir); !slices.Equal(got, upTo(25)) {
+		t.Fatalf("committed %v, want 0..24 once each", got)
+	}
+	// A second restore of checkpoint 1 (say the first restore died after
+	// its commit) commits again without error: Commit is idempotent.
+	op3 := ledgerOp(t, dir, 2, 0, 1)
+	if err := op3.(dataflow.Snapshotter).Restore([][]byte{st1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := op3.Open(nil); err != nil {
+		t.Fatalf("recommit of a committed transaction: %v", err)
+	}
+}
+
+// A transaction that a completed checkpoint lists but that is gone fails
+// the restore loudly instead of losing its records silently.
+func TestLedgerLostTransactionFailsTheRestore(t *testing.T) {
+	dir := t.TempDir()
+	op := ledgerOp(t, dir, 0, 0, 1)
+	if err := op.Open(nil); err != nil {
+		t.Fatal(err)
+	}
+	write(t, op, 0, 3)
+	st, err := op.(dataflow.Snapshotter).Snapshot(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "staging", "job1-0-0-0.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	op2 := ledgerOp(t, dir, 1, 0, 1)
+	if err := op2.(dataflow.Snapshotter).Restore([][]byte{st}); err != nil {
+		t.Fatal(err)
+	}
+	err = op2.Open(nil)
+	if err == nil || !strings.Contains(err.Error(), "job1-0-0-0.jsonl is neither staged nor committed") || !strings.Contains(err.Error(), "belongs to a completed checkpoint") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+const ledgerJob = `name: ledger
+parallelism: 2
+checkpoint: {interval: 50ms}
+pipeline:
+  - name: numbers
+    source: {connector: example.sequence, config: {splits: 4, count: %d, every: 5ms}}
+  - name: by-seq
+    key_by: seq
+  - name: ledger
+    sink: {connector: example.ledger, config: {dir: %q}}
+`
+
+// example.sequence into example.ledger on an in-process cluster: a worker
+// is lost while numbers stream, the job restores from its last checkpoint
+// (the source rewinds each split to its checkpointed position, the sink
+// commits the checkpoint's transactions and deletes the rest), and the
+// ledger holds every number of every sequence exactly once.
+func TestSequenceIntoLedgerExactlyOnceAcrossWorkerLoss(t *testing.T) {
+	const count = 400
+	dir := t.TempDir()
+	c := cluster.New(t, cluster.Config{Workers: 2, Slots: 4})
+	job := c.Submit(t, fmt.Sprintf(ledgerJob, count, dir))
+	c.WaitState(t, job, "RUNNING", 30*time.Second)
+	ctx := context.Background()
+	cl := c.Client()
+	cluster.Eventually(t, 60*time.Second, func() bool {
+		cs, err := cl.Checkpoints(ctx, job)
+		lines, _ := ReadLedger(dir)
+		return err == nil && cs.Counts.Completed >= 2 && len(lines) > 0
+	}, "checkpoints to complete and commit output")
+	subs, err := cl.Subtasks(ctx, job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := -1
+	for _, st := range subs.Subtasks {
+		for i := range 2 {
+			if st.Vertex == "ledger" && st.Worker == c.Worker(i).ID() {
+				victim = i
+			}
+		}
+	}
+	if victim < 0 {
+		t.Fatalf("no worker runs the ledger: %+v", subs.Subtasks)
+	}
+	c.KillWorker(victim)
+	j := c.WaitState(t, job, "FINISHED", 120*time.Second)
+	rs, err := cl.Restarts(ctx, job)
+	if err != nil || len(rs.Restarts) == 0 {
+		t.Fatalf("the job did not restart after the worker loss (%v): %s", err, cluster.Describe(j))
+	}
+	lines, err := ReadLedger(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, l := range lines {
+		var v struct {
+			Seq string
+			N   int
+		}
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatal(err)
+		}
+		seen[fmt.Sprintf("%s/%d", v.Seq, v.N)]++
+	}
+	lost, dup := 0, 0
+	for s := range 4 {
+		for n := range count {
+			switch k := seen[fmt.Sprintf("seq-%d/%d", s, n)]; {
+			case k == 0:
+				lost++
+			case k > 1:
+				dup += k - 1
+			}
+		}
+	}
+	if lost != 0 || dup != 0 || len(lines) != 4*count {
+		t.Fatalf("ledger holds %d records, want %d: %d lost, %d duplicated", len(lines), 4*count, lost, dup)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "staging")); len(ents) != 0 {
+		t.Fatalf("staging still holds %d transactions after the job finished", len(ents))
+	}
+}
