@@ -245,3 +245,47 @@ func TestSequenceIntoLedgerExactlyOnceAcrossWorkerLoss(t *testing.T) {
 		t.Fatalf("staging still holds %d transactions after the job finished", len(ents))
 	}
 }
+
+// Rescaled from 2 subtasks to 1: the one subtask commits both old
+// subtasks' pending transactions and deletes both old subtasks'
+// leftovers (Recovery.Subtasks lists them), but not another job's.
+func TestLedgerRescaleOwnsTheOldSubtasks(t *testing.T) {
+	dir := t.TempDir()
+	var states [][]byte
+	for i := range 2 {
+		op := ledgerOp(t, dir, 0, i, 2)
+		if err := op.Open(nil); err != nil {
+			t.Fatal(err)
+		}
+		write(t, op, i*10, i*10+10)
+		st, err := op.(dataflow.Snapshotter).Snapshot(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		states = append(states, st)
+		write(t, op, 100+i, 101+i) // open at the crash: no abort, no close
+		op.(dataflow.Aborter).Abort()
+		// Abort deleted the open file; a crash would have left it.
+		if err := os.WriteFile(filepath.Join(dir, "staging", fmt.Sprintf("job1-%d-0-1.jsonl", i)), []byte(`{"n":100}`+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := filepath.Join(dir, "staging", "job2-1-0-0.jsonl")
+	if err := os.WriteFile(other, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	op := ledgerOp(t, dir, 1, 0, 1)
+	if err := op.(dataflow.Snapshotter).Restore(states); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Open(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := committedNumbers(t, dir); !slices.Equal(got, upTo(20)) {
+		t.Fatalf("committed %v, want 0..19", got)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "staging"))
+	if len(ents) != 1 || ents[0].Name() != "job2-1-0-0.jsonl" {
+		t.Fatalf("staging holds %v, want only the other job's file", ents)
+	}
+}
