@@ -251,3 +251,28 @@ func FuzzConnectorStates(f *testing.F) {
 		}
 	})
 }
+
+// A cancelled source returns although its Read ignores the context: the
+// task's cancellation is never held up by user code.
+func TestSourceCancelDoesNotWaitForRead(t *testing.T) {
+	rt, _ := recordTypeOf[Record]()
+	release := make(chan struct{})
+	defer close(release)
+	started := make(chan struct{})
+	op, err := newSourceOp[Record]("sdktest.stuck", funcSource(func(context.Context, []Split, *SourceOutput[Record]) error {
+		close(started)
+		<-release
+		return nil
+	}), rt, nil, &dataflow.Context{Node: "s", Parallelism: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- op.Run(ctx, &memOut{}) }()
+	<-started
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

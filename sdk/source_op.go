@@ -225,6 +225,11 @@ func (o *sourceOp[OUT]) Run(ctx context.Context, out dataflow.SourceOutput) erro
 	defer ticker.Stop()
 	for {
 		select {
+		case <-ctx.Done():
+			// Cancelled: Read's context is too. A Read that does not
+			// return is not waited for (its Emit fails from now on), so it
+			// cannot hold the cancellation of the task up.
+			return nil
 		case e := <-o.records:
 			if err := o.handle(e, out); err != nil {
 				stopRead()
