@@ -19,8 +19,10 @@ import (
 // committable, must survive encoding/json (it is kept in checkpoints that
 // way; the rules of "State evolution" in docs/sdk.md apply to it).
 //
-// A job with such a sink must take checkpoints: one without a checkpoint
-// block is refused at submit, since its output would never be committed.
+// A job with such a sink must take checkpoints with aligned barriers
+// (checkpoint.mode exactly_once, the default): one without a checkpoint
+// block, whose output would never be committed, or in mode
+// at_least_once is refused at submit.
 // RegisterSink panics when id is malformed or taken or IN cannot be a
 // record.
 func RegisterSink[C, IN, TXN any](id string, factory func(config C) (TransactionalSink[IN, TXN], error)) {

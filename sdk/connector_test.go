@@ -52,6 +52,7 @@ func TestConnectorSpecErrorsCarryTheSpecPath(t *testing.T) {
 		{`{connector: sdktest.sink}`, `{connector: sdktest.sink}`, "checkpoint: {interval: 1s}\n", `pipeline[0].source.connector: sdktest.sink is a sink connector, not a source connector`},
 		{`{connector: sdktest.source, config: {limit: -1}}`, `{connector: sdktest.sink, config: {limt: 1}}`, "checkpoint: {interval: 1s}\n", `pipeline[0].source.config.limit: must be >= 0, got -1; pipeline[1].sink.config.limt: unknown field`},
 		{`{connector: sdktest.source}`, `{connector: sdktest.sink}`, "", `pipeline[1].sink.connector: sdktest.sink commits its output with checkpoints: the job needs a checkpoint block`},
+		{`{connector: sdktest.source}`, `{connector: sdktest.sink}`, "checkpoint: {interval: 1s, mode: at_least_once}\n", `pipeline[1].sink.connector: sdktest.sink writes exactly once: it needs checkpoint.mode exactly_once (aligned barriers), got at_least_once`},
 		{`{connector: sdktest.source, kafka: {brokers: [b], topic: t}}`, `{discard: {}}`, "", `pipeline[0].source: has kafka and connector; a source has exactly one connector`},
 		{`{datagen: {}, config: {limit: 1}}`, `{connector: Bad}`, "", `pipeline[0].source.config: only with connector:`},
 		{`{datagen: {}}`, `{connector: Bad}`, "", `pipeline[1].sink.connector: "Bad" is not a connector id`},

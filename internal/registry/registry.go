@@ -138,8 +138,16 @@ func CheckJob(job *spec.Job) error {
 			errs = append(errs, &spec.FieldError{Path: u.IDPath(), Msg: fmt.Sprintf("%s is a %s, not a %s", u.ID, kindName(e.Kind), kindName(Kind(u.Kind)))})
 			continue
 		}
-		if e.NeedsCheckpoints && job.Checkpoint == nil {
-			errs = append(errs, &spec.FieldError{Path: u.IDPath(), Msg: fmt.Sprintf("%s commits its output with checkpoints: the job needs a checkpoint block", u.ID)})
+		if e.NeedsCheckpoints {
+			switch c := job.Checkpoint; {
+			case c == nil:
+				errs = append(errs, &spec.FieldError{Path: u.IDPath(), Msg: fmt.Sprintf("%s commits its output with checkpoints: the job needs a checkpoint block", u.ID)})
+			case c.Mode != "" && c.Mode != spec.ModeExactlyOnce:
+				// Unaligned barriers would let records after a
+				// barrier into its transaction: replayed, they would
+				// be written twice.
+				errs = append(errs, &spec.FieldError{Path: u.IDPath(), Msg: fmt.Sprintf("%s writes exactly once: it needs checkpoint.mode %s (aligned barriers), got %s", u.ID, spec.ModeExactlyOnce, c.Mode)})
+			}
 		}
 		errs = append(errs, configErrors(u.Path+".config", e.Check(u.Config))...)
 	}
