@@ -25,7 +25,9 @@ import (
 //     ctx is cancelled, or, for a bounded input, when every split is
 //     read to its end: that is the end of the input (the final watermark
 //     fires every window and timer).
-//  4. Close (when it implements Closer) after Read has returned.
+//  4. Close (when it implements Closer) when the subtask ends. Read's
+//     context is cancelled before; a Read that ignores it is not waited
+//     for.
 //
 // A position is opaque to weir: the bytes Read needs to continue a split
 // after the last emitted record (an offset, a file offset, a cursor).
