@@ -212,6 +212,13 @@ func TestSequenceIntoLedgerExactlyOnceAcrossWorkerLoss(t *testing.T) {
 	if err != nil || len(rs.Restarts) == 0 {
 		t.Fatalf("the job did not restart after the worker loss (%v): %s", err, cluster.Describe(j))
 	}
+	checkLedger(t, dir, count)
+}
+
+// checkLedger asserts that the ledger holds every number below count of
+// the 4 sequences exactly once, and no staged transaction is left.
+func checkLedger(t *testing.T, dir string, count int) {
+	t.Helper()
 	lines, err := ReadLedger(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -228,9 +235,9 @@ func TestSequenceIntoLedgerExactlyOnceAcrossWorkerLoss(t *testing.T) {
 		seen[fmt.Sprintf("%s/%d", v.Seq, v.N)]++
 	}
 	lost, dup := 0, 0
-	for s := range 4 {
+	for seq := range 4 {
 		for n := range count {
-			switch k := seen[fmt.Sprintf("seq-%d/%d", s, n)]; {
+			switch k := seen[fmt.Sprintf("seq-%d/%d", seq, n)]; {
 			case k == 0:
 				lost++
 			case k > 1:
@@ -288,4 +295,47 @@ func TestLedgerRescaleOwnsTheOldSubtasks(t *testing.T) {
 	if len(ents) != 1 || ents[0].Name() != "job2-1-0-0.jsonl" {
 		t.Fatalf("staging holds %v, want only the other job's file", ents)
 	}
+}
+
+// Stopped with a savepoint at parallelism 2 and resumed from it at 3: the
+// splits and the sink's pending transactions move to their new subtasks
+// (split k to k mod 3, old sink subtask j to j mod 3), and the ledger
+// still holds every number exactly once.
+func TestSequenceIntoLedgerExactlyOnceAcrossRescale(t *testing.T) {
+	const count = 300
+	dir := t.TempDir()
+	c := cluster.New(t, cluster.Config{Workers: 2, Slots: 4})
+	ctx := context.Background()
+	cl := c.Client()
+	job := c.Submit(t, fmt.Sprintf(ledgerJob, count, dir))
+	c.WaitState(t, job, "RUNNING", 30*time.Second)
+	cluster.Eventually(t, 60*time.Second, func() bool {
+		lines, _ := ReadLedger(dir)
+		return len(lines) > 0
+	}, "committed output")
+	sp, err := cl.TriggerSavepoint(ctx, job, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, 60*time.Second, func() bool {
+		s, err := cl.Savepoint(ctx, job, sp.RequestID)
+		if err == nil && s.Status == "FAILED" {
+			t.Fatalf("savepoint failed: %s", s.Failure)
+		}
+		if err == nil && s.Status == "COMPLETED" {
+			sp = s
+			return true
+		}
+		return false
+	}, "the savepoint")
+	c.WaitState(t, job, "FINISHED", 30*time.Second)
+	if lines, _ := ReadLedger(dir); len(lines) >= 4*count {
+		t.Fatalf("the first job wrote all %d numbers before its savepoint: nothing left to resume", len(lines))
+	}
+	job2, err := cl.SubmitFromSavepoint(ctx, []byte(strings.Replace(fmt.Sprintf(ledgerJob, count, dir), "parallelism: 2", "parallelism: 3", 1)), sp.Location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WaitState(t, job2, "FINISHED", 120*time.Second)
+	checkLedger(t, dir, count)
 }
