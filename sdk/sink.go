@@ -26,8 +26,11 @@ import (
 //  4. Commit(txn) when checkpoint n has completed, for n's committables
 //     and older ones, in order.
 //  5. At the end of a bounded input the final checkpoint commits
-//     everything; on a failure or cancellation weir calls Abort for the
-//     open transaction (pre-committed ones stay for the restore).
+//     everything; records written after it (by operators that emit when
+//     they close) are pre-committed with checkpointID math.MaxInt64 and
+//     committed when the sink closes. On a failure or cancellation weir
+//     calls Abort for the open transaction (pre-committed ones stay for
+//     the restore).
 //
 // weir calls one subtask's methods from one goroutine, never
 // concurrently. An error from any method fails the task, which restarts
