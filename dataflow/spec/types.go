@@ -83,10 +83,15 @@ const (
 	OnErrorDeadLetter = "dead_letter"
 )
 
-// Source is exactly one connector.
+// Source is exactly one connector: a built-in one or, with Connector, a
+// registered one (docs/sdk.md).
 type Source struct {
 	Kafka   *KafkaSource   `yaml:"kafka,omitempty"`
 	Datagen *DatagenSource `yaml:"datagen,omitempty"`
+	// Connector is the id of a registered source connector; Config is its
+	// configuration, which it validates when the job is submitted.
+	Connector string `yaml:"connector,omitempty"`
+	Config    Config `yaml:"config,omitempty"`
 	// Schema optionally declares field types (string, int, float, bool,
 	// list, map, any); expressions downstream are type-checked against it.
 	Schema map[string]string `yaml:"schema,omitempty"`
@@ -180,13 +185,18 @@ type Sliding struct {
 	Slide Duration `yaml:"slide,omitempty"`
 }
 
-// Sink is exactly one connector.
+// Sink is exactly one connector: a built-in one or, with Connector, a
+// registered one (docs/sdk.md).
 type Sink struct {
 	Kafka  *KafkaSink  `yaml:"kafka,omitempty"`
 	Stdout *StdoutSink `yaml:"stdout,omitempty"`
 	File   *FileSink   `yaml:"file,omitempty"`
 	// Discard drops every record (benchmarks).
 	Discard *struct{} `yaml:"discard,omitempty"`
+	// Connector is the id of a registered sink connector; Config is its
+	// configuration, which it validates when the job is submitted.
+	Connector string `yaml:"connector,omitempty"`
+	Config    Config `yaml:"config,omitempty"`
 }
 
 // KafkaSink writes to a topic.

@@ -273,9 +273,24 @@ func (v *validator) inputs(i int, n *Node) {
 }
 
 func (v *validator) source(p string, s *Source) {
+	var set []string
+	if s.Kafka != nil {
+		set = append(set, "kafka")
+	}
+	if s.Datagen != nil {
+		set = append(set, "datagen")
+	}
+	if s.Connector != "" {
+		set = append(set, "connector")
+	}
+	if s.Config != nil && s.Connector == "" {
+		v.errorf(p+".config", "only with connector: (the config of a registered source)")
+	}
 	switch {
-	case s.Kafka != nil && s.Datagen != nil:
-		v.errorf(p, "has kafka and datagen; a source has exactly one connector")
+	case len(set) > 1:
+		v.errorf(p, "has %s; a source has exactly one connector", strings.Join(set, " and "))
+	case s.Connector != "":
+		v.connectorID(p+".connector", s.Connector)
 	case s.Kafka != nil:
 		k := s.Kafka
 		v.brokers(p+".kafka.brokers", k.Brokers)
@@ -296,7 +311,7 @@ func (v *validator) source(p string, s *Source) {
 			v.errorf(p+".datagen.rate", "must be >= 0 (0: as fast as possible), got %v", g.Rate)
 		}
 	default:
-		v.errorf(p, "needs a connector: kafka or datagen")
+		v.errorf(p, "needs a connector: kafka, datagen or connector: <id> (a registered source)")
 	}
 	for name, typ := range s.Schema {
 		if !isIdent(name) {
@@ -334,9 +349,16 @@ func (v *validator) sink(p string, s *Sink) {
 	if s.Discard != nil {
 		set = append(set, "discard")
 	}
+	if s.Connector != "" {
+		set = append(set, "connector")
+		v.connectorID(p+".connector", s.Connector)
+	}
+	if s.Config != nil && s.Connector == "" {
+		v.errorf(p+".config", "only with connector: (the config of a registered sink)")
+	}
 	if len(set) != 1 {
 		if len(set) == 0 {
-			v.errorf(p, "needs a connector: kafka, stdout, file or discard")
+			v.errorf(p, "needs a connector: kafka, stdout, file, discard or connector: <id> (a registered sink)")
 		} else {
 			v.errorf(p, "has %s; a sink has exactly one connector", strings.Join(set, " and "))
 		}
@@ -358,6 +380,14 @@ func (v *validator) sink(p string, s *Sink) {
 			v.errorf(p+".file.path", "required")
 		}
 		v.check(oneOf(p+".file.format", s.File.Format, "json", "raw"))
+	}
+}
+
+// connectorID checks the form of a registered connector's id; whether
+// this binary has it is the registry's check at submit.
+func (v *validator) connectorID(p, id string) {
+	if !OperatorIDRE.MatchString(id) {
+		v.errorf(p, "%q is not a connector id: want dot-separated lower-case names such as acme.ledger", id)
 	}
 }
 
