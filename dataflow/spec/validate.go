@@ -405,6 +405,14 @@ func (v *validator) window(i int, n *Node) {
 			v.errorf(p+".aggregates."+a.Name, "clashes with a field of the window's output (key, window_start, window_end)")
 		}
 	}
+	// The key field is a field of the results beside window_start and
+	// window_end, so it cannot be named like them (a key_by: window_end
+	// after an earlier window's results).
+	if k := n.keyAs(v.j); k == "window_start" || k == "window_end" {
+		name, _ := ParseInput(n.Inputs[0])
+		v.errorf(p, "the key field %q (the as of key_by %q) clashes with the window's own %s field; name the key with key_by.as, such as key_by: {expr: %s, as: %s_key}",
+			k, name, k, k, k)
+	}
 	// The input must be exactly one key_by.
 	if len(n.Inputs) != 1 {
 		if len(n.Inputs) > 1 {

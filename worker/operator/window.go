@@ -130,6 +130,11 @@ func newWindow(b base, w *spec.Window, keyField string) (*window, error) {
 	default:
 		return nil, fmt.Errorf("window: late %q: want drop or side_output", w.Late)
 	}
+	if keyField == FieldWindowStart || keyField == FieldWindowEnd {
+		// Refused at submit (spec validation); this keeps a spec that got
+		// past it from panicking in MustShape below.
+		return nil, fmt.Errorf("window: the key field %q clashes with the window's own %s field; name the key with key_by.as", keyField, keyField)
+	}
 	names := map[string]bool{keyField: true, FieldWindowStart: true, FieldWindowEnd: true}
 	for _, a := range w.Aggregates {
 		if names[a.Name] || a.Name == "" {
