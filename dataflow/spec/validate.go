@@ -392,6 +392,23 @@ func (v *validator) window(i int, n *Node) {
 		v.errorf(p+".allowed_lateness", "must be >= 0")
 	}
 	v.check(oneOf(p+".late", w.Late, "drop", "side_output"))
+	procTime := w.Time == TimeProcessing
+	if w.Time != "" {
+		v.check(oneOf(p+".time", w.Time, TimeEvent, TimeProcessing))
+	}
+	if procTime {
+		// A record's processing time is never late: no lateness, no late
+		// side output, and no sliding windows (one window per record).
+		if w.Sliding != nil {
+			v.errorf(p+".sliding", "processing-time windows are tumbling only (time: processing)")
+		}
+		if w.AllowedLateness != 0 {
+			v.errorf(p+".allowed_lateness", "processing-time windows have no lateness (time: processing)")
+		}
+		if w.Late == "side_output" {
+			v.errorf(p+".late", "processing-time windows have no late records (time: processing)")
+		}
+	}
 	v.fieldNames(p+".aggregates", w.Aggregates)
 	if len(w.Aggregates) == 0 {
 		v.errorf(p+".aggregates", "needs at least one aggregate such as count: count()")
@@ -424,6 +441,9 @@ func (v *validator) window(i int, n *Node) {
 		}
 	} else {
 		v.errorf(nodePath(i)+".inputs", "a window reads a key_by node, not a side output")
+	}
+	if procTime {
+		return
 	}
 	// Every source upstream must assign event time.
 	seen := map[int]bool{}

@@ -68,6 +68,9 @@ type window struct {
 	aggs                  []aggregate
 	shape                 *dataflow.Shape // of results: key, window_start, window_end, aggregates
 	hasExpr, hasMinMax    bool
+	// procTime: tumbling windows on processing time (time: processing),
+	// fired by the backend's processing-time timers (window_proctime.go).
+	procTime bool
 
 	wm      int64
 	backend state.Backend
@@ -130,6 +133,16 @@ func newWindow(b base, w *spec.Window, keyField string) (*window, error) {
 	default:
 		return nil, fmt.Errorf("window: late %q: want drop or side_output", w.Late)
 	}
+	switch w.Time {
+	case "", spec.TimeEvent:
+	case spec.TimeProcessing:
+		if w.Sliding != nil || op.lateness != 0 || op.lateSide {
+			return nil, errors.New("window: processing-time windows are tumbling, without allowed_lateness or a late side output")
+		}
+		op.procTime = true
+	default:
+		return nil, fmt.Errorf("window: time %q: want event or processing", w.Time)
+	}
 	if keyField == FieldWindowStart || keyField == FieldWindowEnd {
 		// Refused at submit (spec validation); this keeps a spec that got
 		// past it from panicking in MustShape below.
@@ -187,6 +200,9 @@ func (w *window) reset() {
 
 // Process adds a record to its windows.
 func (w *window) Process(r *dataflow.Record, out dataflow.Output) error {
+	if w.procTime {
+		return w.processProcTime(r)
+	}
 	t := r.Time
 	if t == dataflow.NoTime {
 		return w.fail(r, errNoTime)
@@ -398,6 +414,9 @@ func (w *window) emit(key any, end int64, cells []cell, out dataflow.Output) err
 // lateness, and forwards the watermark. A watermark that does not advance
 // is ignored.
 func (w *window) ProcessWatermark(wm int64, out dataflow.Output) error {
+	if w.procTime {
+		return w.processingWatermark(wm, out)
+	}
 	if wm <= w.wm {
 		return nil
 	}

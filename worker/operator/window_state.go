@@ -16,14 +16,16 @@ import (
 // everything by key group so that a restore at another parallelism skips
 // what another subtask owns. Integers are varints (signed ones zig-zag).
 //
-//	magic "wwin", version byte 2, window kind byte (1: aligned event time)
+//	magic "wwin", version byte 2, window kind byte (1: aligned event
+//	    time, 3: processing-time tumbling)
 //	watermark, size, slide (ms)
 //	number of aggregates, then one function byte each
 //	keyed-state snapshot:
 //	    value state "windows": namespace the window's end, payload a
 //	        version byte (1), the fired byte, one cell per aggregate;
 //	    event-time timers (namespace the window's end): at end-1 to fire
-//	        it, at end-1+allowed_lateness to purge it.
+//	        it, at end-1+allowed_lateness to purge it; processing-time
+//	        windows have a processing-time timer at end-1 instead.
 //
 // A cell is count: n; sum/avg: n, float byte, then the float (8 bytes) or
 // the integer sum; min/max: n, value. A value is the backend's tagged key
@@ -45,7 +47,8 @@ const (
 	stateVersionV1 = 1
 	stateVersion   = 2
 
-	kindAligned = 1
+	kindAligned    = 1
+	kindProcessing = 3 // 2 is kept for session windows
 
 	accVersion = 1
 	// windowsState is the name of the windows' value state.
@@ -201,9 +204,17 @@ func decodeCell(d *state.Reader, fn aggFn, c *cell) error {
 	return d.Err()
 }
 
+// kind is the window kind byte of the snapshot header.
+func (w *window) kind() byte {
+	if w.procTime {
+		return kindProcessing
+	}
+	return kindAligned
+}
+
 func (w *window) appendHeader(buf []byte) []byte {
 	buf = append(buf, stateMagic...)
-	buf = append(buf, stateVersion, kindAligned)
+	buf = append(buf, stateVersion, w.kind())
 	buf = binary.AppendVarint(buf, w.wm)
 	buf = binary.AppendUvarint(buf, uint64(w.size))
 	buf = binary.AppendUvarint(buf, uint64(w.slide))
@@ -324,8 +335,8 @@ func (w *window) readHeader(s []byte) (wm int64, body []byte, version byte, err 
 	case stateVersionV1:
 		maxPar = d.Uvarint()
 	case stateVersion:
-		if k := d.Byte(); d.Err() == nil && k != kindAligned {
-			return 0, nil, 0, fmt.Errorf("window kind %d in the snapshot, %d in the job; the window shape cannot change", k, kindAligned)
+		if k := d.Byte(); d.Err() == nil && k != w.kind() {
+			return 0, nil, 0, fmt.Errorf("window kind %d in the snapshot, %d in the job; the window shape (and its time) cannot change", k, w.kind())
 		}
 	default:
 		return 0, nil, 0, fmt.Errorf("format version %d, this weir reads %d and %d", version, stateVersionV1, stateVersion)
