@@ -71,6 +71,7 @@ type window struct {
 	// procTime: tumbling windows on processing time (time: processing),
 	// fired by the backend's processing-time timers (window_proctime.go).
 	procTime bool
+	curTime  int64 // the time of the record being folded (first, last)
 
 	wm      int64
 	backend state.Backend
@@ -220,6 +221,7 @@ func (w *window) Process(r *dataflow.Record, out dataflow.Output) error {
 			return w.fail(r, err)
 		}
 	}
+	w.curTime = t
 	first, last := w.starts(t)
 	if w.hasMinMax {
 		if err := w.checkConflicts(first, last); err != nil {
@@ -369,7 +371,7 @@ func (w *window) foldInto(acc *winAcc, exists bool) (bool, error) {
 		f.opened = true
 	}
 	for i := range acc.cells {
-		acc.cells[i].add(w.aggs[i].fn, w.vals[i])
+		acc.cells[i].add(w.aggs[i].fn, w.vals[i], w.curTime)
 	}
 	switch {
 	case f.end-1 <= w.wm:

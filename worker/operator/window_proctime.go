@@ -36,6 +36,7 @@ func (w *window) processProcTime(r *dataflow.Record) error {
 		}
 	}
 	t := w.now()
+	w.curTime = t
 	end := t - mod(t, w.size) + w.size
 	if w.hasMinMax {
 		if err := w.checkConflicts(end-w.size, end-w.size); err != nil {

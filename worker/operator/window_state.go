@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"unsafe"
 
 	"github.com/weir-stream/weir/dataflow"
@@ -28,7 +30,8 @@ import (
 //	        windows have a processing-time timer at end-1 instead.
 //
 // A cell is count: n; sum/avg: n, float byte, then the float (8 bytes) or
-// the integer sum; min/max: n, value. A value is the backend's tagged key
+// the integer sum; min/max: n, value; first/last: n, the value's time,
+// value; count_distinct: n, then the n values in key order. A value is the backend's tagged key
 // encoding (state.AppendKey).
 //
 // Version 1 (weir before the window moved onto the keyed-state backend)
@@ -150,6 +153,11 @@ func (s accSerializer) decode(d *state.Reader) (winAcc, error) {
 // Clone implements state.Cloner: the operator updates cells in place.
 func (accSerializer) Clone(a winAcc) winAcc {
 	a.cells = append([]cell(nil), a.cells...)
+	for i := range a.cells {
+		if a.cells[i].set != nil {
+			a.cells[i].set = maps.Clone(a.cells[i].set)
+		}
+	}
 	return a
 }
 
@@ -166,6 +174,20 @@ func appendCell(buf []byte, fn aggFn, c *cell) []byte {
 		}
 	case aggMin, aggMax:
 		buf = state.AppendKey(buf, c.v)
+	case aggFirst, aggLast:
+		buf = binary.AppendVarint(buf, c.i)
+		buf = state.AppendKey(buf, c.v)
+	case aggCountDistinct:
+		// In key order, so that a snapshot's bytes do not depend on the
+		// map's iteration order.
+		vs := make([]any, 0, len(c.set))
+		for v := range c.set {
+			vs = append(vs, v)
+		}
+		slices.SortFunc(vs, state.CompareKeys)
+		for _, v := range vs {
+			buf = state.AppendKey(buf, v)
+		}
 	}
 	return buf
 }
@@ -199,6 +221,40 @@ func decodeCell(d *state.Reader, fn aggFn, c *cell) error {
 		}
 		if (c.v == nil) != (c.n == 0) {
 			return errors.New("value and count disagree")
+		}
+	case aggFirst, aggLast:
+		c.i = d.Varint()
+		c.v = d.Key()
+		if d.Err() != nil {
+			return d.Err()
+		}
+		if err := checkArg(fn, c.v); err != nil {
+			return err
+		}
+		if (c.v == nil) != (c.n == 0) {
+			return errors.New("value and count disagree")
+		}
+	case aggCountDistinct:
+		if c.n > int64(d.Len()) {
+			return errors.New("bad count")
+		}
+		if c.n > 0 {
+			c.set = make(map[any]struct{}, c.n)
+		}
+		var prev any
+		for k := range c.n {
+			v := d.Key()
+			if d.Err() != nil {
+				return d.Err()
+			}
+			if err := checkArg(fn, v); err != nil || v == nil {
+				return fmt.Errorf("bad distinct value %v", v)
+			}
+			if k > 0 && state.CompareKeys(prev, v) >= 0 {
+				return errors.New("distinct values out of order")
+			}
+			c.set[v] = struct{}{}
+			prev = v
 		}
 	}
 	return d.Err()
