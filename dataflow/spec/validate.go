@@ -711,7 +711,7 @@ func ParseAggregate(s string) (fn, arg string, err error) {
 	s = strings.TrimSpace(s)
 	open := strings.IndexByte(s, '(')
 	if open <= 0 || !strings.HasSuffix(s, ")") {
-		return "", "", fmt.Errorf("aggregate %q: want count(), sum(e), min(e), max(e), avg(e), count_distinct(e), first(e) or last(e)", s)
+		return "", "", fmt.Errorf("aggregate %q: want count(), sum(e), min(e), max(e), avg(e), count_distinct(e), first(e), last(e), arg_max(e) or arg_min(e)", s)
 	}
 	fn = strings.ToLower(strings.TrimSpace(s[:open]))
 	arg = strings.TrimSpace(s[open+1 : len(s)-1])
@@ -724,13 +724,13 @@ func ParseAggregate(s string) (fn, arg string, err error) {
 			return "", "", fmt.Errorf("aggregate %q: count takes no argument", s)
 		}
 		return fn, "", nil
-	case "sum", "min", "max", "avg", "count_distinct", "first", "last":
+	case "sum", "min", "max", "avg", "count_distinct", "first", "last", "arg_max", "arg_min":
 		if arg == "" {
 			return "", "", fmt.Errorf("aggregate %q: %s needs an expression, such as %s(bytes)", s, fn, fn)
 		}
 		return fn, arg, nil
 	}
-	return "", "", fmt.Errorf("aggregate %q: unknown function %q (want count, sum, min, max, avg, count_distinct, first or last)", s, fn)
+	return "", "", fmt.Errorf("aggregate %q: unknown function %q (want count, sum, min, max, avg, count_distinct, first, last, arg_max or arg_min)", s, fn)
 }
 
 // balanced reports whether s, which starts with '(' and ends with ')', is

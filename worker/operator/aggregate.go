@@ -20,10 +20,12 @@ const (
 	aggCountDistinct
 	aggFirst
 	aggLast
+	aggArgMax
+	aggArgMin
 )
 
 var aggNames = [...]string{aggCount: "count", aggSum: "sum", aggMin: "min", aggMax: "max", aggAvg: "avg",
-	aggCountDistinct: "count_distinct", aggFirst: "first", aggLast: "last"}
+	aggCountDistinct: "count_distinct", aggFirst: "first", aggLast: "last", aggArgMax: "arg_max", aggArgMin: "arg_min"}
 
 func (f aggFn) String() string {
 	if int(f) < len(aggNames) && aggNames[f] != "" {
@@ -51,6 +53,9 @@ func aggFnNamed(s string) (aggFn, bool) {
 //     earliest (first) or latest (last) event time, and among values of
 //     the same time the smallest (first) or largest (last) in the key
 //     order, so the result does not depend on the order records arrive in.
+//   - arg_max, arg_min: n values seen, the extreme in v, the event time of
+//     its record in i and the record's fields in rec; between equal values
+//     the earlier event time wins, then the record that came first.
 type cell struct {
 	n   int64
 	i   int64
@@ -58,7 +63,15 @@ type cell struct {
 	flt bool
 	v   any
 	set map[any]struct{}
+	rec map[string]any
 }
+
+// isArg reports whether fn outputs a whole record (arg_max, arg_min).
+func (f aggFn) isArg() bool { return f == aggArgMax || f == aggArgMin }
+
+// compares reports whether fn compares values, so that a string and a
+// number in one window conflict (min, max, arg_max, arg_min).
+func (f aggFn) compares() bool { return f == aggMin || f == aggMax || f.isArg() }
 
 var (
 	errNotNumber     = errors.New("wants a number")
@@ -76,7 +89,7 @@ func checkArg(fn aggFn, v any) error {
 			return nil
 		}
 		return fmt.Errorf("%w, got %s", errNotNumber, typeName(v))
-	case aggMin, aggMax:
+	case aggMin, aggMax, aggArgMax, aggArgMin:
 		switch x := v.(type) {
 		case nil, int64, string:
 			return nil
@@ -111,6 +124,27 @@ func (c *cell) conflicts(v any) bool {
 	_, s1 := v.(string)
 	_, s2 := c.v.(string)
 	return s1 != s2
+}
+
+// addArg folds a checked value of a record at time t into an arg_max or
+// arg_min cell and reports whether the record is the new extreme (the
+// caller then stores its fields in rec).
+func (c *cell) addArg(fn aggFn, v any, t int64) bool {
+	if v == nil {
+		return false
+	}
+	c.n++
+	if c.n > 1 {
+		d := state.CompareKeys(v, c.v)
+		if fn == aggArgMin {
+			d = -d
+		}
+		if d < 0 || d == 0 && t >= c.i {
+			return false
+		}
+	}
+	c.v, c.i = v, t
+	return true
 }
 
 // add folds a checked value of a record at time t into the cell.
@@ -209,6 +243,11 @@ func (c *cell) result(fn aggFn) any {
 		return c.v
 	case aggCountDistinct:
 		return c.n
+	case aggArgMax, aggArgMin:
+		if c.rec == nil {
+			return nil
+		}
+		return c.rec
 	}
 	return nil
 }

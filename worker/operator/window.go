@@ -70,8 +70,9 @@ type window struct {
 	hasExpr, hasMinMax    bool
 	// procTime: tumbling windows on processing time (time: processing),
 	// fired by the backend's processing-time timers (window_proctime.go).
-	procTime bool
-	curTime  int64 // the time of the record being folded (first, last)
+	procTime  bool
+	curTime   int64           // the time of the record being folded (first, last, arg_*)
+	curFields dataflow.Fields // its fields (arg_max, arg_min)
 
 	wm      int64
 	backend state.Backend
@@ -169,7 +170,7 @@ func newWindow(b base, w *spec.Window, keyField string) (*window, error) {
 			}
 			op.hasExpr = true
 		}
-		if f == aggMin || f == aggMax {
+		if f.compares() {
 			op.hasMinMax = true
 		}
 		op.aggs = append(op.aggs, ag)
@@ -221,7 +222,7 @@ func (w *window) Process(r *dataflow.Record, out dataflow.Output) error {
 			return w.fail(r, err)
 		}
 	}
-	w.curTime = t
+	w.curTime, w.curFields = t, r.Fields
 	first, last := w.starts(t)
 	if w.hasMinMax {
 		if err := w.checkConflicts(first, last); err != nil {
@@ -301,7 +302,7 @@ func (w *window) checkConflicts(first, last int64) error {
 			continue
 		}
 		for i := range w.aggs {
-			if fn := w.aggs[i].fn; (fn == aggMin || fn == aggMax) && acc.cells[i].conflicts(w.vals[i]) {
+			if fn := w.aggs[i].fn; fn.compares() && acc.cells[i].conflicts(w.vals[i]) {
 				return fmt.Errorf("window aggregate %q: %s cannot compare %s with %s",
 					w.aggs[i].name, fn, typeName(w.vals[i]), typeName(acc.cells[i].v))
 			}
@@ -371,7 +372,12 @@ func (w *window) foldInto(acc *winAcc, exists bool) (bool, error) {
 		f.opened = true
 	}
 	for i := range acc.cells {
-		acc.cells[i].add(w.aggs[i].fn, w.vals[i], w.curTime)
+		fn := w.aggs[i].fn
+		if !fn.isArg() {
+			acc.cells[i].add(fn, w.vals[i], w.curTime)
+		} else if acc.cells[i].addArg(fn, w.vals[i], w.curTime) {
+			acc.cells[i].rec = w.curFields.Map() // a new map: results hold on to the old one
+		}
 	}
 	switch {
 	case f.end-1 <= w.wm:

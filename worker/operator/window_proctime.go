@@ -36,7 +36,7 @@ func (w *window) processProcTime(r *dataflow.Record) error {
 		}
 	}
 	t := w.now()
-	w.curTime = t
+	w.curTime, w.curFields = t, r.Fields
 	end := t - mod(t, w.size) + w.size
 	if w.hasMinMax {
 		if err := w.checkConflicts(end-w.size, end-w.size); err != nil {

@@ -31,7 +31,9 @@ import (
 //
 // A cell is count: n; sum/avg: n, float byte, then the float (8 bytes) or
 // the integer sum; min/max: n, value; first/last: n, the value's time,
-// value; count_distinct: n, then the n values in key order. A value is the backend's tagged key
+// value; count_distinct: n, then the n values in key order; arg_max/arg_min:
+// n, the record's time, the value, and (n > 0) the record as a data-plane
+// element (length, bytes). A value is the backend's tagged key
 // encoding (state.AppendKey).
 //
 // Version 1 (weir before the window moved onto the keyed-state backend)
@@ -111,7 +113,10 @@ func (s accSerializer) Append(buf []byte, a winAcc) ([]byte, error) {
 		buf = append(buf, 0)
 	}
 	for k := range a.cells {
-		buf = appendCell(buf, s.fns[k], &a.cells[k])
+		var err error
+		if buf, err = appendCell(buf, s.fns[k], &a.cells[k]); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.fns[k], err)
+		}
 	}
 	return buf, nil
 }
@@ -161,7 +166,7 @@ func (accSerializer) Clone(a winAcc) winAcc {
 	return a
 }
 
-func appendCell(buf []byte, fn aggFn, c *cell) []byte {
+func appendCell(buf []byte, fn aggFn, c *cell) ([]byte, error) {
 	buf = binary.AppendUvarint(buf, uint64(c.n))
 	switch fn {
 	case aggSum, aggAvg:
@@ -188,8 +193,23 @@ func appendCell(buf []byte, fn aggFn, c *cell) []byte {
 		for _, v := range vs {
 			buf = state.AppendKey(buf, v)
 		}
+	case aggArgMax, aggArgMin:
+		buf = binary.AppendVarint(buf, c.i)
+		buf = state.AppendKey(buf, c.v)
+		if c.n > 0 {
+			// The record in the data plane's encoding (dataflow/codec.go),
+			// length first. Nested maps are written in Go's map order, so
+			// the bytes of a record holding one vary between snapshots.
+			el := dataflow.Element{Kind: dataflow.KindRecord, Record: dataflow.Record{Fields: dataflow.FieldsOf(c.rec)}}
+			enc, err := dataflow.AppendElement(nil, &el)
+			if err != nil {
+				return nil, err
+			}
+			buf = binary.AppendUvarint(buf, uint64(len(enc)))
+			buf = append(buf, enc...)
+		}
 	}
-	return buf
+	return buf, nil
 }
 
 func decodeCell(d *state.Reader, fn aggFn, c *cell) error {
@@ -233,6 +253,35 @@ func decodeCell(d *state.Reader, fn aggFn, c *cell) error {
 		}
 		if (c.v == nil) != (c.n == 0) {
 			return errors.New("value and count disagree")
+		}
+	case aggArgMax, aggArgMin:
+		c.i = d.Varint()
+		c.v = d.Key()
+		if d.Err() != nil {
+			return d.Err()
+		}
+		if err := checkArg(fn, c.v); err != nil {
+			return err
+		}
+		if (c.v == nil) != (c.n == 0) {
+			return errors.New("value and count disagree")
+		}
+		if c.n > 0 {
+			enc := d.Next(d.Count(1))
+			if d.Err() != nil {
+				return d.Err()
+			}
+			els, err := dataflow.AppendDecoded(nil, enc)
+			if err != nil {
+				return err
+			}
+			if len(els) != 1 || els[0].Kind != dataflow.KindRecord {
+				return errors.New("bad record")
+			}
+			c.rec = els[0].Record.Fields.Map()
+			if c.rec == nil {
+				c.rec = map[string]any{}
+			}
 		}
 	case aggCountDistinct:
 		if c.n > int64(d.Len()) {
