@@ -177,7 +177,17 @@ type Window struct {
 	// Aggregates maps output field names to count(), sum(e), min(e),
 	// max(e) or avg(e).
 	Aggregates Fields `yaml:"aggregates,omitempty"`
+	// Time is the time windows follow: event (the default: the records'
+	// event time, fired by watermarks) or processing (the worker's clock
+	// when a record arrives; tumbling only, no lateness).
+	Time string `yaml:"time,omitempty"`
 }
+
+// Window times.
+const (
+	TimeEvent      = "event"
+	TimeProcessing = "processing"
+)
 
 // Sliding is the shape of sliding windows.
 type Sliding struct {

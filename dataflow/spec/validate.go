@@ -429,6 +429,23 @@ func (v *validator) window(i int, n *Node) {
 		v.errorf(p+".allowed_lateness", "must be >= 0")
 	}
 	v.check(oneOf(p+".late", w.Late, "drop", "side_output"))
+	procTime := w.Time == TimeProcessing
+	if w.Time != "" {
+		v.check(oneOf(p+".time", w.Time, TimeEvent, TimeProcessing))
+	}
+	if procTime {
+		// A record's processing time is never late: no lateness, no late
+		// side output, and no sliding windows (one window per record).
+		if w.Sliding != nil {
+			v.errorf(p+".sliding", "processing-time windows are tumbling only (time: processing)")
+		}
+		if w.AllowedLateness != 0 {
+			v.errorf(p+".allowed_lateness", "processing-time windows have no lateness (time: processing)")
+		}
+		if w.Late == "side_output" {
+			v.errorf(p+".late", "processing-time windows have no late records (time: processing)")
+		}
+	}
 	v.fieldNames(p+".aggregates", w.Aggregates)
 	if len(w.Aggregates) == 0 {
 		v.errorf(p+".aggregates", "needs at least one aggregate such as count: count()")
@@ -442,6 +459,14 @@ func (v *validator) window(i int, n *Node) {
 			v.errorf(p+".aggregates."+a.Name, "clashes with a field of the window's output (key, window_start, window_end)")
 		}
 	}
+	// The key field is a field of the results beside window_start and
+	// window_end, so it cannot be named like them (a key_by: window_end
+	// after an earlier window's results).
+	if k := n.keyAs(v.j); k == "window_start" || k == "window_end" {
+		name, _ := ParseInput(n.Inputs[0])
+		v.errorf(p, "the key field %q (the as of key_by %q) clashes with the window's own %s field; name the key with key_by.as, such as key_by: {expr: %s, as: %s_key}",
+			k, name, k, k, k)
+	}
 	// The input must be exactly one key_by.
 	if len(n.Inputs) != 1 {
 		if len(n.Inputs) > 1 {
@@ -453,6 +478,9 @@ func (v *validator) window(i int, n *Node) {
 		}
 	} else {
 		v.errorf(nodePath(i)+".inputs", "a window reads a key_by node, not a side output")
+	}
+	if procTime {
+		return
 	}
 	// Every source upstream must assign event time.
 	seen := map[int]bool{}
@@ -649,7 +677,7 @@ func (v *validator) expressions(order []int) {
 					compile(p+".window.aggregates."+a.Name, arg, expr.Any, in)
 				}
 				switch fn {
-				case "count":
+				case "count", "count_distinct":
 					res[a.Name] = "int"
 				case "avg":
 					res[a.Name] = "float"
@@ -739,7 +767,7 @@ func ParseAggregate(s string) (fn, arg string, err error) {
 	s = strings.TrimSpace(s)
 	open := strings.IndexByte(s, '(')
 	if open <= 0 || !strings.HasSuffix(s, ")") {
-		return "", "", fmt.Errorf("aggregate %q: want count(), sum(e), min(e), max(e) or avg(e)", s)
+		return "", "", fmt.Errorf("aggregate %q: want count(), sum(e), min(e), max(e), avg(e), count_distinct(e), first(e), last(e), arg_max(e) or arg_min(e)", s)
 	}
 	fn = strings.ToLower(strings.TrimSpace(s[:open]))
 	arg = strings.TrimSpace(s[open+1 : len(s)-1])
@@ -752,13 +780,13 @@ func ParseAggregate(s string) (fn, arg string, err error) {
 			return "", "", fmt.Errorf("aggregate %q: count takes no argument", s)
 		}
 		return fn, "", nil
-	case "sum", "min", "max", "avg":
+	case "sum", "min", "max", "avg", "count_distinct", "first", "last", "arg_max", "arg_min":
 		if arg == "" {
 			return "", "", fmt.Errorf("aggregate %q: %s needs an expression, such as %s(bytes)", s, fn, fn)
 		}
 		return fn, arg, nil
 	}
-	return "", "", fmt.Errorf("aggregate %q: unknown function %q (want count, sum, min, max or avg)", s, fn)
+	return "", "", fmt.Errorf("aggregate %q: unknown function %q (want count, sum, min, max, avg, count_distinct, first, last, arg_max or arg_min)", s, fn)
 }
 
 // balanced reports whether s, which starts with '(' and ends with ')', is

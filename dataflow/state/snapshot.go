@@ -66,8 +66,80 @@ type timerRec struct {
 
 // Snapshot implements Backend.
 func (h *Heap) Snapshot() ([]byte, error) {
+	c, err := h.capture(false)
+	if err != nil {
+		return nil, err
+	}
+	buf, sizes, _, err := c.encode()
+	if err != nil {
+		return nil, err
+	}
+	for si, s := range c.states {
+		if s.t != nil {
+			s.t.setEncodedSize(sizes[si])
+		}
+	}
+	return buf, nil
+}
+
+// snapCapture is what a snapshot holds, taken on the task goroutine;
+// encode sorts and writes it and may run on another goroutine.
+type snapCapture struct {
+	maxPar      int
+	states      []capturedState
+	event, proc []Timer
+}
+
+type capturedState struct {
+	name string
+	kind Kind
+	recs []snapRec
+	// later, when set, collects the records at encode time from a copy
+	// taken at the capture (capturer).
+	later func(recs []snapRec) ([]snapRec, error)
+	t     table
+}
+
+// capture takes every state and timer. With async, tables that can
+// (capturer) copy their entries and leave encoding to encode; the others
+// encode their payloads now.
+func (h *Heap) capture(async bool) (*snapCapture, error) {
 	now := h.cfg.Now()
-	maxPar := h.cfg.MaxParallelism
+	c := &snapCapture{maxPar: h.cfg.MaxParallelism, states: make([]capturedState, 0, len(h.tables)+len(h.pending))}
+	for _, t := range h.tables {
+		d := t.desc()
+		s := capturedState{name: d.Name, kind: d.Kind, t: t}
+		if ct, ok := t.(capturer); ok && async {
+			s.later = ct.capture(now)
+		}
+		if s.later == nil {
+			recs, err := t.collect(nil, now)
+			if err != nil {
+				return nil, err
+			}
+			s.recs = recs
+		}
+		c.states = append(c.states, s)
+	}
+	for _, name := range sortedKeys(h.pending) {
+		p := h.pending[name]
+		c.states = append(c.states, capturedState{name: name, kind: p.kind, recs: slices.Clone(p.recs)})
+	}
+	timers := func(q *timerQueue) []Timer {
+		out := make([]Timer, 0, len(q.set))
+		for tm := range q.set {
+			out = append(out, tm)
+		}
+		return out
+	}
+	c.event, c.proc = timers(&h.timers.event), timers(&h.timers.proc)
+	return c, nil
+}
+
+// encode writes the snapshot and returns the encoded size of each state's
+// entries and the number of distinct keys.
+func (c *snapCapture) encode() ([]byte, []int64, SnapshotInfo, error) {
+	maxPar := c.maxPar
 	kgOf := map[any]int{}
 	keyGroup := func(k any) int {
 		g, ok := kgOf[k]
@@ -77,43 +149,33 @@ func (h *Heap) Snapshot() ([]byte, error) {
 		}
 		return g
 	}
-	type stateRecs struct {
-		name string
-		kind Kind
-		recs []snapRec
-		t    table
-	}
-	states := make([]stateRecs, 0, len(h.tables)+len(h.pending))
-	for _, t := range h.tables {
-		recs, err := t.collect(nil, now)
-		if err != nil {
-			return nil, err
-		}
-		for i := range recs {
-			recs[i].kg = keyGroup(recs[i].k.key)
-		}
-		d := t.desc()
-		states = append(states, stateRecs{name: d.Name, kind: d.Kind, recs: recs, t: t})
-	}
-	for _, name := range sortedKeys(h.pending) {
-		p := h.pending[name]
-		states = append(states, stateRecs{name: name, kind: p.kind, recs: slices.Clone(p.recs)})
-	}
+	states := c.states
 	groups := map[int]bool{}
 	for i := range states {
-		slices.SortFunc(states[i].recs, func(a, b snapRec) int {
+		if states[i].later != nil {
+			recs, err := states[i].later(nil)
+			if err != nil {
+				return nil, nil, SnapshotInfo{}, err
+			}
+			states[i].recs, states[i].later = recs, nil
+		}
+		recs := states[i].recs
+		for j := range recs {
+			recs[j].kg = keyGroup(recs[j].k.key)
+		}
+		slices.SortFunc(recs, func(a, b snapRec) int {
 			if a.kg != b.kg {
 				return a.kg - b.kg
 			}
 			return compareSKeys(a.k, b.k)
 		})
-		for _, r := range states[i].recs {
+		for _, r := range recs {
 			groups[r.kg] = true
 		}
 	}
-	timers := func(q *timerQueue) []timerRec {
-		out := make([]timerRec, 0, len(q.set))
-		for tm := range q.set {
+	timers := func(ts []Timer) []timerRec {
+		out := make([]timerRec, 0, len(ts))
+		for _, tm := range ts {
 			g := keyGroup(tm.Key)
 			out = append(out, timerRec{g, tm})
 			groups[g] = true
@@ -126,7 +188,7 @@ func (h *Heap) Snapshot() ([]byte, error) {
 		})
 		return out
 	}
-	event, proc := timers(&h.timers.event), timers(&h.timers.proc)
+	event, proc := timers(c.event), timers(c.proc)
 
 	buf := append([]byte(snapMagic), snapVersion)
 	buf = binary.AppendUvarint(buf, uint64(maxPar))
@@ -164,12 +226,7 @@ func (h *Heap) Snapshot() ([]byte, error) {
 		buf = binary.AppendUvarint(buf, uint64(g))
 		buf = appendBytes(buf, block)
 	}
-	for si, s := range states {
-		if s.t != nil {
-			s.t.setEncodedSize(sizes[si])
-		}
-	}
-	return buf, nil
+	return buf, sizes, SnapshotInfo{Keys: int64(len(kgOf))}, nil
 }
 
 func appendTimers(block []byte, ts []timerRec, i, g int) ([]byte, int) {

@@ -83,7 +83,14 @@ func build(job *spec.Job, node *spec.Node, name string, ctx *dataflow.Context) (
 	case "key_by":
 		return newKeyBy(b, node.KeyBy)
 	case "window":
-		return newWindow(b, node.Window, keyFieldFor(job, node))
+		w, err := newWindow(b, node.Window, keyFieldFor(job, node))
+		if err != nil {
+			return nil, err
+		}
+		if w.procTime {
+			return procWindow{w}, nil
+		}
+		return w, nil
 	case "dedup":
 		return newDedup(b, node.Dedup, ctx)
 	case "running":

@@ -140,7 +140,7 @@ func (o *running) Process(r *dataflow.Record, out dataflow.Output) error {
 		}
 	}
 	for i := range cells {
-		cells[i].add(o.aggs[i].fn, o.vals[i])
+		cells[i].add(o.aggs[i].fn, o.vals[i], r.Time)
 	}
 	if err := o.cells.Put(0, cells); err != nil {
 		return err
@@ -169,16 +169,19 @@ type cellsSerializer struct{ aggs []aggregate }
 func (s cellsSerializer) Append(buf []byte, cs []cell) ([]byte, error) {
 	buf = binary.AppendUvarint(buf, uint64(len(cs)))
 	for i := range cs {
-		buf = appendCell(buf, s.aggs[i].fn, &cs[i])
+		var err error
+		if buf, err = appendCell(buf, s.aggs[i].fn, &cs[i]); err != nil {
+			return nil, err
+		}
 	}
 	return buf, nil
 }
 
 func (s cellsSerializer) Decode(b []byte) ([]cell, error) {
-	d := &decoder{b: b}
-	n := d.uvarint()
-	if d.err != nil {
-		return nil, d.err
+	d := state.NewReader(b)
+	n := d.Uvarint()
+	if d.Err() != nil {
+		return nil, d.Err()
 	}
 	if n != uint64(len(s.aggs)) {
 		return nil, fmt.Errorf("%d aggregates in the snapshot, %d in the node: the aggregates of a running node cannot change across a restore", n, len(s.aggs))
@@ -189,8 +192,8 @@ func (s cellsSerializer) Decode(b []byte) ([]cell, error) {
 			return nil, fmt.Errorf("aggregate %q: %w", s.aggs[i].name, err)
 		}
 	}
-	if len(d.b) != 0 {
-		return nil, fmt.Errorf("%d bytes after the cells", len(d.b))
+	if d.Len() != 0 {
+		return nil, fmt.Errorf("%d bytes after the cells", d.Len())
 	}
 	return cs, nil
 }

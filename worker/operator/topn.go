@@ -284,7 +284,7 @@ type topSerializer struct{}
 func (topSerializer) Append(buf []byte, list []topEntry) ([]byte, error) {
 	buf = binary.AppendUvarint(buf, uint64(len(list)))
 	for _, e := range list {
-		buf = appendValue(buf, e.ord)
+		buf = state.AppendKey(buf, e.ord)
 		buf = binary.AppendUvarint(buf, uint64(len(e.enc)))
 		buf = append(buf, e.enc...)
 	}
@@ -292,14 +292,14 @@ func (topSerializer) Append(buf []byte, list []topEntry) ([]byte, error) {
 }
 
 func (topSerializer) Decode(b []byte) ([]topEntry, error) {
-	d := &decoder{b: b}
-	n := d.count(2)
+	d := state.NewReader(b)
+	n := d.Count(2)
 	list := make([]topEntry, 0, n)
 	for range n {
-		ord := d.value()
-		enc := slices.Clone(d.bytes(d.count(1)))
-		if d.err != nil {
-			return nil, d.err
+		ord := d.Key()
+		enc := slices.Clone(d.Next(d.Count(1)))
+		if d.Err() != nil {
+			return nil, d.Err()
 		}
 		if _, err := orderValue(ord); err != nil {
 			return nil, err
@@ -309,11 +309,11 @@ func (topSerializer) Decode(b []byte) ([]topEntry, error) {
 		}
 		list = append(list, topEntry{ord: ord, enc: enc})
 	}
-	if d.err != nil {
-		return nil, d.err
+	if d.Err() != nil {
+		return nil, d.Err()
 	}
-	if len(d.b) != 0 {
-		return nil, fmt.Errorf("%d bytes after the list", len(d.b))
+	if d.Len() != 0 {
+		return nil, fmt.Errorf("%d bytes after the list", d.Len())
 	}
 	return list, nil
 }
