@@ -220,13 +220,33 @@ func (c clientCreds) Clone() credentials.TransportCredentials {
 	return clientCreds{TransportCredentials: c.TransportCredentials.Clone(), s: c.s}
 }
 
+// serverCreds log a refused handshake: gRPC drops it silently, and the
+// operator of a cluster whose worker cannot connect needs to see why
+// (another CA, no certificate, plaintext) on the side that refused.
+type serverCreds struct {
+	credentials.TransportCredentials
+	s *Source
+}
+
+func (c serverCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, info, err := c.TransportCredentials.ServerHandshake(raw)
+	if err != nil {
+		c.s.log.Warn("refused a connection: TLS handshake failed", "remote", raw.RemoteAddr().String(), "err", err)
+	}
+	return conn, info, err
+}
+
+func (c serverCreds) Clone() credentials.TransportCredentials {
+	return serverCreds{TransportCredentials: c.TransportCredentials.Clone(), s: c.s}
+}
+
 // ServerOptions are the gRPC server options of a listener: TLS
 // credentials, none for a nil Source.
 func (s *Source) ServerOptions() []grpc.ServerOption {
 	if s == nil {
 		return nil
 	}
-	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(s.ServerConfig()))}
+	return []grpc.ServerOption{grpc.Creds(serverCreds{TransportCredentials: credentials.NewTLS(s.ServerConfig()), s: s})}
 }
 
 // DialOption is the transport credentials of a gRPC client: TLS, or

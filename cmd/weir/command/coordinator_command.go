@@ -11,6 +11,7 @@ import (
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
 	"github.com/weir-stream/weir/internal/registry"
+	"github.com/weir-stream/weir/internal/tlsconf"
 )
 
 func newCoordinatorCommand(g *globals) *cobra.Command {
@@ -19,6 +20,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 		logLevel string
 		hf       haFlags
 		allowed  []string
+		tlsFiles tlsconf.Files
 	)
 	c := &cobra.Command{
 		Use:   "coordinator",
@@ -39,6 +41,9 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 			cfg.CheckJob = kafka.CheckJob
 			if cfg.AllowedPaths, err = spec.ParseRoots(allowed); err != nil {
 				return usageError{fmt.Errorf("--allowed-paths: %w", err)}
+			}
+			if cfg.TLS, err = loadTLS(tlsFiles, logger, "the control plane is plaintext and unauthenticated: any process that reaches --grpc-addr can register as a worker and be sent job specs"); err != nil {
+				return err
 			}
 			if len(hf.etcd) > 0 {
 				return runHA(cmd.Context(), g, cfg, hf, logger)
@@ -63,6 +68,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 	c.Flags().DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "a silent worker is lost after this long")
 	c.Flags().StringVar(&cfg.CheckpointStorage, "checkpoint-storage", coordinator.DefaultCheckpointStorage, "root URI of checkpoints and savepoints of jobs whose spec names no storage")
 	addAllowedPathsFlag(c, &allowed)
+	addTLSFlags(c, &tlsFiles)
 	c.Flags().IntVar(&cfg.RetainedJobs, "retained-jobs", coordinator.DefaultRetainedJobs, "ended jobs kept, the most recently ended; older ones are forgotten (negative: no limit)")
 	c.Flags().DurationVar(&cfg.JobRetention, "job-retention", coordinator.DefaultJobRetention, "an ended job is forgotten this long after it ended (negative: never)")
 	c.Flags().StringSliceVar(&hf.etcd, "etcd", nil, "etcd endpoints HOST:PORT,…: run as one of several coordinators, the elected leader works and the others stand by (docs/ha.md)")

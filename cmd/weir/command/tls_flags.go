@@ -1,0 +1,37 @@
+package command
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weir-stream/weir/internal/tlsconf"
+)
+
+// addTLSFlags adds --tls-cert, --tls-key and --tls-ca, the cluster's
+// mutual TLS, which the coordinator and the workers take alike.
+func addTLSFlags(c *cobra.Command, f *tlsconf.Files) {
+	c.Flags().StringVar(&f.Cert, "tls-cert", "", "PEM certificate (chain) of this process for the cluster's mutual TLS: control plane and data plane (with --tls-key and --tls-ca; read again when it changes; docs/security.md)")
+	c.Flags().StringVar(&f.Key, "tls-key", "", "PEM private key of --tls-cert")
+	c.Flags().StringVar(&f.CA, "tls-ca", "", "PEM certificate(s) of the cluster's CA: peers must present a certificate it signed")
+}
+
+// loadTLS loads the cluster's TLS files; with none given it logs the
+// warning insecure (what is open to whom) and returns nil.
+func loadTLS(f tlsconf.Files, logger *slog.Logger, insecure string) (*tlsconf.Source, error) {
+	if err := f.Validate(); err != nil {
+		return nil, usageError{fmt.Errorf("--tls-cert, --tls-key, --tls-ca: %w", err)}
+	}
+	if !f.Enabled() {
+		logger.Warn("INSECURE: no --tls-cert, " + insecure + " (docs/security.md)")
+		return nil, nil
+	}
+	s, err := tlsconf.Load(f, logger.With("component", "tls"))
+	if err != nil {
+		return nil, usageError{err}
+	}
+	leaf := s.Leaf()
+	logger.Info("cluster mutual TLS", "cert", f.Cert, "subject", leaf.Subject.String(), "not_after", leaf.NotAfter, "ca", f.CA)
+	return s, nil
+}
