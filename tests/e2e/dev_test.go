@@ -92,7 +92,7 @@ func TestDevExample(t *testing.T) {
 	if log := readFile(dev.LogPath); !strings.Contains(log, "cluster connections: mutual TLS, local CA "+filepath.Join(dataDir, "tls", "ca.crt")) {
 		t.Errorf("weir dev does not say the cluster runs with mutual TLS:\n%s", log)
 	}
-	if ov, err := api.NewClient("http://"+httpAddr).Overview(context.Background()); err != nil || ov.Insecure {
+	if ov, err := api.NewClient("http://" + httpAddr).Overview(context.Background()); err != nil || ov.Insecure {
 		t.Errorf("overview %+v %v, want insecure false", ov, err)
 	}
 
@@ -254,7 +254,7 @@ func TestDevInsecure(t *testing.T) {
 	if co := readFile(filepath.Join(dataDir, "logs", "coordinator.log")); !strings.Contains(co, "INSECURE: no --tls-cert") {
 		t.Errorf("the coordinator does not log INSECURE:\n%s", co)
 	}
-	if ov, err := api.NewClient("http://"+httpAddr).Overview(context.Background()); err != nil || !ov.Insecure {
+	if ov, err := api.NewClient("http://" + httpAddr).Overview(context.Background()); err != nil || !ov.Insecure {
 		t.Errorf("overview %+v %v, want insecure true", ov, err)
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "tls")); !os.IsNotExist(err) {

@@ -162,4 +162,3 @@ func servedSerial(t *testing.T, addr string, f tlsconf.Files) string {
 	defer conn.Close()
 	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
 }
-
