@@ -42,7 +42,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 			if cfg.AllowedPaths, err = spec.ParseRoots(allowed); err != nil {
 				return usageError{fmt.Errorf("--allowed-paths: %w", err)}
 			}
-			if cfg.TLS, err = loadTLS(tlsFiles, logger, "the control plane is plaintext and unauthenticated: any process that reaches --grpc-addr can register as a worker and be sent job specs"); err != nil {
+			if cfg.TLS, err = loadTLS(tlsFiles, logger); err != nil {
 				return err
 			}
 			if len(hf.etcd) > 0 {
@@ -52,6 +52,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			warnInsecure(logger, cfg.TLS, insecureCoordinator)
 			if err := co.Start(); err != nil {
 				return err
 			}
@@ -73,6 +74,11 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 	c.Flags().DurationVar(&cfg.JobRetention, "job-retention", coordinator.DefaultJobRetention, "an ended job is forgotten this long after it ended (negative: never)")
 	c.Flags().StringSliceVar(&hf.etcd, "etcd", nil, "etcd endpoints HOST:PORT,…: run as one of several coordinators, the elected leader works and the others stand by (docs/ha.md)")
 	c.Flags().StringVar(&hf.prefix, "etcd-prefix", "/weir", "prefix of weir's keys in etcd")
+	c.Flags().StringVar(&hf.tls.Cert, "etcd-cert", "", "with --etcd: PEM client certificate to present to etcd (with --etcd-key and --etcd-ca)")
+	c.Flags().StringVar(&hf.tls.Key, "etcd-key", "", "with --etcd: PEM private key of --etcd-cert")
+	c.Flags().StringVar(&hf.tls.CA, "etcd-ca", "", "with --etcd: PEM CA certificate(s) etcd's server certificate must chain to; connect to etcd with TLS")
+	c.Flags().StringVar(&hf.user, "etcd-user", "", "with --etcd: etcd user (with --etcd-password-file), when etcd's authentication is on")
+	c.Flags().StringVar(&hf.passwordFile, "etcd-password-file", "", "with --etcd: file holding the password of --etcd-user")
 	c.Flags().DurationVar(&hf.ttl, "lease-ttl", 5*time.Second, "with --etcd: a dead leader is replaced after about this long (whole seconds)")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return c

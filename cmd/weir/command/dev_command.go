@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -66,12 +67,30 @@ func newDevCommand(g *globals) *cobra.Command {
 }
 
 func newDevEtcdCommand(g *globals) *cobra.Command {
-	var cfg devetcd.Config
+	var (
+		cfg          devetcd.Config
+		passwordFile string
+	)
 	c := &cobra.Command{
 		Use:   "etcd",
 		Short: "Run only a development etcd (one embedded member) for coordinators started with --etcd",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.TLS.Validate(); err != nil {
+				return usageError{fmt.Errorf("--tls-cert, --tls-key, --tls-ca: %w", err)}
+			}
+			if (cfg.User == "") != (passwordFile == "") {
+				return usagef("--user and --password-file go together")
+			}
+			if passwordFile != "" {
+				pw, err := os.ReadFile(passwordFile)
+				if err != nil {
+					return usageError{fmt.Errorf("--password-file: %w", err)}
+				}
+				if cfg.Password = strings.TrimRight(string(pw), "\r\n"); cfg.Password == "" {
+					return usagef("--password-file %s is empty", passwordFile)
+				}
+			}
 			if cfg.DataDir != "" {
 				if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 					return err
@@ -82,7 +101,11 @@ func newDevEtcdCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			fmt.Fprintf(g.stdout, "etcd listening on %s (data in %s)\n", s.Endpoint(), orTemp(cfg.DataDir))
+			scheme := "plaintext"
+			if cfg.TLS.Enabled() {
+				scheme = "TLS, client certificates required"
+			}
+			fmt.Fprintf(g.stdout, "etcd listening on %s (%s; data in %s)\n", s.Endpoint(), scheme, orTemp(cfg.DataDir))
 			select {
 			case <-cmd.Context().Done():
 				return nil
@@ -94,6 +117,11 @@ func newDevEtcdCommand(g *globals) *cobra.Command {
 	c.Flags().StringVar(&cfg.ClientAddr, "addr", "127.0.0.1:2379", "client address")
 	c.Flags().StringVar(&cfg.PeerAddr, "peer-addr", "127.0.0.1:0", "peer address of the single member")
 	c.Flags().StringVar(&cfg.DataDir, "data-dir", "", "directory that keeps etcd's data across restarts (default: a temporary directory)")
+	c.Flags().StringVar(&cfg.TLS.Cert, "tls-cert", "", "PEM server certificate: serve clients over TLS (with --tls-key and --tls-ca)")
+	c.Flags().StringVar(&cfg.TLS.Key, "tls-key", "", "PEM private key of --tls-cert")
+	c.Flags().StringVar(&cfg.TLS.CA, "tls-ca", "", "PEM CA certificate(s): clients must present a certificate one of them signed")
+	c.Flags().StringVar(&cfg.User, "user", "", "turn etcd's authentication on at the first start, with this user (read and write on every key; with --password-file)")
+	c.Flags().StringVar(&passwordFile, "password-file", "", "file holding the password of --user (root gets the same one)")
 	return c
 }
 
@@ -229,7 +257,7 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	// The secure path is the everyday one: a local CA under the data
 	// directory, made once and reused, signs the certificate every
 	// process presents.
-	var tlsArgs []string
+	var tlsArgs, etcdClient []string
 	if f.insecure {
 		fmt.Fprintln(g.stderr, "weir dev: INSECURE (--insecure): the coordinator, the workers and etcd talk plaintext and unauthenticated")
 	} else {
@@ -238,11 +266,15 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 			return err
 		}
 		tlsArgs = []string{"--tls-cert", files.Cert, "--tls-key", files.Key, "--tls-ca", files.CA}
+		etcdClient = []string{"--etcd-cert", files.Cert, "--etcd-key", files.Key, "--etcd-ca", files.CA}
 	}
 	if err := start("kafka", "dev", "kafka", "--addr", f.kafkaAddr, "--data-dir", filepath.Join(dataDir, "kafka")); err != nil {
 		return err
 	}
-	if err := start("etcd", "dev", "etcd", "--addr", f.etcdAddr, "--data-dir", filepath.Join(dataDir, "etcd")); err != nil {
+	// etcd takes the cluster's certificate too: the coordinator reaches it
+	// over TLS with the same client certificate.
+	etcdArgs := []string{"dev", "etcd", "--addr", f.etcdAddr, "--data-dir", filepath.Join(dataDir, "etcd")}
+	if err := start("etcd", append(etcdArgs, tlsArgs...)...); err != nil {
 		return err
 	}
 	if err := waitReady(ctx, exited, func() bool { return dialable(f.etcdAddr) }); err != nil {
@@ -250,7 +282,7 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	}
 	coArgs := []string{"coordinator", "--etcd", f.etcdAddr, "--grpc-addr", f.grpcAddr, "--http-addr", f.httpAddr,
 		"--checkpoint-storage", "file://" + filepath.Join(dataDir, "checkpoints"), "--allowed-paths", dataDir, lvl}
-	if err := start("coordinator", append(coArgs, tlsArgs...)...); err != nil {
+	if err := start("coordinator", append(append(coArgs, tlsArgs...), etcdClient...)...); err != nil {
 		return err
 	}
 	for i := 0; i < f.workers; i++ {

@@ -17,14 +17,27 @@ func addTLSFlags(c *cobra.Command, f *tlsconf.Files) {
 	c.Flags().StringVar(&f.CA, "tls-ca", "", "PEM certificate(s) of the cluster's CA: peers must present a certificate it signed")
 }
 
-// loadTLS loads the cluster's TLS files; with none given it logs the
-// warning insecure (what is open to whom) and returns nil.
-func loadTLS(f tlsconf.Files, logger *slog.Logger, insecure string) (*tlsconf.Source, error) {
+// Warnings of a process that runs without the cluster's TLS: what is open
+// to whom.
+const (
+	insecureCoordinator = "the control plane is plaintext and unauthenticated: any process that reaches --grpc-addr can register as a worker and be sent job specs"
+	insecureWorker      = "the session with the coordinator and the data plane are plaintext and unauthenticated: anyone who reaches --data-addr can send records into the jobs"
+)
+
+// warnInsecure logs, once the process's other flags have passed, that it
+// runs without the cluster's TLS.
+func warnInsecure(logger *slog.Logger, s *tlsconf.Source, what string) {
+	if s == nil {
+		logger.Warn("INSECURE: no --tls-cert, " + what + " (docs/security.md)")
+	}
+}
+
+// loadTLS loads the cluster's TLS files; nil when none are given.
+func loadTLS(f tlsconf.Files, logger *slog.Logger) (*tlsconf.Source, error) {
 	if err := f.Validate(); err != nil {
 		return nil, usageError{fmt.Errorf("--tls-cert, --tls-key, --tls-ca: %w", err)}
 	}
 	if !f.Enabled() {
-		logger.Warn("INSECURE: no --tls-cert, " + insecure + " (docs/security.md)")
 		return nil, nil
 	}
 	s, err := tlsconf.Load(f, logger.With("component", "tls"))

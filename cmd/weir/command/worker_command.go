@@ -36,7 +36,7 @@ func newWorkerCommand(g *globals) *cobra.Command {
 			if cfg.AllowedPaths, err = spec.ParseRoots(allowed); err != nil {
 				return usageError{fmt.Errorf("--allowed-paths: %w", err)}
 			}
-			if cfg.TLS, err = loadTLS(tlsFiles, logger, "the session with the coordinator and the data plane are plaintext and unauthenticated: anyone who reaches --data-addr can send records into the jobs"); err != nil {
+			if cfg.TLS, err = loadTLS(tlsFiles, logger); err != nil {
 				return err
 			}
 			cfg.Builder = builder.New()
@@ -59,6 +59,7 @@ func newWorkerCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			warnInsecure(logger, cfg.TLS, insecureWorker)
 			if err := w.Start(); err != nil {
 				return err
 			}
