@@ -14,7 +14,7 @@ import (
 )
 
 // serveTLS is serve with the data plane's mutual TLS.
-func serveTLS(t *testing.T, x *Exchange, s *tlsconf.Source) string {
+func serveTLS(t testing.TB, x *Exchange, s *tlsconf.Source) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
