@@ -15,6 +15,10 @@ type Overview struct {
 	// Coordinator is the coordinator answering (the leader, when several
 	// share etcd: standbys redirect).
 	Coordinator CoordinatorInfo `json:"coordinator"`
+	// Insecure: the control plane is served without mutual TLS (no
+	// --tls-cert, or weir dev --insecure), so any process that reaches it
+	// can register as a worker.
+	Insecure bool `json:"insecure"`
 }
 
 // CoordinatorInfo says which coordinator answers and how it leads.
