@@ -139,6 +139,7 @@ func (n *Node) kinds() []string {
 	add(n.Window != nil, KindWindow)
 	add(n.Union != nil, KindUnion)
 	add(n.Process != nil, KindProcess)
+	add(n.Join != nil, KindJoin)
 	add(n.Sink != nil, KindSink)
 	return k
 }
@@ -221,6 +222,9 @@ func (j *Job) SetDefaults() {
 			}
 			n.Name = k + "-" + strconv.Itoa(i)
 		}
+		if n.Inputs == nil && n.Join != nil {
+			n.Inputs = n.Join.Inputs()
+		}
 		if n.Inputs == nil && i > 0 && n.Source == nil {
 			n.Inputs = []string{j.Pipeline[i-1].Name}
 		}
@@ -280,6 +284,9 @@ func (n *Node) setDefaults() {
 	}
 	if w := n.Window; w != nil {
 		def(&w.Late, DefaultLate)
+	}
+	if j := n.Join; j != nil {
+		j.setDefaults()
 	}
 	if s := n.Sink; s != nil {
 		if k := s.Kafka; k != nil {

@@ -23,13 +23,14 @@ type Job struct {
 
 // Node is one named step of the pipeline. Exactly one of the kind fields
 // (Source, Map, Select, Filter, FlatMap, KeyBy, Window, Union, Process,
-// Sink) is set.
+// Join, Sink) is set.
 type Node struct {
 	// Name is unique in the job (default "<kind>-<index>").
 	Name string `yaml:"name,omitempty"`
 	// Inputs are the names of the nodes this one reads; "node.tag" names a
-	// side output. Default: the previous node in the pipeline. Several
-	// inputs are unioned.
+	// side output. Default: the previous node in the pipeline (a join's:
+	// join.left and join.right). Several inputs are unioned, except by a
+	// join, which knows which side each record came from.
 	Inputs []string `yaml:"inputs,omitempty"`
 	// Parallelism overrides the job's default for this node.
 	Parallelism int `yaml:"parallelism,omitempty"`
@@ -49,6 +50,7 @@ type Node struct {
 	Window  *Window   `yaml:"window,omitempty"`
 	Union   *struct{} `yaml:"union,omitempty"`   // pass-through; unions its inputs
 	Process *Process  `yaml:"process,omitempty"` // a registered user operator (process.go)
+	Join    *Join     `yaml:"join,omitempty"`    // joins two key_by nodes (join.go)
 	Sink    *Sink     `yaml:"sink,omitempty"`
 }
 

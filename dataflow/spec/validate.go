@@ -154,7 +154,7 @@ func (v *validator) node(i int, n *Node) {
 	kinds := n.kinds()
 	switch len(kinds) {
 	case 0:
-		v.errorf(p, "needs exactly one of source, map, select, filter, flat_map, key_by, window, union, process or sink")
+		v.errorf(p, "needs exactly one of source, map, select, filter, flat_map, key_by, window, union, process, join or sink")
 	case 1:
 	default:
 		v.errorf(p, "has %s; a node has exactly one kind (use a new node for each step)", strings.Join(kinds, " and "))
@@ -201,6 +201,8 @@ func (v *validator) node(i int, n *Node) {
 		v.window(i, n)
 	case n.Process != nil:
 		v.process(i, n)
+	case n.Join != nil:
+		v.join(i, n)
 	case n.Sink != nil:
 		v.sink(p+".sink", n.Sink)
 	}
@@ -626,6 +628,14 @@ func (v *validator) expressions(order []int) {
 			}
 		case n.Union != nil:
 			res = in
+		case n.Join != nil:
+			side := func(ref string) map[string]string {
+				if !known[ref] {
+					return nil
+				}
+				return out[ref]
+			}
+			res = v.joinSchema(i, n, side(n.Join.Left), side(n.Join.Right), joinKeyType)
 		case n.Sink != nil:
 			if k := n.Sink.Kafka; k != nil && k.Key != "" {
 				compile(p+".sink.kafka.key", k.Key, expr.Any, in)
