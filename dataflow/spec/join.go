@@ -40,6 +40,10 @@ type Join struct {
 	// known (set by validation): an unmatched left record of a left join
 	// has them as null.
 	rightFields []string
+	// using is the key field both inputs name alike (key_by.as), which
+	// the output has once, from the left, as SQL's JOIN ... USING (set by
+	// validation).
+	using string
 }
 
 // JoinInterval bounds an interval join: right.ts within
@@ -59,6 +63,11 @@ type JoinWindow struct {
 // RightFields returns the right input's field names (sorted) when its
 // schema is known at submit, else nil. Parse sets them.
 func (j *Join) RightFields() []string { return j.rightFields }
+
+// Using returns the key field name both inputs share (their key_by.as),
+// which the output carries once, from the left record; "" when they
+// differ. Parse sets it.
+func (j *Join) Using() string { return j.using }
 
 // Inputs are the join's inputs in the order the node reads them.
 func (j *Join) Inputs() []string {
@@ -184,13 +193,21 @@ func (v *validator) needsEventTime(i int, p, what string) {
 func (v *validator) joinSchema(i int, n *Node, left, right map[string]string, keyType func(*Node, map[string]string) string) map[string]string {
 	p := nodePath(i) + ".join"
 	jn := n.Join
+	lu, ru := v.j.Node(jn.Left), v.j.Node(jn.Right)
+	jn.using = ""
+	if lu != nil && ru != nil && lu.KeyBy != nil && ru.KeyBy != nil && lu.KeyBy.As == ru.KeyBy.As {
+		jn.using = lu.KeyBy.As
+	}
 	jn.rightFields = nil
 	if right != nil {
-		jn.rightFields = slices.Sorted(maps.Keys(right))
+		for _, f := range slices.Sorted(maps.Keys(right)) {
+			if f != jn.using {
+				jn.rightFields = append(jn.rightFields, f)
+			}
+		}
 	}
 	// Keys meet only when they are equal values: an int key never
 	// equals a string key.
-	lu, ru := v.j.Node(jn.Left), v.j.Node(jn.Right)
 	if lu != nil && ru != nil && lu.KeyBy != nil && ru.KeyBy != nil {
 		lt, rt := keyType(lu, left), keyType(ru, right)
 		if lt != "any" && rt != "any" && lt != rt && !(isNumber(lt) && isNumber(rt)) {
@@ -204,7 +221,7 @@ func (v *validator) joinSchema(i int, n *Node, left, right map[string]string, ke
 	for name, t := range left {
 		out[jn.LeftPrefix+name] = t
 	}
-	for _, name := range slices.Sorted(maps.Keys(right)) {
+	for _, name := range jn.rightFields {
 		o := jn.RightPrefix + name
 		if _, dup := out[o]; dup {
 			v.errorf(p, "both inputs have a field %q: set left_prefix or right_prefix (such as right_prefix: r_)", o)

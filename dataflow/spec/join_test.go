@@ -47,8 +47,12 @@ func TestParseJoin(t *testing.T) {
 	if n.Join.Type != JoinLeft || n.Join.Interval.Lower.D().Seconds() != 10 || n.Join.Interval.Upper.D().Minutes() != 1 {
 		t.Fatalf("join %+v", n.Join)
 	}
-	if got, want := n.Join.RightFields(), []string{"id", "seller", "ts"}; !reflect.DeepEqual(got, want) {
+	// id is the key of both sides: the output has it once, from the left.
+	if got, want := n.Join.RightFields(), []string{"seller", "ts"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("right fields %v, want %v", got, want)
+	}
+	if n.Join.Using() != "id" {
+		t.Fatalf("using %q, want id", n.Join.Using())
 	}
 	// The default type is inner.
 	j, err = Parse([]byte(strings.Replace(joinSpec, "      type: left\n", "", 1)))
@@ -84,8 +88,9 @@ pipeline:
 		{`join: {left: ka, right: kb, window: {sliding: {size: 1m, slide: 2m}}}`, `pipeline[4].join.window.sliding.slide: must not exceed size`},
 		{`join: {left: ka, right: kb, window: {}}`, `pipeline[4].join.window: needs tumbling or sliding`},
 		{`join: {left: ka, right: kb, interval: {upper: 1s}, left_prefix: "a-"}`, `pipeline[4].join.left_prefix: "a-": want letters`},
-		// Both sides have id and ts: without a prefix the output names clash.
-		{`join: {left: ka, right: kb, interval: {upper: 1s}}`, `pipeline[4].join: both inputs have a field "id": set left_prefix or right_prefix`},
+		// Both sides have ts: without a prefix the output names clash (the
+		// key field id both key_by nodes name is there once).
+		{`join: {left: ka, right: kb, interval: {upper: 1s}}`, `pipeline[4].join: both inputs have a field "ts": set left_prefix or right_prefix`},
 		{`{inputs: [kb, ka], join: {left: ka, right: kb, interval: {upper: 1s}, right_prefix: r_}}`, `pipeline[4].inputs: a join reads join.left and join.right: leave inputs out`},
 	} {
 		spec := strings.Replace(src, "JOIN", c.join, 1)
