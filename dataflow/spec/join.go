@@ -10,6 +10,15 @@ import (
 // KindJoin is the kind of a node that joins two keyed streams.
 const KindJoin = "join"
 
+// DeletedField marks a changelog record that deletes its key's row: an
+// upsert Kafka source's tombstone, as Debezium's unwrap transform writes
+// it.
+const DeletedField = "__deleted"
+
+// DefaultUpsertKeyField is the field an upsert Kafka source puts the
+// message key into.
+const DefaultUpsertKeyField = "key"
+
 // Join types.
 const (
 	JoinInner = "inner"
@@ -30,6 +39,10 @@ type Join struct {
 	Interval *JoinInterval `yaml:"interval,omitempty"`
 	// Window joins the records of a key that fall into the same window.
 	Window *JoinWindow `yaml:"window,omitempty"`
+	// Lookup joins each left record with the latest right record of its
+	// key as of its arrival: the right input is a table (a changelog),
+	// where a record with "__deleted": true deletes its key's row.
+	Lookup *struct{} `yaml:"lookup,omitempty"`
 	// LeftPrefix and RightPrefix are put before the names of the left and
 	// the right record's fields in the output (default none); a name both
 	// sides would give the output is an error.
@@ -88,11 +101,21 @@ func (v *validator) join(i int, n *Node) {
 	p := nodePath(i) + ".join"
 	jn := n.Join
 	v.check(oneOf(p+".type", jn.Type, JoinInner, JoinLeft))
+	var modes []string
+	for _, m := range []struct {
+		set  bool
+		name string
+	}{{jn.Interval != nil, "interval"}, {jn.Window != nil, "window"}, {jn.Lookup != nil, "lookup"}} {
+		if m.set {
+			modes = append(modes, m.name)
+		}
+	}
 	switch {
-	case jn.Interval != nil && jn.Window != nil:
-		v.errorf(p, "has interval and window; set exactly one")
-	case jn.Interval == nil && jn.Window == nil:
-		v.errorf(p, "needs interval (an interval join) or window (a windowed join)")
+	case len(modes) > 1:
+		v.errorf(p, "has %s; set exactly one", strings.Join(modes, " and "))
+	case len(modes) == 0:
+		v.errorf(p, "needs interval (an interval join), window (a windowed join) or lookup (a lookup join against a table)")
+	case jn.Lookup != nil:
 	case jn.Interval != nil:
 		iv := jn.Interval
 		for _, d := range []struct {
@@ -159,9 +182,11 @@ func (v *validator) join(i int, n *Node) {
 			v.errorf(sp, "a join reads key_by nodes (records meet by key); %q is a %s", name, v.j.Pipeline[u].Kind())
 		}
 	}
-	// Every source upstream must assign event time: both kinds of join are
-	// driven by the watermark.
-	v.needsEventTime(i, p, "joins")
+	// Every source upstream must assign event time: interval and windowed
+	// joins are driven by the watermark. A lookup join is not.
+	if jn.Lookup == nil {
+		v.needsEventTime(i, p, "interval and windowed joins")
+	}
 }
 
 // needsEventTime reports every source upstream of node i without
@@ -201,7 +226,7 @@ func (v *validator) joinSchema(i int, n *Node, left, right map[string]string, ke
 	jn.rightFields = nil
 	if right != nil {
 		for _, f := range slices.Sorted(maps.Keys(right)) {
-			if f != jn.using {
+			if f != jn.using && f != DeletedField {
 				jn.rightFields = append(jn.rightFields, f)
 			}
 		}
@@ -252,8 +277,11 @@ func joinKeyType(u *Node, in map[string]string) string {
 // String renders the join for messages, such as "interval join of a and b".
 func (j *Join) String() string {
 	kind := "window"
-	if j.Interval != nil {
+	switch {
+	case j.Interval != nil:
 		kind = "interval"
+	case j.Lookup != nil:
+		kind = "lookup"
 	}
 	return fmt.Sprintf("%s %s join of %s and %s", j.Type, kind, j.Left, j.Right)
 }

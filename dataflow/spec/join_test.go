@@ -125,8 +125,54 @@ pipeline:
 	// Without event time on a source the join cannot run.
 	src2 := strings.Replace(src, "schema: {name: string, ts: int}, event_time: {field: ts}", "schema: {name: int, ts: int}", 1)
 	_, err = Parse([]byte(src2))
-	want = `pipeline[4].join: joins need event time: source "b" has no event_time`
+	want = `pipeline[4].join: interval and windowed joins need event time: source "b" has no event_time`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("got %v, want %s", err, want)
+	}
+}
+
+// A lookup join needs no event time; its right side is typically an upsert
+// Kafka source, whose key field and deleted marker are in its schema.
+func TestLookupJoinSpec(t *testing.T) {
+	src := `
+name: j
+pipeline:
+  - {name: users, source: {kafka: {brokers: [b:9092], topic: users, upsert: true, key_field: user}, schema: {name: string}}}
+  - {name: orders, source: {kafka: {brokers: [b:9092], topic: orders}, schema: {user: string, n: int}}}
+  - {name: ku, inputs: [users], key_by: user}
+  - {name: ko, inputs: [orders], key_by: user}
+  - {name: j, join: {left: ko, right: ku, type: left, lookup: {}}}
+  - filter: "name == nil || n > 1"
+  - sink: {stdout: {}}
+`
+	j, err := Parse([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jn := j.Node("j").Join
+	if got := jn.RightFields(); !reflect.DeepEqual(got, []string{"name"}) || jn.Using() != "user" {
+		t.Fatalf("right fields %v, using %q: want [name] and user (no %s)", got, jn.Using(), DeletedField)
+	}
+	if k := j.Node("users").Source.Kafka; k.KeyField != "user" {
+		t.Fatalf("key field %q", k.KeyField)
+	}
+	for _, c := range []struct{ from, to, want string }{
+		{"lookup: {}", "lookup: {}, interval: {upper: 1s}", "pipeline[4].join: has interval and lookup; set exactly one"},
+		{"topic: orders}", "topic: orders, key_field: k}", "pipeline[1].source.kafka.key_field: only with upsert: true"},
+		{"key_field: user}", "key_field: \"a b\"}", `pipeline[0].source.kafka.key_field: want a field name, got "a b"`},
+		{"lookup: {}", "window: {tumbling: 1s}", `pipeline[4].join: interval and windowed joins need event time: source "orders" has no event_time`},
+	} {
+		_, err := Parse([]byte(strings.Replace(src, c.from, c.to, 1)))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s:\n got %v\nwant %s", c.to, err, c.want)
+		}
+	}
+	// Upsert defaults the key field to key.
+	j, err = Parse([]byte(strings.Replace(strings.Replace(src, ", key_field: user", "", 1), "key_by: user}\n  - {name: ko", "key_by: key}\n  - {name: ko", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := j.Node("users").Source.Kafka; k.KeyField != DefaultUpsertKeyField {
+		t.Fatalf("default key field %q", k.KeyField)
 	}
 }

@@ -255,6 +255,9 @@ func (n *Node) setDefaults() {
 			def(&k.Format, DefaultFormat)
 			def(&k.StartFrom, DefaultStartFrom)
 			def(&k.Isolation, DefaultIsolation)
+			if k.Upsert {
+				def(&k.KeyField, DefaultUpsertKeyField)
+			}
 		}
 		if g := s.Datagen; g != nil {
 			if g.Nexmark != nil {

@@ -120,6 +120,14 @@ type KafkaSource struct {
 	Isolation string `yaml:"isolation,omitempty"`
 	// Bounded stops at the end offsets seen when the job starts.
 	Bounded bool `yaml:"bounded,omitempty"`
+	// Upsert reads the topic as a table's changelog, as Flink's
+	// upsert-kafka does: the message key goes into field KeyField, and a
+	// message with a null value (a tombstone) becomes a record of the key
+	// and "__deleted": true (join.go, lookup joins).
+	Upsert bool `yaml:"upsert,omitempty"`
+	// KeyField is the field that receives the message key as a string
+	// (upsert only; default "key").
+	KeyField string `yaml:"key_field,omitempty"`
 }
 
 // DatagenSource generates a deterministic stream from a seed.

@@ -280,6 +280,11 @@ func (v *validator) source(p string, s *Source) {
 		v.check(oneOf(p+".kafka.format", k.Format, "json", "raw"))
 		v.check(oneOf(p+".kafka.start_from", k.StartFrom, "earliest", "latest"))
 		v.check(oneOf(p+".kafka.isolation", k.Isolation, "read_committed", "read_uncommitted"))
+		if k.KeyField != "" && !k.Upsert {
+			v.errorf(p+".kafka.key_field", "only with upsert: true")
+		} else if k.Upsert && !isIdent(k.KeyField) {
+			v.errorf(p+".kafka.key_field", "want a field name, got %q", k.KeyField)
+		}
 	case s.Datagen != nil:
 		g := s.Datagen
 		v.check(oneOf(p+".datagen.profile", g.Profile, "access-log", "sequence", ProfileNexmark))
@@ -557,6 +562,11 @@ func (v *validator) expressions(order []int) {
 		switch {
 		case n.Source != nil:
 			res = validSchema(n.Source.Schema)
+			if k := n.Source.Kafka; k != nil && k.Upsert && res != nil {
+				res = maps.Clone(res)
+				res[k.KeyField] = "string"
+				res[DeletedField] = "any"
+			}
 			if e := n.Source.EventTime; e != nil && strings.TrimSpace(e.Field) != "" {
 				compile(p+".source.event_time.field", e.Field, expr.Any, res)
 			}

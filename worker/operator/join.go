@@ -17,11 +17,12 @@ const (
 	joinRight = 1
 )
 
-// NewJoin builds a join node's operator (docs/spec.md, "join"): an interval
-// or a windowed join of its two keyed inputs, inner or left outer. Both
-// keep their records in the keyed-state backend (dataflow/state), with
-// event-time timers that drop them once the watermark has passed every
-// time they could still match; so the state is in checkpoints grouped by
+// NewJoin builds a join node's operator (docs/spec.md, "join"): an
+// interval, windowed or lookup join of its two keyed inputs, inner or left
+// outer. The first two keep their records in the keyed-state backend
+// (dataflow/state), with event-time timers that drop them once the
+// watermark has passed every time they could still match; the lookup
+// join keeps its table there. So the state is in checkpoints grouped by
 // key group and follows a rescale.
 func NewJoin(node *spec.Node, ctx *dataflow.Context) (dataflow.Operator, error) {
 	if node == nil || node.Join == nil {
@@ -37,8 +38,10 @@ func NewJoin(node *spec.Node, ctx *dataflow.Context) (dataflow.Operator, error) 
 		return newIntervalJoin(j, jn.Interval)
 	case jn.Window != nil:
 		return newWindowJoin(j, jn.Window)
+	case jn.Lookup != nil:
+		return newLookupJoin(j)
 	}
-	return nil, fmt.Errorf("node %s: join has neither interval nor window", node.Name)
+	return nil, fmt.Errorf("node %s: join has no interval, window or lookup", node.Name)
 }
 
 // joinCore is what both joins share: the state backend, the output shape
