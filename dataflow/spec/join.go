@@ -67,10 +67,18 @@ type JoinInterval struct {
 	Upper Duration `yaml:"upper,omitempty"`
 }
 
-// JoinWindow is the window of a windowed join: tumbling or sliding.
+// JoinWindow is the window of a windowed join: tumbling, sliding or
+// session.
 type JoinWindow struct {
-	Tumbling Duration `yaml:"tumbling,omitempty"`
-	Sliding  *Sliding `yaml:"sliding,omitempty"`
+	Tumbling Duration     `yaml:"tumbling,omitempty"`
+	Sliding  *Sliding     `yaml:"sliding,omitempty"`
+	Session  *JoinSession `yaml:"session,omitempty"`
+}
+
+// JoinSession is a session window of a join: the records of a key, of
+// both sides, less than Gap apart.
+type JoinSession struct {
+	Gap Duration `yaml:"gap,omitempty"`
 }
 
 // RightFields returns the right input's field names (sorted) when its
@@ -131,11 +139,24 @@ func (v *validator) join(i int, n *Node) {
 		}
 	default:
 		w := jn.Window
+		var shapes []string
+		for _, m := range []struct {
+			set  bool
+			name string
+		}{{w.Tumbling != 0, "tumbling"}, {w.Sliding != nil, "sliding"}, {w.Session != nil, "session"}} {
+			if m.set {
+				shapes = append(shapes, m.name)
+			}
+		}
 		switch {
-		case w.Tumbling != 0 && w.Sliding != nil:
-			v.errorf(p+".window", "has tumbling and sliding; set exactly one")
-		case w.Tumbling == 0 && w.Sliding == nil:
-			v.errorf(p+".window", "needs tumbling or sliding")
+		case len(shapes) > 1:
+			v.errorf(p+".window", "has %s; set exactly one", strings.Join(shapes, " and "))
+		case len(shapes) == 0:
+			v.errorf(p+".window", "needs tumbling, sliding or session")
+		case w.Session != nil:
+			if w.Session.Gap.D().Milliseconds() <= 0 {
+				v.errorf(p+".window.session.gap", "must be at least 1ms")
+			}
 		case w.Sliding == nil:
 			if w.Tumbling.D().Milliseconds() <= 0 {
 				v.errorf(p+".window.tumbling", "must be at least 1ms")

@@ -86,7 +86,9 @@ pipeline:
 		{`join: {left: ka, right: kb, interval: {lower: -2s, upper: 1s}}`, `pipeline[4].join.interval: is empty`},
 		{`join: {left: ka, right: kb, type: full, interval: {upper: 1s}}`, `pipeline[4].join.type: want inner or left, got "full"`},
 		{`join: {left: ka, right: kb, window: {sliding: {size: 1m, slide: 2m}}}`, `pipeline[4].join.window.sliding.slide: must not exceed size`},
-		{`join: {left: ka, right: kb, window: {}}`, `pipeline[4].join.window: needs tumbling or sliding`},
+		{`join: {left: ka, right: kb, window: {session: {gap: 0s}}, right_prefix: r_}`, `pipeline[4].join.window.session.gap: must be at least 1ms`},
+		{`join: {left: ka, right: kb, window: {tumbling: 1s, session: {gap: 1s}}, right_prefix: r_}`, `pipeline[4].join.window: has tumbling and session; set exactly one`},
+		{`join: {left: ka, right: kb, window: {}}`, `pipeline[4].join.window: needs tumbling, sliding or session`},
 		{`join: {left: ka, right: kb, interval: {upper: 1s}, left_prefix: "a-"}`, `pipeline[4].join.left_prefix: "a-": want letters`},
 		// Both sides have ts: without a prefix the output names clash (the
 		// key field id both key_by nodes name is there once).

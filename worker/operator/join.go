@@ -36,6 +36,8 @@ func NewJoin(node *spec.Node, ctx *dataflow.Context) (dataflow.Operator, error) 
 	switch {
 	case jn.Interval != nil:
 		return newIntervalJoin(j, jn.Interval)
+	case jn.Window != nil && jn.Window.Session != nil:
+		return newSessionJoin(j, jn.Window.Session.Gap.D().Milliseconds())
 	case jn.Window != nil:
 		return newWindowJoin(j, jn.Window)
 	case jn.Lookup != nil:

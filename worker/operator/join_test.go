@@ -279,6 +279,55 @@ func windowModel(evs []joinEvent, size, slide int64, outer bool) []string {
 	return rows
 }
 
+// sessionModel is the session-window join by its definition: per key, the
+// records of both sides not behind their watermark on arrival, sorted by
+// time, split where two neighbours are gap or more apart; per session
+// [first, last + gap) every pair at last + gap - 1, and with outer the
+// left records of a session without right ones.
+func sessionModel(evs []joinEvent, gap int64, outer bool) []string {
+	type tagged struct {
+		modelRec
+		side int
+	}
+	byKey := map[string][]tagged{}
+	for _, e := range evs {
+		if e.kind == 'r' && e.ts > e.wm {
+			byKey[e.key] = append(byKey[e.key], tagged{modelRec{e.key, e.id, e.ts}, e.side})
+		}
+	}
+	var rows []string
+	for key, rs := range byKey {
+		slices.SortFunc(rs, func(a, b tagged) int { return int(a.ts - b.ts) })
+		for i := 0; i < len(rs); {
+			j := i + 1
+			for j < len(rs) && rs[j].ts-rs[j-1].ts < gap {
+				j++
+			}
+			session := rs[i:j]
+			end := rs[j-1].ts + gap
+			var ls, rr []modelRec
+			for _, x := range session {
+				if x.side == joinLeft {
+					ls = append(ls, x.modelRec)
+				} else {
+					rr = append(rr, x.modelRec)
+				}
+			}
+			for _, l := range ls {
+				for _, r := range rr {
+					rows = append(rows, rowOf(key, end-1, l, &r))
+				}
+				if len(rr) == 0 && outer {
+					rows = append(rows, rowOf(key, end-1, l, nil))
+				}
+			}
+			i = j
+		}
+	}
+	slices.Sort(rows)
+	return rows
+}
+
 // Every join against its model over random runs with snapshots, crashes
 // and restores at other parallelisms (the key groups split and merged):
 // the committed output is the model's, exactly once, and the state is
@@ -303,6 +352,10 @@ func TestJoinsMatchModel(t *testing.T) {
 			func(e []joinEvent) []string { return windowModel(e, 60, 20, true) }},
 		{"sliding-inner", `{left: ka, right: kb, window: {sliding: {size: 60ms, slide: 20ms}}}`,
 			func(e []joinEvent) []string { return windowModel(e, 60, 20, false) }},
+		{"session-inner", `{left: ka, right: kb, window: {session: {gap: 15ms}}}`,
+			func(e []joinEvent) []string { return sessionModel(e, 15, false) }},
+		{"session-left", `{left: ka, right: kb, type: left, window: {session: {gap: 15ms}}}`,
+			func(e []joinEvent) []string { return sessionModel(e, 15, true) }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
