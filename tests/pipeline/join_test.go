@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -106,6 +107,21 @@ pipeline:
 	c.Cancel(t, id)
 }
 
+// readCommittedN reads topic with read_committed until it has n records
+// (a first poll may come back empty while the consumer connects), or what
+// it has after a backstop timeout.
+func readCommittedN(t *testing.T, c *cluster.Cluster, topic string, n int) []string {
+	t.Helper()
+	var got []string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got = readCommitted(t, c.KafkaAddr(), topic)
+		if len(got) >= n || time.Now().After(deadline) {
+			return got
+		}
+	}
+}
+
 func merge(a, b map[string]any) map[string]any {
 	out := map[string]any{}
 	for k, v := range a {
@@ -178,5 +194,93 @@ pipeline:
       kafka: {brokers: ["${KAFKA_BROKERS}"], topic: clicks-views, delivery: exactly-once}
 `)
 	j := c.WaitState(t, id, "FINISHED", 60*time.Second)
-	sameLines(t, "clicks with views\n"+cluster.Describe(j), readCommitted(t, c.KafkaAddr(), "clicks-views"), want)
+	sameLines(t, "clicks with views\n"+cluster.Describe(j), readCommittedN(t, c, "clicks-views", len(want)), want)
+}
+
+// A session-window left join of clicks and views per user over bounded
+// Kafka input (a user's records of both sides less than 100ms apart are
+// one session), through an exactly-once sink, at parallelism 3.
+func TestKafkaSessionJoinBounded(t *testing.T) {
+	c := cluster.New(t, cluster.Config{Workers: 2, Slots: 4, Kafka: true})
+	c.CreateTopic(t, "s-clicks", 2)
+	c.CreateTopic(t, "s-views", 2)
+	type ev struct {
+		user   string
+		n, ts  int64
+		isView bool
+	}
+	var evs []ev
+	var cm, vm []cluster.Message
+	for i := int64(0); i < 150; i++ {
+		// Bursts: 10 records 30ms apart, then a pause of 400ms.
+		e := ev{user: []string{"ann", "bob", "cid"}[i%3], n: i, ts: t0 + (i/10)*700 + (i%10)*30}
+		evs = append(evs, e)
+		cm = append(cm, cluster.Message{Partition: int32(i % 2), Value: []byte(fmt.Sprintf(`{"user": %q, "click": %d, "ts": %d}`, e.user, e.n, e.ts))})
+	}
+	for i := int64(0); i < 40; i++ {
+		e := ev{user: []string{"ann", "bob", "cid", "dan"}[i%4], n: i, ts: t0 + i*260, isView: true}
+		evs = append(evs, e)
+		vm = append(vm, cluster.Message{Partition: int32(i % 2), Value: []byte(fmt.Sprintf(`{"user": %q, "view": %d, "ts": %d}`, e.user, e.n, e.ts))})
+	}
+	// The model: per user, sort by time and cut where neighbours are 100ms
+	// or more apart.
+	byUser := map[string][]ev{}
+	for _, e := range evs {
+		byUser[e.user] = append(byUser[e.user], e)
+	}
+	var want []string
+	for _, es := range byUser {
+		slices.SortFunc(es, func(a, b ev) int { return int(a.ts - b.ts) })
+		for i := 0; i < len(es); {
+			j := i + 1
+			for j < len(es) && es[j].ts-es[j-1].ts < 100 {
+				j++
+			}
+			var cs, vs []ev
+			for _, e := range es[i:j] {
+				if e.isView {
+					vs = append(vs, e)
+				} else {
+					cs = append(cs, e)
+				}
+			}
+			for _, cl := range cs {
+				for _, v := range vs {
+					want = append(want, line(map[string]any{"user": cl.user, "click": cl.n, "ts": cl.ts, "v_view": v.n, "v_ts": v.ts}))
+				}
+				if len(vs) == 0 {
+					want = append(want, line(map[string]any{"user": cl.user, "click": cl.n, "ts": cl.ts, "v_view": nil, "v_ts": nil}))
+				}
+			}
+			i = j
+		}
+	}
+	c.Produce(t, "s-clicks", cm...)
+	c.Produce(t, "s-views", vm...)
+	id := c.Submit(t, `name: clicks-views-sessions
+parallelism: 2
+checkpoint: {interval: 100ms}
+pipeline:
+  - name: clicks
+    source:
+      kafka: {brokers: ["${KAFKA_BROKERS}"], topic: s-clicks, bounded: true}
+      schema: {user: string, click: int, ts: int}
+      event_time: {field: ts}
+  - {name: clicks-by-user, key_by: user}
+  - name: views
+    source:
+      kafka: {brokers: ["${KAFKA_BROKERS}"], topic: s-views, bounded: true}
+      schema: {user: string, view: int, ts: int}
+      event_time: {field: ts}
+  - {name: views-by-user, key_by: user}
+  - name: joined
+    parallelism: 3
+    join: {left: clicks-by-user, right: views-by-user, type: left, window: {session: {gap: 100ms}}, right_prefix: v_}
+  - name: out
+    parallelism: 3
+    sink:
+      kafka: {brokers: ["${KAFKA_BROKERS}"], topic: s-clicks-views, delivery: exactly-once}
+`)
+	j := c.WaitState(t, id, "FINISHED", 60*time.Second)
+	sameLines(t, "click sessions with views\n"+cluster.Describe(j), readCommittedN(t, c, "s-clicks-views", len(want)), want)
 }
