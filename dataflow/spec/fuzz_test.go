@@ -21,6 +21,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(base))
 	f.Add([]byte("name: x\npipeline:\n  - source: {datagen: {}}\n  - {name: w, inputs: [source-0, w.late], union: {}}\n  - sink: {discard: {}}\n"))
 	f.Add([]byte(processSpec))
+	f.Add([]byte(joinSpec))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if exp, err := ExpandEnv(data, noEnv); err == nil {
 			data = exp
