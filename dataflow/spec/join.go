@@ -19,6 +19,12 @@ const DeletedField = "__deleted"
 // message key into.
 const DefaultUpsertKeyField = "key"
 
+// The fields a windowed join's results carry: the window's bounds.
+const (
+	JoinWindowStart = "window_start"
+	JoinWindowEnd   = "window_end"
+)
+
 // Join types.
 const (
 	JoinInner = "inner"
@@ -263,14 +269,26 @@ func (v *validator) joinSchema(i int, n *Node, left, right map[string]string, ke
 	if left == nil || right == nil {
 		return nil
 	}
-	out := make(map[string]string, len(left)+len(right))
-	for name, t := range left {
-		out[jn.LeftPrefix+name] = t
+	out := make(map[string]string, len(left)+len(right)+2)
+	if jn.Window != nil {
+		out[JoinWindowStart], out[JoinWindowEnd] = "int", "int"
+	}
+	for _, name := range slices.Sorted(maps.Keys(left)) {
+		o := jn.LeftPrefix + name
+		if _, dup := out[o]; dup {
+			v.errorf(p, "the left input has a field %q, which a windowed join's results carry: set left_prefix", o)
+			continue
+		}
+		out[o] = left[name]
 	}
 	for _, name := range jn.rightFields {
 		o := jn.RightPrefix + name
 		if _, dup := out[o]; dup {
-			v.errorf(p, "both inputs have a field %q: set left_prefix or right_prefix (such as right_prefix: r_)", o)
+			if o == JoinWindowStart || o == JoinWindowEnd {
+				v.errorf(p, "the right input has a field %q, which a windowed join's results carry: set right_prefix", o)
+			} else {
+				v.errorf(p, "both inputs have a field %q: set left_prefix or right_prefix (such as right_prefix: r_)", o)
+			}
 			continue
 		}
 		out[o] = right[name]

@@ -178,3 +178,32 @@ pipeline:
 		t.Fatalf("default key field %q", k.KeyField)
 	}
 }
+
+// A windowed join's results carry window_start and window_end: an input
+// field that would take one of those names is refused at submit.
+func TestWindowJoinFieldsClash(t *testing.T) {
+	src := `
+name: j
+pipeline:
+  - {name: a, source: {datagen: {profile: sequence}, schema: {id: int, ts: int, start: int}, event_time: {field: ts}}}
+  - {name: b, source: {datagen: {profile: sequence}, schema: {id: int, ts: int, window_end: int}, event_time: {field: ts}}}
+  - {name: ka, inputs: [a], key_by: id}
+  - {name: kb, inputs: [b], key_by: id}
+  - {name: j, join: {left: ka, right: kb, window: {tumbling: 1s}, left_prefix: window_, right_prefix: r_}}
+  - sink: {stdout: {}}
+`
+	_, err := Parse([]byte(src))
+	want := `pipeline[4].join: the left input has a field "window_start", which a windowed join's results carry: set left_prefix`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+	_, err = Parse([]byte(strings.Replace(strings.Replace(src, "left_prefix: window_", "left_prefix: l_", 1), "right_prefix: r_", "right_prefix: \"\"", 1)))
+	want = `pipeline[4].join: the right input has a field "window_end", which a windowed join's results carry: set right_prefix`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+	// An interval join carries no window fields.
+	if _, err := Parse([]byte(strings.Replace(src, "window: {tumbling: 1s}", "interval: {upper: 1s}", 1))); err != nil {
+		t.Fatal(err)
+	}
+}

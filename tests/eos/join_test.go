@@ -58,8 +58,8 @@ func sessionJoinModel(evs []sjEvent) []string {
 		byUser[e.user] = append(byUser[e.user], e)
 	}
 	var rows []string
-	row := func(c sjEvent, v *sjEvent) string {
-		m := map[string]any{"user": c.user, "click": c.n, "ts": c.ts, "v_view": nil, "v_ts": nil}
+	row := func(c sjEvent, v *sjEvent, start, end int64) string {
+		m := map[string]any{"user": c.user, "click": c.n, "ts": c.ts, "v_view": nil, "v_ts": nil, "window_start": start, "window_end": end}
 		if v != nil {
 			m["v_view"], m["v_ts"] = v.n, v.ts
 		}
@@ -81,12 +81,13 @@ func sessionJoinModel(evs []sjEvent) []string {
 					cs = append(cs, e)
 				}
 			}
+			start, end := es[i].ts, es[j-1].ts+600
 			for _, c := range cs {
 				for k := range vs {
-					rows = append(rows, row(c, &vs[k]))
+					rows = append(rows, row(c, &vs[k], start, end))
 				}
 				if len(vs) == 0 {
-					rows = append(rows, row(c, nil))
+					rows = append(rows, row(c, nil, start, end))
 				}
 			}
 			i = j

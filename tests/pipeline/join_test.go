@@ -163,7 +163,9 @@ func TestKafkaWindowJoinBounded(t *testing.T) {
 	for _, cl := range clicks {
 		for _, v := range views {
 			if cl.user == v.user && cl.ts/1000 == v.ts/1000 {
-				want = append(want, line(map[string]any{"user": cl.user, "click": cl.n, "ts": cl.ts, "v_view": v.n, "v_ts": v.ts}))
+				start := cl.ts - cl.ts%1000
+				want = append(want, line(map[string]any{"user": cl.user, "click": cl.n, "ts": cl.ts, "v_view": v.n, "v_ts": v.ts,
+					"window_start": start, "window_end": start + 1000}))
 			}
 		}
 	}
@@ -244,12 +246,15 @@ func TestKafkaSessionJoinBounded(t *testing.T) {
 					cs = append(cs, e)
 				}
 			}
+			start, end := es[i].ts, es[j-1].ts+100
 			for _, cl := range cs {
 				for _, v := range vs {
-					want = append(want, line(map[string]any{"user": cl.user, "click": cl.n, "ts": cl.ts, "v_view": v.n, "v_ts": v.ts}))
+					want = append(want, line(map[string]any{"user": cl.user, "click": cl.n, "ts": cl.ts, "v_view": v.n, "v_ts": v.ts,
+						"window_start": start, "window_end": end}))
 				}
 				if len(vs) == 0 {
-					want = append(want, line(map[string]any{"user": cl.user, "click": cl.n, "ts": cl.ts, "v_view": nil, "v_ts": nil}))
+					want = append(want, line(map[string]any{"user": cl.user, "click": cl.n, "ts": cl.ts, "v_view": nil, "v_ts": nil,
+						"window_start": start, "window_end": end}))
 				}
 			}
 			i = j

@@ -64,6 +64,10 @@ type joinCore struct {
 	snapKeys    int64
 	sinceStats  int
 	emitted     dataflow.Record
+	// win is the window being fired, [start, end), whose bounds a
+	// windowed join's results carry as window_start and window_end; nil
+	// for interval and lookup joins.
+	win         *joinSession
 	outerHoldMs int64 // how far the forwarded watermark trails the input's
 	forwardedWM int64
 }
@@ -169,6 +173,10 @@ func (j *joinCore) emit(key any, l, r *dataflow.Record, ts int64, out dataflow.O
 			j.names = append(j.names, name)
 			j.vals = append(j.vals, nil)
 		}
+	}
+	if j.win != nil {
+		j.names = append(j.names, spec.JoinWindowStart, spec.JoinWindowEnd)
+		j.vals = append(j.vals, j.win.Start, j.win.End)
 	}
 	shape, err := j.shapes.Shape(j.names)
 	if err != nil {

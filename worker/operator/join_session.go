@@ -157,6 +157,8 @@ func (op *sessionJoin) fire(t state.Timer, out dataflow.Output) error {
 	if err != nil {
 		return err
 	}
+	op.win = &joinSession{Start: t.Namespace, End: end}
+	defer func() { op.win = nil }()
 	for li := range left {
 		for ri := range right {
 			if err := op.emit(t.Key, &left[li].rec, &right[ri].rec, end-1, out); err != nil {

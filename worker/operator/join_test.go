@@ -196,7 +196,8 @@ func (j *joinCore) backendStats() (entries, timers int64) {
 
 // joinRow renders a join result: key, time, and the four fields.
 func joinRow(r dataflow.Record) string {
-	return fmt.Sprintf("%v@%d l%v/%v r%v/%v", r.Key, r.Time, r.Fields.Get("lid"), r.Fields.Get("lt"), r.Fields.Get("rid"), r.Fields.Get("rt"))
+	return fmt.Sprintf("%v@%d l%v/%v r%v/%v w%v-%v", r.Key, r.Time, r.Fields.Get("lid"), r.Fields.Get("lt"), r.Fields.Get("rid"), r.Fields.Get("rt"),
+		r.Fields.Get(spec.JoinWindowStart), r.Fields.Get(spec.JoinWindowEnd))
 }
 
 type modelRec struct {
@@ -204,11 +205,17 @@ type modelRec struct {
 	id, ts int64
 }
 
-func rowOf(key string, ts int64, l modelRec, r *modelRec) string {
-	if r == nil {
-		return fmt.Sprintf("%v@%d l%v/%v r%v/%v", key, ts, l.id, l.ts, nil, nil)
+// rowOf renders a model row as joinRow does; win is the window's start
+// and end for windowed joins.
+func rowOf(key string, ts int64, l modelRec, r *modelRec, win ...int64) string {
+	w := "w<nil>-<nil>"
+	if len(win) == 2 {
+		w = fmt.Sprintf("w%d-%d", win[0], win[1])
 	}
-	return fmt.Sprintf("%v@%d l%v/%v r%v/%v", key, ts, l.id, l.ts, r.id, r.ts)
+	if r == nil {
+		return fmt.Sprintf("%v@%d l%v/%v r%v/%v %s", key, ts, l.id, l.ts, nil, nil, w)
+	}
+	return fmt.Sprintf("%v@%d l%v/%v r%v/%v %s", key, ts, l.id, l.ts, r.id, r.ts, w)
 }
 
 // intervalModel is the interval join by its definition: every pair of
@@ -268,10 +275,10 @@ func windowModel(evs []joinEvent, size, slide int64, outer bool) []string {
 		rs := sides[joinRight][w]
 		for _, l := range ls {
 			for _, r := range rs {
-				rows = append(rows, rowOf(w.key, w.end-1, l, &r))
+				rows = append(rows, rowOf(w.key, w.end-1, l, &r, w.end-size, w.end))
 			}
 			if len(rs) == 0 && outer {
-				rows = append(rows, rowOf(w.key, w.end-1, l, nil))
+				rows = append(rows, rowOf(w.key, w.end-1, l, nil, w.end-size, w.end))
 			}
 		}
 	}
@@ -315,10 +322,10 @@ func sessionModel(evs []joinEvent, gap int64, outer bool) []string {
 			}
 			for _, l := range ls {
 				for _, r := range rr {
-					rows = append(rows, rowOf(key, end-1, l, &r))
+					rows = append(rows, rowOf(key, end-1, l, &r, rs[i].ts, end))
 				}
 				if len(rr) == 0 && outer {
-					rows = append(rows, rowOf(key, end-1, l, nil))
+					rows = append(rows, rowOf(key, end-1, l, nil, rs[i].ts, end))
 				}
 			}
 			i = j

@@ -109,6 +109,8 @@ func (op *windowJoin) fire(t state.Timer, out dataflow.Output) error {
 	if err != nil {
 		return err
 	}
+	op.win = &joinSession{Start: end - op.size, End: end}
+	defer func() { op.win = nil }()
 	for i := range left {
 		for k := range right {
 			if err := op.emit(t.Key, &left[i].rec, &right[k].rec, end-1, out); err != nil {
