@@ -65,6 +65,16 @@ type WatermarkHandler interface {
 	ProcessWatermark(wm int64, out Output) error
 }
 
+// InputProcessor is implemented by operators that read several inputs and
+// must know which one a record came from (a join: its left and right
+// input). The runtime calls ProcessInput instead of Process, with the
+// position of the record's input among the node's inputs (spec.Node.Inputs:
+// 0 for a join's left, 1 for its right). Watermarks stay combined over
+// every input (the minimum), as for any operator.
+type InputProcessor interface {
+	ProcessInput(input int, r *Record, out Output) error
+}
+
 // Snapshotter is implemented by operators with state. Snapshot is the
 // synchronous capture on the task goroutine: it must be cheap and return data
 // that later processing does not modify. Restore is called before Open's

@@ -27,6 +27,10 @@ type decoder struct {
 	rd     bytes.Reader
 	shapes dataflow.ShapeCache
 	names  []string
+	// upsertKey is the field that receives the message key in upsert
+	// mode ("" otherwise; upsert.go).
+	upsertKey string
+	tombShape *dataflow.Shape
 }
 
 // rawShape is the shape of a raw-format record: its value in field "value".

@@ -141,6 +141,9 @@ func NewSource(node *spec.Node, ctx *dataflow.Context) (dataflow.Source, error) 
 		stallTimeout:  defaultStallTimeout,
 		dec:           decoder{raw: k.Format == FormatRaw},
 	}
+	if k.Upsert {
+		s.dec.upsertKey = k.KeyField
+	}
 	if sch, err := dataflow.NewSchema(node.Source.Schema); err != nil {
 		problems = append(problems, err.Error())
 	} else {
@@ -735,8 +738,8 @@ func (s *Source) handle(ps *partState, m *sarama.ConsumerMessage, now time.Time,
 		Origin: dataflow.Origin{Source: s.node, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset},
 		Raw:    m, // for dead letters, here or downstream (deadletter.go)
 	}
-	fields, err := s.dec.decode(m.Value)
-	if err == nil && s.etProg != nil {
+	fields, tombstone, err := s.dec.decodeMessage(m.Key, m.Value)
+	if err == nil && s.etProg != nil && !tombstone {
 		rec.Fields = fields
 		var v any
 		if v, err = s.etProg.Eval(fields); err == nil {
@@ -753,7 +756,7 @@ func (s *Source) handle(ps *partState, m *sarama.ConsumerMessage, now time.Time,
 		}
 	} else {
 		rec.Fields = fields
-		if s.tracker != nil {
+		if s.tracker != nil && !tombstone {
 			if wm := s.tracker.Observe(m.Partition, rec.Time, now); wm != eventtime.NoWatermark {
 				rec.SourceWatermark = wm
 			}

@@ -24,6 +24,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(dedupSpec))
 	f.Add([]byte(runningSpec))
 	f.Add([]byte(topNSpec))
+	f.Add([]byte(joinSpec))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if exp, err := ExpandEnv(data, noEnv); err == nil {
 			data = exp

@@ -142,6 +142,7 @@ func (n *Node) kinds() []string {
 	add(n.Dedup != nil, KindDedup)
 	add(n.Running != nil, KindRunning)
 	add(n.TopN != nil, KindTopN)
+	add(n.Join != nil, KindJoin)
 	add(n.Sink != nil, KindSink)
 	return k
 }
@@ -224,6 +225,9 @@ func (j *Job) SetDefaults() {
 			}
 			n.Name = k + "-" + strconv.Itoa(i)
 		}
+		if n.Inputs == nil && n.Join != nil {
+			n.Inputs = n.Join.Inputs()
+		}
 		if n.Inputs == nil && i > 0 && n.Source == nil {
 			n.Inputs = []string{j.Pipeline[i-1].Name}
 		}
@@ -254,6 +258,9 @@ func (n *Node) setDefaults() {
 			def(&k.Format, DefaultFormat)
 			def(&k.StartFrom, DefaultStartFrom)
 			def(&k.Isolation, DefaultIsolation)
+			if k.Upsert {
+				def(&k.KeyField, DefaultUpsertKeyField)
+			}
 		}
 		if g := s.Datagen; g != nil {
 			if g.Nexmark != nil {
@@ -290,6 +297,9 @@ func (n *Node) setDefaults() {
 	if t := n.TopN; t != nil {
 		def(&t.Late, DefaultLate)
 		def(&t.RankAs, DefaultRankAs)
+	}
+	if j := n.Join; j != nil {
+		j.setDefaults()
 	}
 	if s := n.Sink; s != nil {
 		if k := s.Kafka; k != nil {

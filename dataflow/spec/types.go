@@ -23,13 +23,14 @@ type Job struct {
 
 // Node is one named step of the pipeline. Exactly one of the kind fields
 // (Source, Map, Select, Filter, FlatMap, KeyBy, Window, Union, Process,
-// Sink) is set.
+// Join, Sink) is set.
 type Node struct {
 	// Name is unique in the job (default "<kind>-<index>").
 	Name string `yaml:"name,omitempty"`
 	// Inputs are the names of the nodes this one reads; "node.tag" names a
-	// side output. Default: the previous node in the pipeline. Several
-	// inputs are unioned.
+	// side output. Default: the previous node in the pipeline (a join's:
+	// join.left and join.right). Several inputs are unioned, except by a
+	// join, which knows which side each record came from.
 	Inputs []string `yaml:"inputs,omitempty"`
 	// Parallelism overrides the job's default for this node.
 	Parallelism int `yaml:"parallelism,omitempty"`
@@ -52,6 +53,7 @@ type Node struct {
 	Dedup   *Dedup    `yaml:"dedup,omitempty"`   // first record per key within a bound (dedup.go)
 	Running *Running  `yaml:"running,omitempty"` // a non-windowed aggregate per key (running.go)
 	TopN    *TopN     `yaml:"top_n,omitempty"`   // the N first records per key and window (topn.go)
+	Join    *Join     `yaml:"join,omitempty"`    // joins two key_by nodes (join.go)
 	Sink    *Sink     `yaml:"sink,omitempty"`
 }
 
@@ -126,6 +128,14 @@ type KafkaSource struct {
 	Isolation string `yaml:"isolation,omitempty"`
 	// Bounded stops at the end offsets seen when the job starts.
 	Bounded bool `yaml:"bounded,omitempty"`
+	// Upsert reads the topic as a table's changelog, as Flink's
+	// upsert-kafka does: the message key goes into field KeyField, and a
+	// message with a null value (a tombstone) becomes a record of the key
+	// and "__deleted": true (join.go, lookup joins).
+	Upsert bool `yaml:"upsert,omitempty"`
+	// KeyField is the field that receives the message key as a string
+	// (upsert only; default "key").
+	KeyField string `yaml:"key_field,omitempty"`
 }
 
 // DatagenSource generates a deterministic stream from a seed.

@@ -154,7 +154,7 @@ func (v *validator) node(i int, n *Node) {
 	kinds := n.kinds()
 	switch len(kinds) {
 	case 0:
-		v.errorf(p, "needs exactly one of source, map, select, filter, flat_map, key_by, window, union, process, dedup, running, top_n or sink")
+		v.errorf(p, "needs exactly one of source, map, select, filter, flat_map, key_by, window, union, process, dedup, running, top_n, join or sink")
 	case 1:
 	default:
 		v.errorf(p, "has %s; a node has exactly one kind (use a new node for each step)", strings.Join(kinds, " and "))
@@ -207,6 +207,8 @@ func (v *validator) node(i int, n *Node) {
 		v.running(i, n)
 	case n.TopN != nil:
 		v.topN(i, n)
+	case n.Join != nil:
+		v.join(i, n)
 	case n.Sink != nil:
 		v.sink(p+".sink", n.Sink)
 	}
@@ -300,6 +302,11 @@ func (v *validator) source(p string, s *Source) {
 		v.check(oneOf(p+".kafka.format", k.Format, "json", "raw"))
 		v.check(oneOf(p+".kafka.start_from", k.StartFrom, "earliest", "latest"))
 		v.check(oneOf(p+".kafka.isolation", k.Isolation, "read_committed", "read_uncommitted"))
+		if k.KeyField != "" && !k.Upsert {
+			v.errorf(p+".kafka.key_field", "only with upsert: true")
+		} else if k.Upsert && !isIdent(k.KeyField) {
+			v.errorf(p+".kafka.key_field", "want a field name, got %q", k.KeyField)
+		}
 	case s.Datagen != nil:
 		g := s.Datagen
 		v.check(oneOf(p+".datagen.profile", g.Profile, "access-log", "sequence", ProfileNexmark))
@@ -620,6 +627,11 @@ func (v *validator) expressions(order []int) {
 		switch {
 		case n.Source != nil:
 			res = validSchema(n.Source.Schema)
+			if k := n.Source.Kafka; k != nil && k.Upsert && res != nil {
+				res = maps.Clone(res)
+				res[k.KeyField] = "string"
+				res[DeletedField] = "any"
+			}
 			if e := n.Source.EventTime; e != nil && strings.TrimSpace(e.Field) != "" {
 				compile(p+".source.event_time.field", e.Field, expr.Any, res)
 			}
@@ -710,6 +722,14 @@ func (v *validator) expressions(order []int) {
 				out[n.Name+"."+TagLate] = in
 				known[n.Name+"."+TagLate] = true
 			}
+		case n.Join != nil:
+			side := func(ref string) map[string]string {
+				if !known[ref] {
+					return nil
+				}
+				return out[ref]
+			}
+			res = v.joinSchema(i, n, side(n.Join.Left), side(n.Join.Right), joinKeyType)
 		case n.Sink != nil:
 			if k := n.Sink.Kafka; k != nil && k.Key != "" {
 				compile(p+".sink.kafka.key", k.Key, expr.Any, in)

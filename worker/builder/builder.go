@@ -59,6 +59,8 @@ func (b *Builder) Operator(job *spec.Job, node *spec.Node, ctx *dataflow.Context
 	switch {
 	case node.Process != nil:
 		op, err = newProcess(node, ctx)
+	case node.Join != nil:
+		op, err = operator.NewJoin(node, ctx)
 	case node.Sink == nil:
 		op, err = operator.New(job, node, ctx)
 	case node.Sink.Connector != "":

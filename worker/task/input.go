@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/worker/exchange"
@@ -267,6 +268,17 @@ func (t *task) runGate(ctx context.Context) error {
 		}
 		return nil
 	}
+	// A head that reads several inputs apart (a join) is told which one
+	// each record came from: the position of its channel's edge among the
+	// vertex's inputs, which are in the order of the head node's inputs.
+	var inputOf []int
+	ip, _ := head.op.(dataflow.InputProcessor)
+	if ip != nil {
+		inputOf = make([]int, t.gate.NumChannels())
+		for ch := range inputOf {
+			inputOf[ch] = slices.Index(t.v.Inputs, t.gate.Channel(ch).Edge)
+		}
+	}
 	pt := t.startProcTime(t.gate.Wake)
 	defer pt.close()
 	for {
@@ -294,6 +306,12 @@ func (t *task) runGate(ctx context.Context) error {
 			switch e.Kind {
 			case dataflow.KindRecord:
 				t.counters.RecordsIn.Add(1)
+				if ip != nil {
+					if err := head.processInput(ip, inputOf[ch], &e.Record); err != nil {
+						return err
+					}
+					continue
+				}
 				if err := head.process(&e.Record); err != nil {
 					return err
 				}

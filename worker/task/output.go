@@ -197,6 +197,15 @@ func (n *chainNode) process(r *dataflow.Record) error {
 	return wrapNode(n.name, n.op.Process(r, n))
 }
 
+// processInput hands a record of the vertex's input number input (the
+// position of its edge in Vertex.Inputs) to the head of the chain.
+func (n *chainNode) processInput(ip dataflow.InputProcessor, input int, r *dataflow.Record) error {
+	if n.sink {
+		n.t.counters.RecordsOut.Add(1)
+	}
+	return wrapNode(n.name, ip.ProcessInput(input, r, n))
+}
+
 func (n *chainNode) processWatermark(wm int64) error {
 	if h, ok := n.op.(dataflow.WatermarkHandler); ok {
 		return wrapNode(n.name, h.ProcessWatermark(wm, n))
