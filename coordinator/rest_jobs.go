@@ -115,6 +115,11 @@ func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr)
 		return
 	}
+	dryRun, apiErr := boolParam(r, "dry_run")
+	if apiErr != nil {
+		writeError(w, apiErr)
+		return
+	}
 	if from := r.URL.Query().Get("from_savepoint"); from != "" {
 		if err := c.checkSavepointURI(from); err != nil {
 			writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest,
@@ -131,6 +136,21 @@ func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 	} else if r.URL.Query().Has("from_savepoint") {
 		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: "from_savepoint is empty: give the URI of a savepoint or a retained checkpoint"})
+		return
+	}
+	if dryRun {
+		out := api.DryRun{Name: job.Name, Vertices: make([]api.DryRunVertex, 0, len(g.Vertices))}
+		for _, v := range g.Vertices {
+			dv := api.DryRunVertex{ID: v.ID, Parallelism: v.Parallelism}
+			for _, n := range v.Nodes {
+				dv.Nodes = append(dv.Nodes, n.Name)
+			}
+			out.Vertices = append(out.Vertices, dv)
+		}
+		if initial != nil {
+			out.RestoresFrom = initial.URI
+		}
+		writeJSON(w, http.StatusOK, out)
 		return
 	}
 	id, err := c.submit(job, body, g, st, initial)

@@ -52,6 +52,26 @@ func (c *Client) Submit(ctx context.Context, specYAML []byte) (string, error) {
 	return v.ID, nil
 }
 
+// DryRun checks a spec as Submit does, against the cluster (its operators,
+// allowed paths and, with a RestoreOption from FromSavepoint, the
+// savepoint), without submitting it.
+func (c *Client) DryRun(ctx context.Context, specYAML []byte, opts ...RestoreOption) (*DryRun, error) {
+	q := url.Values{"dry_run": {"true"}}
+	for _, o := range opts {
+		o(q)
+	}
+	var v DryRun
+	if err := c.do(ctx, http.MethodPost, "/api/v1/jobs?"+q.Encode(), specYAML, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// FromSavepoint makes a DryRun check a restore from uri.
+func FromSavepoint(uri string) RestoreOption {
+	return func(q url.Values) { q.Set("from_savepoint", uri) }
+}
+
 // RestoreOption changes how SubmitFromSavepoint restores a job.
 type RestoreOption func(url.Values)
 

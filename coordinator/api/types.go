@@ -82,6 +82,22 @@ type JobList struct {
 	Jobs []JobSummary `json:"jobs"`
 }
 
+// DryRun is the answer to POST /api/v1/jobs?dry_run=true: the job passed
+// every check a submission makes and was not submitted.
+type DryRun struct {
+	Name     string         `json:"name"`
+	Vertices []DryRunVertex `json:"vertices"`
+	// RestoresFrom is the savepoint's _metadata URI with from_savepoint.
+	RestoresFrom string `json:"restores_from,omitempty"`
+}
+
+// DryRunVertex is a vertex of the job graph a dry run built.
+type DryRunVertex struct {
+	ID          string   `json:"id"`
+	Parallelism int      `json:"parallelism"`
+	Nodes       []string `json:"nodes"`
+}
+
 // Submitted is the answer to POST /api/v1/jobs.
 type Submitted struct {
 	ID string `json:"id"`

@@ -101,3 +101,19 @@ func TestSavepointsVerb(t *testing.T) {
 	}
 	mustRun(t, 1, "savepoints", "no-such-job", "--coordinator", url)
 }
+
+func TestSubmitDryRun(t *testing.T) {
+	_, url := startCoordinator(t)
+	job := writeFile(t, "job.yaml", countSpec)
+	r := mustRun(t, 0, "submit", "--dry-run", "--coordinator", url, job)
+	if !strings.Contains(r.stdout, "is valid") || !strings.Contains(r.stdout, "not submitted") || !strings.Contains(r.stdout, "gen") {
+		t.Fatalf("%s", r)
+	}
+	if r := mustRun(t, 0, "jobs", "--coordinator", url, "-o", "json"); strings.TrimSpace(r.stdout) != "[]" {
+		t.Fatalf("a dry run submitted a job: %s", r)
+	}
+	r = mustRun(t, 1, "submit", "--dry-run", "--coordinator", url, "--from-savepoint", "file://"+t.TempDir(), job)
+	if !strings.Contains(r.stderr, "cannot restore from") {
+		t.Fatalf("dry run of a bad restore: %s", r)
+	}
+}

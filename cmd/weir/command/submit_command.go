@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -17,7 +18,7 @@ import (
 func newSubmitCommand(g *globals) *cobra.Command {
 	var parallelism int
 	var fromSavepoint string
-	var allowNonRestored bool
+	var allowNonRestored, dryRun bool
 	c := &cobra.Command{
 		Use:   "submit FILE.yaml",
 		Short: "Validate a job spec and submit it; prints the job id",
@@ -55,6 +56,27 @@ func newSubmitCommand(g *globals) *cobra.Command {
 			if allowNonRestored && fromSavepoint == "" {
 				return usagef("--allow-non-restored-state needs --from-savepoint")
 			}
+			if dryRun {
+				var opts []api.RestoreOption
+				if fromSavepoint != "" {
+					opts = append(opts, api.FromSavepoint(fromSavepoint))
+				}
+				if allowNonRestored {
+					opts = append(opts, api.AllowNonRestoredState())
+				}
+				dr, err := g.client().DryRun(cmd.Context(), data, opts...)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "%s is valid: job %q, %d vertices, not submitted\n", args[0], dr.Name, len(dr.Vertices))
+				for _, v := range dr.Vertices {
+					fmt.Fprintf(g.stdout, "  %s ×%d: %s\n", v.ID, v.Parallelism, strings.Join(v.Nodes, " → "))
+				}
+				if dr.RestoresFrom != "" {
+					fmt.Fprintf(g.stdout, "  restores from %s\n", dr.RestoresFrom)
+				}
+				return nil
+			}
 			var id string
 			if fromSavepoint != "" {
 				var opts []api.RestoreOption
@@ -75,6 +97,7 @@ func newSubmitCommand(g *globals) *cobra.Command {
 	addClientFlags(c, g)
 	c.Flags().IntVarP(&parallelism, "parallelism", "p", 0, "override the job's default parallelism")
 	c.Flags().StringVar(&fromSavepoint, "from-savepoint", "", "restore from this savepoint or retained checkpoint (directory URI)")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "check the spec against the coordinator (operators, paths, the savepoint) without submitting it")
 	c.Flags().BoolVar(&allowNonRestored, "allow-non-restored-state", false, "with --from-savepoint: drop the state of nodes the job no longer has instead of refusing")
 	return c
 }
