@@ -15,6 +15,8 @@ type Overview struct {
 	// Coordinator is the coordinator answering (the leader, when several
 	// share etcd: standbys redirect).
 	Coordinator CoordinatorInfo `json:"coordinator"`
+	// Insecure: the REST API needs no token (weir coordinator --insecure).
+	Insecure bool `json:"insecure,omitempty"`
 }
 
 // CoordinatorInfo says which coordinator answers and how it leads.

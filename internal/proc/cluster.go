@@ -53,7 +53,7 @@ func StartCluster(t *testing.T, bin string, workers, slots int) *Cluster {
 		"dev", "kafka", "--addr", c.KafkaAddr, "--data-dir", c.KafkaDataDir)
 	c.Coordinator = Start(t, c.Dir, c.Bin, "coordinator", nil,
 		"coordinator", "--grpc-addr", c.GRPCAddr, "--http-addr", c.HTTPAddr,
-		"--checkpoint-storage", "file://"+c.Storage, "--allowed-paths", c.Allowed)
+		"--checkpoint-storage", "file://"+c.Storage, "--allowed-paths", c.Allowed, "--insecure")
 	for i := 1; i <= workers; i++ {
 		c.StartWorker(fmt.Sprintf("worker-%d", i), slots, nil)
 	}

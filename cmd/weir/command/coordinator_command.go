@@ -19,6 +19,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 		logLevel string
 		hf       haFlags
 		allowed  []string
+		rf       restServerFlags
 	)
 	c := &cobra.Command{
 		Use:   "coordinator",
@@ -40,8 +41,11 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 			if cfg.AllowedPaths, err = spec.ParseRoots(allowed); err != nil {
 				return usageError{fmt.Errorf("--allowed-paths: %w", err)}
 			}
+			if err := rf.apply(&cfg, logger); err != nil {
+				return err
+			}
 			if len(hf.etcd) > 0 {
-				return runHA(cmd.Context(), g, cfg, hf, logger)
+				return runHA(cmd.Context(), g, cfg, hf, logger, rf)
 			}
 			co, err := coordinator.New(cfg)
 			if err != nil {
@@ -51,6 +55,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 				return err
 			}
 			logger.Info("coordinator started", "grpc", co.GRPCAddr(), "http", co.HTTPAddr())
+			rf.announce(logger, co.HTTPAddr())
 			fmt.Fprintf(g.stdout, "coordinator: REST API and web UI on http://%s, workers connect to %s\n", co.HTTPAddr(), co.GRPCAddr())
 			<-cmd.Context().Done()
 			co.Stop()
@@ -63,6 +68,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 	c.Flags().DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "a silent worker is lost after this long")
 	c.Flags().StringVar(&cfg.CheckpointStorage, "checkpoint-storage", coordinator.DefaultCheckpointStorage, "root URI of checkpoints and savepoints of jobs whose spec names no storage")
 	addAllowedPathsFlag(c, &allowed)
+	addRESTServerFlags(c, &rf)
 	c.Flags().IntVar(&cfg.RetainedJobs, "retained-jobs", coordinator.DefaultRetainedJobs, "ended jobs kept, the most recently ended; older ones are forgotten (negative: no limit)")
 	c.Flags().DurationVar(&cfg.JobRetention, "job-retention", coordinator.DefaultJobRetention, "an ended job is forgotten this long after it ended (negative: never)")
 	c.Flags().StringSliceVar(&hf.etcd, "etcd", nil, "etcd endpoints HOST:PORT,…: run as one of several coordinators, the elected leader works and the others stand by (docs/ha.md)")

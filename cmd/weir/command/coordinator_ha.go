@@ -26,7 +26,7 @@ type haFlags struct {
 // is elected, then runs the coordinator with the etcd job store and
 // fencing. A leader that loses its lease stops at once and exits 1 (start
 // it again to stand by); Ctrl-C resigns, so a standby takes over at once.
-func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, logger *slog.Logger) error {
+func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, logger *slog.Logger, rf restServerFlags) error {
 	if hf.ttl < time.Second {
 		return usagef("--lease-ttl must be at least 1s, got %s", hf.ttl)
 	}
@@ -96,6 +96,7 @@ func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, 
 		return err
 	}
 	logger.Info("coordinator leads", "grpc", co.GRPCAddr(), "http", co.HTTPAddr(), "token", leader.Token())
+	rf.announce(logger, co.HTTPAddr())
 	fmt.Fprintf(g.stdout, "coordinator %s: leading; REST API and web UI on http://%s, workers connect to %s\n", self.ID, co.HTTPAddr(), co.GRPCAddr())
 	select {
 	case <-ctx.Done():

@@ -170,6 +170,11 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 		}
 	}
 
+	token, tokensFile, tokenFile, err := devToken(dataDir)
+	if err != nil {
+		return err
+	}
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -233,7 +238,7 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 		return fmt.Errorf("%w (logs in %s)", err, logDir)
 	}
 	if err := start("coordinator", "coordinator", "--etcd", f.etcdAddr, "--grpc-addr", f.grpcAddr, "--http-addr", f.httpAddr,
-		"--checkpoint-storage", "file://"+filepath.Join(dataDir, "checkpoints"), "--allowed-paths", dataDir, lvl); err != nil {
+		"--checkpoint-storage", "file://"+filepath.Join(dataDir, "checkpoints"), "--allowed-paths", dataDir, "--tokens-file", tokensFile, lvl); err != nil {
 		return err
 	}
 	for i := 0; i < f.workers; i++ {
@@ -242,15 +247,16 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 			return err
 		}
 	}
-	client := api.NewClient("http://" + f.httpAddr)
+	client := api.NewClient("http://"+f.httpAddr, api.WithToken(token))
 	if err := waitReady(ctx, exited, func() bool {
 		ws, err := client.Workers(ctx)
 		return err == nil && len(ws) >= f.workers && dialable(f.kafkaAddr)
 	}); err != nil {
 		return fmt.Errorf("%w (logs in %s)", err, logDir)
 	}
-	fmt.Fprintf(g.stdout, "weir dev is running\n  web UI and REST API: http://%s\n  Kafka broker:        %s\n  workers:             %d × %d slots\n  logs:                %s\n",
-		f.httpAddr, f.kafkaAddr, f.workers, f.slots, logDir)
+	fmt.Fprintf(g.stdout, "weir dev is running\n  web UI and REST API: http://%s\n  Kafka broker:        %s\n  workers:             %d × %d slots\n  logs:                %s\n"+
+		"  admin token:         in %s (log in to the web UI with it; for weir verbs: export WEIR_TOKEN=$(cat %s))\n",
+		f.httpAddr, f.kafkaAddr, f.workers, f.slots, logDir, tokenFile, tokenFile)
 
 	if f.example {
 		if err := start("loadgen", "loadgen", "access-log", "--brokers", f.kafkaAddr, "--topic", "access-log",
