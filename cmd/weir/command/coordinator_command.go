@@ -56,7 +56,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 			}
 			logger.Info("coordinator started", "grpc", co.GRPCAddr(), "http", co.HTTPAddr())
 			rf.announce(logger, co.HTTPAddr())
-			fmt.Fprintf(g.stdout, "coordinator: REST API and web UI on http://%s, workers connect to %s\n", co.HTTPAddr(), co.GRPCAddr())
+			fmt.Fprintf(g.stdout, "coordinator: REST API and web UI on %s://%s, workers connect to %s\n", rf.scheme(), co.HTTPAddr(), co.GRPCAddr())
 			<-cmd.Context().Done()
 			co.Stop()
 			return nil

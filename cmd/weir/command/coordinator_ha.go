@@ -50,9 +50,15 @@ func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, 
 	}
 	defer hc.Close()
 	standby := &http.Server{Handler: ha.StandbyHandler(hc, self), ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	go func() { _ = standby.Serve(hl) }()
-	fmt.Fprintf(g.stdout, "coordinator %s: standing by (REST on http://%s redirects to the leader)\n", self.ID, cfg.HTTPAddr)
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: cfg.TLS}
+	go func() {
+		if cfg.TLS != nil {
+			_ = standby.ServeTLS(hl, "", "")
+			return
+		}
+		_ = standby.Serve(hl)
+	}()
+	fmt.Fprintf(g.stdout, "coordinator %s: standing by (REST on %s://%s redirects to the leader)\n", self.ID, rf.scheme(), cfg.HTTPAddr)
 
 	// A standby whose own session dies (etcd unreachable longer than the
 	// TTL) has nothing to stop: it campaigns again with a new session.
@@ -97,7 +103,7 @@ func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, 
 	}
 	logger.Info("coordinator leads", "grpc", co.GRPCAddr(), "http", co.HTTPAddr(), "token", leader.Token())
 	rf.announce(logger, co.HTTPAddr())
-	fmt.Fprintf(g.stdout, "coordinator %s: leading; REST API and web UI on http://%s, workers connect to %s\n", self.ID, co.HTTPAddr(), co.GRPCAddr())
+	fmt.Fprintf(g.stdout, "coordinator %s: leading; REST API and web UI on %s://%s, workers connect to %s\n", self.ID, rf.scheme(), co.HTTPAddr(), co.GRPCAddr())
 	select {
 	case <-ctx.Done():
 		co.Stop()

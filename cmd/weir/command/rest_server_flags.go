@@ -15,11 +15,25 @@ import (
 type restServerFlags struct {
 	tokensFile string
 	insecure   bool
+	// HTTPS: certificate, key, and the CA client certificates must be
+	// signed by (optional).
+	tlsCert, tlsKey, clientCA string
 }
 
 func addRESTServerFlags(c *cobra.Command, f *restServerFlags) {
 	c.Flags().StringVar(&f.tokensFile, "tokens-file", "", "file of REST API tokens, one `NAME ROLE sha256:HEX` a line, read again when it changes (make lines with `weir token create`)")
 	c.Flags().BoolVar(&f.insecure, "insecure", false, "serve the REST API and web UI without authentication: anyone who reaches --http-addr may submit and cancel jobs")
+	c.Flags().StringVar(&f.tlsCert, "http-tls-cert", "", "PEM certificate (chain) to serve the REST API and web UI over HTTPS with, read again when it changes; needs --http-tls-key")
+	c.Flags().StringVar(&f.tlsKey, "http-tls-key", "", "PEM private key of --http-tls-cert")
+	c.Flags().StringVar(&f.clientCA, "http-client-ca", "", "with HTTPS: PEM CA file; every REST client must present a certificate signed by it (tokens still decide the role)")
+}
+
+// scheme is how clients reach the REST API.
+func (f *restServerFlags) scheme() string {
+	if f.tlsCert != "" {
+		return "https"
+	}
+	return "http"
 }
 
 // errNoAuth is the refusal to start a coordinator nobody said how to secure.
@@ -37,6 +51,19 @@ func (f *restServerFlags) announce(logger *slog.Logger, httpAddr string) {
 // apply sets the coordinator's authentication from the flags: secure by
 // default, --insecure only when asked for, and said so in the log.
 func (f *restServerFlags) apply(cfg *coordinator.Config, logger *slog.Logger) error {
+	switch {
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return usagef("--http-tls-cert and --http-tls-key go together")
+	case f.clientCA != "" && f.tlsCert == "":
+		return usagef("--http-client-ca needs HTTPS: --http-tls-cert and --http-tls-key")
+	}
+	if f.tlsCert != "" {
+		tc, err := auth.ServerTLS(f.tlsCert, f.tlsKey, f.clientCA, logger.With("component", "tls"))
+		if err != nil {
+			return usageError{fmt.Errorf("--http-tls-cert: %w", err)}
+		}
+		cfg.TLS = tc
+	}
 	switch {
 	case f.insecure && f.tokensFile != "":
 		return usagef("--insecure and --tokens-file exclude each other")
