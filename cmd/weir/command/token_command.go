@@ -44,6 +44,17 @@ func newTokenCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--tokens-file: %w", err)
 			}
+			// A file edited by hand may lack its last newline; the new
+			// line must not join the last one.
+			if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+				last := make([]byte, 1)
+				if rf, err := os.Open(file); err == nil {
+					if _, err := rf.ReadAt(last, fi.Size()-1); err == nil && last[0] != '\n' {
+						line = "\n" + line
+					}
+					rf.Close()
+				}
+			}
 			if _, err := fmt.Fprintln(f, line); err != nil {
 				f.Close()
 				return fmt.Errorf("--tokens-file %s: %w", file, err)

@@ -64,6 +64,14 @@ func TestTokenCreateAndClientToken(t *testing.T) {
 		!strings.Contains(string(data), auth.Line("alice", auth.Viewer, viewer)) {
 		t.Fatalf("tokens file:\n%s", data)
 	}
+	// A hand-edited file without a last newline gets one before the new line.
+	if err := os.WriteFile(file, append(data, []byte("# no newline")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	late := tokenOf(t, mustRun(t, 0, "token", "create", "late", "--tokens-file", file))
+	if data, _ := os.ReadFile(file); !strings.Contains(string(data), "# no newline\n"+auth.Line("late", auth.Viewer, late)+"\n") {
+		t.Fatalf("tokens file:\n%s", data)
+	}
 	// Without --tokens-file the line is printed.
 	r := mustRun(t, 0, "token", "create", "root", "--role", "admin")
 	if admin := tokenOf(t, r); !strings.Contains(r.stdout, "tokens-file line: "+auth.Line("root", auth.Admin, admin)) {
