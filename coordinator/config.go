@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -102,6 +103,13 @@ type Config struct {
 	// JobRetention forgets an ended job this long after it ended (default
 	// 24h; negative: no age limit).
 	JobRetention time.Duration
+	// Tokens authenticates REST callers by bearer token and gives each a
+	// role (auth.Tokens: --tokens-file). nil: no authentication, everyone
+	// may do everything (embedding and tests; weir coordinator needs
+	// --tokens-file or an explicit --insecure).
+	Tokens Authenticator
+	// HTTPTLS, when set, serves the REST API and web UI over HTTPS only.
+	HTTPTLS *tls.Config
 	// Identity, shown by GET /api/v1/overview and the web UI: who this
 	// coordinator is and how it leads (nil: a single coordinator).
 	Identity *api.CoordinatorInfo

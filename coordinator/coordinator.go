@@ -25,6 +25,8 @@ import (
 type Coordinator struct {
 	cfg Config
 	log *slog.Logger
+	// audit gets one line per state-changing REST call (rest_auth.go).
+	audit *slog.Logger
 
 	mu      sync.Mutex
 	workers map[string]*workerEntry
@@ -100,6 +102,7 @@ func New(cfg Config) (*Coordinator, error) {
 	c := &Coordinator{
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "coordinator"),
+		audit:    cfg.Logger.With("component", "audit"),
 		workers:  map[string]*workerEntry{},
 		jobs:     map[string]*jobEntry{},
 		stores:   map[string]checkpoint.Storage{},
@@ -160,7 +163,7 @@ func (c *Coordinator) Start() error {
 	}()
 	go func() {
 		defer c.wg.Done()
-		if err := c.httpSrv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := c.serveHTTP(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			c.log.Error("HTTP server stopped", "err", err)
 		}
 	}()

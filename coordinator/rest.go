@@ -3,6 +3,7 @@ package coordinator
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -17,6 +18,9 @@ import (
 type route struct {
 	path    string
 	methods map[string]http.HandlerFunc
+	// open routes are served without a token: the health check and the web
+	// UI's static files (which hold no data; the page asks for a token).
+	open bool
 }
 
 // Handler is the coordinator's HTTP API: /api/v1/..., /healthz, /metrics.
@@ -27,7 +31,7 @@ func (c *Coordinator) Handler() http.Handler {
 	for _, r := range c.routes() {
 		allow := make([]string, 0, len(r.methods)+1)
 		for m, h := range r.methods {
-			mux.HandleFunc(m+" "+r.path, h)
+			mux.HandleFunc(m+" "+r.path, c.guard(m, r.open, h))
 			allow = append(allow, m)
 			if m == http.MethodGet {
 				allow = append(allow, http.MethodHead)
@@ -57,7 +61,18 @@ func (c *Coordinator) newHTTPServer() *http.Server {
 		ReadTimeout:       c.cfg.HTTPReadTimeout,
 		WriteTimeout:      c.cfg.HTTPReadTimeout + 3*c.cfg.StorageTimeout + 10*time.Second,
 		IdleTimeout:       c.cfg.HTTPIdleTimeout,
+		TLSConfig:         c.cfg.HTTPTLS,
 	}
+}
+
+// serveHTTP serves the REST API on l, over TLS when Config.HTTPTLS is set
+// (its certificates come from the config: GetCertificate or
+// Certificates).
+func (c *Coordinator) serveHTTP(l net.Listener) error {
+	if c.cfg.HTTPTLS != nil {
+		return c.httpSrv.ServeTLS(l, "", "")
+	}
+	return c.httpSrv.Serve(l)
 }
 
 // sameOrigin refuses a state-changing request (POST, PUT, PATCH, DELETE)
@@ -89,24 +104,24 @@ func sameOrigin(h http.Handler) http.Handler {
 // (a test checks it).
 func (c *Coordinator) routes() []route {
 	return []route{
-		{"/api/v1/overview", map[string]http.HandlerFunc{http.MethodGet: c.handleOverview}},
-		{"/api/v1/workers", map[string]http.HandlerFunc{http.MethodGet: c.handleWorkers}},
-		{"/api/v1/jobs", map[string]http.HandlerFunc{http.MethodGet: c.handleJobs, http.MethodPost: c.handleSubmit}},
-		{"/api/v1/jobs/{id}", map[string]http.HandlerFunc{http.MethodGet: c.handleJob}},
-		{"/api/v1/jobs/{id}/cancel", map[string]http.HandlerFunc{http.MethodPost: c.handleCancel}},
-		{"/api/v1/jobs/{id}/spec", map[string]http.HandlerFunc{http.MethodGet: c.handleSpec}},
-		{"/api/v1/jobs/{id}/checkpoints", map[string]http.HandlerFunc{http.MethodGet: c.handleCheckpoints}},
-		{"/api/v1/jobs/{id}/checkpoints/{cid}", map[string]http.HandlerFunc{http.MethodGet: c.handleCheckpoint}},
-		{"/api/v1/jobs/{id}/graph", map[string]http.HandlerFunc{http.MethodGet: c.handleGraph}},
-		{"/api/v1/jobs/{id}/subtasks", map[string]http.HandlerFunc{http.MethodGet: c.handleSubtasks}},
-		{"/api/v1/jobs/{id}/kafka", map[string]http.HandlerFunc{http.MethodGet: c.handleKafkaLag}},
-		{"/api/v1/jobs/{id}/restarts", map[string]http.HandlerFunc{http.MethodGet: c.handleRestarts}},
-		{"/api/v1/jobs/{id}/savepoints", map[string]http.HandlerFunc{http.MethodGet: c.handleSavepoints, http.MethodPost: c.handleTriggerSavepoint}},
-		{"/api/v1/jobs/{id}/savepoints/{sid}", map[string]http.HandlerFunc{http.MethodGet: c.handleSavepoint}},
-		{"/healthz", map[string]http.HandlerFunc{http.MethodGet: handleHealthz}},
-		{"/{$}", map[string]http.HandlerFunc{http.MethodGet: handleIndex}},
-		{"/ui/", map[string]http.HandlerFunc{http.MethodGet: handleWebAsset}},
-		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: promhttp.HandlerFor(c.registry, promhttp.HandlerOpts{}).ServeHTTP}},
+		{"/api/v1/overview", map[string]http.HandlerFunc{http.MethodGet: c.handleOverview}, false},
+		{"/api/v1/workers", map[string]http.HandlerFunc{http.MethodGet: c.handleWorkers}, false},
+		{"/api/v1/jobs", map[string]http.HandlerFunc{http.MethodGet: c.handleJobs, http.MethodPost: c.handleSubmit}, false},
+		{"/api/v1/jobs/{id}", map[string]http.HandlerFunc{http.MethodGet: c.handleJob}, false},
+		{"/api/v1/jobs/{id}/cancel", map[string]http.HandlerFunc{http.MethodPost: c.handleCancel}, false},
+		{"/api/v1/jobs/{id}/spec", map[string]http.HandlerFunc{http.MethodGet: c.handleSpec}, false},
+		{"/api/v1/jobs/{id}/checkpoints", map[string]http.HandlerFunc{http.MethodGet: c.handleCheckpoints}, false},
+		{"/api/v1/jobs/{id}/checkpoints/{cid}", map[string]http.HandlerFunc{http.MethodGet: c.handleCheckpoint}, false},
+		{"/api/v1/jobs/{id}/graph", map[string]http.HandlerFunc{http.MethodGet: c.handleGraph}, false},
+		{"/api/v1/jobs/{id}/subtasks", map[string]http.HandlerFunc{http.MethodGet: c.handleSubtasks}, false},
+		{"/api/v1/jobs/{id}/kafka", map[string]http.HandlerFunc{http.MethodGet: c.handleKafkaLag}, false},
+		{"/api/v1/jobs/{id}/restarts", map[string]http.HandlerFunc{http.MethodGet: c.handleRestarts}, false},
+		{"/api/v1/jobs/{id}/savepoints", map[string]http.HandlerFunc{http.MethodGet: c.handleSavepoints, http.MethodPost: c.handleTriggerSavepoint}, false},
+		{"/api/v1/jobs/{id}/savepoints/{sid}", map[string]http.HandlerFunc{http.MethodGet: c.handleSavepoint}, false},
+		{"/healthz", map[string]http.HandlerFunc{http.MethodGet: handleHealthz}, true},
+		{"/{$}", map[string]http.HandlerFunc{http.MethodGet: handleIndex}, true},
+		{"/ui/", map[string]http.HandlerFunc{http.MethodGet: handleWebAsset}, true},
+		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: promhttp.HandlerFor(c.registry, promhttp.HandlerOpts{}).ServeHTTP}, false},
 	}
 }
 

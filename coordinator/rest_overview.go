@@ -26,6 +26,12 @@ func (c *Coordinator) handleOverview(w http.ResponseWriter, _ *http.Request) {
 	}
 	c.mu.Unlock()
 	ov.SlotsFree = max(ov.SlotsTotal-ov.SlotsUsed, 0)
-	ov.Insecure = c.cfg.TLS == nil
+	if c.cfg.TLS == nil {
+		ov.InsecureReasons = append(ov.InsecureReasons, "cluster connections without mutual TLS")
+	}
+	if c.cfg.Tokens == nil {
+		ov.InsecureReasons = append(ov.InsecureReasons, "REST API without tokens")
+	}
+	ov.Insecure = len(ov.InsecureReasons) > 0
 	writeJSON(w, http.StatusOK, ov)
 }

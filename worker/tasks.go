@@ -9,6 +9,7 @@ import (
 
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/graph"
+	"github.com/weir-stream/weir/dataflow/spec"
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
 	"github.com/weir-stream/weir/worker/task"
 )
@@ -154,7 +155,14 @@ func (w *Worker) deployment(d *controlpb.DeployTask) (dep task.Deployment, err e
 			err = fmt.Errorf("building the job graph panicked: %v", v)
 		}
 	}()
-	job, err := w.cfg.ParseSpec(d.GetJobSpec())
+	// Secret references are resolved here, on the worker, from its own
+	// environment and secrets directory: the coordinator never holds the
+	// values (dataflow/spec/secrets.go).
+	data, err := spec.ResolveSecrets(d.GetJobSpec(), spec.OSSecrets())
+	if err != nil {
+		return dep, fmt.Errorf("job spec: %w", err)
+	}
+	job, err := w.cfg.ParseSpec(data)
 	if err != nil {
 		return dep, fmt.Errorf("job spec: %w", err)
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,14 +15,50 @@ import (
 
 // Client calls the coordinator's REST API.
 type Client struct {
-	base string
-	http *http.Client
+	base  string
+	http  *http.Client
+	token string
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithToken sends token as `Authorization: Bearer` on every request.
+func WithToken(token string) Option { return func(c *Client) { c.token = token } }
+
+// WithTLS makes the client trust and present what cfg says (its RootCAs,
+// and Certificates for a coordinator that asks for client certificates).
+func WithTLS(cfg *tls.Config) Option {
+	return func(c *Client) {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = cfg
+		c.http.Transport = tr
+	}
 }
 
 // NewClient returns a client for the coordinator at baseURL
-// (e.g. "http://127.0.0.1:8081").
-func NewClient(baseURL string) *Client {
-	return &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{Timeout: 30 * time.Second}}
+// (e.g. "http://127.0.0.1:8081" or "https://weir.example:8081").
+func NewClient(baseURL string, opts ...Option) *Client {
+	c := &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{Timeout: 30 * time.Second}}
+	for _, o := range opts {
+		o(c)
+	}
+	c.http.CheckRedirect = c.redirect
+	return c
+}
+
+// redirect follows a standby coordinator's redirect to the leader with the
+// token: net/http drops Authorization on a redirect to another host, and
+// the leader wants it as much as the standby did. It is never sent from
+// https down to plain http.
+func (c *Client) redirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return fmt.Errorf("stopped after %d redirects", len(via))
+	}
+	if c.token != "" && (via[0].URL.Scheme != "https" || req.URL.Scheme == "https") {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return nil
 }
 
 // Overview returns cluster totals.
@@ -189,6 +226,9 @@ func (c *Client) send(ctx context.Context, method, path, contentType string, bod
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("api: %s %s: %w", method, path, err)

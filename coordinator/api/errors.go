@@ -10,6 +10,7 @@ const (
 	CodeBadRequest       = "bad_request"
 	CodeInvalidSpec      = "invalid_spec"
 	CodeNotFound         = "not_found"
+	CodeUnauthorized     = "unauthorized"
 	CodeForbidden        = "forbidden"
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeConflict         = "conflict"

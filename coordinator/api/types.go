@@ -15,10 +15,13 @@ type Overview struct {
 	// Coordinator is the coordinator answering (the leader, when several
 	// share etcd: standbys redirect).
 	Coordinator CoordinatorInfo `json:"coordinator"`
-	// Insecure: the control plane is served without mutual TLS (no
-	// --tls-cert, or weir dev --insecure), so any process that reaches it
-	// can register as a worker.
-	Insecure bool `json:"insecure"`
+	// Insecure: something is served without protection: the control and
+	// data planes without mutual TLS (no --tls-cert, or weir dev
+	// --insecure), so any process that reaches them can register as a
+	// worker, or the REST API without tokens (weir coordinator
+	// --insecure). InsecureReasons says which.
+	Insecure        bool     `json:"insecure"`
+	InsecureReasons []string `json:"insecure_reasons,omitempty"`
 }
 
 // CoordinatorInfo says which coordinator answers and how it leads.

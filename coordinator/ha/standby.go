@@ -36,7 +36,11 @@ func StandbyHandler(c *Client, self Info) http.Handler {
 			return
 		}
 		u := *r.URL
+		// The leader serves like this standby: HTTPS when it does.
 		u.Scheme, u.Host = "http", leader.HTTPAddr
+		if r.TLS != nil {
+			u.Scheme = "https"
+		}
 		w.Header().Set("X-Weir-Leader", leader.ID)
 		http.Redirect(w, r, u.String(), http.StatusTemporaryRedirect)
 	})

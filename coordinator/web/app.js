@@ -1,10 +1,13 @@
 // The weir status page: hash routes, one view per route, refreshed by
 // polling the REST API (no full reloads).
 import { views, notFound, actions } from './views.js';
+import { get, token, setToken } from './api.js';
 
 const main = document.getElementById('main');
 const status = document.getElementById('status');
 const refresh = document.getElementById('refresh');
+const logout = document.getElementById('logout');
+const insecure = document.getElementById('insecure');
 
 // Routes: the first whose pattern matches the hash wins.
 const routes = [
@@ -42,6 +45,13 @@ async function show(navigated) {
     setStatus('updated ' + new Date().toISOString().slice(11, 19) + ' UTC');
   } catch (e) {
     if (my !== gen) return;
+    // Without a valid token nothing is shown but the login form, and
+    // polling stops until someone logs in.
+    if (e.status === 401) {
+      showLogin(token() ? 'The coordinator refused this token: ' + e.message : '');
+      setStatus('');
+      return;
+    }
     // A refresh that fails keeps the page as it was; the status says why.
     if (navigated || e.status === 404) {
       html = `<h1>${e.status === 404 ? 'Not found' : 'Error'}</h1><p class="err">${escapeText(e.message)}</p><p><a href="#/">Back to the overview</a></p>`;
@@ -84,6 +94,52 @@ function replace(html, navigated) {
   }
 }
 
+// showLogin replaces the page with a token prompt: no data is on the page
+// while it shows.
+function showLogin(msg) {
+  gen++;
+  clearTimeout(timer);
+  shown = '';
+  logout.hidden = true;
+  main.innerHTML = `<h1>Log in</h1>
+<form id="login" class="panel login" autocomplete="off">
+  <p>This coordinator wants a token (<code>weir token create</code>; <code>weir dev</code> keeps one in <code>DATA-DIR/admin.token</code>).
+  It is kept in this tab only.</p>
+  ${msg ? `<p class="err" id="login-error" role="alert">${escapeText(msg)}</p>` : ''}
+  <label for="token">Token</label>
+  <input id="token" name="token" type="password" required spellcheck="false" autocomplete="off">
+  <button id="login-submit" type="submit">Log in</button>
+</form>`;
+  document.title = 'Log in · weir';
+  main.querySelector('#token').focus();
+}
+
+main.addEventListener('submit', (ev) => {
+  if (ev.target.id !== 'login') return;
+  ev.preventDefault();
+  setToken(ev.target.token.value.trim());
+  start();
+});
+
+logout.addEventListener('click', () => {
+  setToken('');
+  showLogin('');
+});
+
+// start shows the page for the current token; once a read succeeds, the
+// header says whether the coordinator wants tokens at all.
+async function start() {
+  try {
+    const ov = await get('/overview');
+    const openREST = (ov.insecure_reasons || []).includes('REST API without tokens');
+    insecure.hidden = !openREST;
+    logout.hidden = !token() || openREST;
+  } catch (e) {
+    if (e.status === 401) { showLogin(token() ? 'The coordinator refused this token: ' + e.message : ''); return; }
+  }
+  show(true);
+}
+
 function setStatus(text, err = false) {
   status.textContent = text;
   status.classList.toggle('err', err);
@@ -106,4 +162,4 @@ main.addEventListener('click', async (ev) => {
 
 window.addEventListener('hashchange', () => { window.scrollTo(0, 0); show(true); });
 refresh.addEventListener('change', () => show(false));
-show(true);
+start();

@@ -26,7 +26,8 @@ const overview = {
   render({ ov, workers, jobs }) {
     const now = Date.now();
     let h = '<h1>Cluster overview</h1>';
-    if (ov.insecure) {
+    const plainCluster = (ov.insecure_reasons || []).includes('cluster connections without mutual TLS');
+    if (plainCluster) {
       h += '<p class="banner" id="insecure-banner" role="alert"><strong>Insecure cluster:</strong> the coordinator and the workers talk without mutual TLS; any process that reaches them can register as a worker, receive job specs and send records. Start them with <code>--tls-cert</code>, <code>--tls-key</code> and <code>--tls-ca</code> (<code>weir dev</code> without <code>--insecure</code> does).</p>';
     }
     h += '<div class="cards" id="overview-cards">';
@@ -36,7 +37,7 @@ const overview = {
     h += card('Jobs', num(jobs.length));
     const co = ov.coordinator || { role: 'single' };
     h += card('Coordinator', co.role === 'leader' ? `leader ${esc(co.id)}` : 'single', co.role === 'leader' ? `fencing token ${num(co.fencing_token)}; standbys redirect here` : 'no etcd: one coordinator');
-    h += card('Cluster TLS', ov.insecure ? 'off' : 'mutual TLS', ov.insecure ? 'plaintext, unauthenticated' : 'workers need the cluster CA');
+    h += card('Cluster TLS', plainCluster ? 'off' : 'mutual TLS', plainCluster ? 'plaintext, unauthenticated' : 'workers need the cluster CA');
     h += '</div>';
     h += '<h2>Jobs by state</h2><div class="panel"><table id="jobs-by-state"><thead><tr>';
     STATES.forEach((s) => { h += `<th class="num">${badge(s)}</th>`; });

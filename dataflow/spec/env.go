@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ExpandEnv replaces ${VAR} and ${VAR:-default} in a job spec with values from
@@ -11,7 +12,9 @@ import (
 // or empty, as in a POSIX shell. "$$" stands for a literal "$"; a "$" not
 // followed by "{" or "$" is kept as it is. Expansion is textual and also
 // applies inside YAML comments. Every unset variable without a default is
-// reported, with its line.
+// reported, with its line. Secret references, ${env:NAME} and
+// ${file:/path}, are left as they are: workers resolve them
+// (ResolveSecrets), so their values never enter the submitted spec.
 func ExpandEnv(data []byte, lookup func(string) (string, bool)) ([]byte, error) {
 	var out bytes.Buffer
 	out.Grow(len(data))
@@ -44,6 +47,12 @@ func ExpandEnv(data []byte, lookup func(string) (string, bool)) ([]byte, error) 
 			continue
 		}
 		body := string(data[i+2 : i+2+end])
+		if strings.HasPrefix(body, "env:") || strings.HasPrefix(body, "file:") {
+			// A secret reference: the worker resolves it (secrets.go).
+			out.Write(data[i : i+3+end])
+			i += 2 + end
+			continue
+		}
 		i += 2 + end
 		name, def, hasDef := cutDefault(body)
 		if !validEnvName(name) {

@@ -59,7 +59,7 @@ func StartCluster(t *testing.T, bin string, workers, slots int) *Cluster {
 	c.Kafka = Start(t, c.Dir, c.Bin, "kafka", nil,
 		"dev", "kafka", "--addr", c.KafkaAddr, "--data-dir", c.KafkaDataDir)
 	coArgs := []string{"coordinator", "--grpc-addr", c.GRPCAddr, "--http-addr", c.HTTPAddr,
-		"--checkpoint-storage", "file://" + c.Storage, "--allowed-paths", c.Allowed}
+		"--checkpoint-storage", "file://" + c.Storage, "--allowed-paths", c.Allowed, "--insecure"}
 	c.Coordinator = Start(t, c.Dir, c.Bin, "coordinator", nil, append(coArgs, c.TLSArgs()...)...)
 	for i := 1; i <= workers; i++ {
 		c.StartWorker(fmt.Sprintf("worker-%d", i), slots, nil)

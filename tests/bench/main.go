@@ -276,7 +276,7 @@ func (e *env) start() error {
 		return err
 	}
 	if _, err := e.spawn("coordinator", "coordinator", "--grpc-addr", e.grpc, "--http-addr", e.http, "--log-level", "warn",
-		"--checkpoint-storage", e.checkpointStorage(), "--allowed-paths", e.dir); err != nil {
+		"--checkpoint-storage", e.checkpointStorage(), "--allowed-paths", e.dir, "--insecure"); err != nil {
 		return err
 	}
 	w, err := e.startWorker("bench-worker", 16)

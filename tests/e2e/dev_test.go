@@ -34,7 +34,9 @@ func TestDevExample(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		return proc.Run(t, ctx, bin, []string{"WEIR_COORDINATOR=http://" + httpAddr}, args...)
+		// weir dev makes an admin token under its data directory.
+		tok, _ := os.ReadFile(filepath.Join(dataDir, "admin.token"))
+		return proc.Run(t, ctx, bin, []string{"WEIR_COORDINATOR=http://" + httpAddr, "WEIR_TOKEN=" + strings.TrimSpace(string(tok))}, args...)
 	}
 
 	dev := proc.Start(t, dir, bin, "dev", nil, "dev", "--example", "--data-dir", dataDir,
@@ -76,6 +78,10 @@ func TestDevExample(t *testing.T) {
 		t.Errorf("weir dev does not print the example job's id %s:\n%s", jobID, log)
 	}
 
+	// Secure by default: without the token the REST API refuses.
+	if out, code := weir("jobs", "--token", ""); code != 1 || !strings.Contains(out, "needs a token") {
+		t.Errorf("weir jobs without a token against weir dev: want exit 1 and \"needs a token\", got %d\n%s", code, out)
+	}
 	out, code := weir("workers", "-o", "json")
 	var workers []struct {
 		ID    string

@@ -37,7 +37,7 @@ type cluster struct {
 func (c *cluster) startCoordinator(co *coord) {
 	co.p = proc.Start(c.t, c.dir, c.bin, co.name, nil, "coordinator",
 		"--etcd", c.etcd, "--lease-ttl", "2s", "--grpc-addr", co.grpc, "--http-addr", co.http,
-		"--heartbeat-timeout", "3s", "--checkpoint-storage", "file://"+c.storage)
+		"--heartbeat-timeout", "3s", "--checkpoint-storage", "file://"+c.storage, "--insecure")
 }
 
 func (c *cluster) grpcAddrs() string {

@@ -246,7 +246,7 @@ func (r *run) startBroker() {
 func (r *run) startCoordinator(co *coord) {
 	co.p = proc.Start(r.t, r.dir, r.bin, co.name, nil, "coordinator",
 		"--etcd", r.etcd, "--lease-ttl", "2s", "--grpc-addr", co.grpc, "--http-addr", co.http,
-		"--heartbeat-timeout", "3s", "--checkpoint-storage", "file://"+r.storage)
+		"--heartbeat-timeout", "3s", "--checkpoint-storage", "file://"+r.storage, "--insecure")
 }
 
 func (r *run) grpcAddrs() string {

@@ -194,7 +194,17 @@ func TestCustomBuildOnDev(t *testing.T) {
 		"--http-addr", httpAddr, "--grpc-addr", grpcAddr, "--kafka-addr", kafkaAddr, "--etcd-addr", etcdAddr,
 		"--workers", "1", "--slots", "4")
 	t.Cleanup(func() { copyLogs(filepath.Join(dataDir, "logs"), dir) })
-	cl := api.NewClient("http://" + httpAddr)
+	// weir dev writes its admin token before it starts any process.
+	var token string
+	proc.Eventually(t, time.Minute, func() (bool, string) {
+		if dev.Exited() {
+			t.Fatalf("weir dev exited:\n%s", readFile(dev.LogPath))
+		}
+		tok, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
+		token = strings.TrimSpace(string(tok))
+		return err == nil && token != "", fmt.Sprint(err)
+	})
+	cl := api.NewClient("http://"+httpAddr, api.WithToken(token))
 	var workers []api.Worker
 	proc.Eventually(t, 2*time.Minute, func() (bool, string) {
 		if dev.Exited() {
@@ -228,7 +238,7 @@ pipeline:
 	if err := os.WriteFile(job, []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"WEIR_COORDINATOR=http://" + httpAddr}
+	env := []string{"WEIR_COORDINATOR=http://" + httpAddr, "WEIR_TOKEN=" + token}
 	out, code = proc.Run(t, ctx(), custom, env, "submit", job)
 	if code != 0 {
 		t.Fatalf("weir submit: exit %d\n%s", code, out)
@@ -290,7 +300,7 @@ func TestSubmitRefusedWithoutOperator(t *testing.T) {
 	dir := proc.ArtifactDir(t)
 	httpAddr, grpcAddr := proc.FreeAddr(t), proc.FreeAddr(t)
 	proc.Start(t, dir, custom, "coordinator", nil, "coordinator", "--grpc-addr", grpcAddr, "--http-addr", httpAddr,
-		"--checkpoint-storage", "file://"+t.TempDir())
+		"--checkpoint-storage", "file://"+t.TempDir(), "--insecure")
 	proc.Start(t, dir, stock, "worker-stock", nil, "worker", "--coordinator", grpcAddr, "--slots", "4", "--id", "worker-stock")
 	cl := api.NewClient("http://" + httpAddr)
 	proc.Eventually(t, time.Minute, func() (bool, string) {

@@ -33,7 +33,7 @@ func TestWebUIRealProcesses(t *testing.T) {
 	grpcAddr, httpAddr := proc.FreeAddr(t), proc.FreeAddr(t)
 	startCoordinator := func() *proc.Process {
 		return proc.Start(t, dir, bin, "coordinator", nil, "coordinator", "--grpc-addr", grpcAddr, "--http-addr", httpAddr,
-			"--checkpoint-storage", storage, "--heartbeat-interval", "200ms", "--heartbeat-timeout", "10s")
+			"--checkpoint-storage", storage, "--heartbeat-interval", "200ms", "--heartbeat-timeout", "10s", "--insecure")
 	}
 	coord := startCoordinator()
 	workers := map[string]*proc.Process{}

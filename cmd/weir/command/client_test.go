@@ -378,7 +378,7 @@ func TestUsageErrors(t *testing.T) {
 		{"dev", "--slots", "0"},
 		{"dev", "--log-level", "loud"},
 		{"coordinator", "--log-level", "loud"},
-		{"coordinator", "--heartbeat-interval", "5s", "--heartbeat-timeout", "1s", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"},
+		{"coordinator", "--heartbeat-interval", "5s", "--heartbeat-timeout", "1s", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--insecure"},
 		{"worker", "--log-level", "loud"},
 	} {
 		r := run(t, args...)
@@ -497,7 +497,7 @@ func TestCoordinatorAndWorkerVerbs(t *testing.T) {
 	storage := t.TempDir()
 	start("coordinator", "coordinator", "--http-addr", httpAddr, "--grpc-addr", grpcAddr,
 		"--heartbeat-interval", "100ms", "--heartbeat-timeout", "2s", "--log-level", "warn",
-		"--checkpoint-storage", "file://"+storage, "--allowed-paths", storage)
+		"--checkpoint-storage", "file://"+storage, "--allowed-paths", storage, "--insecure")
 	start("worker", "worker", "--coordinator", grpcAddr, "--slots", "2", "--id", "w-verb", "--allowed-paths", storage,
 		"--data-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn")
 

@@ -21,6 +21,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 		hf       haFlags
 		allowed  []string
 		tlsFiles tlsconf.Files
+		rf       restServerFlags
 	)
 	c := &cobra.Command{
 		Use:   "coordinator",
@@ -45,8 +46,11 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 			if cfg.TLS, err = loadTLS(tlsFiles, logger); err != nil {
 				return err
 			}
+			if err := rf.apply(&cfg, logger); err != nil {
+				return err
+			}
 			if len(hf.etcd) > 0 {
-				return runHA(cmd.Context(), g, cfg, hf, logger)
+				return runHA(cmd.Context(), g, cfg, hf, logger, rf)
 			}
 			co, err := coordinator.New(cfg)
 			if err != nil {
@@ -57,7 +61,8 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 				return err
 			}
 			logger.Info("coordinator started", "grpc", co.GRPCAddr(), "http", co.HTTPAddr())
-			fmt.Fprintf(g.stdout, "coordinator: REST API and web UI on http://%s, workers connect to %s\n", co.HTTPAddr(), co.GRPCAddr())
+			rf.announce(logger, co.HTTPAddr())
+			fmt.Fprintf(g.stdout, "coordinator: REST API and web UI on %s://%s, workers connect to %s\n", rf.scheme(), co.HTTPAddr(), co.GRPCAddr())
 			<-cmd.Context().Done()
 			co.Stop()
 			return nil
@@ -70,6 +75,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 	c.Flags().StringVar(&cfg.CheckpointStorage, "checkpoint-storage", coordinator.DefaultCheckpointStorage, "root URI of checkpoints and savepoints of jobs whose spec names no storage")
 	addAllowedPathsFlag(c, &allowed)
 	addTLSFlags(c, &tlsFiles)
+	addRESTServerFlags(c, &rf)
 	c.Flags().IntVar(&cfg.RetainedJobs, "retained-jobs", coordinator.DefaultRetainedJobs, "ended jobs kept, the most recently ended; older ones are forgotten (negative: no limit)")
 	c.Flags().DurationVar(&cfg.JobRetention, "job-retention", coordinator.DefaultJobRetention, "an ended job is forgotten this long after it ended (negative: never)")
 	c.Flags().StringSliceVar(&hf.etcd, "etcd", nil, "etcd endpoints HOST:PORT,…: run as one of several coordinators, the elected leader works and the others stand by (docs/ha.md)")

@@ -62,7 +62,7 @@ func (hf haFlags) etcdAuth(cfg *ha.Config, logger *slog.Logger) error {
 // is elected, then runs the coordinator with the etcd job store and
 // fencing. A leader that loses its lease stops at once and exits 1 (start
 // it again to stand by); Ctrl-C resigns, so a standby takes over at once.
-func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, logger *slog.Logger) error {
+func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, logger *slog.Logger, rf restServerFlags) error {
 	if hf.ttl < time.Second {
 		return usagef("--lease-ttl must be at least 1s, got %s", hf.ttl)
 	}
@@ -92,9 +92,15 @@ func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, 
 	warnInsecure(logger, cfg.TLS, insecureCoordinator)
 	defer hc.Close()
 	standby := &http.Server{Handler: ha.StandbyHandler(hc, self), ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	go func() { _ = standby.Serve(hl) }()
-	fmt.Fprintf(g.stdout, "coordinator %s: standing by (REST on http://%s redirects to the leader)\n", self.ID, cfg.HTTPAddr)
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: cfg.HTTPTLS}
+	go func() {
+		if cfg.HTTPTLS != nil {
+			_ = standby.ServeTLS(hl, "", "")
+			return
+		}
+		_ = standby.Serve(hl)
+	}()
+	fmt.Fprintf(g.stdout, "coordinator %s: standing by (REST on %s://%s redirects to the leader)\n", self.ID, rf.scheme(), cfg.HTTPAddr)
 
 	// A standby whose own session dies (etcd unreachable longer than the
 	// TTL) has nothing to stop: it campaigns again with a new session.
@@ -138,7 +144,8 @@ func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, 
 		return err
 	}
 	logger.Info("coordinator leads", "grpc", co.GRPCAddr(), "http", co.HTTPAddr(), "token", leader.Token())
-	fmt.Fprintf(g.stdout, "coordinator %s: leading; REST API and web UI on http://%s, workers connect to %s\n", self.ID, co.HTTPAddr(), co.GRPCAddr())
+	rf.announce(logger, co.HTTPAddr())
+	fmt.Fprintf(g.stdout, "coordinator %s: leading; REST API and web UI on %s://%s, workers connect to %s\n", self.ID, rf.scheme(), co.HTTPAddr(), co.GRPCAddr())
 	select {
 	case <-ctx.Done():
 		co.Stop()

@@ -61,7 +61,7 @@ func newDevCommand(g *globals) *cobra.Command {
 	c.Flags().BoolVar(&f.example, "example", false, "submit examples/ip-visits.yaml and feed it with weir loadgen")
 	c.Flags().Float64Var(&f.rate, "example-rate", 2000, "events per second loadgen writes with --example")
 	c.Flags().StringVar(&f.logLevel, "log-level", "info", "log level of the processes")
-	c.Flags().BoolVar(&f.insecure, "insecure", false, "run the cluster's connections without mutual TLS (default: a local CA and certificates under DATA-DIR/tls)")
+	c.Flags().BoolVar(&f.insecure, "insecure", false, "run the cluster's connections without mutual TLS (default: a local CA and certificates under DATA-DIR/tls); the REST API still wants the admin token")
 	c.AddCommand(newDevKafkaCommand(g), newDevEtcdCommand(g))
 	return c
 }
@@ -201,6 +201,11 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 		}
 	}
 
+	token, tokensFile, tokenFile, err := devToken(dataDir)
+	if err != nil {
+		return err
+	}
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -259,7 +264,7 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	// process presents.
 	var tlsArgs, etcdClient []string
 	if f.insecure {
-		fmt.Fprintln(g.stderr, "weir dev: INSECURE (--insecure): the coordinator, the workers and etcd talk plaintext and unauthenticated")
+		fmt.Fprintln(g.stderr, "weir dev: INSECURE (--insecure): the coordinator, the workers and etcd talk plaintext and unauthenticated (the REST API still wants the admin token)")
 	} else {
 		files, err := DevTLSFiles(dataDir)
 		if err != nil {
@@ -281,7 +286,7 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 		return fmt.Errorf("%w (logs in %s)", err, logDir)
 	}
 	coArgs := []string{"coordinator", "--etcd", f.etcdAddr, "--grpc-addr", f.grpcAddr, "--http-addr", f.httpAddr,
-		"--checkpoint-storage", "file://" + filepath.Join(dataDir, "checkpoints"), "--allowed-paths", dataDir, lvl}
+		"--checkpoint-storage", "file://" + filepath.Join(dataDir, "checkpoints"), "--allowed-paths", dataDir, "--tokens-file", tokensFile, lvl}
 	if err := start("coordinator", append(append(coArgs, tlsArgs...), etcdClient...)...); err != nil {
 		return err
 	}
@@ -292,7 +297,7 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 			return err
 		}
 	}
-	client := api.NewClient("http://" + f.httpAddr)
+	client := api.NewClient("http://"+f.httpAddr, api.WithToken(token))
 	if err := waitReady(ctx, exited, func() bool {
 		ws, err := client.Workers(ctx)
 		return err == nil && len(ws) >= f.workers && dialable(f.kafkaAddr)
@@ -303,8 +308,9 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	if f.insecure {
 		tlsLine = "INSECURE: plaintext, unauthenticated (--insecure)"
 	}
-	fmt.Fprintf(g.stdout, "weir dev is running\n  web UI and REST API: http://%s\n  Kafka broker:        %s\n  workers:             %d × %d slots\n  cluster connections: %s\n  logs:                %s\n",
-		f.httpAddr, f.kafkaAddr, f.workers, f.slots, tlsLine, logDir)
+	fmt.Fprintf(g.stdout, "weir dev is running\n  web UI and REST API: http://%s\n  Kafka broker:        %s\n  workers:             %d × %d slots\n  cluster connections: %s\n  logs:                %s\n"+
+		"  admin token:         in %s (log in to the web UI with it; for weir verbs: export WEIR_TOKEN=$(cat %s))\n",
+		f.httpAddr, f.kafkaAddr, f.workers, f.slots, tlsLine, logDir, tokenFile, tokenFile)
 
 	if f.example {
 		if err := start("loadgen", "loadgen", "access-log", "--brokers", f.kafkaAddr, "--topic", "access-log",

@@ -39,6 +39,8 @@ type globals struct {
 	output      string
 	stdout      io.Writer
 	stderr      io.Writer
+	// conn is how client verbs reach the REST API (client_config.go).
+	conn clientConn
 }
 
 // Execute runs the CLI with args and returns the process exit code.
@@ -91,6 +93,7 @@ func newRoot(g *globals) *cobra.Command {
 		newCheckpointCommand(g),
 		newBuildCommand(g),
 		newVersionCommand(g),
+		newTokenCommand(g),
 	)
 	wrapArgs(root)
 	return root
@@ -141,15 +144,17 @@ func addClientFlags(c *cobra.Command, g *globals) {
 	}
 	c.Flags().StringVar(&g.coordinator, "coordinator", def,
 		"coordinator REST URL (default from WEIR_COORDINATOR, else http://127.0.0.1:8081)")
+	addConnFlags(c, g)
 }
 
-// client returns a REST client for the --coordinator URL.
+// client returns a REST client for the --coordinator URL, with the token
+// and CA resolved before the verb ran.
 func (g *globals) client() *api.Client {
 	u := g.coordinator
 	if !strings.Contains(u, "://") {
 		u = "http://" + u
 	}
-	return api.NewClient(strings.TrimRight(u, "/"))
+	return api.NewClient(strings.TrimRight(u, "/"), g.conn.opts...)
 }
 
 // addOutputFlag adds -o table|json to a listing verb.
