@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -98,7 +99,8 @@ func TestDevExample(t *testing.T) {
 	if log := readFile(dev.LogPath); !strings.Contains(log, "cluster connections: mutual TLS, local CA "+filepath.Join(dataDir, "tls", "ca.crt")) {
 		t.Errorf("weir dev does not say the cluster runs with mutual TLS:\n%s", log)
 	}
-	if ov, err := api.NewClient("http://" + httpAddr).Overview(context.Background()); err != nil || ov.Insecure {
+	tok, _ := os.ReadFile(filepath.Join(dataDir, "admin.token"))
+	if ov, err := api.NewClient("http://"+httpAddr, api.WithToken(strings.TrimSpace(string(tok)))).Overview(context.Background()); err != nil || ov.Insecure {
 		t.Errorf("overview %+v %v, want insecure false", ov, err)
 	}
 
@@ -260,8 +262,10 @@ func TestDevInsecure(t *testing.T) {
 	if co := readFile(filepath.Join(dataDir, "logs", "coordinator.log")); !strings.Contains(co, "INSECURE: no --tls-cert") {
 		t.Errorf("the coordinator does not log INSECURE:\n%s", co)
 	}
-	if ov, err := api.NewClient("http://" + httpAddr).Overview(context.Background()); err != nil || !ov.Insecure {
-		t.Errorf("overview %+v %v, want insecure true", ov, err)
+	tok, _ := os.ReadFile(filepath.Join(dataDir, "admin.token"))
+	if ov, err := api.NewClient("http://"+httpAddr, api.WithToken(strings.TrimSpace(string(tok)))).Overview(context.Background()); err != nil ||
+		!slices.Equal(ov.InsecureReasons, []string{"cluster connections without mutual TLS"}) {
+		t.Errorf("overview %+v %v, want insecure: cluster connections without mutual TLS", ov, err)
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "tls")); !os.IsNotExist(err) {
 		t.Errorf("weir dev --insecure made %s/tls: %v", dataDir, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,7 +20,7 @@ import (
 func TestTLSFlagsUsage(t *testing.T) {
 	pki := tlstest.New(t)
 	missing := filepath.Join(t.TempDir(), "none.crt")
-	anyAddr := []string{"--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--allowed-paths", t.TempDir()}
+	anyAddr := []string{"--insecure", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--allowed-paths", t.TempDir()}
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -52,7 +53,7 @@ func TestCoordinatorEtcdTLSAndUser(t *testing.T) {
 	defer e.Close()
 	storage := t.TempDir()
 	args := func(password string) []string {
-		return []string{"coordinator", "--etcd", e.Endpoint(), "--http-addr", deadAddr(t), "--grpc-addr", deadAddr(t),
+		return []string{"coordinator", "--insecure", "--etcd", e.Endpoint(), "--http-addr", deadAddr(t), "--grpc-addr", deadAddr(t),
 			"--etcd-cert", pki.Cluster.Cert, "--etcd-key", pki.Cluster.Key, "--etcd-ca", pki.Cluster.CA,
 			"--etcd-user", "weir", "--etcd-password-file", writeFile(t, "pw-"+password, password+"\n"),
 			"--tls-cert", pki.Cluster.Cert, "--tls-key", pki.Cluster.Key, "--tls-ca", pki.Cluster.CA,
@@ -63,7 +64,7 @@ func TestCoordinatorEtcdTLSAndUser(t *testing.T) {
 	}
 
 	a := args("s3cret")
-	url := "http://" + a[4]
+	url := "http://" + a[5]
 	done := make(chan result, 1)
 	go func() {
 		var out, errb bytes.Buffer
@@ -80,7 +81,8 @@ func TestCoordinatorEtcdTLSAndUser(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		return ov.Coordinator.Role == "leader" && !ov.Insecure, ov.Coordinator.Role
+		// Only the REST API is open (--insecure); the cluster runs mutual TLS.
+		return ov.Coordinator.Role == "leader" && !slices.Contains(ov.InsecureReasons, "cluster connections without mutual TLS"), ov.Coordinator.Role
 	})
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
