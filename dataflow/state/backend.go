@@ -128,6 +128,8 @@ type Heap struct {
 	cfg     Config
 	kgs     dataflow.KeyGroupRange
 	cur     any
+	cid     int32 // cur's id in keys, noKey when it has no state
+	keys    keyIndex
 	tables  []table
 	byName  map[string]table
 	pending map[string]*pendingState
@@ -148,6 +150,8 @@ func NewHeap(cfg Config) *Heap {
 	if cfg.KeyGroups != nil {
 		h.kgs = *cfg.KeyGroups
 	}
+	h.keys.init()
+	h.cid = noKey
 	h.timers = newTimers(h)
 	return h
 }
@@ -155,7 +159,19 @@ func NewHeap(cfg Config) *Heap {
 func (h *Heap) heap() *Heap { return h }
 
 // SetCurrentKey implements Backend.
-func (h *Heap) SetCurrentKey(key any) { h.cur = key }
+func (h *Heap) SetCurrentKey(key any) {
+	if h.cid != noKey && key == h.cur {
+		return
+	}
+	h.cur = key
+	h.cid = h.keys.lookup(key)
+}
+
+// setCurrent makes the key with id current (a timer's).
+func (h *Heap) setCurrent(id int32) {
+	h.cur = h.keys.key(id)
+	h.cid = id
+}
 
 // CurrentKey implements Backend.
 func (h *Heap) CurrentKey() any { return h.cur }
@@ -215,6 +231,7 @@ func (h *Heap) register(d Descriptor, t table) error {
 			return fmt.Errorf("state %q: restore: %w", d.Name, err)
 		}
 		delete(h.pending, d.Name)
+		h.cid = h.keys.lookup(h.cur)
 	}
 	h.tables = append(h.tables, t)
 	h.byName[d.Name] = t

@@ -254,13 +254,13 @@ func runProperty(t *testing.T, seed uint64) {
 		}
 		var events, procs int
 		for _, s := range subs {
-			for tm := range s.h.timers.event.set {
+			for _, tm := range s.h.timers.event.timers() {
 				if !m.event[tm] {
 					t.Fatalf("seed %d %s: event timer %v not in the model", seed, where, tm)
 				}
 				events++
 			}
-			for tm := range s.h.timers.proc.set {
+			for _, tm := range s.h.timers.proc.timers() {
 				if !m.proc[tm] {
 					t.Fatalf("seed %d %s: processing timer %v not in the model", seed, where, tm)
 				}

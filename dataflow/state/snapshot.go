@@ -113,7 +113,7 @@ func (h *Heap) Snapshot() ([]byte, error) {
 	}
 	timers := func(q *timerQueue) []timerRec {
 		out := make([]timerRec, 0, len(q.set))
-		for tm := range q.set {
+		for _, tm := range q.timers() {
 			g := keyGroup(tm.Key)
 			out = append(out, timerRec{g, tm})
 			groups[g] = true
@@ -226,6 +226,7 @@ func (h *Heap) Restore(snapshots [][]byte) error {
 		}
 		delete(h.pending, d.Name)
 	}
+	h.cid = h.keys.lookup(h.cur)
 	return nil
 }
 
@@ -235,6 +236,9 @@ func (h *Heap) reset() {
 	}
 	h.pending = map[string]*pendingState{}
 	h.timers.reset()
+	h.keys = keyIndex{}
+	h.keys.init()
+	h.cid = noKey
 }
 
 func (h *Heap) restoreOne(s []byte) error {
@@ -343,7 +347,7 @@ func (h *Heap) restoreGroup(g int, block []byte, states []*pendingState) error {
 			if err := checkKey(tm.Key); err != nil {
 				return err
 			}
-			q.add(tm)
+			q.add(tkey{h.keys.intern(tm.Key), tm.Namespace, tm.Time})
 		}
 	}
 	if d.err != nil {

@@ -28,7 +28,7 @@ func NewValue[T any](b Backend, d Descriptor, ser Serializer[T]) (*Value[T], err
 		ser = DefaultSerializer[T]()
 	}
 	h := b.heap()
-	t := &valueTable[T]{d: d, ttl: ttlMillis(d.TTL), ser: ser, h: h, m: map[skey]*valueEntry[T]{}}
+	t := &valueTable[T]{d: d, ttl: ttlMillis(d.TTL), ser: ser, h: h}
 	if err := h.register(d, t); err != nil {
 		return nil, err
 	}
@@ -39,7 +39,7 @@ func NewValue[T any](b Backend, d Descriptor, ser Serializer[T]) (*Value[T], err
 // is one (an expired one is not).
 func (v *Value[T]) Get(ns int64) (T, bool, error) {
 	t := v.t
-	e := t.lookup(skey{v.h.cur, ns})
+	e := t.lookup(v.h.cid, ns)
 	if e == nil {
 		var zero T
 		return zero, false, nil
@@ -61,12 +61,10 @@ func (v *Value[T]) Get(ns int64) (T, bool, error) {
 // Put sets the current key's value in namespace ns.
 func (v *Value[T]) Put(ns int64, val T) error {
 	t := v.t
-	k := skey{v.h.cur, ns}
-	e := t.lookup(k)
+	e := t.lookup(v.h.cid, ns)
 	if e == nil {
-		e = &valueEntry[T]{k: k}
-		t.m[k] = e
-		t.last = e
+		e = &valueEntry[T]{id: v.h.curID(), ns: ns}
+		t.add(e)
 		if t.ttl > 0 {
 			e.exp = v.h.cfg.Now() + t.ttl
 			t.q.push(queued[*valueEntry[T]]{e, e.exp})
@@ -80,17 +78,18 @@ func (v *Value[T]) Put(ns int64, val T) error {
 
 // Delete removes the current key's value in namespace ns.
 func (v *Value[T]) Delete(ns int64) error {
-	if e := v.t.lookup(skey{v.h.cur, ns}); e != nil {
+	if e := v.t.lookup(v.h.cid, ns); e != nil {
 		v.t.remove(e)
 	}
 	return nil
 }
 
 type valueEntry[T any] struct {
-	k    skey
+	id   int32 // the key's, in the backend's key index
+	dead bool
+	ns   int64
 	v    T
 	exp  int64
-	dead bool
 }
 
 type queued[E any] struct {
@@ -103,7 +102,8 @@ type valueTable[T any] struct {
 	ttl int64
 	ser Serializer[T]
 	h   *Heap
-	m   map[skey]*valueEntry[T]
+	m   slots[valueEntry[T]]
+	n   int
 	q   ttlQueue[queued[*valueEntry[T]]]
 	// last is the entry looked up last, still in m: an operator usually
 	// reads and then writes the same key's value.
@@ -112,33 +112,54 @@ type valueTable[T any] struct {
 }
 
 func (t *valueTable[T]) desc() Descriptor       { return t.d }
-func (t *valueTable[T]) len() int               { return len(t.m) }
-func (t *valueTable[T]) setEncodedSize(n int64) { t.perEntry = n / max(int64(len(t.m)), 1) }
+func (t *valueTable[T]) len() int               { return t.n }
+func (t *valueTable[T]) setEncodedSize(n int64) { t.perEntry = n / max(int64(t.n), 1) }
 
-func (t *valueTable[T]) lookup(k skey) *valueEntry[T] {
-	if t.last != nil && t.last.k == k {
-		return t.last
+func (t *valueTable[T]) lookup(id int32, ns int64) *valueEntry[T] {
+	if e := t.last; e != nil && e.id == id && e.ns == ns {
+		return e
 	}
-	e := t.m[k]
+	e := t.m.get(id, ns)
 	if e != nil {
 		t.last = e
 	}
 	return e
 }
 
+func (t *valueTable[T]) add(e *valueEntry[T]) {
+	if t.m.put(e.id, e.ns, e) {
+		t.h.ref(e.id)
+	}
+	t.n++
+	t.last = e
+}
+
 func (t *valueTable[T]) remove(e *valueEntry[T]) {
 	e.dead = true
-	delete(t.m, e.k)
+	t.n--
 	if t.last == e {
 		t.last = nil
+	}
+	if t.m.del(e.id, e.ns) {
+		t.h.unref(e.id)
+	}
+}
+
+// each calls fn for every entry, expired ones included.
+func (t *valueTable[T]) each(fn func(e *valueEntry[T])) {
+	for i := range t.m {
+		t.m[i].each(func(_ int64, e *valueEntry[T]) bool { fn(e); return true })
 	}
 }
 
 func (t *valueTable[T]) clearAll() {
-	for _, e := range t.m {
-		e.dead = true
+	t.each(func(e *valueEntry[T]) { e.dead = true })
+	for id := range t.m {
+		if !t.m[id].empty() {
+			t.h.unref(int32(id))
+		}
 	}
-	t.m = map[skey]*valueEntry[T]{}
+	t.m, t.n = nil, 0
 	t.last = nil
 	t.q.reset()
 }
@@ -150,17 +171,22 @@ func (t *valueTable[T]) cleanup(now int64, n int) int {
 // Payload: expiry (varint, 0: none), then the serialized value.
 func (t *valueTable[T]) collect(recs []snapRec, now int64) ([]snapRec, error) {
 	var buf []byte
-	for _, e := range t.m {
-		if expired(e.exp, now) {
-			continue
+	var err error
+	t.each(func(e *valueEntry[T]) {
+		if err != nil || expired(e.exp, now) {
+			return
 		}
+		k := skey{t.h.keys.key(e.id), e.ns}
 		start := len(buf)
 		buf = binary.AppendVarint(buf, e.exp)
-		var err error
 		if buf, err = t.ser.Append(buf, e.v); err != nil {
-			return nil, fmt.Errorf("state %q key %v: %w", t.d.Name, e.k.key, err)
+			err = fmt.Errorf("state %q key %v: %w", t.d.Name, k.key, err)
+			return
 		}
-		recs = append(recs, snapRec{k: e.k, payload: buf[start:len(buf):len(buf)]})
+		recs = append(recs, snapRec{k: k, payload: buf[start:len(buf):len(buf)]})
+	})
+	if err != nil {
+		return nil, err
 	}
 	return recs, nil
 }
@@ -179,7 +205,8 @@ func (t *valueTable[T]) load(recs []rawRec, now int64) error {
 		if err != nil {
 			return fmt.Errorf("key %v: %w", r.k.key, err)
 		}
-		if _, dup := t.m[r.k]; dup {
+		id := t.h.keys.intern(r.k.key)
+		if t.m.get(id, r.k.ns) != nil {
 			return fmt.Errorf("key %v namespace %d appears twice", r.k.key, r.k.ns)
 		}
 		if t.ttl == 0 {
@@ -188,8 +215,8 @@ func (t *valueTable[T]) load(recs []rawRec, now int64) error {
 			// The TTL was added or shortened since the snapshot.
 			exp = now + t.ttl
 		}
-		e := &valueEntry[T]{k: r.k, v: v, exp: exp}
-		t.m[r.k] = e
+		e := &valueEntry[T]{id: id, ns: r.k.ns, v: v, exp: exp}
+		t.add(e)
 		if exp != 0 {
 			t.q.push(queued[*valueEntry[T]]{e, exp})
 		}
