@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/binary"
 	"fmt"
+	"reflect"
 	"slices"
 )
 
@@ -26,7 +27,7 @@ func NewList[T any](b Backend, d Descriptor, ser Serializer[T]) (*List[T], error
 		ser = DefaultSerializer[T]()
 	}
 	h := b.heap()
-	t := &listTable[T]{d: d, ttl: ttlMillis(d.TTL), ser: ser, h: h}
+	t := &listTable[T]{d: d, ttl: ttlMillis(d.TTL), ser: ser, h: h, shareable: shareable(reflect.TypeFor[T]())}
 	if err := h.register(d, t); err != nil {
 		return nil, err
 	}
@@ -106,13 +107,14 @@ type listTable[T any] struct {
 	h   *Heap
 	m   slots[listEntry[T]]
 	n   int
-	q   ttlQueue[queued[*listEntry[T]]]
+	// shareable: elements can be copied at a capture and encoded later.
+	shareable bool
+	q         ttlQueue[queued[*listEntry[T]]]
 	sizeEstimate
 }
 
-func (t *listTable[T]) desc() Descriptor       { return t.d }
-func (t *listTable[T]) len() int               { return t.n }
-func (t *listTable[T]) setEncodedSize(n int64) { t.perEntry = n / max(int64(t.n), 1) }
+func (t *listTable[T]) desc() Descriptor { return t.d }
+func (t *listTable[T]) len() int         { return t.n }
 
 func (t *listTable[T]) create(id int32, ns int64, now int64) *listEntry[T] {
 	e := &listEntry[T]{id: id, ns: ns}
@@ -162,31 +164,44 @@ func (t *listTable[T]) cleanup(now int64, n int) int {
 }
 
 // Payload: expiry, number of elements, then each element's length and
-// serialized bytes.
-func (t *listTable[T]) collect(recs []snapRec, now int64) ([]snapRec, error) {
-	var buf, elem []byte
-	var err error
-	t.each(func(e *listEntry[T]) {
-		if err != nil || expired(e.exp, now) {
-			return
-		}
-		k := skey{t.h.keys.key(e.id), e.ns}
-		start := len(buf)
-		buf = binary.AppendVarint(buf, e.exp)
-		buf = binary.AppendUvarint(buf, uint64(len(e.vals)))
-		for i, v := range e.vals {
-			if elem, err = t.ser.Append(elem[:0], v); err != nil {
-				err = fmt.Errorf("state %q key %v element %d: %w", t.d.Name, k.key, i, err)
-				return
-			}
-			buf = appendBytes(buf, elem)
-		}
-		recs = append(recs, snapRec{k: k, payload: buf[start:len(buf):len(buf)]})
-	})
-	if err != nil {
-		return nil, err
+// serialized bytes. A captured list shares its array with the entry: an
+// element below the length is never written again (Add appends, Update
+// copies).
+func (t *listTable[T]) capture(now int64) (func() ([]snapRec, error), error) {
+	type copied struct {
+		k    skey
+		vals []T
+		exp  int64
 	}
-	return recs, nil
+	es := make([]copied, 0, t.n)
+	t.each(func(e *listEntry[T]) {
+		if !expired(e.exp, now) {
+			es = append(es, copied{skey{t.h.keys.key(e.id), e.ns}, slices.Clip(e.vals), e.exp})
+		}
+	})
+	ser, name := t.ser, t.d.Name
+	encode := func() ([]snapRec, error) {
+		recs := make([]snapRec, 0, len(es))
+		var buf, elem []byte
+		for _, e := range es {
+			start := len(buf)
+			buf = binary.AppendVarint(buf, e.exp)
+			buf = binary.AppendUvarint(buf, uint64(len(e.vals)))
+			for i, v := range e.vals {
+				var err error
+				if elem, err = ser.Append(elem[:0], v); err != nil {
+					return nil, fmt.Errorf("state %q key %v element %d: %w", name, e.k.key, i, err)
+				}
+				buf = appendBytes(buf, elem)
+			}
+			recs = append(recs, snapRec{k: e.k, payload: buf[start:len(buf):len(buf)]})
+		}
+		return recs, nil
+	}
+	if !t.shareable {
+		return encodedNow(encode())
+	}
+	return encode, nil
 }
 
 func (t *listTable[T]) load(recs []rawRec, now int64) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"reflect"
 	"slices"
 )
 
@@ -30,7 +31,8 @@ func NewMap[K comparable, V any](b Backend, d Descriptor, kser Serializer[K], vs
 		vser = DefaultSerializer[V]()
 	}
 	h := b.heap()
-	t := &mapTable[K, V]{d: d, ttl: ttlMillis(d.TTL), kser: kser, vser: vser, h: h}
+	t := &mapTable[K, V]{d: d, ttl: ttlMillis(d.TTL), kser: kser, vser: vser, h: h,
+		shareable: shareable(reflect.TypeFor[K]()) && shareable(reflect.TypeFor[V]())}
 	if err := h.register(d, t); err != nil {
 		return nil, err
 	}
@@ -199,12 +201,14 @@ type mapTable[K comparable, V any] struct {
 	lastE *mapEntry[K, V] // the entry looked up last, still in its map
 	n     int             // entries over all maps
 	q     ttlQueue[queued[*mapEntry[K, V]]]
+	// shareable: keys and values can be copied at a capture and
+	// encoded later.
+	shareable bool
 	sizeEstimate
 }
 
-func (t *mapTable[K, V]) desc() Descriptor       { return t.d }
-func (t *mapTable[K, V]) len() int               { return t.n }
-func (t *mapTable[K, V]) setEncodedSize(n int64) { t.perEntry = n / max(int64(t.n), 1) }
+func (t *mapTable[K, V]) desc() Descriptor { return t.d }
+func (t *mapTable[K, V]) len() int         { return t.n }
 
 func (t *mapTable[K, V]) remove(e *mapEntry[K, V]) {
 	e.dead = true
@@ -264,53 +268,68 @@ type encodedEntry struct {
 
 // Payload: number of entries, then per entry in order of encoded key: the
 // key's length and bytes, expiry, the value's length and bytes.
-func (t *mapTable[K, V]) collect(recs []snapRec, now int64) ([]snapRec, error) {
-	var buf, kb, vb []byte
-	var es []encodedEntry
-	var err error
+func (t *mapTable[K, V]) capture(now int64) (func() ([]snapRec, error), error) {
+	type copiedEntry struct {
+		uk  K
+		v   V
+		exp int64
+	}
+	type copied struct {
+		k        skey
+		from, to int // in es
+	}
+	ms := make([]copied, 0, len(t.m))
+	es := make([]copiedEntry, 0, t.n)
 	t.each(func(mv *mapValue[K, V]) {
-		if err != nil {
-			return
-		}
-		k := skey{t.h.keys.key(mv.id), mv.ns}
-		es = es[:0]
-		var arena []byte
+		from := len(es)
 		mv.m.each(func(uk K, e *mapEntry[K, V]) bool {
-			if expired(e.exp, now) {
-				return true
+			if !expired(e.exp, now) {
+				es = append(es, copiedEntry{uk, e.v, e.exp})
 			}
-			if kb, err = t.kser.Append(kb[:0], uk); err != nil {
-				err = fmt.Errorf("state %q key %v: map key %v: %w", t.d.Name, k.key, uk, err)
-				return false
-			}
-			if vb, err = t.vser.Append(vb[:0], e.v); err != nil {
-				err = fmt.Errorf("state %q key %v: map key %v: %w", t.d.Name, k.key, uk, err)
-				return false
-			}
-			s := len(arena)
-			arena = append(arena, kb...)
-			m := len(arena)
-			arena = append(arena, vb...)
-			es = append(es, encodedEntry{k: arena[s:m:m], v: arena[m:len(arena):len(arena)], exp: e.exp})
 			return true
 		})
-		if err != nil || len(es) == 0 {
-			return
+		if len(es) > from {
+			ms = append(ms, copied{skey{t.h.keys.key(mv.id), mv.ns}, from, len(es)})
 		}
-		slices.SortFunc(es, func(a, b encodedEntry) int { return bytes.Compare(a.k, b.k) })
-		start := len(buf)
-		buf = binary.AppendUvarint(buf, uint64(len(es)))
-		for _, e := range es {
-			buf = appendBytes(buf, e.k)
-			buf = binary.AppendVarint(buf, e.exp)
-			buf = appendBytes(buf, e.v)
-		}
-		recs = append(recs, snapRec{k: k, payload: buf[start:len(buf):len(buf)]})
 	})
-	if err != nil {
-		return nil, err
+	kser, vser, name := t.kser, t.vser, t.d.Name
+	encode := func() ([]snapRec, error) {
+		recs := make([]snapRec, 0, len(ms))
+		var buf, kb, vb []byte
+		var enc []encodedEntry
+		for _, m := range ms {
+			enc = enc[:0]
+			var arena []byte
+			for _, e := range es[m.from:m.to] {
+				var err error
+				if kb, err = kser.Append(kb[:0], e.uk); err != nil {
+					return nil, fmt.Errorf("state %q key %v: map key %v: %w", name, m.k.key, e.uk, err)
+				}
+				if vb, err = vser.Append(vb[:0], e.v); err != nil {
+					return nil, fmt.Errorf("state %q key %v: map key %v: %w", name, m.k.key, e.uk, err)
+				}
+				s := len(arena)
+				arena = append(arena, kb...)
+				mid := len(arena)
+				arena = append(arena, vb...)
+				enc = append(enc, encodedEntry{k: arena[s:mid:mid], v: arena[mid:len(arena):len(arena)], exp: e.exp})
+			}
+			slices.SortFunc(enc, func(a, b encodedEntry) int { return bytes.Compare(a.k, b.k) })
+			start := len(buf)
+			buf = binary.AppendUvarint(buf, uint64(len(enc)))
+			for _, e := range enc {
+				buf = appendBytes(buf, e.k)
+				buf = binary.AppendVarint(buf, e.exp)
+				buf = appendBytes(buf, e.v)
+			}
+			recs = append(recs, snapRec{k: m.k, payload: buf[start:len(buf):len(buf)]})
+		}
+		return recs, nil
 	}
-	return recs, nil
+	if !t.shareable {
+		return encodedNow(encode())
+	}
+	return encode, nil
 }
 
 func (t *mapTable[K, V]) load(recs []rawRec, now int64) error {

@@ -66,8 +66,69 @@ type timerRec struct {
 
 // Snapshot implements Backend.
 func (h *Heap) Snapshot() ([]byte, error) {
+	c, err := h.capture()
+	if err != nil {
+		return nil, err
+	}
+	return c.encode()
+}
+
+// CaptureSnapshot implements Backend: the capture is a flat copy of the
+// live entries (key, namespace, expiry, value), the registered timers and
+// the restored states nobody declared, taken on the caller's goroutine;
+// encode, which may run on another goroutine while the backend goes on
+// changing, sorts, groups by key group and encodes it into exactly the
+// bytes Snapshot would have returned at the capture. A table whose values
+// can share memory that the operator may change in place (slices, maps,
+// pointers in the value type) is encoded at the capture instead.
+func (h *Heap) CaptureSnapshot() (encode func() ([]byte, error), err error) {
+	c, err := h.capture()
+	if err != nil {
+		return nil, err
+	}
+	return c.encode, nil
+}
+
+// snapCapture is a snapshot taken but not encoded yet.
+type snapCapture struct {
+	maxPar      int
+	states      []capturedState
+	event, proc []Timer
+}
+
+type capturedState struct {
+	name    string
+	kind    Kind
+	recs    []snapRec
+	later   func() ([]snapRec, error) // the copied entries' records, encoded
+	t       table
+	entries int64
+}
+
+func (h *Heap) capture() (*snapCapture, error) {
 	now := h.cfg.Now()
-	maxPar := h.cfg.MaxParallelism
+	c := &snapCapture{maxPar: h.cfg.MaxParallelism, states: make([]capturedState, 0, len(h.tables)+len(h.pending))}
+	for _, t := range h.tables {
+		d := t.desc()
+		later, err := t.capture(now)
+		if err != nil {
+			return nil, err
+		}
+		c.states = append(c.states, capturedState{name: d.Name, kind: d.Kind, later: later, t: t, entries: int64(t.len())})
+	}
+	for _, name := range sortedKeys(h.pending) {
+		p := h.pending[name]
+		// Restored records are never changed, only dropped when declared.
+		c.states = append(c.states, capturedState{name: name, kind: p.kind, recs: slices.Clip(p.recs)})
+	}
+	c.event, c.proc = h.timers.event.timers(), h.timers.proc.timers()
+	return c, nil
+}
+
+// encode writes the format above. It touches nothing of the backend but
+// the tables' size estimates, which are atomic.
+func (c *snapCapture) encode() ([]byte, error) {
+	maxPar := c.maxPar
 	kgOf := map[any]int{}
 	keyGroup := func(k any) int {
 		g, ok := kgOf[k]
@@ -77,43 +138,35 @@ func (h *Heap) Snapshot() ([]byte, error) {
 		}
 		return g
 	}
-	type stateRecs struct {
-		name string
-		kind Kind
-		recs []snapRec
-		t    table
-	}
-	states := make([]stateRecs, 0, len(h.tables)+len(h.pending))
-	for _, t := range h.tables {
-		recs, err := t.collect(nil, now)
-		if err != nil {
-			return nil, err
-		}
-		for i := range recs {
-			recs[i].kg = keyGroup(recs[i].k.key)
-		}
-		d := t.desc()
-		states = append(states, stateRecs{name: d.Name, kind: d.Kind, recs: recs, t: t})
-	}
-	for _, name := range sortedKeys(h.pending) {
-		p := h.pending[name]
-		states = append(states, stateRecs{name: name, kind: p.kind, recs: slices.Clone(p.recs)})
-	}
+	states := c.states
 	groups := map[int]bool{}
 	for i := range states {
-		slices.SortFunc(states[i].recs, func(a, b snapRec) int {
+		recs := states[i].recs
+		if states[i].later != nil {
+			var err error
+			if recs, err = states[i].later(); err != nil {
+				return nil, err
+			}
+		} else {
+			recs = slices.Clone(recs) // sorted below, and shared with the backend
+		}
+		for j := range recs {
+			recs[j].kg = keyGroup(recs[j].k.key)
+		}
+		slices.SortFunc(recs, func(a, b snapRec) int {
 			if a.kg != b.kg {
 				return a.kg - b.kg
 			}
 			return compareSKeys(a.k, b.k)
 		})
-		for _, r := range states[i].recs {
+		for _, r := range recs {
 			groups[r.kg] = true
 		}
+		states[i].recs = recs
 	}
-	timers := func(q *timerQueue) []timerRec {
-		out := make([]timerRec, 0, len(q.set))
-		for _, tm := range q.timers() {
+	timers := func(ts []Timer) []timerRec {
+		out := make([]timerRec, 0, len(ts))
+		for _, tm := range ts {
 			g := keyGroup(tm.Key)
 			out = append(out, timerRec{g, tm})
 			groups[g] = true
@@ -126,7 +179,7 @@ func (h *Heap) Snapshot() ([]byte, error) {
 		})
 		return out
 	}
-	event, proc := timers(&h.timers.event), timers(&h.timers.proc)
+	event, proc := timers(c.event), timers(c.proc)
 
 	buf := append([]byte(snapMagic), snapVersion)
 	buf = binary.AppendUvarint(buf, uint64(maxPar))
@@ -166,7 +219,7 @@ func (h *Heap) Snapshot() ([]byte, error) {
 	}
 	for si, s := range states {
 		if s.t != nil {
-			s.t.setEncodedSize(sizes[si])
+			s.t.setEncodedSize(sizes[si], s.entries)
 		}
 	}
 	return buf, nil

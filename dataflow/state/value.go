@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/binary"
 	"fmt"
+	"reflect"
 )
 
 // Value is a typed state holding one value per key and namespace: a
@@ -28,7 +29,7 @@ func NewValue[T any](b Backend, d Descriptor, ser Serializer[T]) (*Value[T], err
 		ser = DefaultSerializer[T]()
 	}
 	h := b.heap()
-	t := &valueTable[T]{d: d, ttl: ttlMillis(d.TTL), ser: ser, h: h}
+	t := &valueTable[T]{d: d, ttl: ttlMillis(d.TTL), ser: ser, h: h, shareable: shareable(reflect.TypeFor[T]())}
 	if err := h.register(d, t); err != nil {
 		return nil, err
 	}
@@ -108,12 +109,13 @@ type valueTable[T any] struct {
 	// last is the entry looked up last, still in m: an operator usually
 	// reads and then writes the same key's value.
 	last *valueEntry[T]
+	// shareable: values can be copied at a capture and encoded later.
+	shareable bool
 	sizeEstimate
 }
 
-func (t *valueTable[T]) desc() Descriptor       { return t.d }
-func (t *valueTable[T]) len() int               { return t.n }
-func (t *valueTable[T]) setEncodedSize(n int64) { t.perEntry = n / max(int64(t.n), 1) }
+func (t *valueTable[T]) desc() Descriptor { return t.d }
+func (t *valueTable[T]) len() int         { return t.n }
 
 func (t *valueTable[T]) lookup(id int32, ns int64) *valueEntry[T] {
 	if e := t.last; e != nil && e.id == id && e.ns == ns {
@@ -169,26 +171,37 @@ func (t *valueTable[T]) cleanup(now int64, n int) int {
 }
 
 // Payload: expiry (varint, 0: none), then the serialized value.
-func (t *valueTable[T]) collect(recs []snapRec, now int64) ([]snapRec, error) {
-	var buf []byte
-	var err error
-	t.each(func(e *valueEntry[T]) {
-		if err != nil || expired(e.exp, now) {
-			return
-		}
-		k := skey{t.h.keys.key(e.id), e.ns}
-		start := len(buf)
-		buf = binary.AppendVarint(buf, e.exp)
-		if buf, err = t.ser.Append(buf, e.v); err != nil {
-			err = fmt.Errorf("state %q key %v: %w", t.d.Name, k.key, err)
-			return
-		}
-		recs = append(recs, snapRec{k: k, payload: buf[start:len(buf):len(buf)]})
-	})
-	if err != nil {
-		return nil, err
+func (t *valueTable[T]) capture(now int64) (func() ([]snapRec, error), error) {
+	type copied struct {
+		k   skey
+		v   T
+		exp int64
 	}
-	return recs, nil
+	es := make([]copied, 0, t.n)
+	t.each(func(e *valueEntry[T]) {
+		if !expired(e.exp, now) {
+			es = append(es, copied{skey{t.h.keys.key(e.id), e.ns}, e.v, e.exp})
+		}
+	})
+	ser, name := t.ser, t.d.Name
+	encode := func() ([]snapRec, error) {
+		recs := make([]snapRec, 0, len(es))
+		var buf []byte
+		for _, e := range es {
+			start := len(buf)
+			buf = binary.AppendVarint(buf, e.exp)
+			var err error
+			if buf, err = ser.Append(buf, e.v); err != nil {
+				return nil, fmt.Errorf("state %q key %v: %w", name, e.k.key, err)
+			}
+			recs = append(recs, snapRec{k: e.k, payload: buf[start:len(buf):len(buf)]})
+		}
+		return recs, nil
+	}
+	if !t.shareable {
+		return encodedNow(encode())
+	}
+	return encode, nil
 }
 
 func (t *valueTable[T]) load(recs []rawRec, now int64) error {
