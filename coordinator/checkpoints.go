@@ -2,8 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"path"
@@ -290,11 +288,9 @@ func (c *Coordinator) triggerSavepoint(jobID string, stop bool) (string, error) 
 	if j == nil {
 		return "", errUnknownJob
 	}
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	rid := "sp-" + hex.EncodeToString(b[:])
+	// One name for one savepoint: the request is named as its directory
+	// (savepoints/sp-<id>), the id the tracker takes for it now.
+	rid := fmt.Sprintf("sp-%d", j.cp.NextID())
 	err := c.checkpointEventLocked(j, checkpointing.TriggerSavepoint{Now: c.cfg.Clock.Now(), RequestID: rid, Stop: stop})
 	switch {
 	case errors.Is(err, checkpointing.ErrNotRunning):

@@ -204,6 +204,10 @@ func TestCheckpointing(t *testing.T) {
 		if !strings.HasSuffix(s.Location, "/savepoints/sp-"+itoa(spID)) || !exists(filepath.Join(fc.root, id, "savepoints", "sp-"+itoa(spID), "_metadata")) {
 			t.Fatalf("%+v", s)
 		}
+		// One name for one savepoint: the request is named as its directory.
+		if sp.RequestID != "sp-"+itoa(spID) {
+			t.Fatalf("request %s wrote savepoint directory sp-%d", sp.RequestID, spID)
+		}
 		// Later checkpoints and retention leave the savepoint alone.
 		for range 3 {
 			var next int64
@@ -440,6 +444,10 @@ func TestCheckpointFailuresFailTheJob(t *testing.T) {
 	rs, _ := cl.Restarts(ctx, id)
 	if len(rs.Restarts) != 1 || !strings.Contains(rs.Restarts[0].Cause, "2 consecutive checkpoint failures") || rs.Restarts[0].RestoredFrom != 0 {
 		t.Fatalf("%+v", rs.Restarts)
+	}
+	// The running job still says why it restarted.
+	if j, _ := cl.Job(ctx, id); j.LastFailure == nil || j.LastFailure.Cause != rs.Restarts[0].Cause || j.LastFailure.FailedAttempt != 1 || j.FailureCause != "" {
+		t.Fatalf("job after the restart: failure_cause %q, last_failure %+v", j.FailureCause, j.LastFailure)
 	}
 	// Ids are not reused after the restart.
 	advanceUntil(t, clk, time.Second, func() bool { return fc.triggers(id)[3] == 1 }, "checkpoint 3 in attempt 2")

@@ -18,6 +18,7 @@ import (
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
 	"github.com/weir-stream/weir/internal/registry"
+	"github.com/weir-stream/weir/internal/tlsconf"
 )
 
 // Config configures a Coordinator. Zero fields take the defaults below.
@@ -104,6 +105,11 @@ type Config struct {
 	// Identity, shown by GET /api/v1/overview and the web UI: who this
 	// coordinator is and how it leads (nil: a single coordinator).
 	Identity *api.CoordinatorInfo
+	// TLS, when set, serves the control plane with mutual TLS: only a
+	// worker with a certificate from the cluster's CA completes the
+	// handshake, so only it can register and be sent subtasks
+	// (internal/tlsconf). nil: plaintext.
+	TLS *tlsconf.Source
 }
 
 // Defaults.

@@ -147,7 +147,7 @@ func (c *Coordinator) Start() error {
 	}
 	c.started = true
 	c.grpcLn, c.httpLn = gl, hl
-	c.grpcSrv = grpc.NewServer()
+	c.grpcSrv = grpc.NewServer(c.cfg.TLS.ServerOptions()...)
 	controlpb.RegisterCoordinatorServer(c.grpcSrv, &sessionServer{c: c})
 	c.httpSrv = c.newHTTPServer()
 	ticker := c.cfg.Clock.NewTicker(c.tickInterval())

@@ -11,6 +11,7 @@ import (
 	"github.com/weir-stream/weir/checkpoint"
 	"github.com/weir-stream/weir/coordinator/lifecycle"
 	"github.com/weir-stream/weir/dataflow/graph"
+	checkpointpb "github.com/weir-stream/weir/proto/checkpoint/v1"
 )
 
 // noRestoreError: the job has completed checkpoints but none of them can be
@@ -117,7 +118,12 @@ func (c *Coordinator) jobStorage(specURI string) (checkpoint.Storage, error) {
 // resolveSavepoint checks a savepoint or retained checkpoint given at
 // submit: uri is its directory or its _metadata file. It must read, its
 // state files must exist, and its max parallelism must match the job's.
-func (c *Coordinator) resolveSavepoint(ctx context.Context, uri string, g *graph.Graph) (*lifecycle.RestorePoint, error) {
+//
+// State is matched to the new job's nodes by name. State of a node the job
+// no longer has would be dropped without a word (a renamed window loses its
+// counts), so it is refused, naming the nodes, unless allowNonRestored says
+// the user means it, as Flink's --allowNonRestoredState does.
+func (c *Coordinator) resolveSavepoint(ctx context.Context, uri string, g *graph.Graph, allowNonRestored bool) (*lifecycle.RestorePoint, error) {
 	dir := strings.TrimSuffix(strings.TrimRight(uri, "/"), "/"+checkpoint.MetadataFile)
 	st, err := c.cfg.OpenStorage(dir)
 	if err != nil {
@@ -134,5 +140,33 @@ func (c *Coordinator) resolveSavepoint(ctx context.Context, uri string, g *graph
 	if mp := int(md.GetMaxParallelism()); mp != 0 && g.MaxParallelism != 0 && mp != g.MaxParallelism {
 		return nil, fmt.Errorf("it was taken with max_parallelism %d and the job has %d; max_parallelism cannot change across a restore", mp, g.MaxParallelism)
 	}
+	if missing := nonRestoredNodes(md, g); len(missing) > 0 && !allowNonRestored {
+		return nil, fmt.Errorf("it has state for node(s) %s, which the job does not have (renamed or removed?); "+
+			"name the nodes as before, or allow dropping their state (allow_non_restored_state=true, weir submit --allow-non-restored-state)",
+			strings.Join(missing, ", "))
+	}
 	return &lifecycle.RestorePoint{CheckpointID: md.GetCheckpointId(), URI: st.URI(checkpoint.MetadataFile)}, nil
+}
+
+// nonRestoredNodes lists, sorted, the nodes with state in md that g does
+// not have.
+func nonRestoredNodes(md *checkpointpb.Metadata, g *graph.Graph) []string {
+	have := map[string]bool{}
+	for _, v := range g.Vertices {
+		for _, n := range v.Nodes {
+			have[n.Name] = true
+		}
+	}
+	seen := map[string]bool{}
+	var missing []string
+	for _, s := range md.GetSubtasks() {
+		for _, op := range s.GetOperators() {
+			if n := op.GetNode(); op.GetHandle() != nil && !have[n] && !seen[n] {
+				seen[n] = true
+				missing = append(missing, n)
+			}
+		}
+	}
+	slices.Sort(missing)
+	return missing
 }

@@ -16,6 +16,7 @@ import (
 func (c *Coordinator) recordEndLocked(j *jobEntry) {
 	rec := j.rec
 	rec.Desired, rec.State, rec.Cause, rec.EndedAt = jobstore.Ended, string(j.m.State), j.m.Cause, j.m.EndedAt
+	rec.Attempt, rec.StartedAt = max(rec.Attempt, j.m.Attempt), j.m.StartedAt
 	ctx, cancel := c.storageCtx()
 	defer cancel()
 	if err := c.jobStore.Put(ctx, &rec); err != nil {
@@ -99,6 +100,9 @@ func (c *Coordinator) resumeLocked(rec jobstore.Record) error {
 		if err != nil {
 			return err
 		}
+		// What the job was stays as it was shown before the restart: its
+		// last attempt, start, restart strategy and checkpointing.
+		m.Attempt, m.StartedAt, m.Strategy, m.Checkpointing = rec.Attempt, rec.StartedAt, j.m.Strategy, j.m.Checkpointing
 		j.m = m
 		c.log.Info("job store: ended job listed", "job", rec.ID, "name", rec.Name, "state", rec.State)
 		return nil
@@ -110,6 +114,7 @@ func (c *Coordinator) resumeLocked(rec jobstore.Record) error {
 		if err != nil {
 			return err
 		}
+		m.Attempt, m.StartedAt, m.Strategy, m.Checkpointing = rec.Attempt, rec.StartedAt, j.m.Strategy, j.m.Checkpointing
 		j.m = m
 		c.recordEndLocked(j)
 		return nil

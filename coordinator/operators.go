@@ -36,16 +36,17 @@ func renderOperators(ops []*controlpb.Operator) []api.Operator {
 	return out
 }
 
-// jobOperators are the user operator ids a job names, each once, in
+// jobOperators are the ids of the registered components (process
+// operators, source and sink connectors) a job names, each once, in
 // pipeline order.
 func jobOperators(job *spec.Job) []string {
 	var ids []string
 	if job == nil {
 		return nil
 	}
-	for _, i := range job.ProcessNodes() {
-		if id := job.Pipeline[i].Process.Operator; !slices.Contains(ids, id) {
-			ids = append(ids, id)
+	for _, u := range job.UserComponents() {
+		if !slices.Contains(ids, u.ID) {
+			ids = append(ids, u.ID)
 		}
 	}
 	return ids
@@ -97,13 +98,13 @@ func (c *Coordinator) checkOperators(job *spec.Job) *api.Error {
 		if len(o.Lacking) == 0 {
 			continue
 		}
-		for _, i := range job.ProcessNodes() {
-			if job.Pipeline[i].Process.Operator == o.ID {
+		for _, u := range job.UserComponents() {
+			if u.ID == o.ID {
 				msg := fmt.Sprintf("operator %s is on no worker; %s", o.ID, lacking(o.Lacking))
 				if len(o.Having) > 0 {
 					msg = fmt.Sprintf("operator %s is only on %s; %s", o.ID, strings.Join(o.Having, ", "), lacking(o.Lacking))
 				}
-				details = append(details, api.ErrorDetail{Path: fmt.Sprintf("pipeline[%d].process.operator", i), Message: msg})
+				details = append(details, api.ErrorDetail{Path: u.IDPath(), Message: msg})
 			}
 		}
 	}

@@ -67,6 +67,10 @@ func connectorOf(n *spec.Node) string {
 		return "file"
 	case n.Sink != nil && n.Sink.Discard != nil:
 		return "discard"
+	case n.Source != nil && n.Source.Connector != "":
+		return n.Source.Connector // a registered one (docs/sdk.md)
+	case n.Sink != nil && n.Sink.Connector != "":
+		return n.Sink.Connector
 	}
 	return ""
 }

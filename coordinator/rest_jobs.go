@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -109,6 +110,11 @@ func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var initial *lifecycle.RestorePoint
+	allowNonRestored, apiErr := boolParam(r, "allow_non_restored_state")
+	if apiErr != nil {
+		writeError(w, apiErr)
+		return
+	}
 	if from := r.URL.Query().Get("from_savepoint"); from != "" {
 		if err := c.checkSavepointURI(from); err != nil {
 			writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest,
@@ -116,7 +122,7 @@ func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ctx, cancel := c.storageCtx()
-		initial, err = c.resolveSavepoint(ctx, from, g)
+		initial, err = c.resolveSavepoint(ctx, from, g, allowNonRestored)
 		cancel()
 		if err != nil {
 			writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest,
@@ -197,7 +203,15 @@ func (c *Coordinator) handleJob(w http.ResponseWriter, r *http.Request) {
 	var out api.Job
 	if j != nil {
 		out = renderJob(j)
-		out.Restarts += len(pastRestarts(j.m, c.historyLocked(j)))
+		past := pastRestarts(j.m, c.historyLocked(j))
+		out.Restarts += len(past)
+		if n := len(j.m.Restarts); n > 0 {
+			r := j.m.Restarts[n-1]
+			out.LastFailure = &api.LastFailure{Cause: r.Cause, FailedAttempt: r.FailedAttempt, DetectedAt: r.DetectedAt}
+		} else if n := len(past); n > 0 {
+			r := past[n-1]
+			out.LastFailure = &api.LastFailure{Cause: r.Cause, FailedAttempt: r.FailedAttempt, DetectedAt: r.DetectedAt}
+		}
 		out.Warnings = c.jobWarningsLocked(j)
 	}
 	c.mu.Unlock()
@@ -279,4 +293,18 @@ func timePtr(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// boolParam reads an optional true/false query parameter.
+func boolParam(r *http.Request, name string) (bool, *api.Error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest,
+			Message: fmt.Sprintf("%s must be true or false, got %q", name, v)}
+	}
+	return b, nil
 }

@@ -26,5 +26,6 @@ func (c *Coordinator) handleOverview(w http.ResponseWriter, _ *http.Request) {
 	}
 	c.mu.Unlock()
 	ov.SlotsFree = max(ov.SlotsTotal-ov.SlotsUsed, 0)
+	ov.Insecure = c.cfg.TLS == nil
 	writeJSON(w, http.StatusOK, ov)
 }

@@ -112,6 +112,35 @@ pipeline:
 		return true
 	}, "two checkpoints to complete")
 
+	// An ended job shows after the restart what it showed before.
+	type shown struct {
+		attempt   int64
+		started   bool
+		strategy  string
+		enabled   bool
+		completed int
+	}
+	show := func(cl *api.Client, id string) shown {
+		t.Helper()
+		j, err := cl.Job(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := cl.Restarts(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := cl.Checkpoints(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return shown{j.Attempt, j.StartedAt != nil, rs.Strategy, cs.Config.Enabled, cs.Counts.Completed}
+	}
+	endedBefore := map[string]shown{finished: show(cl, finished), cancelled: show(cl, cancelled)}
+	if s := endedBefore[finished]; s.attempt != 1 || !s.started {
+		t.Fatalf("the finished job before the restart: %+v", s)
+	}
+
 	c1.Stop()
 	c2 := start()
 	cl = api.NewClient("http://" + c2.HTTPAddr())
@@ -128,8 +157,11 @@ pipeline:
 		t.Fatalf("the new coordinator lists %+v", jobs)
 	}
 	waitJob(t, cl, finished, "FINISHED")
-	if j := waitJob(t, cl, cancelled, "CANCELLED"); j.Attempt != 0 {
-		t.Errorf("the cancelled job was started again: %+v", j)
+	waitJob(t, cl, cancelled, "CANCELLED")
+	for id, before := range endedBefore {
+		if after := show(cl, id); after != before {
+			t.Errorf("ended job %s showed %+v before the coordinator restart and %+v after (started again, or its record forgot)", id, before, after)
+		}
 	}
 	want := int64(2) // restarted after the first coordinator's attempt 1
 	if grace >= 0 {

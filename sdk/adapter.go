@@ -255,7 +255,7 @@ func (o *processOp[IN, OUT]) CaptureSnapshot(int64) (func() ([]byte, dataflow.Sn
 	sum := dataflow.SnapshotSummary{Keys: o.backend.Stats().Entries}
 	o.snapKeys = sum.Keys
 	return func() ([]byte, dataflow.SnapshotSummary, error) {
-		b, err := encode()
+		b, _, err := encode()
 		if err != nil {
 			return nil, dataflow.SnapshotSummary{}, fmt.Errorf("operator %s: snapshot: %w", o.id, err)
 		}

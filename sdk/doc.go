@@ -72,4 +72,14 @@
 // grouped by key group, so a job restored at another parallelism keeps
 // each key's state. What may change in a state's type between savepoints
 // is in docs/sdk.md, "State evolution".
+//
+// # Sources and sinks
+//
+// A Source reads splits whose positions weir keeps in its checkpoints,
+// registered with RegisterSource; a TransactionalSink writes exactly once
+// by two-phase commit with the checkpoints (PreCommit at the barrier,
+// Commit when the checkpoint completes, recommit and Recover on restore),
+// registered with RegisterSink. A job names them as
+// `source: {connector: <id>}` and `sink: {connector: <id>}`. The
+// exactly-once Kafka sink runs on the same two-phase-commit lifecycle.
 package sdk

@@ -33,6 +33,7 @@ type harnessConfig struct {
 	maxPar, par, subtask int
 	restore              [][]byte
 	now                  int64
+	attempt              int64
 }
 
 // WithSubtask runs the function as subtask i of n with maxParallelism key

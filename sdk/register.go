@@ -189,7 +189,7 @@ func funcPackage(name string) string {
 type OperatorInfo struct {
 	// ID is the registered id.
 	ID string
-	// Kind is "process" (sources and sinks come later).
+	// Kind is "process", "source" or "sink".
 	Kind string
 	// Package registered it; Module and Version are its Go module.
 	Package, Module, Version string

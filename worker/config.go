@@ -19,12 +19,13 @@ import (
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/internal/tlsconf"
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
 	"github.com/weir-stream/weir/worker/task"
 )
 
 // Exchange is the data-plane service other workers send records to; wire
-// exchange.New(logger). The worker registers it on its data gRPC server and
+// exchange.New(logger, exchange.WithTLS(tls)). The worker registers it on its data gRPC server and
 // closes it on Stop after every task has ended.
 type Exchange interface {
 	Register(s *grpc.Server)
@@ -85,7 +86,11 @@ type Config struct {
 	ParseSpec   func([]byte) (*spec.Job, error)
 	BuildGraph  func(*spec.Job) (*graph.Graph, error)
 	RunTask     RunFunc
-	NewExchange func(*slog.Logger) Exchange
+	NewExchange func(*slog.Logger, *tlsconf.Source) Exchange
+	// TLS, when set, makes the session with the coordinator and the data
+	// plane (served and dialed) mutual TLS with the cluster's certificates
+	// (internal/tlsconf). nil: plaintext.
+	TLS *tlsconf.Source
 	// OpenStore opens checkpoint storage by URI; nil: checkpoint.OpenStorage.
 	OpenStore task.OpenStoreFunc
 	// AllowedPaths are where the subtasks may write: file sinks and
@@ -125,7 +130,7 @@ var wired struct {
 	parseSpec   func([]byte) (*spec.Job, error)
 	buildGraph  func(*spec.Job) (*graph.Graph, error)
 	runTask     RunFunc
-	newExchange func(*slog.Logger) Exchange
+	newExchange func(*slog.Logger, *tlsconf.Source) Exchange
 }
 
 func (c *Config) setDefaults() {

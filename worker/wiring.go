@@ -8,6 +8,7 @@ import (
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/internal/tlsconf"
 	"github.com/weir-stream/weir/worker/exchange"
 	"github.com/weir-stream/weir/worker/task"
 )
@@ -17,7 +18,7 @@ import (
 func init() {
 	wired.parseSpec = spec.Parse
 	wired.buildGraph = graph.Build
-	wired.newExchange = func(l *slog.Logger) Exchange { return exchange.New(l) }
+	wired.newExchange = func(l *slog.Logger, s *tlsconf.Source) Exchange { return exchange.New(l, exchange.WithTLS(s)) }
 	wired.runTask = func(ctx context.Context, d task.Deployment, env TaskEnv, c *dataflow.Counters) error {
 		x, ok := env.Exchange.(*exchange.Exchange)
 		if !ok || x == nil {

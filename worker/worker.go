@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
@@ -105,7 +104,7 @@ func (w *Worker) Start() error {
 	bo.BaseDelay, bo.MaxDelay = w.cfg.ReconnectMin, w.cfg.ReconnectMax
 	target, opts := coordinatorTarget(w.cfg.CoordinatorAddr)
 	conn, err := grpc.NewClient(target, append(opts,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		w.cfg.TLS.DialOption(),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: 5 * time.Second}))...)
 	if err != nil {
 		dl.Close()
@@ -120,9 +119,9 @@ func (w *Worker) Start() error {
 		w.advertise = netaddr.Advertised(dl.Addr().String())
 	}
 	w.httpAdv = netaddr.Advertised(hl.Addr().String())
-	w.dataSrv = grpc.NewServer()
+	w.dataSrv = grpc.NewServer(w.cfg.TLS.ServerOptions()...)
 	if w.cfg.NewExchange != nil {
-		w.exchange = w.cfg.NewExchange(w.cfg.Logger)
+		w.exchange = w.cfg.NewExchange(w.cfg.Logger, w.cfg.TLS)
 		w.exchange.Register(w.dataSrv)
 	}
 	mux := http.NewServeMux()
@@ -226,7 +225,14 @@ func coordinatorTarget(addrs string) (string, []grpc.DialOption) {
 	r := manual.NewBuilderWithScheme("weir-coordinators")
 	as := make([]resolver.Address, 0, len(list))
 	for _, a := range list {
-		as = append(as, resolver.Address{Addr: strings.TrimSpace(a)})
+		a = strings.TrimSpace(a)
+		// With TLS the certificate must name the coordinator dialed, not
+		// the resolver's made-up authority.
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			host = a
+		}
+		as = append(as, resolver.Address{Addr: a, ServerName: host})
 	}
 	r.InitialState(resolver.State{Addresses: as})
 	return r.Scheme() + ":///coordinators", []grpc.DialOption{grpc.WithResolvers(r)}

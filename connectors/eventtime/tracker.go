@@ -4,9 +4,31 @@
 package eventtime
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"time"
 )
+
+// Millis converts the value of a source's event_time expression to epoch
+// milliseconds: an integer, an integral-range float or a time; null and
+// anything else are errors that say what was found.
+func Millis(v any) (int64, error) {
+	switch x := v.(type) {
+	case int64:
+		return x, nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) || x > math.MaxInt64 || x < math.MinInt64 {
+			return 0, fmt.Errorf("event time %v is not a valid epoch millisecond value", x)
+		}
+		return int64(x), nil
+	case time.Time:
+		return x.UnixMilli(), nil
+	case nil:
+		return 0, errors.New("event time is missing (null)")
+	}
+	return 0, fmt.Errorf("event time must be a number of epoch milliseconds, got %T %v", v, v)
+}
 
 // NoWatermark is the watermark before any record was seen.
 const NoWatermark int64 = math.MinInt64

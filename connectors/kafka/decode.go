@@ -6,11 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strconv"
-	"time"
 
+	"github.com/weir-stream/weir/connectors/eventtime"
 	"github.com/weir-stream/weir/dataflow"
 )
 
@@ -131,20 +130,6 @@ func jsonKind(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// eventTimeMillis converts an event-time expression result to epoch ms.
-func eventTimeMillis(v any) (int64, error) {
-	switch x := v.(type) {
-	case int64:
-		return x, nil
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) || x > math.MaxInt64 || x < math.MinInt64 {
-			return 0, fmt.Errorf("event time %v is not a valid epoch millisecond value", x)
-		}
-		return int64(x), nil
-	case time.Time:
-		return x.UnixMilli(), nil
-	case nil:
-		return 0, errors.New("event time is missing (null)")
-	}
-	return 0, fmt.Errorf("event time must be a number of epoch milliseconds, got %T %v", v, v)
-}
+// eventTimeMillis converts an event-time expression result to epoch ms
+// (eventtime.Millis, which the SDK's sources use too).
+func eventTimeMillis(v any) (int64, error) { return eventtime.Millis(v) }

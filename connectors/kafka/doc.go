@@ -156,6 +156,10 @@
 //     docs/exactly-once.md); otherwise it aborts the open transaction and
 //     leaves the pending ones to a restore.
 //
+// The pending list, the order of commits, the recommit on restore and the
+// commit at the end of input are internal/twophase's Driver, which the
+// SDK's transactional sinks run on too; the sink is its Participant.
+//
 // Recovery (Open), decided by planRecovery, a pure function of the restored
 // states: the subtask takes the states of old subtasks j with j mod
 // parallelism == its index. It commits every pending transaction in them

@@ -19,6 +19,7 @@ import (
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/expr"
 	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/internal/twophase"
 )
 
 // Delivery guarantees of the sink (spec: sink.kafka.delivery).
@@ -68,6 +69,8 @@ type Sink struct {
 	watch   *linkWatch
 
 	eos *txnWriter // exactly-once delivery; nil: at least once
+	// tp runs eos's two-phase commit (with eos; nil: at least once).
+	tp *twophase.Driver[txnHandle]
 }
 
 var (
@@ -114,6 +117,10 @@ func NewSink(node *spec.Node, ctx *dataflow.Context) (*Sink, error) {
 			problems = append(problems, problem)
 		}
 		s.eos = w
+		if w != nil {
+			s.tp = twophase.New[txnHandle](w, fmt.Sprintf("kafka sink %q", node.Name),
+				"is transaction_timeout longer than checkpoint interval + checkpoint timeout + restart time?")
+		}
 	default:
 		problems = append(problems, fmt.Sprintf("delivery %q: want at-least-once or exactly-once", k.Delivery))
 	}
@@ -386,7 +393,7 @@ func (s *Sink) Snapshot(checkpointID int64) ([]byte, error) {
 		if s.client == nil {
 			return nil, fmt.Errorf("kafka sink %q: checkpoint %d before Open", s.node, checkpointID)
 		}
-		return s.eos.preCommit(ctx, checkpointID)
+		return s.tp.PreCommit(ctx, checkpointID)
 	}
 	if err := s.Flush(ctx); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -423,7 +430,7 @@ func (s *Sink) Restore(states [][]byte) error {
 		}
 		return nil
 	}
-	s.eos.restored = decoded
+	s.tp.Restore(states)
 	return nil
 }
 
@@ -434,15 +441,15 @@ func (s *Sink) NotifyCheckpointComplete(ctx context.Context, checkpointID int64)
 	if s.eos == nil || s.client == nil {
 		return nil
 	}
-	return s.eos.commitUpTo(ctx, checkpointID)
+	return s.tp.CommitUpTo(ctx, checkpointID)
 }
 
 // ProcessWatermark implements dataflow.WatermarkHandler: the final
 // watermark of a bounded input tells an exactly-once sink that Close
 // commits what no checkpoint will cover.
 func (s *Sink) ProcessWatermark(wm int64, out dataflow.Output) error {
-	if wm == dataflow.MaxWatermark && s.eos != nil {
-		s.eos.endOfInput = true
+	if wm == dataflow.MaxWatermark && s.tp != nil {
+		s.tp.EndOfInput = true
 	}
 	return out.EmitWatermark(wm)
 }
@@ -453,7 +460,7 @@ func (s *Sink) SnapshotSummary() dataflow.SnapshotSummary {
 	if s.eos == nil {
 		return dataflow.SnapshotSummary{}
 	}
-	return dataflow.SnapshotSummary{PendingTransactions: s.eos.pendingSummary()}
+	return dataflow.SnapshotSummary{PendingTransactions: pendingSummary(s.tp.Pending())}
 }
 
 var _ dataflow.Snapshotter = (*Sink)(nil)

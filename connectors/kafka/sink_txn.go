@@ -12,6 +12,7 @@ import (
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/spec"
 	"github.com/weir-stream/weir/internal/failpoint"
+	"github.com/weir-stream/weir/internal/twophase"
 )
 
 // txnBatchBytes is how much a transaction buffers before it sends what it
@@ -36,13 +37,10 @@ type txnWriter struct {
 	ackTimeout  time.Duration
 	logger      *slog.Logger
 
-	nextSeq  int64
-	cur      *openTxn // nil: none begun since the last barrier
-	pending  []pendingTxn
-	restored []sinkState
-	// endOfInput: the final watermark went through; Close commits.
-	endOfInput bool
-	committed  int64 // transactions committed, for tests and logs
+	nextSeq   int64
+	cur       *openTxn     // nil: none begun since the last barrier
+	plan      recoveryPlan // between PlanRecovery and AbortLingering
+	committed int64        // transactions committed, for tests and logs
 	// metrics counts the waits on the broker as backpressure (nil: not).
 	metrics *dataflow.Counters
 }
@@ -160,21 +158,44 @@ func (w *txnWriter) flush(ctx context.Context) error {
 	return nil
 }
 
-// preCommit is the sink's part of checkpoint n: send everything, keep the
-// transaction open and record it as pending for n, and return the state.
-// The next record begins a new transaction. An interval without records
-// has no transaction: nothing to commit.
-func (w *txnWriter) preCommit(ctx context.Context, n int64) ([]byte, error) {
+// The txnWriter is the twophase.Participant of the exactly-once sink: the
+// driver (twophase.Driver, shared with the SDK's transactional sinks) keeps
+// the pending transactions and calls these in the protocol's order.
+var _ twophase.Participant[txnHandle] = (*txnWriter)(nil)
+
+// PreCommit is the sink's part of checkpoint n: send everything, keep the
+// transaction open and hand it to the driver as pending for n. The next
+// record begins a new transaction. An interval without records has no
+// transaction: nothing to commit.
+func (w *txnWriter) PreCommit(ctx context.Context, n int64) (txnHandle, bool, error) {
 	if err := w.flush(ctx); err != nil {
-		return nil, err
+		return txnHandle{}, false, err
 	}
-	if w.cur != nil && w.cur.records > 0 {
-		w.pending = append(w.pending, pendingTxn{txnHandle: w.cur.h, Checkpoint: n})
-	}
+	cur := w.cur
 	w.cur = nil
-	data, err := encodeSinkState(w.state())
+	if cur == nil || cur.records == 0 {
+		return txnHandle{}, false, nil
+	}
+	return cur.h, true, nil
+}
+
+// EncodeState is the subtask's snapshot: where its ids continue and the
+// pending transactions (the format of earlier releases, sinkState v1). It
+// is the last step of the pre-commit, so the failpoint "after pre-commit"
+// is here.
+func (w *txnWriter) EncodeState(pending []twophase.Pending[txnHandle]) ([]byte, error) {
+	st := sinkState{
+		Job:     w.self.Job,
+		Base:    w.self.Base,
+		Subtask: w.self.Subtask,
+		NextSeq: w.nextSeq,
+	}
+	for _, p := range pending {
+		st.Pending = append(st.Pending, pendingTxn{txnHandle: p.Committable, Checkpoint: p.Checkpoint})
+	}
+	data, err := encodeSinkState(st)
 	if err != nil {
-		return nil, fmt.Errorf("kafka sink %q: encode state: %w", w.node, err)
+		return nil, err
 	}
 	if err := failpoint.Inject(failpoint.KafkaSinkAfterPreCommit); err != nil {
 		return nil, err
@@ -182,68 +203,63 @@ func (w *txnWriter) preCommit(ctx context.Context, n int64) ([]byte, error) {
 	return data, nil
 }
 
-func (w *txnWriter) state() sinkState {
-	return sinkState{
-		Job:     w.self.Job,
-		Base:    w.self.Base,
-		Subtask: w.self.Subtask,
-		NextSeq: w.nextSeq,
-		Pending: append([]pendingTxn(nil), w.pending...),
-	}
-}
-
-// commitUpTo commits the pending transactions of checkpoint n and earlier,
-// oldest first. A failure names the transaction; the ones not committed
-// stay pending (a restore commits them).
-func (w *txnWriter) commitUpTo(ctx context.Context, n int64) error {
-	for len(w.pending) > 0 && w.pending[0].Checkpoint <= n {
-		p := w.pending[0]
-		if err := w.commit(ctx, p); err != nil {
-			return fmt.Errorf("kafka sink %q: checkpoint %d complete: cannot commit %s: %w", w.node, n, p, err)
-		}
-		w.pending = w.pending[1:]
-	}
-	return nil
-}
-
-func (w *txnWriter) commit(ctx context.Context, p pendingTxn) error {
+// Commit commits one pending transaction (EndTxn with its stored producer
+// id and epoch; a repeated commit succeeds).
+func (w *txnWriter) Commit(ctx context.Context, p twophase.Pending[txnHandle]) error {
 	if err := failpoint.Inject(failpoint.KafkaSinkCommit); err != nil {
 		return err
 	}
-	if err := w.conn.endTxn(ctx, p.txnHandle, true); err != nil {
+	if err := w.conn.endTxn(ctx, p.Committable, true); err != nil {
 		return err
 	}
 	w.committed++
 	return nil
 }
 
-// recover carries out the recovery plan of the restored states: commit the
-// restored pending transactions, abort every other transaction open under
-// this job's ids, continue at the plan's sequence number.
-func (w *txnWriter) recover(ctx context.Context) error {
-	states := w.restored
-	w.restored = nil
+// PlanRecovery decides, with planRecovery, what the restored states ask:
+// the pending transactions to commit (returned to the driver, which
+// commits them first) and the id ranges AbortLingering fences.
+func (w *txnWriter) PlanRecovery(raw [][]byte) ([]twophase.Pending[txnHandle], error) {
+	var states []sinkState
+	for i, b := range raw {
+		if len(b) == 0 {
+			continue
+		}
+		st, err := decodeSinkState(b)
+		if err != nil {
+			return nil, fmt.Errorf("restored state %d: %w", i, err)
+		}
+		states = append(states, st)
+	}
 	plan, err := planRecovery(w.self, states)
 	if err != nil {
-		return fmt.Errorf("kafka sink %q: restore: %w", w.node, err)
+		return nil, err
 	}
-	for _, p := range plan.Commit {
-		if err := w.commit(ctx, p); err != nil {
-			return fmt.Errorf("kafka sink %q: %w", w.node, recommitError(p, err))
-		}
+	w.plan = plan
+	out := make([]twophase.Pending[txnHandle], len(plan.Commit))
+	for i, p := range plan.Commit {
+		out[i] = twophase.Pending[txnHandle]{Checkpoint: p.Checkpoint, Committable: p.txnHandle}
 	}
+	return out, nil
+}
+
+// AbortLingering aborts every transaction open under this job's ids that
+// the restored states do not list (written after the checkpoint) and
+// continues at the plan's sequence number.
+func (w *txnWriter) AbortLingering(ctx context.Context) error {
 	aborted := 0
-	for _, s := range plan.Scans {
+	for _, s := range w.plan.Scans {
 		n, err := w.abortFrom(ctx, s)
 		if err != nil {
-			return fmt.Errorf("kafka sink %q: restore: abort transactions under %q from %d: %w", w.node, s.Base, s.From, err)
+			return fmt.Errorf("abort transactions under %q from %d: %w", s.Base, s.From, err)
 		}
 		aborted += n
 	}
-	w.nextSeq = plan.NextSeq
-	if len(plan.Commit) > 0 || aborted > 0 {
-		w.logger.Info("exactly-once sink recovered", "committed", len(plan.Commit), "fenced", aborted, "next_transaction", txnID(w.self.Base, w.nextSeq))
+	w.nextSeq = w.plan.NextSeq
+	if len(w.plan.Commit) > 0 || aborted > 0 {
+		w.logger.Info("exactly-once sink recovered", "committed", len(w.plan.Commit), "fenced", aborted, "next_transaction", txnID(w.self.Base, w.nextSeq))
 	}
+	w.plan = recoveryPlan{}
 	return nil
 }
 
@@ -282,25 +298,13 @@ func (w *txnWriter) abortOpen(ctx context.Context) {
 	}
 }
 
-// finish commits everything at the end of a bounded input: the pending
-// transactions and the open one, which no checkpoint will cover.
-func (w *txnWriter) finish(ctx context.Context) error {
-	if err := w.flush(ctx); err != nil {
-		return err
-	}
-	if w.cur != nil && w.cur.records > 0 {
-		w.pending = append(w.pending, pendingTxn{txnHandle: w.cur.h, Checkpoint: 1<<63 - 1})
-	}
-	w.cur = nil
-	return w.commitUpTo(ctx, 1<<63-1)
-}
-
 // pendingSummary describes the pending transactions for checkpoint
 // inspection.
-func (w *txnWriter) pendingSummary() []dataflow.PendingTransaction {
-	out := make([]dataflow.PendingTransaction, len(w.pending))
-	for i, p := range w.pending {
-		out[i] = dataflow.PendingTransaction{TransactionalID: p.ID, ProducerID: p.ProducerID, Epoch: p.Epoch, CheckpointID: p.Checkpoint}
+func pendingSummary(pending []twophase.Pending[txnHandle]) []dataflow.PendingTransaction {
+	out := make([]dataflow.PendingTransaction, len(pending))
+	for i, p := range pending {
+		h := p.Committable
+		out[i] = dataflow.PendingTransaction{TransactionalID: h.ID, ProducerID: h.ProducerID, Epoch: h.Epoch, CheckpointID: p.Checkpoint}
 	}
 	return out
 }
@@ -348,7 +352,7 @@ func (s *Sink) openTxn() error {
 	w.partitioner = sarama.NewHashPartitioner(s.cfg.Topic)
 	ctx, cancel := context.WithTimeout(context.Background(), recoverTimeout)
 	defer cancel()
-	if err := w.recover(ctx); err != nil {
+	if err := s.tp.Recover(ctx); err != nil {
 		client.Close()
 		w.conn = nil
 		return err
@@ -403,8 +407,8 @@ func (s *Sink) closeTxn() error {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), closeFlushTimeout)
 	defer cancel()
-	if s.eos.endOfInput {
-		return s.eos.finish(ctx)
+	if s.tp.EndOfInput {
+		return s.tp.Finish(ctx)
 	}
 	s.eos.abortOpen(ctx)
 	return nil

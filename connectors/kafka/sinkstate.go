@@ -203,9 +203,3 @@ const maxScan = 100000
 // answered with epoch: epoch 0 means the broker had never seen the id, so
 // no later id was used either.
 func probeDone(epoch int16) bool { return epoch == 0 }
-
-// recommitError is the error of a failed commit of a restored pending
-// transaction: it names the transaction and says what it means.
-func recommitError(p pendingTxn, err error) error {
-	return fmt.Errorf("restore: cannot commit %s, which belongs to a completed checkpoint; its records are not visible to read_committed readers and are not written again (the job is failed rather than losing them silently; is transaction_timeout longer than checkpoint interval + checkpoint timeout + restart time?): %w", p, err)
-}

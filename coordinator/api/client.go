@@ -52,11 +52,24 @@ func (c *Client) Submit(ctx context.Context, specYAML []byte) (string, error) {
 	return v.ID, nil
 }
 
+// RestoreOption changes how SubmitFromSavepoint restores a job.
+type RestoreOption func(url.Values)
+
+// AllowNonRestoredState lets a restore drop the state of nodes the new job
+// does not have (renamed or removed), which is refused otherwise.
+func AllowNonRestoredState() RestoreOption {
+	return func(q url.Values) { q.Set("allow_non_restored_state", "true") }
+}
+
 // SubmitFromSavepoint submits a job that restores from a savepoint or a
 // retained checkpoint (its directory or _metadata URI).
-func (c *Client) SubmitFromSavepoint(ctx context.Context, specYAML []byte, uri string) (string, error) {
+func (c *Client) SubmitFromSavepoint(ctx context.Context, specYAML []byte, uri string, opts ...RestoreOption) (string, error) {
+	q := url.Values{"from_savepoint": {uri}}
+	for _, o := range opts {
+		o(q)
+	}
 	var v Submitted
-	if err := c.do(ctx, http.MethodPost, "/api/v1/jobs?from_savepoint="+url.QueryEscape(uri), specYAML, &v); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/api/v1/jobs?"+q.Encode(), specYAML, &v); err != nil {
 		return "", err
 	}
 	return v.ID, nil

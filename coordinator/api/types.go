@@ -15,6 +15,10 @@ type Overview struct {
 	// Coordinator is the coordinator answering (the leader, when several
 	// share etcd: standbys redirect).
 	Coordinator CoordinatorInfo `json:"coordinator"`
+	// Insecure: the control plane is served without mutual TLS (no
+	// --tls-cert, or weir dev --insecure), so any process that reaches it
+	// can register as a worker.
+	Insecure bool `json:"insecure"`
 }
 
 // CoordinatorInfo says which coordinator answers and how it leads.
@@ -99,12 +103,22 @@ type Job struct {
 	EndedAt      *time.Time `json:"ended_at,omitempty"`
 	// Restarts counts the failures the job recovered from or gave up on
 	// (details: GET /api/v1/jobs/{id}/restarts).
-	Restarts int      `json:"restarts"`
-	Vertices []Vertex `json:"vertices"`
+	Restarts int `json:"restarts"`
+	// LastFailure is the latest of those failures (nil: none), so a job
+	// that restarts again and again shows why while it runs.
+	LastFailure *LastFailure `json:"last_failure,omitempty"`
+	Vertices    []Vertex     `json:"vertices"`
 	// Warnings are problems a RUNNING job does not show by its state: a
 	// source or sink that cannot reach its brokers, a worker near its
 	// memory limit.
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// LastFailure is a job's latest failure.
+type LastFailure struct {
+	Cause         string    `json:"cause"`
+	FailedAttempt int64     `json:"failed_attempt"`
+	DetectedAt    time.Time `json:"detected_at"`
 }
 
 // Vertex is one vertex of the job graph and its subtasks.

@@ -172,7 +172,7 @@ type SavepointRequest struct {
 	ID           string
 	Stop         bool
 	RequestedAt  time.Time
-	CheckpointID int64 // 0 until triggered
+	CheckpointID int64 // taken when requested; ID is sp-<CheckpointID> for the coordinator's requests
 	Status       Status
 	Failure      string
 	URI          string
@@ -519,7 +519,13 @@ func (t *Tracker) requestSavepoint(e TriggerSavepoint) error {
 	case t.final != 0:
 		return ErrInputEnded
 	}
-	r := &SavepointRequest{ID: e.RequestID, Stop: e.Stop, RequestedAt: e.Now, Status: InProgress}
+	// The savepoint's checkpoint id is taken now, so the request can be
+	// named after it (sp-<id>, the name of its directory). Queued requests
+	// trigger before any periodic checkpoint, in order, so ids still
+	// increase in trigger order; a request that never triggers leaves a
+	// gap, as an aborted checkpoint does.
+	r := &SavepointRequest{ID: e.RequestID, Stop: e.Stop, RequestedAt: e.Now, Status: InProgress, CheckpointID: t.nextID}
+	t.nextID++
 	t.savepoints[r.ID] = r
 	t.spOrder = append(t.spOrder, r.ID)
 	t.queued = append(t.queued, r)
@@ -567,17 +573,21 @@ func (t *Tracker) maybeTrigger(acts []Action, now time.Time) []Action {
 }
 
 func (t *Tracker) trigger(acts []Action, now time.Time, r *SavepointRequest) []Action {
+	id := t.nextID
+	if r != nil {
+		id = r.CheckpointID // taken when it was requested
+	} else {
+		t.nextID++
+	}
 	c := &Checkpoint{
-		ID: t.nextID, Attempt: t.attempt, Status: InProgress, Trigger: now,
+		ID: id, Attempt: t.attempt, Status: InProgress, Trigger: now,
 		ops: map[TaskKey][]*checkpointpb.OperatorState{}, stats: map[TaskKey]*checkpointpb.SubtaskStats{},
 	}
-	t.nextID++
 	for _, tk := range t.tasks {
 		c.Subtasks = append(c.Subtasks, SubtaskStats{Task: tk.Key})
 	}
 	if r != nil {
 		c.Savepoint, c.Stop, c.RequestID = true, r.Stop, r.ID
-		r.CheckpointID = c.ID
 		if r.Stop {
 			t.stopped = true
 		}

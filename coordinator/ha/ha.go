@@ -47,6 +47,7 @@ package ha
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,6 +87,13 @@ type Config struct {
 	// OpTimeout bounds one fenced transaction (default 5s).
 	OpTimeout time.Duration
 	Logger    *slog.Logger
+	// TLS, when set, is the client side of etcd's TLS: the CA etcd's
+	// certificate must chain to and, for etcd's --client-cert-auth, the
+	// certificate to present (tlsconf.Source.ClientConfig). nil: plaintext.
+	TLS *tls.Config
+	// Username and Password authenticate to etcd when its auth is on
+	// (the user needs read and write on Prefix). Empty: no user.
+	Username, Password string
 }
 
 func (c *Config) setDefaults() {
@@ -119,17 +127,31 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, errors.New("ha: no etcd endpoints")
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: cfg.DialTimeout, Logger: nopZap()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: cfg.DialTimeout, Logger: nopZap(),
+		TLS: cfg.TLS, Username: cfg.Username, Password: cfg.Password})
 	if err != nil {
-		return nil, fmt.Errorf("ha: etcd %s: %w", strings.Join(cfg.Endpoints, ","), err)
+		return nil, fmt.Errorf("ha: etcd %s: %w%s", strings.Join(cfg.Endpoints, ","), err, connectHint(err))
 	}
 	cctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	if _, err := cli.Get(cctx, cfg.Prefix+"/leader", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil {
 		cli.Close()
-		return nil, fmt.Errorf("ha: etcd %s does not answer: %w", strings.Join(cfg.Endpoints, ","), err)
+		return nil, fmt.Errorf("ha: etcd %s does not answer: %w%s", strings.Join(cfg.Endpoints, ","), err, connectHint(err))
 	}
 	return &Client{cfg: cfg, cli: cli}, nil
+}
+
+// connectHint says what usually lies behind an etcd client's terse
+// errors: gRPC retries a failed TLS handshake until the deadline, so a
+// certificate etcd refuses shows only as a timeout.
+func connectHint(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return " (is etcd running there, and do its TLS and the coordinator's --etcd-cert, --etcd-key and --etcd-ca match?)"
+	case strings.Contains(err.Error(), "permission denied"), strings.Contains(err.Error(), "user name is empty"):
+		return " (etcd has authentication on: give --etcd-user and --etcd-password-file of a user that may read and write the prefix)"
+	}
+	return ""
 }
 
 // Close closes the connection.

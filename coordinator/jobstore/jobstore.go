@@ -70,6 +70,9 @@ type Record struct {
 	// job over continues after it, so workers (which refuse channels of
 	// an attempt older than one they have seen) accept the new one.
 	Attempt int64 `json:"attempt,omitempty"`
+	// StartedAt is when the job first ran (zero: never), kept so an ended
+	// job shows it after a coordinator restart.
+	StartedAt time.Time `json:"started_at,omitzero"`
 	// State, Cause and EndedAt: the terminal state once Desired is Ended.
 	State   string    `json:"state,omitempty"`
 	Cause   string    `json:"cause,omitempty"`

@@ -538,7 +538,7 @@ func (j *Job) failed(now time.Time) error {
 		r.Delay = delay
 	}
 	j.RestartAt = now.Add(delay)
-	j.Message = fmt.Sprintf("restarting in %s after: %s", delay, j.Cause)
+	j.Message = fmt.Sprintf("restarting in %s after: %s", roundDuration(delay), j.Cause)
 	return nil
 }
 
@@ -626,4 +626,16 @@ func (j *Job) cancel(e Cancel) ([]Action, error) {
 	j.Cause = cause
 	acts := j.cancelAll()
 	return acts, j.stopIfQuiet(e.Now)
+}
+
+// roundDuration shortens a duration for a message: 1.234567891s reads 1.2s.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond)
+	default:
+		return d.Round(time.Millisecond)
+	}
 }

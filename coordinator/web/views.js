@@ -25,13 +25,18 @@ const overview = {
   },
   render({ ov, workers, jobs }) {
     const now = Date.now();
-    let h = '<h1>Cluster overview</h1><div class="cards" id="overview-cards">';
+    let h = '<h1>Cluster overview</h1>';
+    if (ov.insecure) {
+      h += '<p class="banner" id="insecure-banner" role="alert"><strong>Insecure cluster:</strong> the coordinator and the workers talk without mutual TLS; any process that reaches them can register as a worker, receive job specs and send records. Start them with <code>--tls-cert</code>, <code>--tls-key</code> and <code>--tls-ca</code> (<code>weir dev</code> without <code>--insecure</code> does).</p>';
+    }
+    h += '<div class="cards" id="overview-cards">';
     h += card('Workers', num(ov.workers));
     h += card('Slots used', `${num(ov.slots_used)} / ${num(ov.slots_total)}`, `${num(ov.slots_free)} free`);
     h += card('Running jobs', num(ov.jobs.RUNNING));
     h += card('Jobs', num(jobs.length));
     const co = ov.coordinator || { role: 'single' };
     h += card('Coordinator', co.role === 'leader' ? `leader ${esc(co.id)}` : 'single', co.role === 'leader' ? `fencing token ${num(co.fencing_token)}; standbys redirect here` : 'no etcd: one coordinator');
+    h += card('Cluster TLS', ov.insecure ? 'off' : 'mutual TLS', ov.insecure ? 'plaintext, unauthenticated' : 'workers need the cluster CA');
     h += '</div>';
     h += '<h2>Jobs by state</h2><div class="panel"><table id="jobs-by-state"><thead><tr>';
     STATES.forEach((s) => { h += `<th class="num">${badge(s)}</th>`; });
@@ -97,6 +102,10 @@ function jobHeader(job, tab) {
   h += '</div>';
   if (job.message) h += `<p class="muted">${esc(job.message)}</p>`;
   if (job.failure_cause) h += `<p class="err">Cause: ${esc(job.failure_cause)}</p>`;
+  const lf = job.last_failure;
+  if (lf && lf.cause !== job.failure_cause) {
+    h += `<p id="last-failure" class="err">Last failure (attempt ${num(lf.failed_attempt)}, ${esc(time(lf.detected_at))}): ${esc(lf.cause)}</p>`;
+  }
   if (job.warnings && job.warnings.length) {
     h += '<ul id="job-warnings" class="warnings" aria-label="Warnings">';
     job.warnings.forEach((w) => { h += `<li>${esc(w)}</li>`; });

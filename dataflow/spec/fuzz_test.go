@@ -21,6 +21,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(base))
 	f.Add([]byte("name: x\npipeline:\n  - source: {datagen: {}}\n  - {name: w, inputs: [source-0, w.late], union: {}}\n  - sink: {discard: {}}\n"))
 	f.Add([]byte(processSpec))
+	f.Add([]byte(dedupSpec))
+	f.Add([]byte(runningSpec))
+	f.Add([]byte(topNSpec))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if exp, err := ExpandEnv(data, noEnv); err == nil {
 			data = exp

@@ -139,6 +139,9 @@ func (n *Node) kinds() []string {
 	add(n.Window != nil, KindWindow)
 	add(n.Union != nil, KindUnion)
 	add(n.Process != nil, KindProcess)
+	add(n.Dedup != nil, KindDedup)
+	add(n.Running != nil, KindRunning)
+	add(n.TopN != nil, KindTopN)
 	add(n.Sink != nil, KindSink)
 	return k
 }
@@ -280,6 +283,13 @@ func (n *Node) setDefaults() {
 	}
 	if w := n.Window; w != nil {
 		def(&w.Late, DefaultLate)
+	}
+	if d := n.Dedup; d != nil {
+		def(&d.Late, DefaultLate)
+	}
+	if t := n.TopN; t != nil {
+		def(&t.Late, DefaultLate)
+		def(&t.RankAs, DefaultRankAs)
 	}
 	if s := n.Sink; s != nil {
 		if k := s.Kafka; k != nil {

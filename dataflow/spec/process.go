@@ -118,6 +118,44 @@ func (v *validator) process(i int, n *Node) {
 	}
 }
 
+// UserComponent is a node's reference to a registered component: a
+// process operator or a source or sink connector.
+type UserComponent struct {
+	// Index is the node's index in the pipeline.
+	Index int
+	// Kind is the node's kind: "process", "source" or "sink".
+	Kind string
+	// Path is the spec path of the reference ("pipeline[2].process");
+	// its id and config are under it.
+	Path string
+	// IDField is the name of the id's field under Path ("operator" or
+	// "connector").
+	IDField string
+	ID      string
+	Config  Config
+}
+
+// IDPath is the spec path of the id ("pipeline[2].process.operator").
+func (u UserComponent) IDPath() string { return u.Path + "." + u.IDField }
+
+// UserComponents returns the job's references to registered components
+// (process operators, source and sink connectors), in pipeline order.
+func (j *Job) UserComponents() []UserComponent {
+	var out []UserComponent
+	for i := range j.Pipeline {
+		n := &j.Pipeline[i]
+		switch {
+		case n.Process != nil:
+			out = append(out, UserComponent{Index: i, Kind: KindProcess, Path: nodePath(i) + ".process", IDField: "operator", ID: n.Process.Operator, Config: n.Process.Config})
+		case n.Source != nil && n.Source.Connector != "":
+			out = append(out, UserComponent{Index: i, Kind: KindSource, Path: nodePath(i) + ".source", IDField: "connector", ID: n.Source.Connector, Config: n.Source.Config})
+		case n.Sink != nil && n.Sink.Connector != "":
+			out = append(out, UserComponent{Index: i, Kind: KindSink, Path: nodePath(i) + ".sink", IDField: "connector", ID: n.Sink.Connector, Config: n.Sink.Config})
+		}
+	}
+	return out
+}
+
 // ProcessNodes returns the pipeline indexes of the job's process nodes.
 func (j *Job) ProcessNodes() []int {
 	var out []int

@@ -49,6 +49,9 @@ type Node struct {
 	Window  *Window   `yaml:"window,omitempty"`
 	Union   *struct{} `yaml:"union,omitempty"`   // pass-through; unions its inputs
 	Process *Process  `yaml:"process,omitempty"` // a registered user operator (process.go)
+	Dedup   *Dedup    `yaml:"dedup,omitempty"`   // first record per key within a bound (dedup.go)
+	Running *Running  `yaml:"running,omitempty"` // a non-windowed aggregate per key (running.go)
+	TopN    *TopN     `yaml:"top_n,omitempty"`   // the N first records per key and window (topn.go)
 	Sink    *Sink     `yaml:"sink,omitempty"`
 }
 
@@ -80,10 +83,15 @@ const (
 	OnErrorDeadLetter = "dead_letter"
 )
 
-// Source is exactly one connector.
+// Source is exactly one connector: a built-in one or, with Connector, a
+// registered one (docs/sdk.md).
 type Source struct {
 	Kafka   *KafkaSource   `yaml:"kafka,omitempty"`
 	Datagen *DatagenSource `yaml:"datagen,omitempty"`
+	// Connector is the id of a registered source connector; Config is its
+	// configuration, which it validates when the job is submitted.
+	Connector string `yaml:"connector,omitempty"`
+	Config    Config `yaml:"config,omitempty"`
 	// Schema optionally declares field types (string, int, float, bool,
 	// list, map, any); expressions downstream are type-checked against it.
 	Schema map[string]string `yaml:"schema,omitempty"`
@@ -169,7 +177,17 @@ type Window struct {
 	// Aggregates maps output field names to count(), sum(e), min(e),
 	// max(e) or avg(e).
 	Aggregates Fields `yaml:"aggregates,omitempty"`
+	// Time is the time windows follow: event (the default: the records'
+	// event time, fired by watermarks) or processing (the worker's clock
+	// when a record arrives; tumbling only, no lateness).
+	Time string `yaml:"time,omitempty"`
 }
+
+// Window times.
+const (
+	TimeEvent      = "event"
+	TimeProcessing = "processing"
+)
 
 // Sliding is the shape of sliding windows.
 type Sliding struct {
@@ -177,13 +195,18 @@ type Sliding struct {
 	Slide Duration `yaml:"slide,omitempty"`
 }
 
-// Sink is exactly one connector.
+// Sink is exactly one connector: a built-in one or, with Connector, a
+// registered one (docs/sdk.md).
 type Sink struct {
 	Kafka  *KafkaSink  `yaml:"kafka,omitempty"`
 	Stdout *StdoutSink `yaml:"stdout,omitempty"`
 	File   *FileSink   `yaml:"file,omitempty"`
 	// Discard drops every record (benchmarks).
 	Discard *struct{} `yaml:"discard,omitempty"`
+	// Connector is the id of a registered sink connector; Config is its
+	// configuration, which it validates when the job is submitted.
+	Connector string `yaml:"connector,omitempty"`
+	Config    Config `yaml:"config,omitempty"`
 }
 
 // KafkaSink writes to a topic.

@@ -154,7 +154,7 @@ func (v *validator) node(i int, n *Node) {
 	kinds := n.kinds()
 	switch len(kinds) {
 	case 0:
-		v.errorf(p, "needs exactly one of source, map, select, filter, flat_map, key_by, window, union, process or sink")
+		v.errorf(p, "needs exactly one of source, map, select, filter, flat_map, key_by, window, union, process, dedup, running, top_n or sink")
 	case 1:
 	default:
 		v.errorf(p, "has %s; a node has exactly one kind (use a new node for each step)", strings.Join(kinds, " and "))
@@ -201,6 +201,12 @@ func (v *validator) node(i int, n *Node) {
 		v.window(i, n)
 	case n.Process != nil:
 		v.process(i, n)
+	case n.Dedup != nil:
+		v.dedup(i, n)
+	case n.Running != nil:
+		v.running(i, n)
+	case n.TopN != nil:
+		v.topN(i, n)
 	case n.Sink != nil:
 		v.sink(p+".sink", n.Sink)
 	}
@@ -255,20 +261,36 @@ func (v *validator) inputs(i int, n *Node) {
 			}
 			continue
 		}
-		if tag != TagLate || up.Window == nil {
-			v.errorf(ip, "unknown side output %q: only a window has one, \"<window>.late\"", in)
+		has, enabled := up.lateOutput()
+		if tag != TagLate || !has {
+			v.errorf(ip, "unknown side output %q: only a window, dedup or top_n has one, \"<node>.late\"", in)
 			continue
 		}
-		if up.Window.Late != "side_output" {
-			v.errorf(ip, "window %q has no late side output (set late: side_output on it)", name)
+		if !enabled {
+			v.errorf(ip, "%s %q has no late side output (set late: side_output on it)", up.Kind(), name)
 		}
 	}
 }
 
 func (v *validator) source(p string, s *Source) {
+	var set []string
+	if s.Kafka != nil {
+		set = append(set, "kafka")
+	}
+	if s.Datagen != nil {
+		set = append(set, "datagen")
+	}
+	if s.Connector != "" {
+		set = append(set, "connector")
+	}
+	if s.Config != nil && s.Connector == "" {
+		v.errorf(p+".config", "only with connector: (the config of a registered source)")
+	}
 	switch {
-	case s.Kafka != nil && s.Datagen != nil:
-		v.errorf(p, "has kafka and datagen; a source has exactly one connector")
+	case len(set) > 1:
+		v.errorf(p, "has %s; a source has exactly one connector", strings.Join(set, " and "))
+	case s.Connector != "":
+		v.connectorID(p+".connector", s.Connector)
 	case s.Kafka != nil:
 		k := s.Kafka
 		v.brokers(p+".kafka.brokers", k.Brokers)
@@ -289,7 +311,7 @@ func (v *validator) source(p string, s *Source) {
 			v.errorf(p+".datagen.rate", "must be >= 0 (0: as fast as possible), got %v", g.Rate)
 		}
 	default:
-		v.errorf(p, "needs a connector: kafka or datagen")
+		v.errorf(p, "needs a connector: kafka, datagen or connector: <id> (a registered source)")
 	}
 	for name, typ := range s.Schema {
 		if !isIdent(name) {
@@ -327,9 +349,16 @@ func (v *validator) sink(p string, s *Sink) {
 	if s.Discard != nil {
 		set = append(set, "discard")
 	}
+	if s.Connector != "" {
+		set = append(set, "connector")
+		v.connectorID(p+".connector", s.Connector)
+	}
+	if s.Config != nil && s.Connector == "" {
+		v.errorf(p+".config", "only with connector: (the config of a registered sink)")
+	}
 	if len(set) != 1 {
 		if len(set) == 0 {
-			v.errorf(p, "needs a connector: kafka, stdout, file or discard")
+			v.errorf(p, "needs a connector: kafka, stdout, file, discard or connector: <id> (a registered sink)")
 		} else {
 			v.errorf(p, "has %s; a sink has exactly one connector", strings.Join(set, " and "))
 		}
@@ -351,6 +380,14 @@ func (v *validator) sink(p string, s *Sink) {
 			v.errorf(p+".file.path", "required")
 		}
 		v.check(oneOf(p+".file.format", s.File.Format, "json", "raw"))
+	}
+}
+
+// connectorID checks the form of a registered connector's id; whether
+// this binary has it is the registry's check at submit.
+func (v *validator) connectorID(p, id string) {
+	if !OperatorIDRE.MatchString(id) {
+		v.errorf(p, "%q is not a connector id: want dot-separated lower-case names such as acme.ledger", id)
 	}
 }
 
@@ -392,6 +429,23 @@ func (v *validator) window(i int, n *Node) {
 		v.errorf(p+".allowed_lateness", "must be >= 0")
 	}
 	v.check(oneOf(p+".late", w.Late, "drop", "side_output"))
+	procTime := w.Time == TimeProcessing
+	if w.Time != "" {
+		v.check(oneOf(p+".time", w.Time, TimeEvent, TimeProcessing))
+	}
+	if procTime {
+		// A record's processing time is never late: no lateness, no late
+		// side output, and no sliding windows (one window per record).
+		if w.Sliding != nil {
+			v.errorf(p+".sliding", "processing-time windows are tumbling only (time: processing)")
+		}
+		if w.AllowedLateness != 0 {
+			v.errorf(p+".allowed_lateness", "processing-time windows have no lateness (time: processing)")
+		}
+		if w.Late == "side_output" {
+			v.errorf(p+".late", "processing-time windows have no late records (time: processing)")
+		}
+	}
 	v.fieldNames(p+".aggregates", w.Aggregates)
 	if len(w.Aggregates) == 0 {
 		v.errorf(p+".aggregates", "needs at least one aggregate such as count: count()")
@@ -405,6 +459,14 @@ func (v *validator) window(i int, n *Node) {
 			v.errorf(p+".aggregates."+a.Name, "clashes with a field of the window's output (key, window_start, window_end)")
 		}
 	}
+	// The key field is a field of the results beside window_start and
+	// window_end, so it cannot be named like them (a key_by: window_end
+	// after an earlier window's results).
+	if k := n.keyAs(v.j); k == "window_start" || k == "window_end" {
+		name, _ := ParseInput(n.Inputs[0])
+		v.errorf(p, "the key field %q (the as of key_by %q) clashes with the window's own %s field; name the key with key_by.as, such as key_by: {expr: %s, as: %s_key}",
+			k, name, k, k, k)
+	}
 	// The input must be exactly one key_by.
 	if len(n.Inputs) != 1 {
 		if len(n.Inputs) > 1 {
@@ -416,6 +478,9 @@ func (v *validator) window(i int, n *Node) {
 		}
 	} else {
 		v.errorf(nodePath(i)+".inputs", "a window reads a key_by node, not a side output")
+	}
+	if procTime {
+		return
 	}
 	// Every source upstream must assign event time.
 	seen := map[int]bool{}
@@ -612,7 +677,7 @@ func (v *validator) expressions(order []int) {
 					compile(p+".window.aggregates."+a.Name, arg, expr.Any, in)
 				}
 				switch fn {
-				case "count":
+				case "count", "count_distinct":
 					res[a.Name] = "int"
 				case "avg":
 					res[a.Name] = "float"
@@ -626,6 +691,25 @@ func (v *validator) expressions(order []int) {
 			}
 		case n.Union != nil:
 			res = in
+		case n.Running != nil:
+			for _, a := range n.Running.Aggregates {
+				if _, arg, err := ParseAggregate(a.Expr); err == nil && arg != "" {
+					compile(p+".running.aggregates."+a.Name, arg, expr.Any, in)
+				}
+			}
+			res = n.runningSchema(v.j, in)
+		case n.TopN != nil:
+			res = v.topNSchema(i, n, in)
+			if n.TopN.Late == "side_output" {
+				out[n.Name+"."+TagLate] = in
+				known[n.Name+"."+TagLate] = true
+			}
+		case n.Dedup != nil:
+			res = in
+			if n.Dedup.Late == "side_output" {
+				out[n.Name+"."+TagLate] = in
+				known[n.Name+"."+TagLate] = true
+			}
 		case n.Sink != nil:
 			if k := n.Sink.Kafka; k != nil && k.Key != "" {
 				compile(p+".sink.kafka.key", k.Key, expr.Any, in)
@@ -683,7 +767,7 @@ func ParseAggregate(s string) (fn, arg string, err error) {
 	s = strings.TrimSpace(s)
 	open := strings.IndexByte(s, '(')
 	if open <= 0 || !strings.HasSuffix(s, ")") {
-		return "", "", fmt.Errorf("aggregate %q: want count(), sum(e), min(e), max(e) or avg(e)", s)
+		return "", "", fmt.Errorf("aggregate %q: want count(), sum(e), min(e), max(e), avg(e), count_distinct(e), first(e), last(e), arg_max(e) or arg_min(e)", s)
 	}
 	fn = strings.ToLower(strings.TrimSpace(s[:open]))
 	arg = strings.TrimSpace(s[open+1 : len(s)-1])
@@ -696,13 +780,13 @@ func ParseAggregate(s string) (fn, arg string, err error) {
 			return "", "", fmt.Errorf("aggregate %q: count takes no argument", s)
 		}
 		return fn, "", nil
-	case "sum", "min", "max", "avg":
+	case "sum", "min", "max", "avg", "count_distinct", "first", "last", "arg_max", "arg_min":
 		if arg == "" {
 			return "", "", fmt.Errorf("aggregate %q: %s needs an expression, such as %s(bytes)", s, fn, fn)
 		}
 		return fn, arg, nil
 	}
-	return "", "", fmt.Errorf("aggregate %q: unknown function %q (want count, sum, min, max or avg)", s, fn)
+	return "", "", fmt.Errorf("aggregate %q: unknown function %q (want count, sum, min, max, avg, count_distinct, first, last, arg_max or arg_min)", s, fn)
 }
 
 // balanced reports whether s, which starts with '(' and ends with ')', is

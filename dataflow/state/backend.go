@@ -100,7 +100,7 @@ type Backend interface {
 	// CaptureSnapshot is Snapshot in two phases: a cheap capture now,
 	// and an encode that may run on another goroutine while the backend
 	// is used, and returns what Snapshot would have at the capture.
-	CaptureSnapshot() (encode func() ([]byte, error), err error)
+	CaptureSnapshot() (encode func() ([]byte, SnapshotInfo, error), err error)
 	// Restore replaces the backend's contents with the key groups it owns
 	// from the snapshots of one or several subtasks. States are decoded
 	// when declared (now, for those declared already).
@@ -379,6 +379,20 @@ func shareable(t reflect.Type) bool {
 		return true
 	}
 	return false
+}
+
+// copier says how a table copies values of T at a capture to encode them
+// later: as they are (ok, clone nil) when they share no memory, with the
+// serializer's Clone when it is a Cloner, or not at all (ok false: the
+// table encodes at the capture).
+func copier[T any](ser Serializer[T]) (clone func(T) T, ok bool) {
+	if shareable(reflect.TypeFor[T]()) {
+		return nil, true
+	}
+	if c, isCloner := ser.(Cloner[T]); isCloner {
+		return c.Clone, true
+	}
+	return nil, false
 }
 
 // encodedNow returns a later function that returns recs (and err): for tables

@@ -150,3 +150,68 @@ func (d *reader) key() any {
 		return nil
 	}
 }
+
+// AppendKey appends a normalized key (or any value of the same types:
+// null, bool, int64, float64, string) in the snapshot's tagged encoding,
+// which Reader.Key reads back. Operators use it for values inside their
+// own serializers, so weir has one such encoding.
+func AppendKey(buf []byte, v any) []byte { return appendKey(buf, v) }
+
+// AppendFloat appends f as 8 bytes little endian (Reader.Float).
+func AppendFloat(buf []byte, f float64) []byte {
+	return binary.LittleEndian.AppendUint64(buf, math.Float64bits(f))
+}
+
+// Reader decodes the encodings of this package with bounds checks, for
+// operators' serializers and their own snapshot headers: the first error
+// sticks, and every later read returns zero values, so a caller checks Err
+// once after a run of reads.
+type Reader struct{ r reader }
+
+// NewReader reads b.
+func NewReader(b []byte) *Reader { return &Reader{reader{b: b}} }
+
+// Err is the first error met, nil if none.
+func (d *Reader) Err() error { return d.r.err }
+
+// Fail records err (unless an error is recorded already) and stops reading.
+func (d *Reader) Fail(err error) { d.r.fail(err) }
+
+// Len is the number of bytes left.
+func (d *Reader) Len() int { return len(d.r.b) }
+
+// Rest returns the bytes left and consumes them.
+func (d *Reader) Rest() []byte {
+	b := d.r.b
+	d.r.b = nil
+	return b
+}
+
+// Uvarint reads an unsigned varint.
+func (d *Reader) Uvarint() uint64 { return d.r.uvarint() }
+
+// Varint reads a zig-zag varint.
+func (d *Reader) Varint() int64 { return d.r.varint() }
+
+// Count reads a number of items each at least minSize bytes long; a count
+// that cannot fit in what is left is an error, so a corrupt count never
+// makes the caller allocate.
+func (d *Reader) Count(minSize int) int { return d.r.count(minSize) }
+
+// Byte reads one byte.
+func (d *Reader) Byte() byte { return d.r.byte() }
+
+// Next reads n bytes.
+func (d *Reader) Next(n int) []byte { return d.r.next(n) }
+
+// Float reads 8 bytes little endian (AppendFloat).
+func (d *Reader) Float() float64 {
+	p := d.r.next(8)
+	if p == nil {
+		return 0
+	}
+	return math.Float64frombits(binary.LittleEndian.Uint64(p))
+}
+
+// Key reads a value written by AppendKey; NaN is an error.
+func (d *Reader) Key() any { return d.r.key() }

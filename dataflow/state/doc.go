@@ -6,7 +6,7 @@
 // It is the one keyed-state machinery of weir: the public SDK
 // (github.com/weir-stream/weir/sdk) wraps it in typed handles for user
 // operators, and built-in keyed operators (joins, session windows,
-// deduplication; later the window operator) use it directly. Its Go API is
+// deduplication, the window operator) use it directly. Its Go API is
 // internal to weir and may change between releases; the SDK is the
 // promise. docs/design/0005-keyed-state.md explains the design.
 //

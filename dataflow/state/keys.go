@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unsafe"
 )
 
 // NormalizeKey returns key in the form state keeps it: nil, bool, int64,
@@ -110,4 +111,16 @@ func compareSKeys(a, b skey) int {
 		return c
 	}
 	return cmp.Compare(a.ns, b.ns)
+}
+
+// identical reports whether a and b are the same interface value, word for
+// word: the same boxed key, as when an operator reads and then writes the
+// current key's state. It is a cheap test for a cache of the entry looked
+// up last; equal keys boxed apart are not identical, and the cache then
+// misses and falls back to the map, which compares them properly. It
+// saves the full comparison (a string compare for string keys) on every
+// miss, which costs as much as the hit saves.
+func identical(a, b skey) bool {
+	type eface struct{ typ, data unsafe.Pointer }
+	return a.ns == b.ns && *(*eface)(unsafe.Pointer(&a.key)) == *(*eface)(unsafe.Pointer(&b.key))
 }

@@ -3,7 +3,6 @@ package state
 import (
 	"encoding/binary"
 	"fmt"
-	"reflect"
 	"slices"
 )
 
@@ -27,7 +26,8 @@ func NewList[T any](b Backend, d Descriptor, ser Serializer[T]) (*List[T], error
 		ser = DefaultSerializer[T]()
 	}
 	h := b.heap()
-	t := &listTable[T]{d: d, ttl: ttlMillis(d.TTL), ser: ser, h: h, shareable: shareable(reflect.TypeFor[T]())}
+	t := &listTable[T]{d: d, ttl: ttlMillis(d.TTL), ser: ser, h: h}
+	t.clone, t.shareable = copier(ser)
 	if err := h.register(d, t); err != nil {
 		return nil, err
 	}
@@ -107,8 +107,10 @@ type listTable[T any] struct {
 	h   *Heap
 	m   slots[listEntry[T]]
 	n   int
-	// shareable: elements can be copied at a capture and encoded later.
+	// shareable: elements can be copied at a capture (with clone, when
+	// set) and encoded later.
 	shareable bool
+	clone     func(T) T
 	q         ttlQueue[queued[*listEntry[T]]]
 	sizeEstimate
 }
@@ -176,7 +178,14 @@ func (t *listTable[T]) capture(now int64) (func() ([]snapRec, error), error) {
 	es := make([]copied, 0, t.n)
 	t.each(func(e *listEntry[T]) {
 		if !expired(e.exp, now) {
-			es = append(es, copied{skey{t.h.keys.key(e.id), e.ns}, slices.Clip(e.vals), e.exp})
+			vals := slices.Clip(e.vals)
+			if t.clone != nil && t.shareable {
+				vals = make([]T, len(e.vals))
+				for i, v := range e.vals {
+					vals[i] = t.clone(v)
+				}
+			}
+			es = append(es, copied{skey{t.h.keys.key(e.id), e.ns}, vals, e.exp})
 		}
 	})
 	ser, name := t.ser, t.d.Name

@@ -31,8 +31,9 @@ func NewMap[K comparable, V any](b Backend, d Descriptor, kser Serializer[K], vs
 		vser = DefaultSerializer[V]()
 	}
 	h := b.heap()
-	t := &mapTable[K, V]{d: d, ttl: ttlMillis(d.TTL), kser: kser, vser: vser, h: h,
-		shareable: shareable(reflect.TypeFor[K]()) && shareable(reflect.TypeFor[V]())}
+	t := &mapTable[K, V]{d: d, ttl: ttlMillis(d.TTL), kser: kser, vser: vser, h: h}
+	t.clone, t.shareable = copier(vser)
+	t.shareable = t.shareable && shareable(reflect.TypeFor[K]())
 	if err := h.register(d, t); err != nil {
 		return nil, err
 	}
@@ -201,9 +202,10 @@ type mapTable[K comparable, V any] struct {
 	lastE *mapEntry[K, V] // the entry looked up last, still in its map
 	n     int             // entries over all maps
 	q     ttlQueue[queued[*mapEntry[K, V]]]
-	// shareable: keys and values can be copied at a capture and
-	// encoded later.
+	// shareable: keys and values can be copied at a capture (values
+	// with clone, when set) and encoded later.
 	shareable bool
+	clone     func(V) V
 	sizeEstimate
 }
 
@@ -284,7 +286,11 @@ func (t *mapTable[K, V]) capture(now int64) (func() ([]snapRec, error), error) {
 		from := len(es)
 		mv.m.each(func(uk K, e *mapEntry[K, V]) bool {
 			if !expired(e.exp, now) {
-				es = append(es, copiedEntry{uk, e.v, e.exp})
+				v := e.v
+				if t.clone != nil && t.shareable {
+					v = t.clone(v)
+				}
+				es = append(es, copiedEntry{uk, v, e.exp})
 			}
 			return true
 		})

@@ -377,7 +377,7 @@ func runProperty(t *testing.T, seed uint64) {
 			}
 		case op < 95:
 			var snaps [][]byte
-			var encs []func() ([]byte, error)
+			var encs []func() ([]byte, SnapshotInfo, error)
 			async := rng.IntN(2) == 0
 			for _, s := range subs {
 				b, err := s.h.Snapshot()
@@ -401,7 +401,7 @@ func runProperty(t *testing.T, seed uint64) {
 					<-start
 					var out [][]byte
 					for _, enc := range encs {
-						b, err := enc()
+						b, _, err := enc()
 						if err != nil {
 							panic(err)
 						}

@@ -70,7 +70,8 @@ func (h *Heap) Snapshot() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.encode()
+	b, _, err := c.encode()
+	return b, err
 }
 
 // CaptureSnapshot implements Backend: the capture is a flat copy of the
@@ -80,8 +81,9 @@ func (h *Heap) Snapshot() ([]byte, error) {
 // changing, sorts, groups by key group and encodes it into exactly the
 // bytes Snapshot would have returned at the capture. A table whose values
 // can share memory that the operator may change in place (slices, maps,
-// pointers in the value type) is encoded at the capture instead.
-func (h *Heap) CaptureSnapshot() (encode func() ([]byte, error), err error) {
+// pointers in the value type) is encoded at the capture instead, unless
+// its Serializer is a Cloner: then the values are cloned at the capture.
+func (h *Heap) CaptureSnapshot() (encode func() ([]byte, SnapshotInfo, error), err error) {
 	c, err := h.capture()
 	if err != nil {
 		return nil, err
@@ -125,9 +127,9 @@ func (h *Heap) capture() (*snapCapture, error) {
 	return c, nil
 }
 
-// encode writes the format above. It touches nothing of the backend but
-// the tables' size estimates, which are atomic.
-func (c *snapCapture) encode() ([]byte, error) {
+// encode writes the format above and counts the distinct keys. It touches
+// nothing of the backend but the tables' size estimates, which are atomic.
+func (c *snapCapture) encode() ([]byte, SnapshotInfo, error) {
 	maxPar := c.maxPar
 	kgOf := map[any]int{}
 	keyGroup := func(k any) int {
@@ -145,7 +147,7 @@ func (c *snapCapture) encode() ([]byte, error) {
 		if states[i].later != nil {
 			var err error
 			if recs, err = states[i].later(); err != nil {
-				return nil, err
+				return nil, SnapshotInfo{}, err
 			}
 		} else {
 			recs = slices.Clone(recs) // sorted below, and shared with the backend
@@ -222,7 +224,7 @@ func (c *snapCapture) encode() ([]byte, error) {
 			s.t.setEncodedSize(sizes[si], s.entries)
 		}
 	}
-	return buf, nil
+	return buf, SnapshotInfo{Keys: int64(len(kgOf))}, nil
 }
 
 func appendTimers(block []byte, ts []timerRec, i, g int) ([]byte, int) {

@@ -166,3 +166,38 @@ func harnesses(t *testing.T, fn func() sdk.ProcessFunction[Txn, Alert], par int,
 	}
 	return hs
 }
+
+// TestFraudWindowIsEventTimeWhateverTheWatermark: a large transaction more
+// than the window after the small one is no alert, also when the
+// watermark lags and the flag's timer has not fired yet. On a cluster the
+// watermark is the minimum over every source partition and lags a
+// partition's own records by a varying amount, so an alert that depended
+// on it would come and go between runs and replays, and the multi-process
+// exactly-once test (tests/sdkeos) could not compare the alerts with a
+// model. Before, Fraud alerted on any large transaction while the flag's
+// timer had not fired.
+func TestFraudWindowIsEventTimeWhateverTheWatermark(t *testing.T) {
+	f, err := NewFraud(FraudConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := sdk.NewTestHarness(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []struct {
+		ts     int64
+		amount float64
+	}{{0, 0.5}, {70_000, 900}, {80_000, 0.2}, {140_000, 600}} {
+		if err := h.Process("acct", x.ts, Txn{Account: "acct", Amount: x.amount}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := h.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0].Value != (Alert{Account: "acct", Small: 0.2, Large: 600}) {
+		t.Fatalf("alerts %+v, want only 0.2 then 600 (60 s apart); 0.5 then 900 are 70 s apart", out)
+	}
+}

@@ -60,8 +60,16 @@ func (f *Fraud) ProcessElement(ctx *sdk.Context, in Txn, out *sdk.Collector[Aler
 		return err
 	}
 	if flagged && in.Amount > 500 {
-		if err := out.Emit(Alert{Account: in.Account, Small: small, Large: in.Amount}); err != nil {
+		// The flag's timer may not have fired yet though the window has
+		// passed: the watermark lags. The event times decide.
+		end, _, err := f.timer.Get()
+		if err != nil {
 			return err
+		}
+		if ctx.Timestamp() <= end {
+			if err := out.Emit(Alert{Account: in.Account, Small: small, Large: in.Amount}); err != nil {
+				return err
+			}
 		}
 	}
 	if flagged {

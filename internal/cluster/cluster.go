@@ -26,6 +26,7 @@ import (
 	"github.com/weir-stream/weir/connectors/kafka/devbroker"
 	"github.com/weir-stream/weir/coordinator"
 	"github.com/weir-stream/weir/coordinator/api"
+	"github.com/weir-stream/weir/internal/tlsconf"
 	"github.com/weir-stream/weir/worker"
 	"github.com/weir-stream/weir/worker/builder"
 )
@@ -53,6 +54,10 @@ type Config struct {
 	// CheckpointStorage is the coordinator's default checkpoint root, where
 	// it also keeps its job store (default: a fresh temporary directory).
 	CheckpointStorage string
+	// TLS, when set, is every process's cluster certificate: the control
+	// and data planes run over mutual TLS, as with weir dev (default:
+	// plaintext).
+	TLS *tlsconf.Source
 }
 
 func (c *Config) setDefaults() {
@@ -113,7 +118,7 @@ func New(t testing.TB, cfg Config) *Cluster {
 		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		HeartbeatInterval: cfg.HeartbeatInterval, HeartbeatTimeout: cfg.HeartbeatTimeout,
 		ScheduleTimeout: cfg.ScheduleTimeout, Logger: cfg.Logger,
-		CheckpointStorage: cfg.CheckpointStorage,
+		CheckpointStorage: cfg.CheckpointStorage, TLS: cfg.TLS,
 	})
 	if err != nil {
 		t.Fatalf("cluster: coordinator: %v", err)
@@ -140,7 +145,7 @@ func (c *Cluster) AddWorker(t testing.TB) int {
 	w, err := worker.New(worker.Config{
 		CoordinatorAddr: c.coord.GRPCAddr(), DataAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Slots: c.cfg.Slots, ID: id, Builder: builder.New(), Logger: c.cfg.Logger,
-		ReconnectMin: 10 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
+		ReconnectMin: 10 * time.Millisecond, ReconnectMax: 200 * time.Millisecond, TLS: c.cfg.TLS,
 	})
 	if err != nil {
 		t.Fatalf("cluster: worker %s: %v", id, err)

@@ -10,12 +10,15 @@ import (
 	"time"
 
 	"github.com/weir-stream/weir/coordinator/api"
+	"github.com/weir-stream/weir/internal/tlsconf"
 )
 
 // Cluster is a multi-process weir cluster for one test: a development
 // broker (weir dev kafka), one coordinator with file:// checkpoint storage
 // and workers, each a process on free 127.0.0.1 ports with its log in the
-// artifact directory.
+// artifact directory. The coordinator and the workers run with the
+// cluster's mutual TLS, as weir dev does: a CA made for the test signs the
+// certificate they share.
 type Cluster struct {
 	T         *testing.T
 	Bin, Dir  string
@@ -34,6 +37,9 @@ type Cluster struct {
 	// Workers by id, killed ones included.
 	Workers map[string]*Process
 	API     *api.Client
+	// CA signed TLS, the certificate every process presents.
+	CA  *tlsconf.CA
+	TLS tlsconf.Files
 }
 
 // StartCluster starts a broker, a coordinator and workers worker-1 …
@@ -48,17 +54,39 @@ func StartCluster(t *testing.T, bin string, workers, slots int) *Cluster {
 		Workers:      map[string]*Process{},
 	}
 	c.Storage = filepath.Join(c.Allowed, "checkpoints")
+	c.CA, c.TLS = newPKI(t)
 	c.API = api.NewClient("http://" + c.HTTPAddr)
 	c.Kafka = Start(t, c.Dir, c.Bin, "kafka", nil,
 		"dev", "kafka", "--addr", c.KafkaAddr, "--data-dir", c.KafkaDataDir)
-	c.Coordinator = Start(t, c.Dir, c.Bin, "coordinator", nil,
-		"coordinator", "--grpc-addr", c.GRPCAddr, "--http-addr", c.HTTPAddr,
-		"--checkpoint-storage", "file://"+c.Storage, "--allowed-paths", c.Allowed)
+	coArgs := []string{"coordinator", "--grpc-addr", c.GRPCAddr, "--http-addr", c.HTTPAddr,
+		"--checkpoint-storage", "file://" + c.Storage, "--allowed-paths", c.Allowed}
+	c.Coordinator = Start(t, c.Dir, c.Bin, "coordinator", nil, append(coArgs, c.TLSArgs()...)...)
 	for i := 1; i <= workers; i++ {
 		c.StartWorker(fmt.Sprintf("worker-%d", i), slots, nil)
 	}
 	c.WaitWorkers(workers)
 	return c
+}
+
+// TLSArgs are the flags that give a coordinator or a worker the cluster's
+// certificate: a worker started by hand needs them to register.
+func (c *Cluster) TLSArgs() []string {
+	return []string{"--tls-cert", c.TLS.Cert, "--tls-key", c.TLS.Key, "--tls-ca", c.TLS.CA}
+}
+
+// newPKI makes a CA for the test and one certificate for 127.0.0.1 and
+// the host's names, which every process of the cluster presents.
+func newPKI(t *testing.T) (*tlsconf.CA, tlsconf.Files) {
+	t.Helper()
+	ca, err := tlsconf.NewCA("weir test cluster CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ca.WriteFiles(t.TempDir(), "node", tlsconf.LocalHosts(), 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, f
 }
 
 // KillKafka SIGKILLs the broker and starts it again on the same address
@@ -74,8 +102,8 @@ func (c *Cluster) KillKafka(name string) {
 // environment; its log is <id>.log in the artifact directory.
 func (c *Cluster) StartWorker(id string, slots int, env []string) *Process {
 	c.T.Helper()
-	p := Start(c.T, c.Dir, c.Bin, id, env,
-		"worker", "--coordinator", c.GRPCAddr, "--slots", strconv.Itoa(slots), "--id", id, "--allowed-paths", c.Allowed)
+	args := []string{"worker", "--coordinator", c.GRPCAddr, "--slots", strconv.Itoa(slots), "--id", id, "--allowed-paths", c.Allowed}
+	p := Start(c.T, c.Dir, c.Bin, id, env, append(args, c.TLSArgs()...)...)
 	c.Workers[id] = p
 	return p
 }

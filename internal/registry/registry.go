@@ -19,8 +19,15 @@ import (
 // Kind of a registered component.
 type Kind string
 
-// KindProcess is a keyed process function (a spec node process:).
-const KindProcess Kind = "process"
+// Kinds of registered components: the spec field that names them.
+const (
+	// KindProcess is a keyed process function (a spec node process:).
+	KindProcess Kind = "process"
+	// KindSource is a source (a spec node source: {connector:}).
+	KindSource Kind = "source"
+	// KindSink is a sink (a spec node sink: {connector:}).
+	KindSink Kind = "sink"
+)
 
 // Entry is one registered operator.
 type Entry struct {
@@ -33,8 +40,17 @@ type Entry struct {
 	// Check decodes and validates a config. Its error is a ConfigErrors
 	// (or any error, reported at the config's path).
 	Check func(cfg spec.Config) error
-	// New builds the operator of a node with a config Check accepted.
+	// New builds the operator of a process or sink node with a config
+	// Check accepted.
 	New func(cfg spec.Config, ctx *dataflow.Context) (dataflow.Operator, error)
+	// NewSource builds the source of a source node (KindSource only)
+	// from its spec (the config, and the event_time and schema that the
+	// runtime applies as for the built-in sources).
+	NewSource func(node *spec.Source, ctx *dataflow.Context) (dataflow.Source, error)
+	// NeedsCheckpoints: the component commits with checkpoints (a
+	// transactional sink), so a job without a checkpoint block, whose
+	// output it would never commit, is refused.
+	NeedsCheckpoints bool
 }
 
 // ConfigError is a problem with one field of an operator's config; Field
@@ -62,8 +78,13 @@ func Register(e Entry) error {
 	if !spec.OperatorIDRE.MatchString(e.ID) {
 		return fmt.Errorf("operator id %q: want dot-separated lower-case names with a namespace first, such as acme.dedup", e.ID)
 	}
-	if e.Check == nil || e.New == nil {
-		return fmt.Errorf("operator %s: Check and New are required", e.ID)
+	switch {
+	case e.Check == nil:
+		return fmt.Errorf("operator %s: Check is required", e.ID)
+	case e.Kind == KindSource && e.NewSource == nil:
+		return fmt.Errorf("operator %s: a source needs NewSource", e.ID)
+	case e.Kind != KindSource && e.New == nil:
+		return fmt.Errorf("operator %s: New is required", e.ID)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -101,22 +122,48 @@ func Unregister(id string) {
 	delete(entries, id)
 }
 
-// CheckJob checks every process node of a parsed job against the
-// registry: the operator exists and accepts its config. It returns a
-// spec.Errors with the paths of the problems, or nil.
+// CheckJob checks every node of a parsed job that names a registered
+// component (process operators, source and sink connectors) against the
+// registry: it exists, is of the node's kind and accepts its config. It
+// returns a spec.Errors with the paths of the problems, or nil.
 func CheckJob(job *spec.Job) error {
 	var errs spec.Errors
-	for _, i := range job.ProcessNodes() {
-		n := &job.Pipeline[i]
-		p := fmt.Sprintf("pipeline[%d].process", i)
-		e, ok := Lookup(n.Process.Operator)
+	for _, u := range job.UserComponents() {
+		e, ok := Lookup(u.ID)
 		if !ok {
-			errs = append(errs, &spec.FieldError{Path: p + ".operator", Msg: UnknownOperator(n.Process.Operator)})
+			errs = append(errs, &spec.FieldError{Path: u.IDPath(), Msg: UnknownOperator(u.ID)})
 			continue
 		}
-		errs = append(errs, configErrors(p+".config", e.Check(n.Process.Config))...)
+		if string(e.Kind) != u.Kind {
+			errs = append(errs, &spec.FieldError{Path: u.IDPath(), Msg: fmt.Sprintf("%s is a %s, not a %s", u.ID, kindName(e.Kind), kindName(Kind(u.Kind)))})
+			continue
+		}
+		if e.NeedsCheckpoints {
+			switch c := job.Checkpoint; {
+			case c == nil:
+				errs = append(errs, &spec.FieldError{Path: u.IDPath(), Msg: fmt.Sprintf("%s commits its output with checkpoints: the job needs a checkpoint block", u.ID)})
+			case c.Mode != "" && c.Mode != spec.ModeExactlyOnce:
+				// Unaligned barriers would let records after a
+				// barrier into its transaction: replayed, they would
+				// be written twice.
+				errs = append(errs, &spec.FieldError{Path: u.IDPath(), Msg: fmt.Sprintf("%s writes exactly once: it needs checkpoint.mode %s (aligned barriers), got %s", u.ID, spec.ModeExactlyOnce, c.Mode)})
+			}
+		}
+		errs = append(errs, configErrors(u.Path+".config", e.Check(u.Config))...)
 	}
 	return errs.Err()
+}
+
+func kindName(k Kind) string {
+	switch k {
+	case KindProcess:
+		return "process operator"
+	case KindSource:
+		return "source connector"
+	case KindSink:
+		return "sink connector"
+	}
+	return string(k)
 }
 
 // UnknownOperator says that id is not registered, and what is.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/weir-stream/weir/connectors/accesslog"
+	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/internal/proc"
 )
 
@@ -85,6 +86,14 @@ func TestDevExample(t *testing.T) {
 	}
 	if len(workers) != 2 || workers[0].Slots != 4 || workers[1].Slots != 4 {
 		t.Errorf("want 2 workers with 4 slots each, got %s", out)
+	}
+	// Secure by default: the workers registered over mutual TLS with the
+	// local CA weir dev made under its data directory.
+	if log := readFile(dev.LogPath); !strings.Contains(log, "cluster connections: mutual TLS, local CA "+filepath.Join(dataDir, "tls", "ca.crt")) {
+		t.Errorf("weir dev does not say the cluster runs with mutual TLS:\n%s", log)
+	}
+	if ov, err := api.NewClient("http://" + httpAddr).Overview(context.Background()); err != nil || ov.Insecure {
+		t.Errorf("overview %+v %v, want insecure false", ov, err)
 	}
 
 	// The job writes window results to ip-visits; loadgen's event time runs
@@ -214,5 +223,47 @@ func copyLogs(t *testing.T, from, to string) {
 		if err := os.WriteFile(filepath.Join(to, "dev-"+e.Name()), b, 0o644); err != nil {
 			t.Logf("keep %s: %v", e.Name(), err)
 		}
+	}
+}
+
+// TestDevInsecure: --insecure opts out of the cluster's mutual TLS, and
+// says so: on weir dev's output, in the processes' logs and in the
+// overview the web UI reads; no local CA is made.
+func TestDevInsecure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	bin := proc.Binary(t)
+	dir := proc.ArtifactDir(t)
+	dataDir := t.TempDir()
+	httpAddr := proc.FreeAddr(t)
+	dev := proc.Start(t, dir, bin, "dev", nil, "dev", "--insecure", "--data-dir", dataDir, "--workers", "1",
+		"--http-addr", httpAddr, "--grpc-addr", proc.FreeAddr(t), "--kafka-addr", proc.FreeAddr(t), "--etcd-addr", proc.FreeAddr(t))
+	t.Cleanup(func() { copyLogs(t, filepath.Join(dataDir, "logs"), dir) })
+	proc.Eventually(t, 60*time.Second, func() (bool, string) {
+		if dev.Exited() {
+			t.Fatalf("weir dev exited during start-up:\n%s", readFile(dev.LogPath))
+		}
+		log := readFile(dev.LogPath)
+		return strings.Contains(log, "web UI and REST API: http://"+httpAddr), log
+	})
+	log := readFile(dev.LogPath)
+	if !strings.Contains(log, "weir dev: INSECURE (--insecure)") || !strings.Contains(log, "cluster connections: INSECURE") {
+		t.Errorf("weir dev --insecure does not say so:\n%s", log)
+	}
+	if co := readFile(filepath.Join(dataDir, "logs", "coordinator.log")); !strings.Contains(co, "INSECURE: no --tls-cert") {
+		t.Errorf("the coordinator does not log INSECURE:\n%s", co)
+	}
+	if ov, err := api.NewClient("http://" + httpAddr).Overview(context.Background()); err != nil || !ov.Insecure {
+		t.Errorf("overview %+v %v, want insecure true", ov, err)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "tls")); !os.IsNotExist(err) {
+		t.Errorf("weir dev --insecure made %s/tls: %v", dataDir, err)
+	}
+	if err := dev.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := dev.Wait(20 * time.Second); err != nil || code != 0 {
+		t.Fatalf("weir dev after SIGINT: exit %d, %v", code, err)
 	}
 }

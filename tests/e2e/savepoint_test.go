@@ -52,6 +52,11 @@ func TestStopWithSavepointRescale(t *testing.T) {
 	if rs := c.restarts(first).Restarts; len(rs) != 0 {
 		t.Fatalf("the stopped job restarted: %+v", rs)
 	}
+	// weir savepoints lists it under the name of its directory.
+	out, code = c.Weir("savepoints", first)
+	if sp := uri[strings.LastIndex(uri, "/")+1:]; code != 0 || !strings.Contains(out, sp+"  ") || !strings.Contains(out, "COMPLETED") || !strings.Contains(out, uri) {
+		t.Fatalf("weir savepoints %s: exit %d, want %s COMPLETED at %s:\n%s", first, code, sp, uri, out)
+	}
 
 	out, code = c.Weir("checkpoint", "inspect", uri, "-o", "json")
 	if code != 0 {

@@ -43,7 +43,7 @@ pipeline:
 	})
 
 	flag := proc.Start(t, c.Dir, c.Bin, "worker-flag", nil,
-		"worker", "--coordinator", c.GRPCAddr, "--slots", "1", "--id", "worker-flag", "--memory-limit", "1536MiB")
+		append([]string{"worker", "--coordinator", c.GRPCAddr, "--slots", "1", "--id", "worker-flag", "--memory-limit", "1536MiB"}, c.TLSArgs()...)...)
 	defer flag.Kill()
 	proc.Eventually(t, 30*time.Second, func() (bool, string) {
 		ws, err := c.API.Workers(c.Ctx())

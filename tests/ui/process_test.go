@@ -66,6 +66,15 @@ pipeline:
 	defer func() { current = nil }()
 
 	base := "http://" + httpAddr
+	// Started without --tls-cert: the overview says the cluster is
+	// insecure, in a banner and a card.
+	run(t, ctx, "open the overview", chromedp.Navigate(base+"/"), chromedp.WaitVisible(css(`#insecure-banner`)))
+	if s := text(t, ctx, `#insecure-banner`); !strings.Contains(s, "Insecure cluster") || !strings.Contains(s, "--tls-cert") {
+		t.Fatalf("insecure banner %q", s)
+	}
+	if s := text(t, ctx, `#overview-cards`); !strings.Contains(s, "plaintext") {
+		t.Fatalf("overview cards %q, want cluster TLS shown off", s)
+	}
 	run(t, ctx, "open checkpoints", chromedp.Navigate(base+"/#/jobs/"+id+"/checkpoints"), chromedp.WaitVisible(css(`#checkpoint-history`)))
 	waitFor(t, 60*time.Second, "3 completed checkpoints", func() bool {
 		return count(t, ctx, `#checkpoint-history .s-COMPLETED`) >= 3

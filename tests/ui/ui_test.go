@@ -21,6 +21,7 @@ import (
 	"github.com/weir-stream/weir/dataflow/spec"
 	"github.com/weir-stream/weir/internal/cluster"
 	"github.com/weir-stream/weir/internal/registry"
+	"github.com/weir-stream/weir/internal/tlsconf/tlstest"
 )
 
 func TestMain(m *testing.M) { cluster.Main(m) }
@@ -273,7 +274,10 @@ func TestWebUI(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { registry.Unregister("uitest.op") })
-	c := cluster.New(t, cluster.Config{Workers: 3, Slots: 4, Kafka: true, HeartbeatTimeout: 10 * time.Second})
+	// With the cluster's mutual TLS, as weir dev runs: no insecure banner
+	// (TestWebUIRealProcesses runs without and sees it).
+	c := cluster.New(t, cluster.Config{Workers: 3, Slots: 4, Kafka: true, HeartbeatTimeout: 10 * time.Second,
+		TLS: tlstest.Source(t, tlstest.New(t).Cluster)})
 	const topic = "access-log"
 	c.CreateTopic(t, topic, 4)
 	pctx, stop := context.WithCancel(context.Background())
@@ -323,6 +327,12 @@ pipeline:
 	}
 	if s := text(t, ctx, `#jobs-by-state`); !strings.Contains(s, "RUNNING") {
 		t.Fatalf("jobs by state %q", s)
+	}
+	if n := count(t, ctx, `#insecure-banner`); n != 0 {
+		t.Fatal("the insecure banner shows on a cluster with mutual TLS")
+	}
+	if s := text(t, ctx, `#overview-cards`); !strings.Contains(s, "mutual TLS") {
+		t.Fatalf("overview cards %q, want cluster TLS shown on", s)
 	}
 	shots.take("overview")
 

@@ -32,6 +32,8 @@ func (b *Builder) Source(job *spec.Job, node *spec.Node, ctx *dataflow.Context) 
 	switch {
 	case node.Source == nil:
 		err = fmt.Errorf("node %s is not a source", node.Name)
+	case node.Source.Connector != "":
+		src, err = newUserSource(node, ctx)
 	case node.Source.Kafka != nil:
 		src, err = kafka.NewSource(node, ctx)
 	case node.Source.Datagen != nil:
@@ -59,6 +61,8 @@ func (b *Builder) Operator(job *spec.Job, node *spec.Node, ctx *dataflow.Context
 		op, err = newProcess(node, ctx)
 	case node.Sink == nil:
 		op, err = operator.New(job, node, ctx)
+	case node.Sink.Connector != "":
+		op, err = newUserSink(node, ctx)
 	case node.Sink.Kafka != nil:
 		op, err = kafka.NewSink(node, ctx)
 	case node.Sink.Stdout != nil:

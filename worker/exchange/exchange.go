@@ -10,10 +10,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/weir-stream/weir/dataflow"
+	"github.com/weir-stream/weir/internal/tlsconf"
 	datapb "github.com/weir-stream/weir/proto/data/v1"
 )
 
@@ -97,6 +97,7 @@ type config struct {
 	buffers       int
 	regTimeout    time.Duration
 	flushInterval time.Duration
+	tls           *tlsconf.Source
 }
 
 // WithBuffers sets the receive buffer of every channel, in frames (the
@@ -110,6 +111,11 @@ func WithRegistrationTimeout(d time.Duration) Option { return func(c *config) { 
 // WithFlushInterval sets the interval tasks flush partial batches at.
 // Default 10 ms.
 func WithFlushInterval(d time.Duration) Option { return func(c *config) { c.flushInterval = d } }
+
+// WithTLS makes the channels this exchange opens to other workers mutual
+// TLS with the worker's cluster certificate (the worker serves the
+// incoming ones with the same Source). Default: plaintext.
+func WithTLS(s *tlsconf.Source) Option { return func(c *config) { c.tls = s } }
 
 // chanKey identifies a channel within an Exchange.
 type chanKey struct {
@@ -275,7 +281,7 @@ func (x *Exchange) conn(addr string) (*grpc.ClientConn, error) {
 	if cc := x.conns[addr]; cc != nil {
 		return cc, nil
 	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(addr, x.cfg.tls.DialOption())
 	if err != nil {
 		return nil, fmt.Errorf("exchange: connect to %s: %w", addr, err)
 	}

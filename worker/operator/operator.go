@@ -12,9 +12,9 @@ import (
 )
 
 // New builds the operator of a transform node (map, select, filter,
-// flat_map, key_by, window or union). job is the whole spec, used to find
-// the key_by feeding a window; it may be nil, in which case window results
-// name the key "key".
+// flat_map, key_by, window, union, dedup, running or top_n). job is the
+// whole spec, used to find the key_by feeding a window or running node; it
+// may be nil, in which case their results name the key "key".
 func New(job *spec.Job, node *spec.Node, ctx *dataflow.Context) (dataflow.Operator, error) {
 	if node == nil {
 		return nil, errors.New("operator: nil node")
@@ -52,12 +52,21 @@ func build(job *spec.Job, node *spec.Node, name string, ctx *dataflow.Context) (
 	if node.Union != nil {
 		kinds = append(kinds, "union")
 	}
+	if node.Dedup != nil {
+		kinds = append(kinds, "dedup")
+	}
+	if node.Running != nil {
+		kinds = append(kinds, "running")
+	}
+	if node.TopN != nil {
+		kinds = append(kinds, "top_n")
+	}
 	if node.Source != nil || node.Sink != nil {
 		return nil, errors.New("sources and sinks are not transforms")
 	}
 	switch len(kinds) {
 	case 0:
-		return nil, errors.New("no transform set (want one of map, select, filter, flat_map, key_by, window, union)")
+		return nil, errors.New("no transform set (want one of map, select, filter, flat_map, key_by, window, union, dedup, running, top_n)")
 	case 1:
 	default:
 		return nil, fmt.Errorf("several transforms set (%s); a node has exactly one", strings.Join(kinds, ", "))
@@ -74,7 +83,20 @@ func build(job *spec.Job, node *spec.Node, name string, ctx *dataflow.Context) (
 	case "key_by":
 		return newKeyBy(b, node.KeyBy)
 	case "window":
-		return newWindow(b, node.Window, keyFieldFor(job, node))
+		w, err := newWindow(b, node.Window, keyFieldFor(job, node))
+		if err != nil {
+			return nil, err
+		}
+		if w.procTime {
+			return procWindow{w}, nil
+		}
+		return w, nil
+	case "dedup":
+		return newDedup(b, node.Dedup, ctx)
+	case "running":
+		return newRunning(b, node.Running, keyFieldFor(job, node), ctx)
+	case "top_n":
+		return newTopN(b, node.TopN, ctx)
 	default:
 		return &union{base: b}, nil
 	}
@@ -167,6 +189,12 @@ func kindOf(n *spec.Node) string {
 		return "window"
 	case n.Union != nil:
 		return "union"
+	case n.Dedup != nil:
+		return "dedup"
+	case n.Running != nil:
+		return "running"
+	case n.TopN != nil:
+		return "top_n"
 	case n.Sink != nil:
 		return "sink"
 	}

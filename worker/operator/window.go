@@ -1,11 +1,9 @@
 package operator
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/weir-stream/weir/dataflow"
@@ -43,19 +41,12 @@ type aggregate struct {
 	none bool // count(): no argument
 }
 
-// winKey names one window of one key. Windows are identified by their end;
-// the start is end-size.
-type winKey struct {
-	key any
-	end int64
-}
-
-// bucket holds the keys that have state in the windows ending at end.
-// fired says every one of them has fired.
-type bucket struct {
-	end   int64
-	keys  []any
+// winAcc is the keyed state of one window of one key (namespace: the
+// window's end): its aggregate cells, and whether it has fired since its
+// last update.
+type winAcc struct {
 	fired bool
+	cells []cell
 }
 
 // window is a keyed event-time window operator (tumbling or sliding,
@@ -64,9 +55,11 @@ type bucket struct {
 // watermark is below end-1+allowed_lateness a late record updates the window
 // and fires it again.
 //
-// State is one map from (key, end) to a slot in a slab of aggregate cells,
-// and the ends with state in a slice sorted by end, each with its keys, so a
-// watermark touches only the windows it fires or purges.
+// Its state lives in the keyed-state backend (dataflow/state), like a user
+// operator's: one value per (key, window end), and event-time timers per
+// window, one at end-1 that fires it and one at end-1+allowed_lateness that
+// purges it (the same timer when the lateness is 0), so a watermark touches
+// only the windows it fires or purges, in the backend's (time, key) order.
 type window struct {
 	base
 	size, slide, lateness int64
@@ -75,15 +68,21 @@ type window struct {
 	aggs                  []aggregate
 	shape                 *dataflow.Shape // of results: key, window_start, window_end, aggregates
 	hasExpr, hasMinMax    bool
+	// procTime: tumbling windows on processing time (time: processing),
+	// fired by the backend's processing-time timers (window_proctime.go).
+	procTime  bool
+	curTime   int64           // the time of the record being folded (first, last, arg_*)
+	curFields dataflow.Fields // its fields (arg_max, arg_min)
 
 	wm      int64
-	index   map[winKey]int32
-	cells   []cell // slot s owns cells[s*len(aggs) : (s+1)*len(aggs)]
-	fired   []bool // fired[s]: slot s's window has fired (and is kept for lateness)
-	free    []int32
-	nslots  int32
-	buckets []*bucket // sorted by end
-	spare   []*bucket
+	backend state.Backend
+	timers  *state.Timers
+	wins    *state.Value[winAcc]
+	fireFn  func(state.Timer) error
+	foldFn  func(*winAcc, bool) (bool, error)
+	fold    foldResult
+	chunk   []cell          // cells not handed out yet (newCells)
+	out     dataflow.Output // while timers fire
 
 	snapKeys int64 // distinct keys in the last snapshot
 
@@ -95,7 +94,6 @@ type window struct {
 
 	vals []any           // the current record's aggregate arguments
 	rec  dataflow.Record // the result being emitted
-	sort []any           // scratch for firing keys in order
 }
 
 func newWindow(b base, w *spec.Window, keyField string) (*window, error) {
@@ -137,6 +135,21 @@ func newWindow(b base, w *spec.Window, keyField string) (*window, error) {
 	default:
 		return nil, fmt.Errorf("window: late %q: want drop or side_output", w.Late)
 	}
+	switch w.Time {
+	case "", spec.TimeEvent:
+	case spec.TimeProcessing:
+		if w.Sliding != nil || op.lateness != 0 || op.lateSide {
+			return nil, errors.New("window: processing-time windows are tumbling, without allowed_lateness or a late side output")
+		}
+		op.procTime = true
+	default:
+		return nil, fmt.Errorf("window: time %q: want event or processing", w.Time)
+	}
+	if keyField == FieldWindowStart || keyField == FieldWindowEnd {
+		// Refused at submit (spec validation); this keeps a spec that got
+		// past it from panicking in MustShape below.
+		return nil, fmt.Errorf("window: the key field %q clashes with the window's own %s field; name the key with key_by.as", keyField, keyField)
+	}
 	names := map[string]bool{keyField: true, FieldWindowStart: true, FieldWindowEnd: true}
 	for _, a := range w.Aggregates {
 		if names[a.Name] || a.Name == "" {
@@ -157,7 +170,7 @@ func newWindow(b base, w *spec.Window, keyField string) (*window, error) {
 			}
 			op.hasExpr = true
 		}
-		if f == aggMin || f == aggMax {
+		if f.compares() {
 			op.hasMinMax = true
 		}
 		op.aggs = append(op.aggs, ag)
@@ -168,7 +181,9 @@ func newWindow(b base, w *spec.Window, keyField string) (*window, error) {
 		shape = append(shape, a.name)
 	}
 	op.shape = dataflow.MustShape(shape...) // distinct: checked above
-	op.reset()
+	if err := op.newBackend(); err != nil {
+		return nil, err
+	}
 	return op, nil
 }
 
@@ -181,18 +196,15 @@ func span(what string, d spec.Duration) (int64, error) {
 }
 
 func (w *window) reset() {
-	w.index = make(map[winKey]int32)
-	w.cells = nil
-	w.fired = nil
-	w.free = nil
-	w.nslots = 0
-	w.buckets = nil
-	w.spare = nil
+	_ = w.backend.Restore(nil) // restoring nothing empties the backend; it cannot fail
 	w.keyBytes = 0
 }
 
 // Process adds a record to its windows.
 func (w *window) Process(r *dataflow.Record, out dataflow.Output) error {
+	if w.procTime {
+		return w.processProcTime(r)
+	}
 	t := r.Time
 	if t == dataflow.NoTime {
 		return w.fail(r, errNoTime)
@@ -204,14 +216,16 @@ func (w *window) Process(r *dataflow.Record, out dataflow.Output) error {
 	if err != nil {
 		return w.fail(r, fmt.Errorf("window: %w (key the stream with key_by)", err))
 	}
+	w.backend.SetCurrentKey(key)
 	if w.hasExpr {
 		if err := w.evalArgs(r); err != nil {
 			return w.fail(r, err)
 		}
 	}
+	w.curTime, w.curFields = t, r.Fields
 	first, last := w.starts(t)
 	if w.hasMinMax {
-		if err := w.checkConflicts(key, first, last); err != nil {
+		if err := w.checkConflicts(first, last); err != nil {
 			clear(w.vals)
 			return w.fail(r, err)
 		}
@@ -278,101 +292,106 @@ func (w *window) evalArgs(r *dataflow.Record) error {
 
 // checkConflicts refuses a record whose min/max value cannot be compared
 // with the extreme of one of its windows, before any window changes.
-func (w *window) checkConflicts(key any, first, last int64) error {
-	n := len(w.aggs)
+func (w *window) checkConflicts(first, last int64) error {
 	for start := first; start <= last; start += w.slide {
-		slot, ok := w.index[winKey{key, start + w.size}]
+		acc, ok, err := w.wins.Get(start + w.size)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			continue
 		}
-		cells := w.cells[int(slot)*n : int(slot+1)*n]
 		for i := range w.aggs {
-			if fn := w.aggs[i].fn; (fn == aggMin || fn == aggMax) && cells[i].conflicts(w.vals[i]) {
+			if fn := w.aggs[i].fn; fn.compares() && acc.cells[i].conflicts(w.vals[i]) {
 				return fmt.Errorf("window aggregate %q: %s cannot compare %s with %s",
-					w.aggs[i].name, fn, typeName(w.vals[i]), typeName(cells[i].v))
+					w.aggs[i].name, fn, typeName(w.vals[i]), typeName(acc.cells[i].v))
 			}
 		}
 	}
 	return nil
 }
 
-// add folds the current record into window (key, end) and fires it at once
-// when the watermark has passed its end (a late record within the allowed
-// lateness).
+// add folds the current record into the current key's window ending at
+// end, and fires it at once when the watermark has passed its end (a late
+// record within the allowed lateness).
 func (w *window) add(key any, end int64, out dataflow.Output) error {
-	wk := winKey{key, end}
-	slot, ok := w.index[wk]
-	if !ok {
-		slot = w.newSlot()
-		w.index[wk] = slot
+	w.fold = foldResult{end: end}
+	if err := w.wins.Update(end, w.foldFn); err != nil {
+		return err
+	}
+	f := w.fold
+	w.fold = foldResult{}
+	if f.opened {
 		w.windowOpened(key)
-		b := w.bucketFor(end)
-		b.keys = append(b.keys, key)
 		if end-1 > w.wm {
-			b.fired = false
+			w.timers.RegisterEventTime(end, end-1)
+		}
+		if w.lateness > 0 {
+			w.timers.RegisterEventTime(end, end-1+w.lateness)
 		}
 	}
-	n := len(w.aggs)
-	cells := w.cells[int(slot)*n : int(slot+1)*n]
-	for i := range cells {
-		cells[i].add(w.aggs[i].fn, w.vals[i])
+	if f.refire {
+		w.timers.RegisterEventTime(end, end-1)
 	}
-	if end-1 <= w.wm {
-		// A late record within the allowed lateness fires its window again
-		// (or for the first time when it is the window's first record).
-		w.fired[slot] = true
-		return w.emit(key, end, cells, out)
-	}
-	if w.fired[slot] {
-		// Only after a restore that merged subtasks at different
-		// watermarks: the update fires when the watermark gets here.
-		w.fired[slot] = false
-		w.bucketFor(end).fired = false
+	if f.emit != nil {
+		return w.emit(key, end, f.emit, out)
 	}
 	return nil
 }
 
-func (w *window) newSlot() int32 {
-	if k := len(w.free); k > 0 {
-		s := w.free[k-1]
-		w.free = w.free[:k-1]
-		return s
-	}
-	s := w.nslots
-	w.nslots++
-	w.cells = append(w.cells, make([]cell, len(w.aggs))...)
-	w.fired = append(w.fired, false)
-	return s
-}
-
-func (w *window) freeSlot(s int32) {
+// newCells takes a window's cells from a chunk shared with the windows
+// opened about the same time (and so purged about the same time): fewer
+// allocations, and the cells of the windows being updated stay close in
+// memory.
+func (w *window) newCells() []cell {
 	n := len(w.aggs)
-	clear(w.cells[int(s)*n : int(s+1)*n])
-	w.fired[s] = false
-	w.free = append(w.free, s)
+	if len(w.chunk) < n {
+		w.chunk = make([]cell, n*cellChunk)
+	}
+	c := w.chunk[:n:n]
+	w.chunk = w.chunk[n:]
+	return c
 }
 
-// bucketFor returns the bucket of end, creating it in order.
-func (w *window) bucketFor(end int64) *bucket {
-	bs := w.buckets
-	// New windows are usually the latest ones.
-	if k := len(bs); k > 0 && bs[k-1].end == end {
-		return bs[k-1]
+const cellChunk = 64
+
+// foldResult passes add's window end to foldInto and what to do after the
+// update back.
+type foldResult struct {
+	end    int64
+	opened bool   // a new window
+	refire bool   // a fired window changed before the watermark got to its end again
+	emit   []cell // fire now: the watermark has passed the window's end
+}
+
+// foldInto is the state update of add (state.Value.Update).
+func (w *window) foldInto(acc *winAcc, exists bool) (bool, error) {
+	f := &w.fold
+	if !exists {
+		acc.cells = w.newCells()
+		f.opened = true
 	}
-	i, found := slices.BinarySearchFunc(bs, end, func(b *bucket, end int64) int { return cmp.Compare(b.end, end) })
-	if found {
-		return bs[i]
+	for i := range acc.cells {
+		fn := w.aggs[i].fn
+		if !fn.isArg() {
+			acc.cells[i].add(fn, w.vals[i], w.curTime)
+		} else if acc.cells[i].addArg(fn, w.vals[i], w.curTime) {
+			acc.cells[i].rec = w.curFields.Map() // a new map: results hold on to the old one
+		}
 	}
-	var b *bucket
-	if k := len(w.spare); k > 0 {
-		b = w.spare[k-1]
-		w.spare = w.spare[:k-1]
-	} else {
-		b = &bucket{}
+	switch {
+	case f.end-1 <= w.wm:
+		// A late record within the allowed lateness fires its window again
+		// (or for the first time when it is the window's first record).
+		acc.fired = true
+		f.emit = acc.cells
+	case acc.fired:
+		// Only after a restore that merged subtasks at different
+		// watermarks: the update fires when the watermark gets here.
+		acc.fired = false
+		f.refire = true
 	}
-	b.end = end
-	w.buckets = slices.Insert(bs, i, b)
-	return b
+	return true, nil
 }
 
 func (w *window) late(r *dataflow.Record, out dataflow.Output) error {
@@ -403,73 +422,59 @@ func (w *window) emit(key any, end int64, cells []cell, out dataflow.Output) err
 // lateness, and forwards the watermark. A watermark that does not advance
 // is ignored.
 func (w *window) ProcessWatermark(wm int64, out dataflow.Output) error {
+	if w.procTime {
+		return w.processingWatermark(wm, out)
+	}
 	if wm <= w.wm {
 		return nil
 	}
 	w.wm = wm
-	n := len(w.aggs)
-	for _, b := range w.buckets {
-		if b.end-1 > wm {
-			break
-		}
-		if b.fired {
-			continue
-		}
-		b.fired = true
-		w.sort = append(w.sort[:0], b.keys...)
-		slices.SortFunc(w.sort, state.CompareKeys)
-		for _, k := range w.sort {
-			slot, ok := w.index[winKey{k, b.end}]
-			if !ok || w.fired[slot] {
-				continue
-			}
-			w.fired[slot] = true
-			if err := w.emit(k, b.end, w.cells[int(slot)*n:int(slot+1)*n], out); err != nil {
-				clear(w.sort)
-				return err
-			}
-		}
-		clear(w.sort)
+	w.out = out
+	err := w.timers.AdvanceWatermark(wm, w.fireFn)
+	w.out = nil
+	if err != nil {
+		return err
 	}
-	w.purge()
 	w.publishStateSize()
 	return out.EmitWatermark(wm)
 }
 
-// purge drops the windows whose allowed lateness has passed.
-func (w *window) purge() {
-	k := 0
-	for k < len(w.buckets) && w.buckets[k].end-1+w.lateness <= w.wm {
-		b := w.buckets[k]
-		for _, key := range b.keys {
-			wk := winKey{key, b.end}
-			if slot, ok := w.index[wk]; ok {
-				delete(w.index, wk)
-				w.freeSlot(slot)
-				w.keyBytes -= keyBytes(key)
+// onTimer fires or purges the window of the timer's key that ends at the
+// timer's namespace. A timer before the purge time (the fire timer, or a
+// purge timer of a smaller allowed lateness restored from a savepoint)
+// makes sure the purge timer of the current lateness is there.
+func (w *window) onTimer(t state.Timer) error {
+	end := t.Namespace
+	acc, ok, err := w.wins.Get(end)
+	if err != nil || !ok {
+		return err
+	}
+	if end <= -maxEventTime || end >= maxEventTime+maxSpan {
+		// Out of any window's range (only a corrupt restore gets here).
+		return w.dropWindow(t.Key, end)
+	}
+	purge := t.Time >= end-1+w.lateness
+	if t.Time == end-1 && !acc.fired {
+		if !purge {
+			acc.fired = true
+			if err := w.wins.Put(end, acc); err != nil {
+				return err
 			}
 		}
-		clear(b.keys)
-		b.keys = b.keys[:0]
-		b.fired = false
-		if cap(b.keys) > 1024 {
-			b.keys = nil
+		if err := w.emit(t.Key, end, acc.cells, w.out); err != nil {
+			return err
 		}
-		w.spare = append(w.spare, b)
-		k++
 	}
-	if k > 0 {
-		m := copy(w.buckets, w.buckets[k:])
-		clear(w.buckets[m:])
-		w.buckets = w.buckets[:m]
+	if purge {
+		return w.dropWindow(t.Key, end)
 	}
-	if len(w.index) == 0 && w.nslots > 0 {
-		// No window left: refill the slab from its start.
-		w.cells = w.cells[:0]
-		w.fired = w.fired[:0]
-		w.free = w.free[:0]
-		w.nslots = 0
-	}
+	w.timers.RegisterEventTime(end, end-1+w.lateness)
+	return nil
+}
+
+func (w *window) dropWindow(key any, end int64) error {
+	w.keyBytes -= keyBytes(key)
+	return w.wins.Delete(end)
 }
 
 // Close releases the state. The runtime sends MaxWatermark before Close at

@@ -42,28 +42,28 @@ func TestWindowStarts(t *testing.T) {
 func TestCell(t *testing.T) {
 	var c cell
 	for _, v := range []any{int64(math.MaxInt64), int64(1), int64(-5)} {
-		c.add(aggSum, v)
+		c.add(aggSum, v, 0)
 	}
 	if r, ok := c.result(aggSum).(float64); !ok || r != float64(math.MaxInt64)+1-5 {
 		t.Errorf("overflowing sum: %v", c.result(aggSum))
 	}
 	c = cell{}
 	for _, v := range []any{int64(math.MinInt64), int64(-1)} {
-		c.add(aggSum, v)
+		c.add(aggSum, v, 0)
 	}
 	if _, ok := c.result(aggSum).(float64); !ok {
 		t.Errorf("negative overflow: %v", c.result(aggSum))
 	}
 	c = cell{}
 	for _, v := range []any{int64(3), 2.5, nil, int64(1)} {
-		c.add(aggMin, v)
+		c.add(aggMin, v, 0)
 	}
 	if c.result(aggMin) != int64(1) || c.n != 3 {
 		t.Errorf("min %v n %d", c.result(aggMin), c.n)
 	}
 	c = cell{}
 	for _, v := range []any{int64(3), 3.0} {
-		c.add(aggMax, v)
+		c.add(aggMax, v, 0)
 	}
 	if c.result(aggMax) != 3.0 {
 		t.Errorf("max of 3 and 3.0: %#v (the float sorts after the equal int)", c.result(aggMax))

@@ -1,10 +1,10 @@
 package operator
 
 import (
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"unsafe"
@@ -13,8 +13,31 @@ import (
 	"github.com/weir-stream/weir/dataflow/state"
 )
 
-// Window snapshot format, version 1. Integers are varints (signed ones
-// zig-zag), floats 8 bytes little endian.
+// Window snapshot format, version 2: a small header, then the operator's
+// keyed-state backend snapshot (dataflow/state/snapshot.go), which groups
+// everything by key group so that a restore at another parallelism skips
+// what another subtask owns. Integers are varints (signed ones zig-zag).
+//
+//	magic "wwin", version byte 2, window kind byte (1: aligned event
+//	    time, 3: processing-time tumbling)
+//	watermark, size, slide (ms)
+//	number of aggregates, then one function byte each
+//	keyed-state snapshot:
+//	    value state "windows": namespace the window's end, payload a
+//	        version byte (1), the fired byte, one cell per aggregate;
+//	    event-time timers (namespace the window's end): at end-1 to fire
+//	        it, at end-1+allowed_lateness to purge it; processing-time
+//	        windows have a processing-time timer at end-1 instead.
+//
+// A cell is count: n; sum/avg: n, float byte, then the float (8 bytes) or
+// the integer sum; min/max: n, value; first/last: n, the value's time,
+// value; count_distinct: n, then the n values in key order; arg_max/arg_min:
+// n, the record's time, the value, and (n > 0) the record as a data-plane
+// element (length, bytes). A value is the backend's tagged key
+// encoding (state.AppendKey).
+//
+// Version 1 (weir before the window moved onto the keyed-state backend)
+// is read once and turned into the backend's state:
 //
 //	magic "wwin", version byte 1
 //	max_parallelism, watermark, size, slide (ms)
@@ -24,26 +47,17 @@ import (
 //	        number of window ends, then per end (ascending):
 //	            end, number of keys, then per key (ascending):
 //	                key value, fired byte, one cell per aggregate
-//
-// A cell is count: n; sum/avg: n, float byte, then the float (8 bytes) or
-// the integer sum; min/max: n, value. A value is a tag byte (0 null, 1
-// false, 2 true, 3 int64, 4 float64, 5 string) and its payload; a string is
-// its length and bytes.
-//
-// Grouping by key group lets Restore skip the blocks of key groups another
-// subtask owns after rescaling without decoding them.
 const (
-	stateMagic   = "wwin"
-	stateVersion = 1
-)
+	stateMagic     = "wwin"
+	stateVersionV1 = 1
+	stateVersion   = 2
 
-const (
-	tagNull = iota
-	tagFalse
-	tagTrue
-	tagInt
-	tagFloat
-	tagString
+	kindAligned    = 1
+	kindProcessing = 3 // 2 is kept for session windows
+
+	accVersion = 1
+	// windowsState is the name of the windows' value state.
+	windowsState = "windows"
 )
 
 // ErrBadState is wrapped by every error restoring a window state that is
@@ -64,190 +78,290 @@ func (w *window) keyGroups() dataflow.KeyGroupRange {
 	return dataflow.KeyGroupRange{Start: 0, End: w.maxParallelism() - 1}
 }
 
-type snapEntry struct {
-	kg   int
-	end  int64
-	key  any
-	slot int32
+// newBackend creates the keyed-state backend and declares the windows'
+// state in it.
+func (w *window) newBackend() error {
+	kgs := w.keyGroups()
+	cfg := state.Config{MaxParallelism: w.maxParallelism(), KeyGroups: &kgs}
+	if w.ctx != nil && w.ctx.Now != nil {
+		cfg.Now = w.ctx.Now
+	}
+	w.backend = state.NewHeap(cfg)
+	w.timers = w.backend.Timers()
+	fns := make([]aggFn, len(w.aggs))
+	for i, a := range w.aggs {
+		fns[i] = a.fn
+	}
+	wins, err := state.NewValue[winAcc](w.backend, state.Descriptor{Name: windowsState, Kind: state.KindAggregating}, accSerializer{fns})
+	if err != nil {
+		return err
+	}
+	w.wins = wins
+	w.fireFn = w.onTimer
+	w.foldFn = w.foldInto
+	return nil
 }
 
-// windowCapture is a window's state at a barrier: the windows and their
-// slots, and copies of the slot arrays, which later processing changes
-// in place. Encoding it touches nothing of the operator.
-type windowCapture struct {
-	maxPar          int
-	wm, size, slide int64
-	fns             []aggFn
-	entries         []snapEntry // kg is filled in by encode
-	fired           []bool
-	cells           []cell
+// accSerializer encodes a window's accumulator for the backend.
+type accSerializer struct{ fns []aggFn }
+
+func (s accSerializer) Append(buf []byte, a winAcc) ([]byte, error) {
+	buf = append(buf, accVersion)
+	if a.fired {
+		buf = append(buf, 1)
+	} else {
+		buf = append(buf, 0)
+	}
+	for k := range a.cells {
+		var err error
+		if buf, err = appendCell(buf, s.fns[k], &a.cells[k]); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.fns[k], err)
+		}
+	}
+	return buf, nil
 }
 
-// capture takes what a snapshot needs, as cheaply as the task goroutine
-// can (a walk of the index and two slice copies; the key groups, the sort
-// and the encoding wait for encode).
-func (w *window) capture() *windowCapture {
-	c := &windowCapture{
-		maxPar: w.maxParallelism(), wm: w.wm, size: w.size, slide: w.slide,
-		entries: make([]snapEntry, 0, len(w.index)),
-		fired:   slices.Clone(w.fired),
-		cells:   slices.Clone(w.cells),
+func (s accSerializer) Decode(b []byte) (winAcc, error) {
+	d := state.NewReader(b)
+	if v := d.Byte(); d.Err() == nil && v != accVersion {
+		return winAcc{}, fmt.Errorf("window state version %d, this weir reads %d", v, accVersion)
 	}
-	for _, a := range w.aggs {
-		c.fns = append(c.fns, a.fn)
+	a, err := s.decode(d)
+	if err != nil {
+		return winAcc{}, err
 	}
-	for wk, slot := range w.index {
-		c.entries = append(c.entries, snapEntry{end: wk.end, key: wk.key, slot: slot})
+	if d.Len() != 0 {
+		return winAcc{}, fmt.Errorf("%d bytes after the window's state", d.Len())
 	}
-	return c
+	return a, nil
 }
 
-// Snapshot encodes every window's state and the watermark. The result
-// shares nothing with the operator.
-func (w *window) Snapshot(int64) ([]byte, error) {
-	b, keys := w.capture().encode()
-	w.snapKeys = keys
-	return b, nil
+// decode reads the fired byte and the cells (the layout both versions
+// share).
+func (s accSerializer) decode(d *state.Reader) (winAcc, error) {
+	fired := d.Byte()
+	if d.Err() != nil {
+		return winAcc{}, d.Err()
+	}
+	if fired > 1 {
+		return winAcc{}, fmt.Errorf("bad fired flag %d", fired)
+	}
+	a := winAcc{fired: fired == 1, cells: make([]cell, len(s.fns))}
+	for i := range a.cells {
+		if err := decodeCell(d, s.fns[i], &a.cells[i]); err != nil {
+			return winAcc{}, fmt.Errorf("%s: %w", s.fns[i], err)
+		}
+	}
+	return a, nil
 }
 
-// CaptureSnapshot implements dataflow.AsyncSnapshotter: the capture at the
-// barrier, the encoding (sort and serialization, most of the cost with
-// many keys) on the upload goroutine.
-func (w *window) CaptureSnapshot(int64) (func() ([]byte, dataflow.SnapshotSummary, error), error) {
-	c := w.capture()
-	return func() ([]byte, dataflow.SnapshotSummary, error) {
-		b, keys := c.encode()
-		return b, dataflow.SnapshotSummary{Keys: keys}, nil
-	}, nil
+// Clone implements state.Cloner: the operator updates cells in place.
+func (accSerializer) Clone(a winAcc) winAcc {
+	a.cells = append([]cell(nil), a.cells...)
+	for i := range a.cells {
+		if a.cells[i].set != nil {
+			a.cells[i].set = maps.Clone(a.cells[i].set)
+		}
+	}
+	return a
 }
 
-// encode writes the format above and counts the distinct keys.
-func (c *windowCapture) encode() ([]byte, int64) {
-	entries := c.entries
-	kgOf := make(map[any]int)
-	for i := range entries {
-		kg, ok := kgOf[entries[i].key]
-		if !ok {
-			kg = dataflow.KeyGroup(entries[i].key, c.maxPar)
-			kgOf[entries[i].key] = kg
-		}
-		entries[i].kg = kg
-	}
-	slices.SortFunc(entries, func(a, b snapEntry) int {
-		if a.kg != b.kg {
-			return cmp.Compare(a.kg, b.kg)
-		}
-		if a.end != b.end {
-			return cmp.Compare(a.end, b.end)
-		}
-		return state.CompareKeys(a.key, b.key)
-	})
-
-	buf := make([]byte, 0, 64+len(entries)*(16+8*len(c.fns)))
-	buf = append(buf, stateMagic...)
-	buf = append(buf, stateVersion)
-	buf = binary.AppendUvarint(buf, uint64(c.maxPar))
-	buf = binary.AppendVarint(buf, c.wm)
-	buf = binary.AppendUvarint(buf, uint64(c.size))
-	buf = binary.AppendUvarint(buf, uint64(c.slide))
-	buf = binary.AppendUvarint(buf, uint64(len(c.fns)))
-	for _, fn := range c.fns {
-		buf = append(buf, byte(fn))
-	}
-	groups := 0
-	for i := range entries {
-		if i == 0 || entries[i].kg != entries[i-1].kg {
-			groups++
-		}
-	}
-	buf = binary.AppendUvarint(buf, uint64(groups))
-	var block []byte
-	for i := 0; i < len(entries); {
-		j := i
-		for j < len(entries) && entries[j].kg == entries[i].kg {
-			j++
-		}
-		block = c.encodeGroup(block[:0], entries[i:j])
-		buf = binary.AppendUvarint(buf, uint64(entries[i].kg))
-		buf = binary.AppendUvarint(buf, uint64(len(block)))
-		buf = append(buf, block...)
-		i = j
-	}
-	return buf, int64(len(kgOf))
-}
-
-func (c *windowCapture) encodeGroup(buf []byte, es []snapEntry) []byte {
-	ends := 0
-	for i := range es {
-		if i == 0 || es[i].end != es[i-1].end {
-			ends++
-		}
-	}
-	buf = binary.AppendUvarint(buf, uint64(ends))
-	n := len(c.fns)
-	for i := 0; i < len(es); {
-		j := i
-		for j < len(es) && es[j].end == es[i].end {
-			j++
-		}
-		buf = binary.AppendVarint(buf, es[i].end)
-		buf = binary.AppendUvarint(buf, uint64(j-i))
-		for _, e := range es[i:j] {
-			buf = appendValue(buf, e.key)
-			if c.fired[e.slot] {
-				buf = append(buf, 1)
-			} else {
-				buf = append(buf, 0)
-			}
-			cells := c.cells[int(e.slot)*n : int(e.slot+1)*n]
-			for k := range cells {
-				buf = appendCell(buf, c.fns[k], &cells[k])
-			}
-		}
-		i = j
-	}
-	return buf
-}
-
-func appendCell(buf []byte, fn aggFn, c *cell) []byte {
+func appendCell(buf []byte, fn aggFn, c *cell) ([]byte, error) {
 	buf = binary.AppendUvarint(buf, uint64(c.n))
 	switch fn {
 	case aggSum, aggAvg:
 		if c.flt {
 			buf = append(buf, 1)
-			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(c.f))
+			buf = state.AppendFloat(buf, c.f)
 		} else {
 			buf = append(buf, 0)
 			buf = binary.AppendVarint(buf, c.i)
 		}
 	case aggMin, aggMax:
-		buf = appendValue(buf, c.v)
+		buf = state.AppendKey(buf, c.v)
+	case aggFirst, aggLast:
+		buf = binary.AppendVarint(buf, c.i)
+		buf = state.AppendKey(buf, c.v)
+	case aggCountDistinct:
+		// In key order, so that a snapshot's bytes do not depend on the
+		// map's iteration order.
+		vs := make([]any, 0, len(c.set))
+		for v := range c.set {
+			vs = append(vs, v)
+		}
+		slices.SortFunc(vs, state.CompareKeys)
+		for _, v := range vs {
+			buf = state.AppendKey(buf, v)
+		}
+	case aggArgMax, aggArgMin:
+		buf = binary.AppendVarint(buf, c.i)
+		buf = state.AppendKey(buf, c.v)
+		if c.n > 0 {
+			// The record in the data plane's encoding (dataflow/codec.go),
+			// length first. Nested maps are written in Go's map order, so
+			// the bytes of a record holding one vary between snapshots.
+			el := dataflow.Element{Kind: dataflow.KindRecord, Record: dataflow.Record{Fields: dataflow.FieldsOf(c.rec)}}
+			enc, err := dataflow.AppendElement(nil, &el)
+			if err != nil {
+				return nil, err
+			}
+			buf = binary.AppendUvarint(buf, uint64(len(enc)))
+			buf = append(buf, enc...)
+		}
+	}
+	return buf, nil
+}
+
+func decodeCell(d *state.Reader, fn aggFn, c *cell) error {
+	n := d.Uvarint()
+	if n > math.MaxInt64 {
+		return errors.New("bad count")
+	}
+	c.n = int64(n)
+	switch fn {
+	case aggSum, aggAvg:
+		switch d.Byte() {
+		case 0:
+			c.i = d.Varint()
+		case 1:
+			c.flt = true
+			c.f = d.Float()
+		default:
+			if d.Err() == nil {
+				return errors.New("bad number flag")
+			}
+		}
+	case aggMin, aggMax:
+		c.v = d.Key()
+		if d.Err() != nil {
+			return d.Err()
+		}
+		if err := checkArg(fn, c.v); err != nil {
+			return err
+		}
+		if (c.v == nil) != (c.n == 0) {
+			return errors.New("value and count disagree")
+		}
+	case aggFirst, aggLast:
+		c.i = d.Varint()
+		c.v = d.Key()
+		if d.Err() != nil {
+			return d.Err()
+		}
+		if err := checkArg(fn, c.v); err != nil {
+			return err
+		}
+		if (c.v == nil) != (c.n == 0) {
+			return errors.New("value and count disagree")
+		}
+	case aggArgMax, aggArgMin:
+		c.i = d.Varint()
+		c.v = d.Key()
+		if d.Err() != nil {
+			return d.Err()
+		}
+		if err := checkArg(fn, c.v); err != nil {
+			return err
+		}
+		if (c.v == nil) != (c.n == 0) {
+			return errors.New("value and count disagree")
+		}
+		if c.n > 0 {
+			enc := d.Next(d.Count(1))
+			if d.Err() != nil {
+				return d.Err()
+			}
+			els, err := dataflow.AppendDecoded(nil, enc)
+			if err != nil {
+				return err
+			}
+			if len(els) != 1 || els[0].Kind != dataflow.KindRecord {
+				return errors.New("bad record")
+			}
+			c.rec = els[0].Record.Fields.Map()
+			if c.rec == nil {
+				c.rec = map[string]any{}
+			}
+		}
+	case aggCountDistinct:
+		if c.n > int64(d.Len()) {
+			return errors.New("bad count")
+		}
+		if c.n > 0 {
+			c.set = make(map[any]struct{}, c.n)
+		}
+		var prev any
+		for k := range c.n {
+			v := d.Key()
+			if d.Err() != nil {
+				return d.Err()
+			}
+			if err := checkArg(fn, v); err != nil || v == nil {
+				return fmt.Errorf("bad distinct value %v", v)
+			}
+			if k > 0 && state.CompareKeys(prev, v) >= 0 {
+				return errors.New("distinct values out of order")
+			}
+			c.set[v] = struct{}{}
+			prev = v
+		}
+	}
+	return d.Err()
+}
+
+// kind is the window kind byte of the snapshot header.
+func (w *window) kind() byte {
+	if w.procTime {
+		return kindProcessing
+	}
+	return kindAligned
+}
+
+func (w *window) appendHeader(buf []byte) []byte {
+	buf = append(buf, stateMagic...)
+	buf = append(buf, stateVersion, w.kind())
+	buf = binary.AppendVarint(buf, w.wm)
+	buf = binary.AppendUvarint(buf, uint64(w.size))
+	buf = binary.AppendUvarint(buf, uint64(w.slide))
+	buf = binary.AppendUvarint(buf, uint64(len(w.aggs)))
+	for _, a := range w.aggs {
+		buf = append(buf, byte(a.fn))
 	}
 	return buf
 }
 
-func appendValue(buf []byte, v any) []byte {
-	switch x := v.(type) {
-	case nil:
-		return append(buf, tagNull)
-	case bool:
-		if x {
-			return append(buf, tagTrue)
-		}
-		return append(buf, tagFalse)
-	case int64:
-		buf = append(buf, tagInt)
-		return binary.AppendVarint(buf, x)
-	case float64:
-		buf = append(buf, tagFloat)
-		return binary.LittleEndian.AppendUint64(buf, math.Float64bits(x))
-	case string:
-		buf = append(buf, tagString)
-		buf = binary.AppendUvarint(buf, uint64(len(x)))
-		return append(buf, x...)
+// Snapshot encodes every window's state and the watermark. The result
+// shares nothing with the operator.
+func (w *window) Snapshot(id int64) ([]byte, error) {
+	encode, err := w.CaptureSnapshot(id)
+	if err != nil {
+		return nil, err
 	}
-	// Keys and cell values are checked on the way in; this is unreachable.
-	return append(buf, tagNull)
+	b, sum, err := encode()
+	if err != nil {
+		return nil, err
+	}
+	w.snapKeys = sum.Keys
+	return b, nil
+}
+
+// CaptureSnapshot implements dataflow.AsyncSnapshotter: the backend's
+// capture at the barrier (a copy of every window's cells), the encoding
+// (sort and serialization, most of the cost with many keys) on the upload
+// goroutine.
+func (w *window) CaptureSnapshot(int64) (func() ([]byte, dataflow.SnapshotSummary, error), error) {
+	header := w.appendHeader(nil)
+	encode, err := state.CaptureSnapshot(w.backend)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: snapshot: %w", w.node, err)
+	}
+	return func() ([]byte, dataflow.SnapshotSummary, error) {
+		b, info, err := encode()
+		if err != nil {
+			return nil, dataflow.SnapshotSummary{}, fmt.Errorf("node %s: snapshot: %w", w.node, err)
+		}
+		return append(header, b...), dataflow.SnapshotSummary{Keys: info.Keys}, nil
+	}, nil
 }
 
 // SnapshotSummary implements dataflow.SnapshotSummarizer: the number of
@@ -261,291 +375,234 @@ func (w *window) SnapshotSummary() dataflow.SnapshotSummary {
 // snapshots whose key group this subtask owns. Several snapshots (from the
 // subtasks of an earlier run at another parallelism) are merged; the
 // watermark restored is the smallest of theirs, so nothing that was on time
-// in any of them becomes late. Empty states are skipped. On error the
-// operator is left empty.
+// in any of them becomes late. Empty states are skipped; snapshots of
+// version 1 are converted. On error the operator is left empty.
 func (w *window) Restore(states [][]byte) error {
+	err := w.restore(states)
+	if err != nil {
+		w.reset()
+		w.wm = math.MinInt64
+		err = fmt.Errorf("node %s: %w: %w", w.node, ErrBadState, err)
+	}
+	w.publishStateSize()
+	return err
+}
+
+func (w *window) restore(states [][]byte) error {
 	w.reset()
 	w.wm = math.MinInt64
 	wm, restored := int64(math.MaxInt64), false
+	var keyed, v1 [][]byte
+	var v1Index []int
 	for i, s := range states {
 		if len(s) == 0 {
 			continue
 		}
-		swm, err := w.restoreOne(s)
+		swm, body, version, err := w.readHeader(s)
 		if err != nil {
-			w.reset()
-			return fmt.Errorf("node %s: %w: snapshot %d of %d: %w", w.node, ErrBadState, i+1, len(states), err)
+			return fmt.Errorf("snapshot %d of %d: %w", i+1, len(states), err)
+		}
+		if version == stateVersionV1 {
+			v1, v1Index = append(v1, body), append(v1Index, i)
+		} else {
+			keyed = append(keyed, body)
 		}
 		restored = true
 		wm = min(wm, swm)
 	}
+	if err := w.backend.Restore(keyed); err != nil {
+		return err
+	}
+	for j, body := range v1 {
+		if err := w.restoreV1(body); err != nil {
+			return fmt.Errorf("snapshot %d of %d: %w", v1Index[j]+1, len(states), err)
+		}
+	}
+	if err := w.checkRestored(); err != nil {
+		return err
+	}
 	if restored {
 		w.wm = wm
 	}
-	w.publishStateSize()
 	return nil
 }
 
-type decoder struct {
-	b   []byte
-	err error
-}
-
-var errTruncated = errors.New("truncated")
-
-func (d *decoder) fail(err error) {
-	if d.err == nil {
-		d.err = err
-	}
-	d.b = nil
-}
-
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail(errTruncated)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-// count reads a length that must not exceed what is left to read.
-func (d *decoder) count(minSize int) int {
-	v := d.uvarint()
-	if d.err == nil && v > uint64(len(d.b)/max(minSize, 1)) {
-		d.fail(fmt.Errorf("count %d exceeds the data", v))
-		return 0
-	}
-	return int(v)
-}
-
-func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail(errTruncated)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) byte() byte {
-	if len(d.b) < 1 {
-		d.fail(errTruncated)
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-func (d *decoder) bytes(n int) []byte {
-	if n < 0 || len(d.b) < n {
-		d.fail(errTruncated)
-		return nil
-	}
-	p := d.b[:n]
-	d.b = d.b[n:]
-	return p
-}
-
-func (d *decoder) float() float64 {
-	p := d.bytes(8)
-	if p == nil {
-		return 0
-	}
-	return math.Float64frombits(binary.LittleEndian.Uint64(p))
-}
-
-func (d *decoder) value() any {
-	switch t := d.byte(); t {
-	case tagNull:
-		return nil
-	case tagFalse:
-		return false
-	case tagTrue:
-		return true
-	case tagInt:
-		return d.varint()
-	case tagFloat:
-		return d.float()
-	case tagString:
-		n := d.count(1)
-		return string(d.bytes(n))
-	default:
-		d.fail(fmt.Errorf("unknown value tag %d", t))
-		return nil
-	}
-}
-
-// restoreOne merges one snapshot into the state and returns its watermark.
-func (w *window) restoreOne(s []byte) (int64, error) {
+// readHeader checks a snapshot's header against the job and returns its
+// watermark and what follows the header.
+func (w *window) readHeader(s []byte) (wm int64, body []byte, version byte, err error) {
 	if len(s) < len(stateMagic)+1 || string(s[:len(stateMagic)]) != stateMagic {
-		return 0, errors.New("not a window state")
+		return 0, nil, 0, errors.New("not a window state")
 	}
-	if v := s[len(stateMagic)]; v != stateVersion {
-		return 0, fmt.Errorf("format version %d, this weir reads %d", v, stateVersion)
+	version = s[len(stateMagic)]
+	d := state.NewReader(s[len(stateMagic)+1:])
+	var maxPar uint64
+	switch version {
+	case stateVersionV1:
+		maxPar = d.Uvarint()
+	case stateVersion:
+		if k := d.Byte(); d.Err() == nil && k != w.kind() {
+			return 0, nil, 0, fmt.Errorf("window kind %d in the snapshot, %d in the job; the window shape (and its time) cannot change", k, w.kind())
+		}
+	default:
+		return 0, nil, 0, fmt.Errorf("format version %d, this weir reads %d and %d", version, stateVersionV1, stateVersion)
 	}
-	d := &decoder{b: s[len(stateMagic)+1:]}
-	maxPar := d.uvarint()
-	wm := d.varint()
-	size, slide := d.uvarint(), d.uvarint()
-	nAggs := d.count(1)
-	if d.err != nil {
-		return 0, d.err
+	wm = d.Varint()
+	size, slide := d.Uvarint(), d.Uvarint()
+	nAggs := d.Count(1)
+	if d.Err() != nil {
+		return 0, nil, 0, d.Err()
 	}
-	if maxPar != uint64(w.maxParallelism()) {
-		return 0, fmt.Errorf("max_parallelism is %d in the snapshot and %d in the job; it cannot change", maxPar, w.maxParallelism())
+	if version == stateVersionV1 && maxPar != uint64(w.maxParallelism()) {
+		return 0, nil, 0, fmt.Errorf("max_parallelism is %d in the snapshot and %d in the job; it cannot change", maxPar, w.maxParallelism())
 	}
 	if size != uint64(w.size) || slide != uint64(w.slide) {
-		return 0, fmt.Errorf("window size/slide %d/%d ms in the snapshot, %d/%d ms in the job; the window shape cannot change",
+		return 0, nil, 0, fmt.Errorf("window size/slide %d/%d ms in the snapshot, %d/%d ms in the job; the window shape cannot change",
 			size, slide, w.size, w.slide)
 	}
 	if nAggs != len(w.aggs) {
-		return 0, fmt.Errorf("%d aggregates in the snapshot, %d in the job", nAggs, len(w.aggs))
+		return 0, nil, 0, fmt.Errorf("%d aggregates in the snapshot, %d in the job", nAggs, len(w.aggs))
 	}
 	for i := range w.aggs {
-		if fn := aggFn(d.byte()); d.err == nil && fn != w.aggs[i].fn {
-			return 0, fmt.Errorf("aggregate %d is %s in the snapshot and %s(…) in the job", i+1, fn, w.aggs[i].fn)
+		if fn := aggFn(d.Byte()); d.Err() == nil && fn != w.aggs[i].fn {
+			return 0, nil, 0, fmt.Errorf("aggregate %d is %s in the snapshot and %s(…) in the job", i+1, fn, w.aggs[i].fn)
 		}
 	}
-	groups := d.count(2)
+	if d.Err() != nil {
+		return 0, nil, 0, d.Err()
+	}
+	if d.Len() == 0 {
+		return 0, nil, 0, errors.New("truncated after the header")
+	}
+	return wm, d.Rest(), version, nil
+}
+
+// checkRestored checks that every window restored fits the window shape,
+// and counts the keys' bytes for the size estimate.
+func (w *window) checkRestored() error {
+	var err error
+	w.keyBytes = 0
+	w.wins.Range(func(key any, end int64, _ winAcc) bool {
+		if e := w.checkEnd(end); e != nil {
+			err = fmt.Errorf("key %v: %w", key, e)
+			return false
+		}
+		w.keyBytes += keyBytes(key)
+		return true
+	})
+	return err
+}
+
+func (w *window) checkEnd(end int64) error {
+	if end-w.size <= -maxEventTime || end >= maxEventTime+w.size || mod(end-w.size, w.slide) != 0 {
+		return fmt.Errorf("window end %d does not fit the window shape", end)
+	}
+	return nil
+}
+
+// restoreV1 reads the key groups this subtask owns from a version 1 body
+// (after the header) into the backend, with the timers version 2 keeps.
+func (w *window) restoreV1(body []byte) error {
+	d := state.NewReader(body)
+	maxPar := uint64(w.maxParallelism())
+	groups := d.Count(2)
 	owned := w.keyGroups()
 	prev := -1
 	for range groups {
-		kg := d.uvarint()
-		n := d.count(1)
-		block := d.bytes(n)
-		if d.err != nil {
-			return 0, d.err
+		kg := d.Uvarint()
+		block := d.Next(d.Count(1))
+		if d.Err() != nil {
+			return d.Err()
 		}
 		if kg >= maxPar || int(kg) <= prev {
-			return 0, fmt.Errorf("key group %d out of order or range", kg)
+			return fmt.Errorf("key group %d out of order or range", kg)
 		}
 		prev = int(kg)
 		if !owned.Contains(int(kg)) {
 			continue
 		}
-		if err := w.restoreGroup(int(kg), block); err != nil {
-			return 0, fmt.Errorf("key group %d: %w", kg, err)
+		if err := w.restoreV1Group(int(kg), block); err != nil {
+			return fmt.Errorf("key group %d: %w", kg, err)
 		}
 	}
-	if d.err != nil {
-		return 0, d.err
+	if d.Err() != nil {
+		return d.Err()
 	}
-	if len(d.b) != 0 {
-		return 0, fmt.Errorf("%d bytes after the end", len(d.b))
-	}
-	return wm, nil
-}
-
-func (w *window) restoreGroup(kg int, block []byte) error {
-	d := &decoder{b: block}
-	maxPar := w.maxParallelism()
-	n := len(w.aggs)
-	ends := d.count(2)
-	for range ends {
-		end := d.varint()
-		keys := d.count(2)
-		if d.err != nil {
-			return d.err
-		}
-		if end-w.size <= -maxEventTime || end >= maxEventTime+w.size || mod(end-w.size, w.slide) != 0 {
-			return fmt.Errorf("window end %d does not fit the window shape", end)
-		}
-		for range keys {
-			key := d.value()
-			fired := d.byte()
-			if d.err != nil {
-				return d.err
-			}
-			if err := checkKey(key); err != nil {
-				return err
-			}
-			if fired > 1 {
-				return fmt.Errorf("bad fired flag %d", fired)
-			}
-			if g := dataflow.KeyGroup(key, maxPar); g != kg {
-				return fmt.Errorf("key %v belongs to key group %d", key, g)
-			}
-			wk := winKey{key, end}
-			if _, dup := w.index[wk]; dup {
-				return fmt.Errorf("window %d of key %v appears twice", end, key)
-			}
-			slot := w.newSlot()
-			w.index[wk] = slot
-			w.keyBytes += keyBytes(key)
-			w.fired[slot] = fired == 1
-			b := w.bucketFor(end)
-			if len(b.keys) == 0 {
-				b.fired = true
-			}
-			b.keys = append(b.keys, key)
-			b.fired = b.fired && fired == 1
-			cells := w.cells[slot*int32(n) : (slot+1)*int32(n)]
-			for i := range cells {
-				if err := decodeCell(d, w.aggs[i].fn, &cells[i]); err != nil {
-					return fmt.Errorf("window %d of key %v: %s: %w", end, key, w.aggs[i].fn, err)
-				}
-			}
-		}
-	}
-	if d.err != nil {
-		return d.err
-	}
-	if len(d.b) != 0 {
-		return fmt.Errorf("%d bytes after the end of the block", len(d.b))
+	if d.Len() != 0 {
+		return fmt.Errorf("%d bytes after the end", d.Len())
 	}
 	return nil
 }
 
-func decodeCell(d *decoder, fn aggFn, c *cell) error {
-	n := d.uvarint()
-	if n > math.MaxInt64 {
-		return errors.New("bad count")
+func (w *window) restoreV1Group(kg int, block []byte) error {
+	d := state.NewReader(block)
+	maxPar := w.maxParallelism()
+	ser := accSerializer{}
+	for _, a := range w.aggs {
+		ser.fns = append(ser.fns, a.fn)
 	}
-	c.n = int64(n)
-	switch fn {
-	case aggSum, aggAvg:
-		switch d.byte() {
-		case 0:
-			c.i = d.varint()
-		case 1:
-			c.flt = true
-			c.f = d.float()
-		default:
-			if d.err == nil {
-				return errors.New("bad number flag")
-			}
+	ends := d.Count(2)
+	for range ends {
+		end := d.Varint()
+		keys := d.Count(2)
+		if d.Err() != nil {
+			return d.Err()
 		}
-	case aggMin, aggMax:
-		c.v = d.value()
-		if d.err != nil {
-			return d.err
-		}
-		if err := checkArg(fn, c.v); err != nil {
+		if err := w.checkEnd(end); err != nil {
 			return err
 		}
-		if (c.v == nil) != (c.n == 0) {
-			return errors.New("value and count disagree")
+		for range keys {
+			key := d.Key()
+			if d.Err() != nil {
+				return d.Err()
+			}
+			if err := checkKey(key); err != nil {
+				return err
+			}
+			if g := dataflow.KeyGroup(key, maxPar); g != kg {
+				return fmt.Errorf("key %v belongs to key group %d", key, g)
+			}
+			acc, err := ser.decode(d)
+			if err != nil {
+				return fmt.Errorf("window %d of key %v: %w", end, key, err)
+			}
+			w.backend.SetCurrentKey(key)
+			if _, dup, err := w.wins.Get(end); err != nil || dup {
+				if err == nil {
+					err = fmt.Errorf("window %d of key %v appears twice", end, key)
+				}
+				return err
+			}
+			if err := w.wins.Put(end, acc); err != nil {
+				return err
+			}
+			if !acc.fired {
+				w.timers.RegisterEventTime(end, end-1)
+			}
+			w.timers.RegisterEventTime(end, end-1+w.lateness)
 		}
 	}
-	return d.err
+	if d.Err() != nil {
+		return d.Err()
+	}
+	if d.Len() != 0 {
+		return fmt.Errorf("%d bytes after the end of the block", d.Len())
+	}
+	return nil
 }
 
-// State size estimate. The window's heap is mostly its index entries (the
-// map slot with its boxed key, and the key again in its end's bucket) and
-// the slab of cells; keyBytes follows the boxed keys as windows come and
-// go, the rest is read off the structures. The gauge is refreshed on each
-// watermark, every stateSyncEvery new windows and at restore, so the
-// per-record path gains one integer addition only when it opens a window.
+// State size estimate. The window's heap is mostly the backend's entries
+// (a map slot with the boxed key, the entry, the accumulator and its
+// cells) and its timers; keyBytes follows the boxed keys as windows come
+// and go, the rest is read off the backend's counts. The gauge is
+// refreshed on each watermark, every stateSyncEvery new windows and at
+// restore, so the per-record path gains one integer addition only when it
+// opens a window.
 const (
-	// mapEntryBytes: a Go map slot for winKey → int32 (24 + 4 bytes, at
-	// the map's load factor, with its control byte).
-	mapEntryBytes = 40
-	// bucketKeyBytes: the key's interface in its bucket's key list.
-	bucketKeyBytes = 16
+	// windowEntryBytes: the backend's map slot (key, namespace, pointer),
+	// its entry and the accumulator with its slice header.
+	windowEntryBytes = 48 + 56 + 32
+	// timerBytes: a timer in the backend's set and in its heap.
+	timerBytes     = 48 + 32
 	stateSyncEvery = 4096
 )
 
@@ -573,8 +630,8 @@ func (w *window) Open(ctx *dataflow.Context) error {
 
 // stateBytes estimates the operator's state on the heap.
 func (w *window) stateBytes() int64 {
-	return int64(len(w.index))*(mapEntryBytes+bucketKeyBytes) + w.keyBytes +
-		int64(cap(w.cells))*cellBytes + int64(cap(w.fired)) + 4*int64(cap(w.free))
+	st := w.backend.Stats()
+	return st.Entries*(windowEntryBytes+int64(len(w.aggs))*cellBytes) + w.keyBytes + st.Timers*timerBytes
 }
 
 func (w *window) publishStateSize() {
@@ -584,7 +641,7 @@ func (w *window) publishStateSize() {
 	}
 }
 
-// windowOpened accounts for a window added to the index with key k.
+// windowOpened accounts for a window opened with key k.
 func (w *window) windowOpened(k any) {
 	w.keyBytes += keyBytes(k)
 	if w.newWindows++; w.newWindows >= stateSyncEvery {

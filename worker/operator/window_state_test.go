@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -211,7 +213,7 @@ func TestRestoreRejects(t *testing.T) {
 	bad := map[string][]byte{
 		"garbage":     []byte("hello, world"),
 		"magic only":  []byte("wwin"),
-		"new version": append([]byte("wwin\x02"), good[5:]...),
+		"new version": append([]byte("wwin\x03"), good[5:]...),
 		"trailing":    append(slices.Clone(good), 0),
 	}
 	for i := range len(good) {
@@ -326,4 +328,59 @@ func TestWindowCaptureIsolatedFromLaterProcessing(t *testing.T) {
 				k, len(got), len(want), sum.Keys, wantKeys)
 		}
 	}
+}
+
+// Savepoints written by the window operator before it moved onto the
+// keyed-state backend (format version 1; testdata/window_v1_*.bin were
+// written by weir at commit 72c9668 from workload(5, 400): one subtask
+// after 200 steps, and two subtasks at max parallelism 16 after 250)
+// restore, also at another parallelism, and the run goes on as if
+// uninterrupted. A snapshot taken after such a restore is version 2.
+func TestRestoreVersion1Savepoint(t *testing.T) {
+	steps := workload(5, 400)
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b[4] != 1 {
+			t.Fatalf("%s is not a version 1 window state", name)
+		}
+		return b
+	}
+	t.Run("same parallelism", func(t *testing.T) {
+		want := reference(t, steps)
+		a := stateHarness(t, nil)
+		run(t, a, steps[:200]...)
+		b := stateHarness(t, nil)
+		if err := b.Restore(read("window_v1_p1.bin")); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := b.Snapshot(2)
+		if err != nil || snap[4] != 2 {
+			t.Fatalf("snapshot after restoring version 1: version %d, %v", snap[4], err)
+		}
+		run(t, b, steps[200:]...)
+		if got := outputs(a, b); !reflect.DeepEqual(got, want) {
+			t.Errorf("results differ from an uninterrupted run\n got %q\nwant %q", got, want)
+		}
+	})
+	t.Run("2 to 3", func(t *testing.T) {
+		const maxPar = 16
+		want := reference(t, steps)
+		old := []*optest.Harness{stateHarness(t, optest.SubtaskContext("win", maxPar, 2, 0)), stateHarness(t, optest.SubtaskContext("win", maxPar, 2, 1))}
+		route(t, old, maxPar, steps[:250])
+		snaps := [][]byte{read("window_v1_p2_1.bin"), read("window_v1_p2_0.bin")}
+		next := make([]*optest.Harness, 3)
+		for i := range next {
+			next[i] = stateHarness(t, optest.SubtaskContext("win", maxPar, 3, i))
+			if err := next[i].Restore(snaps...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		route(t, next, maxPar, steps[250:])
+		if got := outputs(append(old, next...)...); !reflect.DeepEqual(got, want) {
+			t.Errorf("results differ from a single subtask\n got %q\nwant %q", got, want)
+		}
+	})
 }

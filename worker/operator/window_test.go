@@ -11,6 +11,7 @@ import (
 
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/worker/operator"
 	"github.com/weir-stream/weir/worker/operator/optest"
 )
 
@@ -415,5 +416,18 @@ func TestWindowEndOfStream(t *testing.T) {
 	}
 	if err := h.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A key field named like a window's own field is an error, not a panic
+// (spec validation refuses such a job at submit already).
+func TestWindowKeyFieldClash(t *testing.T) {
+	for _, as := range []string{"window_end", "window_start"} {
+		job := &spec.Job{Pipeline: []spec.Node{{Name: "kb", KeyBy: &spec.KeyBy{Expr: "e", As: as}},
+			{Name: "win", Window: &spec.Window{Tumbling: ms(10), Aggregates: fields("n", "count()")}}}}
+		_, err := operator.New(job, &job.Pipeline[1], optest.Context("win"))
+		if err == nil || !strings.Contains(err.Error(), "clashes with the window's own "+as) {
+			t.Errorf("key as %s: got %v", as, err)
+		}
 	}
 }

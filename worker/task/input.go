@@ -249,6 +249,14 @@ func (t *task) runGate(ctx context.Context) error {
 		return t.checkpoint(b, t.align.finish())
 	}
 	advance := func() error {
+		if t.stopped() {
+			// After a stop-with-savepoint barrier nothing may change
+			// downstream: the savepoint holds the state. The stopped
+			// sources end one by one, and the first end would leave the
+			// other channels' watermarks as the minimum and fire windows
+			// that the job restored from the savepoint fires again.
+			return nil
+		}
 		if wm, ok := v.advance(); ok {
 			if err := head.processWatermark(wm); err != nil {
 				return err

@@ -90,8 +90,11 @@ func (t *task) openOutputs(ctx context.Context) error {
 			n.side[e.Tag] = append(n.side[e.Tag], w)
 		}
 	}
+	// The records a sink writes are the vertex's records out, besides those
+	// its side outputs send downstream; a chain end without out edges (a
+	// sink by position) counts the same way.
 	last := t.nodes[len(t.nodes)-1]
-	last.sink = len(t.writers) == 0
+	last.sink = t.v.Nodes[len(t.v.Nodes)-1].Sink != nil || len(t.writers) == 0
 	return nil
 }
 

@@ -329,7 +329,7 @@ type chainNode struct {
 	main   []*edgeWriter            // out edges of the main output
 	side   map[string][]*edgeWriter // out edges of side outputs by tag
 	all    []*edgeWriter            // main and side edges: watermarks go to all
-	sink   bool                     // last node of a vertex without out edges
+	sink   bool                     // a sink node, or the last node of a vertex without out edges
 	dctx   *dataflow.Context
 	opened bool
 	closed bool

@@ -451,7 +451,114 @@ func TestChainSideOutputsAndPartitionings(t *testing.T) {
 	}
 }
 
+// A chain that ends in a sink and also feeds a side output to another
+// vertex counts both as records out: the side edge's records and the
+// records the sink writes (it used to count only the side output).
+func TestRecordsOutOfSinkChainWithSideOutput(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := startWorker(t, "A")
+	const n = 1000
+	g := &graph.Graph{}
+	head := vertex("src", 1, srcNode("src"), opNode("tagger"), &spec.Node{Name: "out", Sink: &spec.Sink{}})
+	odd := vertex("odd", 1, opNode("odd"))
+	g.Vertices = []*graph.Vertex{head, odd}
+	connect(g, head, "tagger", "odd", odd, dataflow.Forward)
+	got, closed := newCollected(), newCounter()
+	coll := func(*dataflow.Context) dataflow.Operator { return &collector{c: got, closed: closed} }
+	j := &job{g: g, attempt: 1,
+		placements: map[string][]*worker{"src": {a}, "odd": {a}},
+		builder: &fakeBuilder{
+			sources: map[string]func(*dataflow.Context) dataflow.Source{
+				"src": func(*dataflow.Context) dataflow.Source { return &seqSource{n: n, closed: closed} }},
+			ops: map[string]func(*dataflow.Context) dataflow.Operator{
+				"tagger": func(*dataflow.Context) dataflow.Operator { return tagger{closed} },
+				"out":    coll, "odd": coll,
+			},
+		}}
+	results, counters := j.start(ctx)
+	for _, r := range waitAll(t, results, 2, 25*time.Second) {
+		if r.err != nil {
+			t.Fatalf("%s: %v", r.id, r.err)
+		}
+	}
+	if c := got.count("out/0"); c != n/2 {
+		t.Fatalf("sink got %d, want %d", c, n/2)
+	}
+	if out := counters["src"][0].RecordsOut.Load(); out != n {
+		t.Fatalf("src vertex records out %d, want %d (%d to the side edge, %d written by the sink)", out, n, n/2, n/2)
+	}
+}
+
 // watermark combining: a task with two input channels fed by hand.
+// After a stop-with-savepoint barrier nothing may change downstream: the
+// savepoint holds the state. When the stopped sources then end one by one,
+// the first channel's end used to leave the other's watermark as the
+// minimum, which fired windows past the savepoint: an at-least-once sink
+// wrote them, and the job restored from the savepoint wrote them again
+// (1,498 windows twice in TestStopWithSavepointRescale on a loaded machine).
+func TestNoWatermarkAfterStopBarrier(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a := startWorker(t, "A")
+	g := &graph.Graph{}
+	up := vertex("up", 2, srcNode("up"))
+	op := vertex("op", 1, opNode("op"))
+	g.Vertices = []*graph.Vertex{up, op}
+	connect(g, up, "up", "", op, dataflow.Rebalance)
+	got, closed := newCollected(), newCounter()
+	d := Deployment{
+		ID:            ID{JobID: "job-1", Attempt: 1, VertexID: "op"},
+		Graph:         g,
+		Placements:    map[string][]Address{"up": {{WorkerID: "A"}, {WorkerID: "A"}}, "op": {{WorkerID: "A"}}},
+		LocalWorkerID: "A",
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, d, Env{Exchange: a.x, Builder: &fakeBuilder{ops: map[string]func(*dataflow.Context) dataflow.Operator{
+			"op": func(*dataflow.Context) dataflow.Operator { return &collector{c: got, closed: closed} },
+		}}}, nil)
+	}()
+	var in [2]exchange.Sender
+	for i := range in {
+		var err error
+		in[i], err = a.x.DialLocal(ctx, &datapb.ChannelID{JobId: "job-1", Attempt: 1, Edge: 0, FromSubtask: int32(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(ch int, es ...dataflow.Element) {
+		t.Helper()
+		for _, e := range es {
+			if err := in[ch].Write(ctx, &e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := in[ch].Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wmE := func(w int64) dataflow.Element { return dataflow.Element{Kind: dataflow.KindWatermark, Watermark: w} }
+	write(0, wmE(10))
+	write(1, wmE(30))
+	eventually(t, 5*time.Second, func() bool { return fmt.Sprint(got.wms("op/0")) == "[10]" }, "the minimum watermark")
+	stop := dataflow.Element{Kind: dataflow.KindBarrier, Barrier: dataflow.Barrier{ID: 4, Timestamp: 99, Savepoint: true, Stop: true}}
+	write(0, stop)
+	write(1, stop)
+	for i := range in {
+		write(i, dataflow.Element{Kind: dataflow.KindEndOfStream})
+		if err := in[i].Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if wms := got.wms("op/0"); fmt.Sprint(wms) != "[10]" {
+		t.Fatalf("watermarks after the stop barrier: %v, want none beyond 10", wms)
+	}
+}
+
 func TestWatermarkCombiningIdleAndBarriers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

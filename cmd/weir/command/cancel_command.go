@@ -12,10 +12,15 @@ func newCancelCommand(g *globals) *cobra.Command {
 		Short: "Cancel a running job",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.client().Cancel(cmd.Context(), args[0]); err != nil {
+			cl := g.client()
+			id, err := resolveJob(cmd.Context(), cl, args[0])
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "cancelling %s\n", args[0])
+			if err := cl.Cancel(cmd.Context(), id); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "cancelling %s\n", id)
 			return nil
 		},
 	}

@@ -20,7 +20,12 @@ func newCheckpointsCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cs, err := g.client().Checkpoints(cmd.Context(), args[0])
+			cl := g.client()
+			id, err := resolveJob(cmd.Context(), cl, args[0])
+			if err != nil {
+				return err
+			}
+			cs, err := cl.Checkpoints(cmd.Context(), id)
 			if err != nil {
 				return err
 			}

@@ -74,3 +74,30 @@ func TestSubmitFromSavepointRefusesABadOne(t *testing.T) {
 		t.Fatalf("%s", r)
 	}
 }
+
+func TestSubmitAllowNonRestoredState(t *testing.T) {
+	_, url := startCoordinator(t)
+	job := writeFile(t, "job.yaml", countSpec)
+	if r := mustRun(t, 2, "submit", "--coordinator", url, "--allow-non-restored-state", job); !strings.Contains(r.stderr, "needs --from-savepoint") {
+		t.Fatalf("%s", r)
+	}
+	// The flag reaches the coordinator: the savepoint is still refused,
+	// for what it is, not for the flag.
+	r := mustRun(t, 1, "submit", "--coordinator", url, "--allow-non-restored-state", "--from-savepoint", "file://"+t.TempDir(), job)
+	if !strings.Contains(r.stderr, "cannot restore from") {
+		t.Fatalf("%s", r)
+	}
+}
+
+func TestSavepointsVerb(t *testing.T) {
+	_, url := startCoordinator(t)
+	id := submit(t, url, writeFile(t, "job.yaml", countSpec))
+	r := mustRun(t, 0, "savepoints", id, "--coordinator", url, "-o", "json")
+	if strings.TrimSpace(r.stdout) != "[]" {
+		t.Fatalf("no savepoints yet: %s", r)
+	}
+	if r := mustRun(t, 0, "savepoints", id, "--coordinator", url); !strings.Contains(r.stdout, "LOCATION") {
+		t.Fatalf("table: %s", r)
+	}
+	mustRun(t, 1, "savepoints", "no-such-job", "--coordinator", url)
+}

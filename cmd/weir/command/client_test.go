@@ -583,3 +583,37 @@ func TestSubmitOversizeSpec(t *testing.T) {
 		t.Fatalf("an oversize spec was submitted: %+v", jobs)
 	}
 }
+
+// Client verbs take a job's name where they take its id: the one job of
+// that name that has not ended, else the one job of that name; several
+// are an error listing them.
+func TestJobByName(t *testing.T) {
+	_, url := startCoordinator(t)
+	t.Setenv("JOB_NAME", "by-name")
+	job := writeFile(t, "job.yaml", countSpec)
+	first := submit(t, url, job)
+	r := mustRun(t, 0, "status", "--coordinator", url, "-o", "json", "by-name")
+	if !strings.Contains(r.stdout, `"id": "`+first+`"`) {
+		t.Fatalf("status by name: %s", r)
+	}
+	mustRun(t, 0, "checkpoints", "--coordinator", url, "by-name")
+	second := submit(t, url, job)
+	r = mustRun(t, 1, "status", "--coordinator", url, "by-name")
+	if !strings.Contains(r.stderr, first) || !strings.Contains(r.stderr, second) || !strings.Contains(r.stderr, "give the id") {
+		t.Fatalf("two live jobs of one name: %s", r)
+	}
+	if r := mustRun(t, 0, "cancel", "--coordinator", url, first); !strings.Contains(r.stdout, first) {
+		t.Fatalf("cancel by id: %s", r)
+	}
+	eventually(t, 20*time.Second, func() (bool, string) {
+		r := run(t, "status", "--coordinator", url, "-o", "json", "by-name")
+		return r.code == 0 && strings.Contains(r.stdout, `"id": "`+second+`"`), r.String()
+	})
+	if r := mustRun(t, 0, "cancel", "--coordinator", url, "by-name"); !strings.Contains(r.stdout, "cancelling "+second) {
+		t.Fatalf("cancel by name: %s", r)
+	}
+	r = mustRun(t, 1, "status", "--coordinator", url, "no-such-job")
+	if !strings.Contains(r.stderr, `job "no-such-job" not found: no job has that id or name`) {
+		t.Fatalf("unknown: %s", r)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
 	"github.com/weir-stream/weir/internal/registry"
+	"github.com/weir-stream/weir/internal/tlsconf"
 )
 
 func newCoordinatorCommand(g *globals) *cobra.Command {
@@ -19,6 +20,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 		logLevel string
 		hf       haFlags
 		allowed  []string
+		tlsFiles tlsconf.Files
 	)
 	c := &cobra.Command{
 		Use:   "coordinator",
@@ -40,6 +42,9 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 			if cfg.AllowedPaths, err = spec.ParseRoots(allowed); err != nil {
 				return usageError{fmt.Errorf("--allowed-paths: %w", err)}
 			}
+			if cfg.TLS, err = loadTLS(tlsFiles, logger); err != nil {
+				return err
+			}
 			if len(hf.etcd) > 0 {
 				return runHA(cmd.Context(), g, cfg, hf, logger)
 			}
@@ -47,6 +52,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			warnInsecure(logger, cfg.TLS, insecureCoordinator)
 			if err := co.Start(); err != nil {
 				return err
 			}
@@ -63,10 +69,16 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 	c.Flags().DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "a silent worker is lost after this long")
 	c.Flags().StringVar(&cfg.CheckpointStorage, "checkpoint-storage", coordinator.DefaultCheckpointStorage, "root URI of checkpoints and savepoints of jobs whose spec names no storage")
 	addAllowedPathsFlag(c, &allowed)
+	addTLSFlags(c, &tlsFiles)
 	c.Flags().IntVar(&cfg.RetainedJobs, "retained-jobs", coordinator.DefaultRetainedJobs, "ended jobs kept, the most recently ended; older ones are forgotten (negative: no limit)")
 	c.Flags().DurationVar(&cfg.JobRetention, "job-retention", coordinator.DefaultJobRetention, "an ended job is forgotten this long after it ended (negative: never)")
 	c.Flags().StringSliceVar(&hf.etcd, "etcd", nil, "etcd endpoints HOST:PORT,…: run as one of several coordinators, the elected leader works and the others stand by (docs/ha.md)")
 	c.Flags().StringVar(&hf.prefix, "etcd-prefix", "/weir", "prefix of weir's keys in etcd")
+	c.Flags().StringVar(&hf.tls.Cert, "etcd-cert", "", "with --etcd: PEM client certificate to present to etcd (with --etcd-key and --etcd-ca)")
+	c.Flags().StringVar(&hf.tls.Key, "etcd-key", "", "with --etcd: PEM private key of --etcd-cert")
+	c.Flags().StringVar(&hf.tls.CA, "etcd-ca", "", "with --etcd: PEM CA certificate(s) etcd's server certificate must chain to; connect to etcd with TLS")
+	c.Flags().StringVar(&hf.user, "etcd-user", "", "with --etcd: etcd user (with --etcd-password-file), when etcd's authentication is on")
+	c.Flags().StringVar(&hf.passwordFile, "etcd-password-file", "", "with --etcd: file holding the password of --etcd-user")
 	c.Flags().DurationVar(&hf.ttl, "lease-ttl", 5*time.Second, "with --etcd: a dead leader is replaced after about this long (whole seconds)")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return c

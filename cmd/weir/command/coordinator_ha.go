@@ -7,18 +7,54 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/weir-stream/weir/coordinator"
 	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/coordinator/ha"
 	"github.com/weir-stream/weir/internal/netaddr"
+	"github.com/weir-stream/weir/internal/tlsconf"
 )
 
 type haFlags struct {
 	etcd   []string
 	prefix string
 	ttl    time.Duration
+	// tls is the client side of etcd's TLS; user and passwordFile its
+	// authentication.
+	tls          tlsconf.Files
+	user         string
+	passwordFile string
+}
+
+// etcdAuth turns the etcd flags into ha.Config's TLS and credentials.
+func (hf haFlags) etcdAuth(cfg *ha.Config, logger *slog.Logger) error {
+	if err := hf.tls.Validate(); err != nil {
+		return usageError{fmt.Errorf("--etcd-cert, --etcd-key, --etcd-ca: %w", err)}
+	}
+	if hf.tls.Enabled() {
+		s, err := tlsconf.Load(hf.tls, logger.With("component", "etcd-tls"))
+		if err != nil {
+			return usageError{fmt.Errorf("etcd TLS: %w", err)}
+		}
+		cfg.TLS = s.ClientConfig("")
+	}
+	if (hf.user == "") != (hf.passwordFile == "") {
+		return usagef("--etcd-user and --etcd-password-file go together")
+	}
+	if hf.user != "" {
+		pw, err := os.ReadFile(hf.passwordFile)
+		if err != nil {
+			return usageError{fmt.Errorf("--etcd-password-file: %w", err)}
+		}
+		cfg.Username, cfg.Password = hf.user, strings.TrimRight(string(pw), "\r\n")
+		if cfg.Password == "" {
+			return usagef("--etcd-password-file %s is empty", hf.passwordFile)
+		}
+	}
+	return nil
 }
 
 // runHA runs one of several coordinators sharing etcd: it stands by —
@@ -43,11 +79,17 @@ func runHA(ctx context.Context, g *globals, cfg coordinator.Config, hf haFlags, 
 	self := ha.Info{HTTPAddr: netaddr.Advertised(cfg.HTTPAddr), GRPCAddr: netaddr.Advertised(cfg.GRPCAddr)}
 	self.ID = self.HTTPAddr
 
-	hc, err := ha.Connect(ctx, ha.Config{Endpoints: hf.etcd, Prefix: hf.prefix, TTL: hf.ttl, Logger: logger})
+	hcfg := ha.Config{Endpoints: hf.etcd, Prefix: hf.prefix, TTL: hf.ttl, Logger: logger}
+	if err := hf.etcdAuth(&hcfg, logger); err != nil {
+		hl.Close()
+		return err
+	}
+	hc, err := ha.Connect(ctx, hcfg)
 	if err != nil {
 		hl.Close()
 		return err
 	}
+	warnInsecure(logger, cfg.TLS, insecureCoordinator)
 	defer hc.Close()
 	standby := &http.Server{Handler: ha.StandbyHandler(hc, self), ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/weir-stream/weir/coordinator/ha/devetcd"
 	"github.com/weir-stream/weir/dataflow/spec"
 	"github.com/weir-stream/weir/examples"
+	"github.com/weir-stream/weir/internal/tlsconf"
 )
 
 type devFlags struct {
@@ -34,6 +36,7 @@ type devFlags struct {
 	example   bool
 	rate      float64
 	logLevel  string
+	insecure  bool
 }
 
 func newDevCommand(g *globals) *cobra.Command {
@@ -58,17 +61,36 @@ func newDevCommand(g *globals) *cobra.Command {
 	c.Flags().BoolVar(&f.example, "example", false, "submit examples/ip-visits.yaml and feed it with weir loadgen")
 	c.Flags().Float64Var(&f.rate, "example-rate", 2000, "events per second loadgen writes with --example")
 	c.Flags().StringVar(&f.logLevel, "log-level", "info", "log level of the processes")
+	c.Flags().BoolVar(&f.insecure, "insecure", false, "run the cluster's connections without mutual TLS (default: a local CA and certificates under DATA-DIR/tls)")
 	c.AddCommand(newDevKafkaCommand(g), newDevEtcdCommand(g))
 	return c
 }
 
 func newDevEtcdCommand(g *globals) *cobra.Command {
-	var cfg devetcd.Config
+	var (
+		cfg          devetcd.Config
+		passwordFile string
+	)
 	c := &cobra.Command{
 		Use:   "etcd",
 		Short: "Run only a development etcd (one embedded member) for coordinators started with --etcd",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.TLS.Validate(); err != nil {
+				return usageError{fmt.Errorf("--tls-cert, --tls-key, --tls-ca: %w", err)}
+			}
+			if (cfg.User == "") != (passwordFile == "") {
+				return usagef("--user and --password-file go together")
+			}
+			if passwordFile != "" {
+				pw, err := os.ReadFile(passwordFile)
+				if err != nil {
+					return usageError{fmt.Errorf("--password-file: %w", err)}
+				}
+				if cfg.Password = strings.TrimRight(string(pw), "\r\n"); cfg.Password == "" {
+					return usagef("--password-file %s is empty", passwordFile)
+				}
+			}
 			if cfg.DataDir != "" {
 				if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 					return err
@@ -79,7 +101,11 @@ func newDevEtcdCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			fmt.Fprintf(g.stdout, "etcd listening on %s (data in %s)\n", s.Endpoint(), orTemp(cfg.DataDir))
+			scheme := "plaintext"
+			if cfg.TLS.Enabled() {
+				scheme = "TLS, client certificates required"
+			}
+			fmt.Fprintf(g.stdout, "etcd listening on %s (%s; data in %s)\n", s.Endpoint(), scheme, orTemp(cfg.DataDir))
 			select {
 			case <-cmd.Context().Done():
 				return nil
@@ -91,6 +117,11 @@ func newDevEtcdCommand(g *globals) *cobra.Command {
 	c.Flags().StringVar(&cfg.ClientAddr, "addr", "127.0.0.1:2379", "client address")
 	c.Flags().StringVar(&cfg.PeerAddr, "peer-addr", "127.0.0.1:0", "peer address of the single member")
 	c.Flags().StringVar(&cfg.DataDir, "data-dir", "", "directory that keeps etcd's data across restarts (default: a temporary directory)")
+	c.Flags().StringVar(&cfg.TLS.Cert, "tls-cert", "", "PEM server certificate: serve clients over TLS (with --tls-key and --tls-ca)")
+	c.Flags().StringVar(&cfg.TLS.Key, "tls-key", "", "PEM private key of --tls-cert")
+	c.Flags().StringVar(&cfg.TLS.CA, "tls-ca", "", "PEM CA certificate(s): clients must present a certificate one of them signed")
+	c.Flags().StringVar(&cfg.User, "user", "", "turn etcd's authentication on at the first start, with this user (read and write on every key; with --password-file)")
+	c.Flags().StringVar(&passwordFile, "password-file", "", "file holding the password of --user (root gets the same one)")
 	return c
 }
 
@@ -223,22 +254,41 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	defer stopAll()
 
 	lvl := "--log-level=" + f.logLevel
+	// The secure path is the everyday one: a local CA under the data
+	// directory, made once and reused, signs the certificate every
+	// process presents.
+	var tlsArgs, etcdClient []string
+	if f.insecure {
+		fmt.Fprintln(g.stderr, "weir dev: INSECURE (--insecure): the coordinator, the workers and etcd talk plaintext and unauthenticated")
+	} else {
+		files, err := DevTLSFiles(dataDir)
+		if err != nil {
+			return err
+		}
+		tlsArgs = []string{"--tls-cert", files.Cert, "--tls-key", files.Key, "--tls-ca", files.CA}
+		etcdClient = []string{"--etcd-cert", files.Cert, "--etcd-key", files.Key, "--etcd-ca", files.CA}
+	}
 	if err := start("kafka", "dev", "kafka", "--addr", f.kafkaAddr, "--data-dir", filepath.Join(dataDir, "kafka")); err != nil {
 		return err
 	}
-	if err := start("etcd", "dev", "etcd", "--addr", f.etcdAddr, "--data-dir", filepath.Join(dataDir, "etcd")); err != nil {
+	// etcd takes the cluster's certificate too: the coordinator reaches it
+	// over TLS with the same client certificate.
+	etcdArgs := []string{"dev", "etcd", "--addr", f.etcdAddr, "--data-dir", filepath.Join(dataDir, "etcd")}
+	if err := start("etcd", append(etcdArgs, tlsArgs...)...); err != nil {
 		return err
 	}
 	if err := waitReady(ctx, exited, func() bool { return dialable(f.etcdAddr) }); err != nil {
 		return fmt.Errorf("%w (logs in %s)", err, logDir)
 	}
-	if err := start("coordinator", "coordinator", "--etcd", f.etcdAddr, "--grpc-addr", f.grpcAddr, "--http-addr", f.httpAddr,
-		"--checkpoint-storage", "file://"+filepath.Join(dataDir, "checkpoints"), "--allowed-paths", dataDir, lvl); err != nil {
+	coArgs := []string{"coordinator", "--etcd", f.etcdAddr, "--grpc-addr", f.grpcAddr, "--http-addr", f.httpAddr,
+		"--checkpoint-storage", "file://" + filepath.Join(dataDir, "checkpoints"), "--allowed-paths", dataDir, lvl}
+	if err := start("coordinator", append(append(coArgs, tlsArgs...), etcdClient...)...); err != nil {
 		return err
 	}
 	for i := 0; i < f.workers; i++ {
-		if err := start(fmt.Sprintf("worker-%d", i+1), "worker", "--coordinator", f.grpcAddr,
-			"--slots", strconv.Itoa(f.slots), "--id", fmt.Sprintf("worker-%d", i+1), "--allowed-paths", dataDir, lvl); err != nil {
+		args := []string{"worker", "--coordinator", f.grpcAddr,
+			"--slots", strconv.Itoa(f.slots), "--id", fmt.Sprintf("worker-%d", i+1), "--allowed-paths", dataDir, lvl}
+		if err := start(fmt.Sprintf("worker-%d", i+1), append(args, tlsArgs...)...); err != nil {
 			return err
 		}
 	}
@@ -249,8 +299,12 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	}); err != nil {
 		return fmt.Errorf("%w (logs in %s)", err, logDir)
 	}
-	fmt.Fprintf(g.stdout, "weir dev is running\n  web UI and REST API: http://%s\n  Kafka broker:        %s\n  workers:             %d × %d slots\n  logs:                %s\n",
-		f.httpAddr, f.kafkaAddr, f.workers, f.slots, logDir)
+	tlsLine := "mutual TLS, local CA " + filepath.Join(dataDir, "tls", "ca.crt")
+	if f.insecure {
+		tlsLine = "INSECURE: plaintext, unauthenticated (--insecure)"
+	}
+	fmt.Fprintf(g.stdout, "weir dev is running\n  web UI and REST API: http://%s\n  Kafka broker:        %s\n  workers:             %d × %d slots\n  cluster connections: %s\n  logs:                %s\n",
+		f.httpAddr, f.kafkaAddr, f.workers, f.slots, tlsLine, logDir)
 
 	if f.example {
 		if err := start("loadgen", "loadgen", "access-log", "--brokers", f.kafkaAddr, "--topic", "access-log",
@@ -289,6 +343,19 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	case c := <-exited:
 		return fmt.Errorf("%s exited unexpectedly (%v); see %s", c.name, c.err, filepath.Join(logDir, c.name+".log"))
 	}
+}
+
+// DevTLSFiles returns the files of weir dev's local CA and the certificate
+// its processes share, under DATA-DIR/tls, making them on first use
+// (tlsconf.EnsureDev): ca.crt, node.crt and node.key, for localhost,
+// 127.0.0.1, ::1 and the host name. The REST API's HTTPS can serve the
+// same certificate.
+func DevTLSFiles(dataDir string) (tlsconf.Files, error) {
+	f, err := tlsconf.EnsureDev(filepath.Join(dataDir, "tls"))
+	if err != nil {
+		return tlsconf.Files{}, fmt.Errorf("weir dev: local CA: %w", err)
+	}
+	return f, nil
 }
 
 func waitReady(ctx context.Context, exited <-chan *child, ready func() bool) error {

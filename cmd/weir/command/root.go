@@ -87,6 +87,7 @@ func newRoot(g *globals) *cobra.Command {
 		newVerifyCommand(g),
 		newCheckpointsCommand(g),
 		newSavepointCommand(g),
+		newSavepointsCommand(g),
 		newCheckpointCommand(g),
 		newBuildCommand(g),
 		newVersionCommand(g),

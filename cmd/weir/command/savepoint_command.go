@@ -29,7 +29,11 @@ func newSavepointCommand(g *globals) *cobra.Command {
 				return usagef("--timeout must be positive")
 			}
 			cl := g.client()
-			sp, err := cl.TriggerSavepoint(cmd.Context(), args[0], stop)
+			id, err := resolveJob(cmd.Context(), cl, args[0])
+			if err != nil {
+				return err
+			}
+			sp, err := cl.TriggerSavepoint(cmd.Context(), id, stop)
 			if err != nil {
 				return err
 			}
@@ -39,7 +43,7 @@ func newSavepointCommand(g *globals) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			sp, err = waitSavepoint(ctx, cl, args[0], sp.RequestID)
+			sp, err = waitSavepoint(ctx, cl, id, sp.RequestID)
 			if err != nil {
 				return err
 			}

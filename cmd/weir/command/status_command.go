@@ -23,7 +23,12 @@ func newStatusCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			j, err := g.client().Job(cmd.Context(), args[0])
+			cl := g.client()
+			id, err := resolveJob(cmd.Context(), cl, args[0])
+			if err != nil {
+				return err
+			}
+			j, err := cl.Job(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
@@ -42,6 +47,10 @@ func newStatusCommand(g *globals) *cobra.Command {
 			}
 			if j.FailureCause != "" {
 				fmt.Fprintf(w, "Cause:     %s\n", j.FailureCause)
+			}
+			if lf := j.LastFailure; lf != nil && lf.Cause != j.FailureCause {
+				fmt.Fprintf(w, "Last failure: attempt %d, %s ago: %s\n", lf.FailedAttempt,
+					time.Since(lf.DetectedAt).Round(time.Second), lf.Cause)
 			}
 			for i, warning := range j.Warnings {
 				label := "Warning:   "

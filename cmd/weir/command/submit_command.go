@@ -10,12 +10,14 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/weir-stream/weir/coordinator"
+	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/dataflow/spec"
 )
 
 func newSubmitCommand(g *globals) *cobra.Command {
 	var parallelism int
 	var fromSavepoint string
+	var allowNonRestored bool
 	c := &cobra.Command{
 		Use:   "submit FILE.yaml",
 		Short: "Validate a job spec and submit it; prints the job id",
@@ -23,7 +25,9 @@ func newSubmitCommand(g *globals) *cobra.Command {
 			"${VAR} and ${VAR:-default} in the file are replaced from the environment first.\n" +
 			"Every error in the spec is printed with its path and nothing is submitted.\n" +
 			"--from-savepoint restores the new job from a savepoint or a retained checkpoint\n" +
-			"(its directory URI, as weir savepoint prints it), also at another parallelism.",
+			"(its directory URI, as weir savepoint prints it), also at another parallelism.\n" +
+			"State is matched to nodes by name: a savepoint with state for a node the job\n" +
+			"does not have is refused unless --allow-non-restored-state drops that state.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := readSpec(args[0])
@@ -48,9 +52,16 @@ func newSubmitCommand(g *globals) *cobra.Command {
 			if _, err := spec.Parse(data); err != nil {
 				return fmt.Errorf("%s is not a valid job spec:\n%w", args[0], err)
 			}
+			if allowNonRestored && fromSavepoint == "" {
+				return usagef("--allow-non-restored-state needs --from-savepoint")
+			}
 			var id string
 			if fromSavepoint != "" {
-				id, err = g.client().SubmitFromSavepoint(cmd.Context(), data, fromSavepoint)
+				var opts []api.RestoreOption
+				if allowNonRestored {
+					opts = append(opts, api.AllowNonRestoredState())
+				}
+				id, err = g.client().SubmitFromSavepoint(cmd.Context(), data, fromSavepoint, opts...)
 			} else {
 				id, err = g.client().Submit(cmd.Context(), data)
 			}
@@ -64,6 +75,7 @@ func newSubmitCommand(g *globals) *cobra.Command {
 	addClientFlags(c, g)
 	c.Flags().IntVarP(&parallelism, "parallelism", "p", 0, "override the job's default parallelism")
 	c.Flags().StringVar(&fromSavepoint, "from-savepoint", "", "restore from this savepoint or retained checkpoint (directory URI)")
+	c.Flags().BoolVar(&allowNonRestored, "allow-non-restored-state", false, "with --from-savepoint: drop the state of nodes the job no longer has instead of refusing")
 	return c
 }
 

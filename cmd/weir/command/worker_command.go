@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/weir-stream/weir/dataflow/spec"
+	"github.com/weir-stream/weir/internal/tlsconf"
 	"github.com/weir-stream/weir/worker"
 	"github.com/weir-stream/weir/worker/builder"
 )
@@ -20,6 +21,7 @@ func newWorkerCommand(g *globals) *cobra.Command {
 		gcPercent int
 		allowed   []string
 		memLimit  string
+		tlsFiles  tlsconf.Files
 	)
 	c := &cobra.Command{
 		Use:   "worker",
@@ -33,6 +35,9 @@ func newWorkerCommand(g *globals) *cobra.Command {
 			cfg.Logger = logger
 			if cfg.AllowedPaths, err = spec.ParseRoots(allowed); err != nil {
 				return usageError{fmt.Errorf("--allowed-paths: %w", err)}
+			}
+			if cfg.TLS, err = loadTLS(tlsFiles, logger); err != nil {
+				return err
 			}
 			cfg.Builder = builder.New()
 			// A worker's live heap is small next to what it allocates per
@@ -54,6 +59,7 @@ func newWorkerCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			warnInsecure(logger, cfg.TLS, insecureWorker)
 			if err := w.Start(); err != nil {
 				return err
 			}
@@ -70,6 +76,7 @@ func newWorkerCommand(g *globals) *cobra.Command {
 	c.Flags().StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:0", "/metrics and /healthz address")
 	c.Flags().DurationVar(&cfg.ReconnectGrace, "reconnect-grace", 30*time.Second, "keep running the subtasks this long after the session with the coordinator breaks (negative: cancel them at once)")
 	addAllowedPathsFlag(c, &allowed)
+	addTLSFlags(c, &tlsFiles)
 	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	c.Flags().IntVar(&gcPercent, "gc-percent", 400, "Go GC target percentage (ignored when GOGC is set)")
 	c.Flags().StringVar(&memLimit, "memory-limit", worker.MemoryLimitAuto, "memory limit (e.g. 1536MiB, 2GiB; none): the Go runtime's soft limit, and what heap warnings compare with; auto: the cgroup's limit (ignored when GOMEMLIMIT is set)")

@@ -10,16 +10,22 @@
 package devetcd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 	"go.uber.org/zap"
 
 	"github.com/weir-stream/weir/internal/netaddr"
+	"github.com/weir-stream/weir/internal/tlsconf"
 )
 
 // Config configures Start.
@@ -34,6 +40,16 @@ type Config struct {
 	// LogLevel of etcd's own zap logger, written to stderr (default:
 	// none; etcd logs even a clean shutdown at level error).
 	LogLevel string
+	// TLS, when set, serves clients over TLS with this certificate and
+	// requires a client certificate signed by its CA (etcd's
+	// --client-cert-auth). The peer URL stays plaintext on 127.0.0.1:
+	// the single member has no peers.
+	TLS tlsconf.Files
+	// User and Password, when set, turn etcd's authentication on at the
+	// first start: the user may read and write every key (the root user
+	// gets the same password). A data directory that already has auth on
+	// keeps its users.
+	User, Password string
 }
 
 // Server is a running member.
@@ -78,7 +94,26 @@ func Start(cfg Config) (*Server, error) {
 	} else {
 		ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	}
-	cu := url.URL{Scheme: "http", Host: client}
+	scheme := "http"
+	if cfg.TLS.Enabled() {
+		if err := cfg.TLS.Validate(); err != nil {
+			s.cleanup()
+			return nil, fmt.Errorf("dev etcd: %w", err)
+		}
+		scheme = "https"
+		ec.ClientTLSInfo = transport.TLSInfo{CertFile: cfg.TLS.Cert, KeyFile: cfg.TLS.Key,
+			TrustedCAFile: cfg.TLS.CA, ClientCertAuth: true}
+	}
+	if (cfg.User == "") != (cfg.Password == "") {
+		s.cleanup()
+		return nil, errors.New("dev etcd: a user and a password go together")
+	}
+	// bcrypt's default cost takes a second or more per password check
+	// under the race detector on a loaded machine, longer than a client's
+	// dial timeout; a development member needs no slow hashing (etcd's
+	// minimum, 4).
+	ec.BcryptCost = 4
+	cu := url.URL{Scheme: scheme, Host: client}
 	pu := url.URL{Scheme: "http", Host: peer}
 	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
 	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
@@ -99,10 +134,55 @@ func Start(cfg Config) (*Server, error) {
 		return nil, errors.New("dev etcd: not ready after 30s")
 	}
 	s.clients = client
+	if cfg.User != "" {
+		if err := enableAuth(e, cfg.User, cfg.Password); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("dev etcd: turn authentication on: %w", err)
+		}
+	}
 	return s, nil
 }
 
-// Endpoint is the client address, host:port.
+// enableAuth creates root and user with password, lets user read and
+// write every key and turns authentication on; a no-op when it is on.
+func enableAuth(e *embed.Etcd, user, password string) error {
+	cli := v3client.New(e.Server)
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if st, err := cli.AuthStatus(ctx); err != nil {
+		return err
+	} else if st.Enabled {
+		return nil
+	}
+	for _, u := range []string{"root", user} {
+		if _, err := cli.UserAdd(ctx, u, password); err != nil && !errors.Is(err, rpctypes.ErrUserAlreadyExist) {
+			return fmt.Errorf("user %s: %w", u, err)
+		}
+	}
+	if _, err := cli.UserGrantRole(ctx, "root", "root"); err != nil {
+		return fmt.Errorf("grant root: %w", err)
+	}
+	if user != "root" {
+		if _, err := cli.RoleAdd(ctx, "weir"); err != nil && !errors.Is(err, rpctypes.ErrRoleAlreadyExist) {
+			return fmt.Errorf("role weir: %w", err)
+		}
+		// From the smallest key on (range end "\x00"): every key.
+		if _, err := cli.RoleGrantPermission(ctx, "weir", "\x00", "\x00", clientv3.PermissionType(clientv3.PermReadWrite)); err != nil {
+			return fmt.Errorf("role weir: %w", err)
+		}
+		if _, err := cli.UserGrantRole(ctx, user, "weir"); err != nil {
+			return fmt.Errorf("grant %s: %w", user, err)
+		}
+	}
+	if _, err := cli.AuthEnable(ctx); err != nil {
+		return fmt.Errorf("enable: %w", err)
+	}
+	return nil
+}
+
+// Endpoint is the client address, host:port (with Config.TLS, clients
+// connect with TLS).
 func (s *Server) Endpoint() string { return s.clients }
 
 // Err reports a fatal error of the running server.
