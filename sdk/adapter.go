@@ -13,8 +13,8 @@ import (
 )
 
 // processOp runs a ProcessFunction as a weir operator: it implements
-// dataflow.Operator, WatermarkHandler, ProcessingTimeHandler, Snapshotter
-// and SnapshotSummarizer over a keyed state backend.
+// dataflow.Operator, WatermarkHandler, ProcessingTimeHandler, Snapshotter,
+// AsyncSnapshotter and SnapshotSummarizer over a keyed state backend.
 type processOp[IN, OUT any] struct {
 	core
 	fn    ProcessFunction[IN, OUT]
@@ -241,6 +241,26 @@ func (o *processOp[IN, OUT]) Snapshot(int64) ([]byte, error) {
 	o.updateStats()
 	o.snapKeys = o.backend.Stats().Entries
 	return b, nil
+}
+
+// CaptureSnapshot implements dataflow.AsyncSnapshotter: at the barrier
+// the backend copies its live entries and timers; the encoding runs on the
+// task's upload goroutine while records flow again.
+func (o *processOp[IN, OUT]) CaptureSnapshot(int64) (func() ([]byte, dataflow.SnapshotSummary, error), error) {
+	encode, err := o.backend.CaptureSnapshot()
+	if err != nil {
+		return nil, fmt.Errorf("operator %s: snapshot: %w", o.id, err)
+	}
+	o.updateStats()
+	sum := dataflow.SnapshotSummary{Keys: o.backend.Stats().Entries}
+	o.snapKeys = sum.Keys
+	return func() ([]byte, dataflow.SnapshotSummary, error) {
+		b, _, err := encode()
+		if err != nil {
+			return nil, dataflow.SnapshotSummary{}, fmt.Errorf("operator %s: snapshot: %w", o.id, err)
+		}
+		return b, sum, nil
+	}, nil
 }
 
 // SnapshotSummary implements dataflow.SnapshotSummarizer.

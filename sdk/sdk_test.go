@@ -513,3 +513,54 @@ func TestEveryStateKindSurvivesARestore(t *testing.T) {
 		t.Fatalf("kind change: %v", err)
 	}
 }
+
+// The operator snapshots asynchronously: what the encoding writes after
+// more records changed the state is the state at the capture.
+func TestAsyncSnapshotIsTheStateAtTheBarrier(t *testing.T) {
+	h, err := NewTestHarness[Record, Record](allStates())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []int{3, 9, 6} {
+		if err := h.Process("k", 0, NewRecord(map[string]any{"v": v})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var op dataflow.Operator = h.op
+	as, ok := op.(dataflow.AsyncSnapshotter)
+	if !ok {
+		t.Fatal("the SDK operator is not a dataflow.AsyncSnapshotter")
+	}
+	encode, err := as.CaptureSnapshot(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []int{100, 1} { // after the barrier
+		if err := h.Process("k", 0, NewRecord(map[string]any{"v": v})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan []byte)
+	go func() {
+		b, _, err := encode()
+		if err != nil {
+			t.Error(err)
+		}
+		done <- b
+	}()
+	if err := h.Process("k", 0, NewRecord(map[string]any{"v": 50})); err != nil {
+		t.Fatal(err)
+	}
+	snap := <-done
+	h2, err := NewTestHarness[Record, Record](allStates(), WithRestore(snap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h2.Process("k", 0, NewRecord(map[string]any{"v": 2, "emit": true})); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := h2.Output()
+	if len(out) != 1 || out[0].Value.String() != "{list: [3 9 6 2], max: 9, mean: 5, n: 4, size: 1}" {
+		t.Fatalf("output %v", out)
+	}
+}

@@ -3,6 +3,8 @@ package state
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/weir-stream/weir/dataflow"
@@ -95,6 +97,10 @@ type Backend interface {
 	// Snapshot encodes every state and timer (see snapshot.go). The
 	// result shares nothing with the backend.
 	Snapshot() ([]byte, error)
+	// CaptureSnapshot is Snapshot in two phases: a cheap capture now,
+	// and an encode that may run on another goroutine while the backend
+	// is used, and returns what Snapshot would have at the capture.
+	CaptureSnapshot() (encode func() ([]byte, SnapshotInfo, error), err error)
 	// Restore replaces the backend's contents with the key groups it owns
 	// from the snapshots of one or several subtasks. States are decoded
 	// when declared (now, for those declared already).
@@ -128,6 +134,8 @@ type Heap struct {
 	cfg     Config
 	kgs     dataflow.KeyGroupRange
 	cur     any
+	cid     int32 // cur's id in keys, noKey when it has no state
+	keys    keyIndex
 	tables  []table
 	byName  map[string]table
 	pending map[string]*pendingState
@@ -148,6 +156,8 @@ func NewHeap(cfg Config) *Heap {
 	if cfg.KeyGroups != nil {
 		h.kgs = *cfg.KeyGroups
 	}
+	h.keys.init()
+	h.cid = noKey
 	h.timers = newTimers(h)
 	return h
 }
@@ -155,7 +165,19 @@ func NewHeap(cfg Config) *Heap {
 func (h *Heap) heap() *Heap { return h }
 
 // SetCurrentKey implements Backend.
-func (h *Heap) SetCurrentKey(key any) { h.cur = key }
+func (h *Heap) SetCurrentKey(key any) {
+	if h.cid != noKey && key == h.cur {
+		return
+	}
+	h.cur = key
+	h.cid = h.keys.lookup(key)
+}
+
+// setCurrent makes the key with id current (a timer's).
+func (h *Heap) setCurrent(id int32) {
+	h.cur = h.keys.key(id)
+	h.cid = id
+}
 
 // CurrentKey implements Backend.
 func (h *Heap) CurrentKey() any { return h.cur }
@@ -215,6 +237,7 @@ func (h *Heap) register(d Descriptor, t table) error {
 			return fmt.Errorf("state %q: restore: %w", d.Name, err)
 		}
 		delete(h.pending, d.Name)
+		h.cid = h.keys.lookup(h.cur)
 	}
 	h.tables = append(h.tables, t)
 	h.byName[d.Name] = t
@@ -250,11 +273,13 @@ type table interface {
 	desc() Descriptor
 	len() int
 	bytesPerEntry() int64
-	// collect appends one record per (key, namespace) with the encoded
-	// payload; expired entries are left out.
-	collect(recs []snapRec, now int64) ([]snapRec, error)
-	// setEncodedSize tells the table the size of its last snapshot.
-	setEncodedSize(n int64)
+	// capture copies the live entries at now; later returns one record
+	// per (key, namespace) with the encoded payload, and may run on
+	// another goroutine while the table changes.
+	capture(now int64) (later func() ([]snapRec, error), err error)
+	// setEncodedSize tells the table the size of its last snapshot and
+	// how many entries it had; it may be called from any goroutine.
+	setEncodedSize(bytes, entries int64)
 	// load adds restored records.
 	load(recs []rawRec, now int64) error
 	cleanup(now int64, n int) int
@@ -318,12 +343,63 @@ func expire[E any](q *ttlQueue[queued[E]], now int64, n int, state func(E) (dead
 	return done
 }
 
-// sizeEstimate keeps the average encoded size of a table's entries.
-type sizeEstimate struct{ perEntry int64 }
+// sizeEstimate keeps the average encoded size of a table's entries,
+// set by a snapshot's encoding, which may run on another goroutine.
+type sizeEstimate struct{ perEntry atomic.Int64 }
 
 func (s *sizeEstimate) bytesPerEntry() int64 {
-	if s.perEntry == 0 {
-		return 64
+	if n := s.perEntry.Load(); n != 0 {
+		return n
 	}
-	return s.perEntry
+	return 64
+}
+
+func (s *sizeEstimate) setEncodedSize(bytes, entries int64) {
+	s.perEntry.Store(bytes / max(entries, 1))
+}
+
+// shareable says whether values of t can be copied at a capture and
+// encoded later while the operator goes on: they hold no memory that can
+// change in place (strings are immutable; slices, maps, pointers and
+// interfaces are not shareable).
+func shareable(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128, reflect.String:
+		return true
+	case reflect.Array:
+		return shareable(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if !shareable(t.Field(i).Type) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// copier says how a table copies values of T at a capture to encode them
+// later: as they are (ok, clone nil) when they share no memory, with the
+// serializer's Clone when it is a Cloner, or not at all (ok false: the
+// table encodes at the capture).
+func copier[T any](ser Serializer[T]) (clone func(T) T, ok bool) {
+	if shareable(reflect.TypeFor[T]()) {
+		return nil, true
+	}
+	if c, isCloner := ser.(Cloner[T]); isCloner {
+		return c.Clone, true
+	}
+	return nil, false
+}
+
+// encodedNow returns a later function that returns recs (and err): for tables
+// that encode at the capture.
+func encodedNow(recs []snapRec, err error) (func() ([]snapRec, error), error) {
+	if err != nil {
+		return nil, err
+	}
+	return func() ([]snapRec, error) { return recs, nil }, nil
 }

@@ -32,18 +32,26 @@ func (sliceSer) Clone(v []int64) []int64 { return append([]int64(nil), v...) }
 // CaptureSnapshot's encode, run after the state has changed (values
 // updated in place, deleted, new ones, timers fired), writes exactly what
 // Snapshot wrote at the capture, for capturable states (a Cloner, a
-// scalar) and the others (a map state) alike.
+// scalar; map values and list elements with a Cloner) and the others
+// alike.
 func TestCaptureSnapshotIsolated(t *testing.T) {
 	clk := &fakeClock{now: 1000}
 	h := newTestHeap(t, clk)
 	sl, _ := NewValue[[]int64](h, Descriptor{Name: "slices"}, sliceSer{})
 	n, _ := NewValue[int64](h, Descriptor{Name: "n", TTL: TTL{Duration: time.Minute}}, nil)
 	m, _ := NewMap[string, int64](h, Descriptor{Name: "m"}, nil, nil)
+	ms, _ := NewMap[string, []int64](h, Descriptor{Name: "map slices"}, nil, sliceSer{})
+	ls, _ := NewList[[]int64](h, Descriptor{Name: "list slices"}, sliceSer{})
+	msv := map[int][]int64{}
+	lsv := map[int][]int64{}
 	for i := range 50 {
 		h.SetCurrentKey(fmt.Sprintf("k%d", i))
 		_ = sl.Put(int64(i%3), []int64{int64(i), 1})
 		_ = n.Put(0, int64(i))
 		_ = m.Put(0, "x", int64(i))
+		msv[i], lsv[i] = []int64{int64(i), 2}, []int64{int64(i), 3}
+		_ = ms.Put(0, "s", msv[i])
+		_ = ls.Add(0, lsv[i])
 		h.Timers().RegisterEventTime(0, int64(i))
 	}
 	want, err := h.Snapshot()
@@ -61,6 +69,8 @@ func TestCaptureSnapshotIsolated(t *testing.T) {
 			_ = n.Delete(0)
 		}
 		_ = m.Put(0, "y", 1)
+		// The operator changes values it holds in place.
+		msv[i][0], lsv[i][0] = -2, -3
 	}
 	h.SetCurrentKey("new")
 	_ = sl.Put(0, []int64{9})

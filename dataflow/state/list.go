@@ -26,7 +26,8 @@ func NewList[T any](b Backend, d Descriptor, ser Serializer[T]) (*List[T], error
 		ser = DefaultSerializer[T]()
 	}
 	h := b.heap()
-	t := &listTable[T]{d: d, ttl: ttlMillis(d.TTL), ser: ser, m: map[skey]*listEntry[T]{}}
+	t := &listTable[T]{d: d, ttl: ttlMillis(d.TTL), ser: ser, h: h}
+	t.clone, t.shareable = copier(ser)
 	if err := h.register(d, t); err != nil {
 		return nil, err
 	}
@@ -35,7 +36,7 @@ func NewList[T any](b Backend, d Descriptor, ser Serializer[T]) (*List[T], error
 
 func (l *List[T]) entry(ns int64, read bool) *listEntry[T] {
 	t := l.t
-	e := t.m[skey{l.h.cur, ns}]
+	e := t.m.get(l.h.cid, ns)
 	if e == nil || t.ttl == 0 {
 		return e
 	}
@@ -63,7 +64,7 @@ func (l *List[T]) Get(ns int64) ([]T, error) {
 func (l *List[T]) Add(ns int64, v T) error {
 	e := l.entry(ns, false)
 	if e == nil {
-		e = l.t.create(skey{l.h.cur, ns}, l.h.cfg.Now())
+		e = l.t.create(l.h.curID(), ns, l.h.cfg.Now())
 	}
 	e.vals = append(e.vals, v)
 	return nil
@@ -77,7 +78,7 @@ func (l *List[T]) Update(ns int64, vals []T) error {
 	}
 	e := l.entry(ns, false)
 	if e == nil {
-		e = l.t.create(skey{l.h.cur, ns}, l.h.cfg.Now())
+		e = l.t.create(l.h.curID(), ns, l.h.cfg.Now())
 	}
 	e.vals = slices.Clone(vals)
 	return nil
@@ -85,14 +86,15 @@ func (l *List[T]) Update(ns int64, vals []T) error {
 
 // Delete removes the current key's list in namespace ns.
 func (l *List[T]) Delete(ns int64) error {
-	if e := l.t.m[skey{l.h.cur, ns}]; e != nil {
+	if e := l.t.m.get(l.h.cid, ns); e != nil {
 		l.t.remove(e)
 	}
 	return nil
 }
 
 type listEntry[T any] struct {
-	k    skey
+	id   int32 // the key's, in the backend's key index
+	ns   int64
 	vals []T
 	exp  int64
 	dead bool
@@ -102,18 +104,23 @@ type listTable[T any] struct {
 	d   Descriptor
 	ttl int64
 	ser Serializer[T]
-	m   map[skey]*listEntry[T]
-	q   ttlQueue[queued[*listEntry[T]]]
+	h   *Heap
+	m   slots[listEntry[T]]
+	n   int
+	// shareable: elements can be copied at a capture (with clone, when
+	// set) and encoded later.
+	shareable bool
+	clone     func(T) T
+	q         ttlQueue[queued[*listEntry[T]]]
 	sizeEstimate
 }
 
-func (t *listTable[T]) desc() Descriptor       { return t.d }
-func (t *listTable[T]) len() int               { return len(t.m) }
-func (t *listTable[T]) setEncodedSize(n int64) { t.perEntry = n / max(int64(len(t.m)), 1) }
+func (t *listTable[T]) desc() Descriptor { return t.d }
+func (t *listTable[T]) len() int         { return t.n }
 
-func (t *listTable[T]) create(k skey, now int64) *listEntry[T] {
-	e := &listEntry[T]{k: k}
-	t.m[k] = e
+func (t *listTable[T]) create(id int32, ns int64, now int64) *listEntry[T] {
+	e := &listEntry[T]{id: id, ns: ns}
+	t.add(e)
 	if t.ttl > 0 {
 		e.exp = now + t.ttl
 		t.q.push(queued[*listEntry[T]]{e, e.exp})
@@ -121,16 +128,36 @@ func (t *listTable[T]) create(k skey, now int64) *listEntry[T] {
 	return e
 }
 
+func (t *listTable[T]) add(e *listEntry[T]) {
+	if t.m.put(e.id, e.ns, e) {
+		t.h.ref(e.id)
+	}
+	t.n++
+}
+
 func (t *listTable[T]) remove(e *listEntry[T]) {
 	e.dead = true
-	delete(t.m, e.k)
+	t.n--
+	if t.m.del(e.id, e.ns) {
+		t.h.unref(e.id)
+	}
+}
+
+// each calls fn for every entry, expired ones included.
+func (t *listTable[T]) each(fn func(e *listEntry[T])) {
+	for i := range t.m {
+		t.m[i].each(func(_ int64, e *listEntry[T]) bool { fn(e); return true })
+	}
 }
 
 func (t *listTable[T]) clearAll() {
-	for _, e := range t.m {
-		e.dead = true
+	t.each(func(e *listEntry[T]) { e.dead = true })
+	for id := range t.m {
+		if !t.m[id].empty() {
+			t.h.unref(int32(id))
+		}
 	}
-	t.m = map[skey]*listEntry[T]{}
+	t.m, t.n = nil, 0
 	t.q.reset()
 }
 
@@ -139,26 +166,51 @@ func (t *listTable[T]) cleanup(now int64, n int) int {
 }
 
 // Payload: expiry, number of elements, then each element's length and
-// serialized bytes.
-func (t *listTable[T]) collect(recs []snapRec, now int64) ([]snapRec, error) {
-	var buf, elem []byte
-	for _, e := range t.m {
-		if expired(e.exp, now) {
-			continue
-		}
-		start := len(buf)
-		buf = binary.AppendVarint(buf, e.exp)
-		buf = binary.AppendUvarint(buf, uint64(len(e.vals)))
-		for i, v := range e.vals {
-			var err error
-			if elem, err = t.ser.Append(elem[:0], v); err != nil {
-				return nil, fmt.Errorf("state %q key %v element %d: %w", t.d.Name, e.k.key, i, err)
-			}
-			buf = appendBytes(buf, elem)
-		}
-		recs = append(recs, snapRec{k: e.k, payload: buf[start:len(buf):len(buf)]})
+// serialized bytes. A captured list shares its array with the entry: an
+// element below the length is never written again (Add appends, Update
+// copies).
+func (t *listTable[T]) capture(now int64) (func() ([]snapRec, error), error) {
+	type copied struct {
+		k    skey
+		vals []T
+		exp  int64
 	}
-	return recs, nil
+	es := make([]copied, 0, t.n)
+	t.each(func(e *listEntry[T]) {
+		if !expired(e.exp, now) {
+			vals := slices.Clip(e.vals)
+			if t.clone != nil && t.shareable {
+				vals = make([]T, len(e.vals))
+				for i, v := range e.vals {
+					vals[i] = t.clone(v)
+				}
+			}
+			es = append(es, copied{skey{t.h.keys.key(e.id), e.ns}, vals, e.exp})
+		}
+	})
+	ser, name := t.ser, t.d.Name
+	encode := func() ([]snapRec, error) {
+		recs := make([]snapRec, 0, len(es))
+		var buf, elem []byte
+		for _, e := range es {
+			start := len(buf)
+			buf = binary.AppendVarint(buf, e.exp)
+			buf = binary.AppendUvarint(buf, uint64(len(e.vals)))
+			for i, v := range e.vals {
+				var err error
+				if elem, err = ser.Append(elem[:0], v); err != nil {
+					return nil, fmt.Errorf("state %q key %v element %d: %w", name, e.k.key, i, err)
+				}
+				buf = appendBytes(buf, elem)
+			}
+			recs = append(recs, snapRec{k: e.k, payload: buf[start:len(buf):len(buf)]})
+		}
+		return recs, nil
+	}
+	if !t.shareable {
+		return encodedNow(encode())
+	}
+	return encode, nil
 }
 
 func (t *listTable[T]) load(recs []rawRec, now int64) error {
@@ -187,7 +239,8 @@ func (t *listTable[T]) load(recs []rawRec, now int64) error {
 		if len(d.b) != 0 {
 			return fmt.Errorf("key %v: %d bytes after the list", r.k.key, len(d.b))
 		}
-		if _, dup := t.m[r.k]; dup {
+		id := t.h.keys.intern(r.k.key)
+		if t.m.get(id, r.k.ns) != nil {
 			return fmt.Errorf("key %v namespace %d appears twice", r.k.key, r.k.ns)
 		}
 		if t.ttl == 0 {
@@ -195,8 +248,8 @@ func (t *listTable[T]) load(recs []rawRec, now int64) error {
 		} else if exp == 0 || exp > now+t.ttl {
 			exp = now + t.ttl
 		}
-		e := &listEntry[T]{k: r.k, vals: vals, exp: exp}
-		t.m[r.k] = e
+		e := &listEntry[T]{id: id, ns: r.k.ns, vals: vals, exp: exp}
+		t.add(e)
 		if exp != 0 {
 			t.q.push(queued[*listEntry[T]]{e, exp})
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"reflect"
 	"slices"
 )
 
@@ -30,7 +31,9 @@ func NewMap[K comparable, V any](b Backend, d Descriptor, kser Serializer[K], vs
 		vser = DefaultSerializer[V]()
 	}
 	h := b.heap()
-	t := &mapTable[K, V]{d: d, ttl: ttlMillis(d.TTL), kser: kser, vser: vser, m: map[skey]*mapValue[K, V]{}}
+	t := &mapTable[K, V]{d: d, ttl: ttlMillis(d.TTL), kser: kser, vser: vser, h: h}
+	t.clone, t.shareable = copier(vser)
+	t.shareable = t.shareable && shareable(reflect.TypeFor[K]())
 	if err := h.register(d, t); err != nil {
 		return nil, err
 	}
@@ -39,11 +42,11 @@ func NewMap[K comparable, V any](b Backend, d Descriptor, kser Serializer[K], vs
 
 // lookup returns the map of k, remembering it: an operator usually reads
 // and then writes the same key's map.
-func (t *mapTable[K, V]) lookup(k skey) *mapValue[K, V] {
-	if t.last != nil && t.last.k == k {
-		return t.last
+func (t *mapTable[K, V]) lookup(id int32, ns int64) *mapValue[K, V] {
+	if mv := t.last; mv != nil && mv.id == id && mv.ns == ns {
+		return mv
 	}
-	mv := t.m[k]
+	mv := t.m.get(id, ns)
 	if mv != nil {
 		t.last = mv
 	}
@@ -55,7 +58,7 @@ func (t *mapTable[K, V]) entry(mv *mapValue[K, V], uk K) *mapEntry[K, V] {
 	if e := t.lastE; e != nil && e.parent == mv && e.uk == uk {
 		return e
 	}
-	e := mv.m[uk]
+	e := mv.m.get(uk)
 	if e != nil {
 		t.lastE = e
 	}
@@ -65,7 +68,7 @@ func (t *mapTable[K, V]) entry(mv *mapValue[K, V], uk K) *mapEntry[K, V] {
 // Get returns the value under uk in the current key's map in namespace ns.
 func (m *Map[K, V]) Get(ns int64, uk K) (V, bool, error) {
 	var zero V
-	mv := m.t.lookup(skey{m.h.cur, ns})
+	mv := m.t.lookup(m.h.cid, ns)
 	if mv == nil {
 		return zero, false, nil
 	}
@@ -89,17 +92,28 @@ func (m *Map[K, V]) Get(ns int64, uk K) (V, bool, error) {
 // Put sets uk to v in the current key's map in namespace ns.
 func (m *Map[K, V]) Put(ns int64, uk K, v V) error {
 	t := m.t
-	k := skey{m.h.cur, ns}
-	mv := t.lookup(k)
+	mv := t.lookup(m.h.cid, ns)
+	var e *mapEntry[K, V]
 	if mv == nil {
-		mv = &mapValue[K, V]{k: k, m: map[K]*mapEntry[K, V]{}}
-		t.m[k] = mv
-		t.last = mv
+		// The map and its first entry in one allocation. The entry's
+		// place is never reused for another entry, so pointers to it
+		// (the TTL queue's) stay about it alone.
+		both := &struct {
+			mv mapValue[K, V]
+			e  mapEntry[K, V]
+		}{mv: mapValue[K, V]{id: m.h.curID(), ns: ns}}
+		mv = &both.mv
+		t.add(mv)
+		e = &both.e
+	} else {
+		e = t.entry(mv, uk)
 	}
-	e := t.entry(mv, uk)
-	if e == nil {
-		e = &mapEntry[K, V]{parent: mv, uk: uk}
-		mv.m[uk] = e
+	if e == nil || e.parent == nil {
+		if e == nil {
+			e = &mapEntry[K, V]{}
+		}
+		e.parent, e.uk = mv, uk
+		mv.m.put(uk, e)
 		t.lastE = e
 		t.n++
 		if t.ttl > 0 {
@@ -115,7 +129,7 @@ func (m *Map[K, V]) Put(ns int64, uk K, v V) error {
 
 // Delete removes uk from the current key's map in namespace ns.
 func (m *Map[K, V]) Delete(ns int64, uk K) error {
-	if mv := m.t.lookup(skey{m.h.cur, ns}); mv != nil {
+	if mv := m.t.lookup(m.h.cid, ns); mv != nil {
 		if e := m.t.entry(mv, uk); e != nil {
 			m.t.remove(e)
 		}
@@ -125,8 +139,8 @@ func (m *Map[K, V]) Delete(ns int64, uk K) error {
 
 // Clear removes the current key's whole map in namespace ns.
 func (m *Map[K, V]) Clear(ns int64) error {
-	if mv := m.t.lookup(skey{m.h.cur, ns}); mv != nil {
-		for _, e := range mv.m {
+	if mv := m.t.lookup(m.h.cid, ns); mv != nil {
+		for _, e := range mv.m.all() {
 			m.t.remove(e)
 		}
 	}
@@ -137,7 +151,7 @@ func (m *Map[K, V]) Clear(ns int64) error {
 // namespace ns, in no particular order, until fn returns false. fn may
 // not change the map.
 func (m *Map[K, V]) Range(ns int64, fn func(K, V) bool) error {
-	mv := m.t.lookup(skey{m.h.cur, ns})
+	mv := m.t.lookup(m.h.cid, ns)
 	if mv == nil {
 		return nil
 	}
@@ -145,29 +159,28 @@ func (m *Map[K, V]) Range(ns int64, fn func(K, V) bool) error {
 	if m.t.ttl > 0 {
 		now = m.h.cfg.Now()
 	}
-	for uk, e := range mv.m {
+	mv.m.each(func(uk K, e *mapEntry[K, V]) bool {
 		if m.t.ttl > 0 && expired(e.exp, now) {
-			continue
+			return true
 		}
-		if !fn(uk, e.v) {
-			return nil
-		}
-	}
+		return fn(uk, e.v)
+	})
 	return nil
 }
 
 // Len returns the number of entries of the current key's map in namespace
 // ns (expired ones not yet cleaned up included).
 func (m *Map[K, V]) Len(ns int64) int {
-	if mv := m.t.lookup(skey{m.h.cur, ns}); mv != nil {
-		return len(mv.m)
+	if mv := m.t.lookup(m.h.cid, ns); mv != nil {
+		return mv.m.len()
 	}
 	return 0
 }
 
 type mapValue[K comparable, V any] struct {
-	k skey
-	m map[K]*mapEntry[K, V]
+	id int32 // the key's, in the backend's key index
+	ns int64
+	m  kslot[K, mapEntry[K, V]]
 }
 
 type mapEntry[K comparable, V any] struct {
@@ -183,17 +196,21 @@ type mapTable[K comparable, V any] struct {
 	ttl   int64
 	kser  Serializer[K]
 	vser  Serializer[V]
-	m     map[skey]*mapValue[K, V]
+	h     *Heap
+	m     slots[mapValue[K, V]]
 	last  *mapValue[K, V] // the map looked up last, still in m
 	lastE *mapEntry[K, V] // the entry looked up last, still in its map
 	n     int             // entries over all maps
 	q     ttlQueue[queued[*mapEntry[K, V]]]
+	// shareable: keys and values can be copied at a capture (values
+	// with clone, when set) and encoded later.
+	shareable bool
+	clone     func(V) V
 	sizeEstimate
 }
 
-func (t *mapTable[K, V]) desc() Descriptor       { return t.d }
-func (t *mapTable[K, V]) len() int               { return t.n }
-func (t *mapTable[K, V]) setEncodedSize(n int64) { t.perEntry = n / max(int64(t.n), 1) }
+func (t *mapTable[K, V]) desc() Descriptor { return t.d }
+func (t *mapTable[K, V]) len() int         { return t.n }
 
 func (t *mapTable[K, V]) remove(e *mapEntry[K, V]) {
 	e.dead = true
@@ -201,23 +218,42 @@ func (t *mapTable[K, V]) remove(e *mapEntry[K, V]) {
 		t.lastE = nil
 	}
 	mv := e.parent
-	delete(mv.m, e.uk)
+	mv.m.del(e.uk)
 	t.n--
-	if len(mv.m) == 0 {
-		delete(t.m, mv.k)
+	if mv.m.empty() {
 		if t.last == mv {
 			t.last = nil
+		}
+		if t.m.del(mv.id, mv.ns) {
+			t.h.unref(mv.id)
 		}
 	}
 }
 
+func (t *mapTable[K, V]) add(mv *mapValue[K, V]) {
+	if t.m.put(mv.id, mv.ns, mv) {
+		t.h.ref(mv.id)
+	}
+	t.last = mv
+}
+
+// each calls fn for every key's map of every namespace.
+func (t *mapTable[K, V]) each(fn func(mv *mapValue[K, V])) {
+	for i := range t.m {
+		t.m[i].each(func(_ int64, mv *mapValue[K, V]) bool { fn(mv); return true })
+	}
+}
+
 func (t *mapTable[K, V]) clearAll() {
-	for _, mv := range t.m {
-		for _, e := range mv.m {
-			e.dead = true
+	t.each(func(mv *mapValue[K, V]) {
+		mv.m.each(func(_ K, e *mapEntry[K, V]) bool { e.dead = true; return true })
+	})
+	for id := range t.m {
+		if !t.m[id].empty() {
+			t.h.unref(int32(id))
 		}
 	}
-	t.m = map[skey]*mapValue[K, V]{}
+	t.m = nil
 	t.last, t.lastE = nil, nil
 	t.n = 0
 	t.q.reset()
@@ -234,43 +270,72 @@ type encodedEntry struct {
 
 // Payload: number of entries, then per entry in order of encoded key: the
 // key's length and bytes, expiry, the value's length and bytes.
-func (t *mapTable[K, V]) collect(recs []snapRec, now int64) ([]snapRec, error) {
-	var buf, kb, vb []byte
-	var es []encodedEntry
-	for _, mv := range t.m {
-		es = es[:0]
-		var arena []byte
-		for uk, e := range mv.m {
-			if expired(e.exp, now) {
-				continue
-			}
-			var err error
-			if kb, err = t.kser.Append(kb[:0], uk); err != nil {
-				return nil, fmt.Errorf("state %q key %v: map key %v: %w", t.d.Name, mv.k.key, uk, err)
-			}
-			if vb, err = t.vser.Append(vb[:0], e.v); err != nil {
-				return nil, fmt.Errorf("state %q key %v: map key %v: %w", t.d.Name, mv.k.key, uk, err)
-			}
-			s := len(arena)
-			arena = append(arena, kb...)
-			m := len(arena)
-			arena = append(arena, vb...)
-			es = append(es, encodedEntry{k: arena[s:m:m], v: arena[m:len(arena):len(arena)], exp: e.exp})
-		}
-		if len(es) == 0 {
-			continue
-		}
-		slices.SortFunc(es, func(a, b encodedEntry) int { return bytes.Compare(a.k, b.k) })
-		start := len(buf)
-		buf = binary.AppendUvarint(buf, uint64(len(es)))
-		for _, e := range es {
-			buf = appendBytes(buf, e.k)
-			buf = binary.AppendVarint(buf, e.exp)
-			buf = appendBytes(buf, e.v)
-		}
-		recs = append(recs, snapRec{k: mv.k, payload: buf[start:len(buf):len(buf)]})
+func (t *mapTable[K, V]) capture(now int64) (func() ([]snapRec, error), error) {
+	type copiedEntry struct {
+		uk  K
+		v   V
+		exp int64
 	}
-	return recs, nil
+	type copied struct {
+		k        skey
+		from, to int // in es
+	}
+	ms := make([]copied, 0, len(t.m))
+	es := make([]copiedEntry, 0, t.n)
+	t.each(func(mv *mapValue[K, V]) {
+		from := len(es)
+		mv.m.each(func(uk K, e *mapEntry[K, V]) bool {
+			if !expired(e.exp, now) {
+				v := e.v
+				if t.clone != nil && t.shareable {
+					v = t.clone(v)
+				}
+				es = append(es, copiedEntry{uk, v, e.exp})
+			}
+			return true
+		})
+		if len(es) > from {
+			ms = append(ms, copied{skey{t.h.keys.key(mv.id), mv.ns}, from, len(es)})
+		}
+	})
+	kser, vser, name := t.kser, t.vser, t.d.Name
+	encode := func() ([]snapRec, error) {
+		recs := make([]snapRec, 0, len(ms))
+		var buf, kb, vb []byte
+		var enc []encodedEntry
+		for _, m := range ms {
+			enc = enc[:0]
+			var arena []byte
+			for _, e := range es[m.from:m.to] {
+				var err error
+				if kb, err = kser.Append(kb[:0], e.uk); err != nil {
+					return nil, fmt.Errorf("state %q key %v: map key %v: %w", name, m.k.key, e.uk, err)
+				}
+				if vb, err = vser.Append(vb[:0], e.v); err != nil {
+					return nil, fmt.Errorf("state %q key %v: map key %v: %w", name, m.k.key, e.uk, err)
+				}
+				s := len(arena)
+				arena = append(arena, kb...)
+				mid := len(arena)
+				arena = append(arena, vb...)
+				enc = append(enc, encodedEntry{k: arena[s:mid:mid], v: arena[mid:len(arena):len(arena)], exp: e.exp})
+			}
+			slices.SortFunc(enc, func(a, b encodedEntry) int { return bytes.Compare(a.k, b.k) })
+			start := len(buf)
+			buf = binary.AppendUvarint(buf, uint64(len(enc)))
+			for _, e := range enc {
+				buf = appendBytes(buf, e.k)
+				buf = binary.AppendVarint(buf, e.exp)
+				buf = appendBytes(buf, e.v)
+			}
+			recs = append(recs, snapRec{k: m.k, payload: buf[start:len(buf):len(buf)]})
+		}
+		return recs, nil
+	}
+	if !t.shareable {
+		return encodedNow(encode())
+	}
+	return encode, nil
 }
 
 func (t *mapTable[K, V]) load(recs []rawRec, now int64) error {
@@ -280,10 +345,11 @@ func (t *mapTable[K, V]) load(recs []rawRec, now int64) error {
 		if d.err != nil {
 			return fmt.Errorf("key %v: %w", r.k.key, d.err)
 		}
-		if _, dup := t.m[r.k]; dup {
+		id := t.h.keys.intern(r.k.key)
+		if t.m.get(id, r.k.ns) != nil {
 			return fmt.Errorf("key %v namespace %d appears twice", r.k.key, r.k.ns)
 		}
-		mv := &mapValue[K, V]{k: r.k, m: make(map[K]*mapEntry[K, V], n)}
+		mv := &mapValue[K, V]{id: id, ns: r.k.ns}
 		for range n {
 			kb := d.bytes()
 			exp := d.varint()
@@ -302,7 +368,7 @@ func (t *mapTable[K, V]) load(recs []rawRec, now int64) error {
 			if err != nil {
 				return fmt.Errorf("key %v: map key %v: %w", r.k.key, uk, err)
 			}
-			if _, dup := mv.m[uk]; dup {
+			if mv.m.get(uk) != nil {
 				return fmt.Errorf("key %v: map key %v appears twice", r.k.key, uk)
 			}
 			if t.ttl == 0 {
@@ -311,7 +377,7 @@ func (t *mapTable[K, V]) load(recs []rawRec, now int64) error {
 				exp = now + t.ttl
 			}
 			e := &mapEntry[K, V]{parent: mv, uk: uk, v: v, exp: exp}
-			mv.m[uk] = e
+			mv.m.put(uk, e)
 			t.n++
 			if exp != 0 {
 				t.q.push(queued[*mapEntry[K, V]]{e, exp})
@@ -320,8 +386,10 @@ func (t *mapTable[K, V]) load(recs []rawRec, now int64) error {
 		if len(d.b) != 0 {
 			return fmt.Errorf("key %v: %d bytes after the map", r.k.key, len(d.b))
 		}
-		if len(mv.m) > 0 {
-			t.m[r.k] = mv
+		if !mv.m.empty() {
+			t.add(mv)
+		} else {
+			t.h.keys.release(id)
 		}
 	}
 	return nil

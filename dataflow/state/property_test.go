@@ -1,11 +1,13 @@
 package state
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -170,10 +172,21 @@ func runProperty(t *testing.T, seed uint64) {
 	par := 1
 	subs := []*subtask{newSubtask(t, clk, 1, 0, nil)}
 	type checkpoint struct {
-		snaps [][]byte
+		snaps func() [][]byte
 		m     *model
 	}
 	var checkpoints []checkpoint
+	// Asynchronous snapshots: captured at the step, encoded on another
+	// goroutine that starts a random number of steps later, while the
+	// operations go on changing the backends (the race detector checks
+	// that the encoding shares nothing they change), and compared with
+	// what Snapshot returned at the capture.
+	type delayed struct {
+		steps int
+		start chan struct{}
+	}
+	var starts []delayed
+	var waits []func() [][]byte
 	owner := func(k any) *subtask {
 		g := dataflow.KeyGroup(k, propMaxPar)
 		return subs[dataflow.SubtaskForKeyGroup(propMaxPar, par, g)]
@@ -254,13 +267,13 @@ func runProperty(t *testing.T, seed uint64) {
 		}
 		var events, procs int
 		for _, s := range subs {
-			for tm := range s.h.timers.event.set {
+			for _, tm := range s.h.timers.event.timers() {
 				if !m.event[tm] {
 					t.Fatalf("seed %d %s: event timer %v not in the model", seed, where, tm)
 				}
 				events++
 			}
-			for tm := range s.h.timers.proc.set {
+			for _, tm := range s.h.timers.proc.timers() {
 				if !m.proc[tm] {
 					t.Fatalf("seed %d %s: processing timer %v not in the model", seed, where, tm)
 				}
@@ -273,6 +286,13 @@ func runProperty(t *testing.T, seed uint64) {
 	}
 
 	for step := range 600 {
+		for i := 0; i < len(starts); i++ {
+			if starts[i].steps--; starts[i].steps < 0 {
+				close(starts[i].start)
+				starts = slices.Delete(starts, i, i+1)
+				i--
+			}
+		}
 		k := keys[rng.IntN(len(keys))]
 		ns := int64(rng.IntN(2))
 		mk := modelKey{k, ns}
@@ -357,14 +377,52 @@ func runProperty(t *testing.T, seed uint64) {
 			}
 		case op < 95:
 			var snaps [][]byte
+			var encs []func() ([]byte, SnapshotInfo, error)
+			async := rng.IntN(2) == 0
 			for _, s := range subs {
 				b, err := s.h.Snapshot()
 				if err != nil {
 					t.Fatal(err)
 				}
 				snaps = append(snaps, b)
+				if async {
+					enc, err := s.h.CaptureSnapshot()
+					if err != nil {
+						t.Fatal(err)
+					}
+					encs = append(encs, enc)
+				}
 			}
-			checkpoints = append(checkpoints, checkpoint{snaps, m.clone()})
+			get := func() [][]byte { return snaps }
+			if async {
+				start := make(chan struct{})
+				done := make(chan [][]byte, 1)
+				go func() {
+					<-start
+					var out [][]byte
+					for _, enc := range encs {
+						b, _, err := enc()
+						if err != nil {
+							panic(err)
+						}
+						out = append(out, b)
+					}
+					done <- out
+				}()
+				starts = append(starts, delayed{rng.IntN(30), start})
+				want := snaps
+				get = sync.OnceValue(func() [][]byte {
+					got := <-done
+					for i := range want {
+						if !bytes.Equal(got[i], want[i]) {
+							t.Fatalf("seed %d: asynchronous snapshot %d differs from the synchronous one at its capture", seed, i)
+						}
+					}
+					return got
+				})
+				waits = append(waits, get)
+			}
+			checkpoints = append(checkpoints, checkpoint{get, m.clone()})
 		default:
 			if len(checkpoints) == 0 {
 				continue
@@ -372,8 +430,13 @@ func runProperty(t *testing.T, seed uint64) {
 			c := checkpoints[rng.IntN(len(checkpoints))]
 			par = 1 + rng.IntN(4)
 			subs = subs[:0]
+			for _, d := range starts {
+				close(d.start) // the restore needs them encoded
+			}
+			starts = nil
+			snaps := c.snaps()
 			for i := range par {
-				subs = append(subs, newSubtask(t, clk, par, i, c.snaps))
+				subs = append(subs, newSubtask(t, clk, par, i, snaps))
 			}
 			m = c.m.clone()
 			// Entries that expired since the snapshot are gone.
@@ -386,4 +449,10 @@ func runProperty(t *testing.T, seed uint64) {
 		}
 	}
 	checkAll("at the end")
+	for _, d := range starts {
+		close(d.start)
+	}
+	for _, w := range waits {
+		w()
+	}
 }

@@ -66,24 +66,32 @@ type timerRec struct {
 
 // Snapshot implements Backend.
 func (h *Heap) Snapshot() ([]byte, error) {
-	c, err := h.capture(false)
+	c, err := h.capture()
 	if err != nil {
 		return nil, err
 	}
-	buf, sizes, _, err := c.encode()
-	if err != nil {
-		return nil, err
-	}
-	for si, s := range c.states {
-		if s.t != nil {
-			s.t.setEncodedSize(sizes[si])
-		}
-	}
-	return buf, nil
+	b, _, err := c.encode()
+	return b, err
 }
 
-// snapCapture is what a snapshot holds, taken on the task goroutine;
-// encode sorts and writes it and may run on another goroutine.
+// CaptureSnapshot implements Backend: the capture is a flat copy of the
+// live entries (key, namespace, expiry, value), the registered timers and
+// the restored states nobody declared, taken on the caller's goroutine;
+// encode, which may run on another goroutine while the backend goes on
+// changing, sorts, groups by key group and encodes it into exactly the
+// bytes Snapshot would have returned at the capture. A table whose values
+// can share memory that the operator may change in place (slices, maps,
+// pointers in the value type) is encoded at the capture instead, unless
+// its Serializer is a Cloner: then the values are cloned at the capture.
+func (h *Heap) CaptureSnapshot() (encode func() ([]byte, SnapshotInfo, error), err error) {
+	c, err := h.capture()
+	if err != nil {
+		return nil, err
+	}
+	return c.encode, nil
+}
+
+// snapCapture is a snapshot taken but not encoded yet.
 type snapCapture struct {
 	maxPar      int
 	states      []capturedState
@@ -91,54 +99,37 @@ type snapCapture struct {
 }
 
 type capturedState struct {
-	name string
-	kind Kind
-	recs []snapRec
-	// later, when set, collects the records at encode time from a copy
-	// taken at the capture (capturer).
-	later func(recs []snapRec) ([]snapRec, error)
-	t     table
+	name    string
+	kind    Kind
+	recs    []snapRec
+	later   func() ([]snapRec, error) // the copied entries' records, encoded
+	t       table
+	entries int64
 }
 
-// capture takes every state and timer. With async, tables that can
-// (capturer) copy their entries and leave encoding to encode; the others
-// encode their payloads now.
-func (h *Heap) capture(async bool) (*snapCapture, error) {
+func (h *Heap) capture() (*snapCapture, error) {
 	now := h.cfg.Now()
 	c := &snapCapture{maxPar: h.cfg.MaxParallelism, states: make([]capturedState, 0, len(h.tables)+len(h.pending))}
 	for _, t := range h.tables {
 		d := t.desc()
-		s := capturedState{name: d.Name, kind: d.Kind, t: t}
-		if ct, ok := t.(capturer); ok && async {
-			s.later = ct.capture(now)
+		later, err := t.capture(now)
+		if err != nil {
+			return nil, err
 		}
-		if s.later == nil {
-			recs, err := t.collect(nil, now)
-			if err != nil {
-				return nil, err
-			}
-			s.recs = recs
-		}
-		c.states = append(c.states, s)
+		c.states = append(c.states, capturedState{name: d.Name, kind: d.Kind, later: later, t: t, entries: int64(t.len())})
 	}
 	for _, name := range sortedKeys(h.pending) {
 		p := h.pending[name]
-		c.states = append(c.states, capturedState{name: name, kind: p.kind, recs: slices.Clone(p.recs)})
+		// Restored records are never changed, only dropped when declared.
+		c.states = append(c.states, capturedState{name: name, kind: p.kind, recs: slices.Clip(p.recs)})
 	}
-	timers := func(q *timerQueue) []Timer {
-		out := make([]Timer, 0, len(q.set))
-		for tm := range q.set {
-			out = append(out, tm)
-		}
-		return out
-	}
-	c.event, c.proc = timers(&h.timers.event), timers(&h.timers.proc)
+	c.event, c.proc = h.timers.event.timers(), h.timers.proc.timers()
 	return c, nil
 }
 
-// encode writes the snapshot and returns the encoded size of each state's
-// entries and the number of distinct keys.
-func (c *snapCapture) encode() ([]byte, []int64, SnapshotInfo, error) {
+// encode writes the format above and counts the distinct keys. It touches
+// nothing of the backend but the tables' size estimates, which are atomic.
+func (c *snapCapture) encode() ([]byte, SnapshotInfo, error) {
 	maxPar := c.maxPar
 	kgOf := map[any]int{}
 	keyGroup := func(k any) int {
@@ -152,14 +143,15 @@ func (c *snapCapture) encode() ([]byte, []int64, SnapshotInfo, error) {
 	states := c.states
 	groups := map[int]bool{}
 	for i := range states {
-		if states[i].later != nil {
-			recs, err := states[i].later(nil)
-			if err != nil {
-				return nil, nil, SnapshotInfo{}, err
-			}
-			states[i].recs, states[i].later = recs, nil
-		}
 		recs := states[i].recs
+		if states[i].later != nil {
+			var err error
+			if recs, err = states[i].later(); err != nil {
+				return nil, SnapshotInfo{}, err
+			}
+		} else {
+			recs = slices.Clone(recs) // sorted below, and shared with the backend
+		}
 		for j := range recs {
 			recs[j].kg = keyGroup(recs[j].k.key)
 		}
@@ -172,6 +164,7 @@ func (c *snapCapture) encode() ([]byte, []int64, SnapshotInfo, error) {
 		for _, r := range recs {
 			groups[r.kg] = true
 		}
+		states[i].recs = recs
 	}
 	timers := func(ts []Timer) []timerRec {
 		out := make([]timerRec, 0, len(ts))
@@ -226,7 +219,12 @@ func (c *snapCapture) encode() ([]byte, []int64, SnapshotInfo, error) {
 		buf = binary.AppendUvarint(buf, uint64(g))
 		buf = appendBytes(buf, block)
 	}
-	return buf, sizes, SnapshotInfo{Keys: int64(len(kgOf))}, nil
+	for si, s := range states {
+		if s.t != nil {
+			s.t.setEncodedSize(sizes[si], s.entries)
+		}
+	}
+	return buf, SnapshotInfo{Keys: int64(len(kgOf))}, nil
 }
 
 func appendTimers(block []byte, ts []timerRec, i, g int) ([]byte, int) {
@@ -283,6 +281,7 @@ func (h *Heap) Restore(snapshots [][]byte) error {
 		}
 		delete(h.pending, d.Name)
 	}
+	h.cid = h.keys.lookup(h.cur)
 	return nil
 }
 
@@ -292,6 +291,9 @@ func (h *Heap) reset() {
 	}
 	h.pending = map[string]*pendingState{}
 	h.timers.reset()
+	h.keys = keyIndex{}
+	h.keys.init()
+	h.cid = noKey
 }
 
 func (h *Heap) restoreOne(s []byte) error {
@@ -400,7 +402,7 @@ func (h *Heap) restoreGroup(g int, block []byte, states []*pendingState) error {
 			if err := checkKey(tm.Key); err != nil {
 				return err
 			}
-			q.add(tm)
+			q.add(tkey{h.keys.intern(tm.Key), tm.Namespace, tm.Time})
 		}
 	}
 	if d.err != nil {

@@ -28,7 +28,8 @@ func NewValue[T any](b Backend, d Descriptor, ser Serializer[T]) (*Value[T], err
 		ser = DefaultSerializer[T]()
 	}
 	h := b.heap()
-	t := &valueTable[T]{d: d, ttl: ttlMillis(d.TTL), ser: ser, h: h, m: map[skey]*valueEntry[T]{}}
+	t := &valueTable[T]{d: d, ttl: ttlMillis(d.TTL), ser: ser, h: h}
+	t.clone, t.shareable = copier(ser)
 	if err := h.register(d, t); err != nil {
 		return nil, err
 	}
@@ -39,7 +40,7 @@ func NewValue[T any](b Backend, d Descriptor, ser Serializer[T]) (*Value[T], err
 // is one (an expired one is not).
 func (v *Value[T]) Get(ns int64) (T, bool, error) {
 	t := v.t
-	e := t.lookup(skey{v.h.cur, ns})
+	e := t.lookup(v.h.cid, ns)
 	if e == nil {
 		var zero T
 		return zero, false, nil
@@ -61,13 +62,10 @@ func (v *Value[T]) Get(ns int64) (T, bool, error) {
 // Put sets the current key's value in namespace ns.
 func (v *Value[T]) Put(ns int64, val T) error {
 	t := v.t
-	k := skey{v.h.cur, ns}
-	e := t.lookup(k)
+	e := t.lookup(v.h.cid, ns)
 	if e == nil {
-		e = t.newEntry()
-		e.k = k
-		t.m[k] = e
-		t.last, t.lastK = e, k
+		e = t.newEntry(v.h.curID(), ns)
+		t.add(e)
 		if t.ttl > 0 {
 			e.exp = v.h.cfg.Now() + t.ttl
 			t.q.push(queued[*valueEntry[T]]{e, e.exp})
@@ -89,8 +87,7 @@ func (v *Value[T]) Put(ns int64, val T) error {
 // calls fn and writes.
 func (v *Value[T]) Update(ns int64, fn func(val *T, exists bool) (store bool, err error)) error {
 	t := v.t
-	k := skey{v.h.cur, ns}
-	e := t.lookup(k)
+	e := t.lookup(v.h.cid, ns)
 	var now int64
 	if t.ttl > 0 {
 		now = v.h.cfg.Now()
@@ -105,10 +102,9 @@ func (v *Value[T]) Update(ns int64, fn func(val *T, exists bool) (store bool, er
 		if err != nil || !store {
 			return err
 		}
-		e = t.newEntry()
-		e.k, e.v = k, val
-		t.m[k] = e
-		t.last, t.lastK = e, k
+		e = t.newEntry(v.h.curID(), ns)
+		e.v = val
+		t.add(e)
 		if t.ttl > 0 {
 			e.exp = now + t.ttl
 			t.q.push(queued[*valueEntry[T]]{e, e.exp})
@@ -127,17 +123,18 @@ func (v *Value[T]) Update(ns int64, fn func(val *T, exists bool) (store bool, er
 
 // Delete removes the current key's value in namespace ns.
 func (v *Value[T]) Delete(ns int64) error {
-	if e := v.t.lookup(skey{v.h.cur, ns}); e != nil {
+	if e := v.t.lookup(v.h.cid, ns); e != nil {
 		v.t.remove(e)
 	}
 	return nil
 }
 
 type valueEntry[T any] struct {
-	k    skey
+	id   int32 // the key's, in the backend's key index
+	dead bool
+	ns   int64
 	v    T
 	exp  int64
-	dead bool
 }
 
 type queued[E any] struct {
@@ -150,15 +147,17 @@ type valueTable[T any] struct {
 	ttl int64
 	ser Serializer[T]
 	h   *Heap
-	m   map[skey]*valueEntry[T]
+	m   slots[valueEntry[T]]
+	n   int
 	q   ttlQueue[queued[*valueEntry[T]]]
-	// last is the entry looked up last, still in m, and lastK the key it
-	// was looked up with: an operator usually reads and then writes the
-	// same key's value.
+	// last is the entry looked up last, still in m: an operator usually
+	// reads and then writes the same key's value.
 	last  *valueEntry[T]
-	lastK skey
 	chunk []valueEntry[T] // entries not handed out yet
-
+	// shareable: values can be copied at a capture (with clone, when
+	// set) and encoded later.
+	shareable bool
+	clone     func(T) T
 	sizeEstimate
 }
 
@@ -166,48 +165,69 @@ type valueTable[T any] struct {
 // time sit together in memory, which keeps a hot key range in fewer cache
 // lines, and the allocator runs once per chunk. A chunk is freed when its
 // last entry is.
-func (t *valueTable[T]) newEntry() *valueEntry[T] {
+func (t *valueTable[T]) newEntry(id int32, ns int64) *valueEntry[T] {
 	if len(t.chunk) == 0 {
 		t.chunk = make([]valueEntry[T], entryChunk)
 	}
 	e := &t.chunk[0]
 	t.chunk = t.chunk[1:]
+	e.id, e.ns = id, ns
 	return e
 }
 
 const entryChunk = 32
 
-func (t *valueTable[T]) desc() Descriptor       { return t.d }
-func (t *valueTable[T]) len() int               { return len(t.m) }
-func (t *valueTable[T]) setEncodedSize(n int64) { t.perEntry = n / max(int64(len(t.m)), 1) }
+func (t *valueTable[T]) desc() Descriptor { return t.d }
+func (t *valueTable[T]) len() int         { return t.n }
 
-func (t *valueTable[T]) lookup(k skey) *valueEntry[T] {
-	if t.last != nil && identical(t.lastK, k) {
-		return t.last
+func (t *valueTable[T]) lookup(id int32, ns int64) *valueEntry[T] {
+	if e := t.last; e != nil && e.id == id && e.ns == ns {
+		return e
 	}
-	e := t.m[k]
+	e := t.m.get(id, ns)
 	if e != nil {
-		t.last, t.lastK = e, k
+		t.last = e
 	}
 	return e
 }
 
+func (t *valueTable[T]) add(e *valueEntry[T]) {
+	if t.m.put(e.id, e.ns, e) {
+		t.h.ref(e.id)
+	}
+	t.n++
+	t.last = e
+}
+
 func (t *valueTable[T]) remove(e *valueEntry[T]) {
 	e.dead = true
-	delete(t.m, e.k)
+	t.n--
 	var zero T
 	e.v = zero // the entry's chunk may outlive it
 	if t.last == e {
-		t.last, t.lastK = nil, skey{}
+		t.last = nil
+	}
+	if t.m.del(e.id, e.ns) {
+		t.h.unref(e.id)
+	}
+}
+
+// each calls fn for every entry, expired ones included.
+func (t *valueTable[T]) each(fn func(e *valueEntry[T])) {
+	for i := range t.m {
+		t.m[i].each(func(_ int64, e *valueEntry[T]) bool { fn(e); return true })
 	}
 }
 
 func (t *valueTable[T]) clearAll() {
-	for _, e := range t.m {
-		e.dead = true
+	t.each(func(e *valueEntry[T]) { e.dead = true })
+	for id := range t.m {
+		if !t.m[id].empty() {
+			t.h.unref(int32(id))
+		}
 	}
-	t.m = map[skey]*valueEntry[T]{}
-	t.last, t.lastK = nil, skey{}
+	t.m, t.n = nil, 0
+	t.last, t.chunk = nil, nil
 	t.q.reset()
 }
 
@@ -216,21 +236,41 @@ func (t *valueTable[T]) cleanup(now int64, n int) int {
 }
 
 // Payload: expiry (varint, 0: none), then the serialized value.
-func (t *valueTable[T]) collect(recs []snapRec, now int64) ([]snapRec, error) {
-	var buf []byte
-	for _, e := range t.m {
-		if expired(e.exp, now) {
-			continue
-		}
-		start := len(buf)
-		buf = binary.AppendVarint(buf, e.exp)
-		var err error
-		if buf, err = t.ser.Append(buf, e.v); err != nil {
-			return nil, fmt.Errorf("state %q key %v: %w", t.d.Name, e.k.key, err)
-		}
-		recs = append(recs, snapRec{k: e.k, payload: buf[start:len(buf):len(buf)]})
+func (t *valueTable[T]) capture(now int64) (func() ([]snapRec, error), error) {
+	type copied struct {
+		k   skey
+		v   T
+		exp int64
 	}
-	return recs, nil
+	es := make([]copied, 0, t.n)
+	t.each(func(e *valueEntry[T]) {
+		if !expired(e.exp, now) {
+			v := e.v
+			if t.clone != nil && t.shareable {
+				v = t.clone(v)
+			}
+			es = append(es, copied{skey{t.h.keys.key(e.id), e.ns}, v, e.exp})
+		}
+	})
+	ser, name := t.ser, t.d.Name
+	encode := func() ([]snapRec, error) {
+		recs := make([]snapRec, 0, len(es))
+		var buf []byte
+		for _, e := range es {
+			start := len(buf)
+			buf = binary.AppendVarint(buf, e.exp)
+			var err error
+			if buf, err = ser.Append(buf, e.v); err != nil {
+				return nil, fmt.Errorf("state %q key %v: %w", name, e.k.key, err)
+			}
+			recs = append(recs, snapRec{k: e.k, payload: buf[start:len(buf):len(buf)]})
+		}
+		return recs, nil
+	}
+	if !t.shareable {
+		return encodedNow(encode())
+	}
+	return encode, nil
 }
 
 func (t *valueTable[T]) load(recs []rawRec, now int64) error {
@@ -247,7 +287,8 @@ func (t *valueTable[T]) load(recs []rawRec, now int64) error {
 		if err != nil {
 			return fmt.Errorf("key %v: %w", r.k.key, err)
 		}
-		if _, dup := t.m[r.k]; dup {
+		id := t.h.keys.intern(r.k.key)
+		if t.m.get(id, r.k.ns) != nil {
 			return fmt.Errorf("key %v namespace %d appears twice", r.k.key, r.k.ns)
 		}
 		if t.ttl == 0 {
@@ -256,8 +297,9 @@ func (t *valueTable[T]) load(recs []rawRec, now int64) error {
 			// The TTL was added or shortened since the snapshot.
 			exp = now + t.ttl
 		}
-		e := &valueEntry[T]{k: r.k, v: v, exp: exp}
-		t.m[r.k] = e
+		e := t.newEntry(id, r.k.ns)
+		e.v, e.exp = v, exp
+		t.add(e)
 		if exp != 0 {
 			t.q.push(queued[*valueEntry[T]]{e, exp})
 		}
@@ -273,11 +315,15 @@ func (v *Value[T]) Range(fn func(key any, ns int64, val T) bool) {
 	if v.t.ttl > 0 {
 		now = v.h.cfg.Now()
 	}
-	for k, e := range v.t.m {
-		if v.t.ttl > 0 && expired(e.exp, now) {
-			continue
-		}
-		if !fn(k.key, k.ns, e.v) {
+	for id := range v.t.m {
+		more := true
+		v.t.m[id].each(func(ns int64, e *valueEntry[T]) bool {
+			if v.t.ttl == 0 || !expired(e.exp, now) {
+				more = fn(v.h.keys.key(int32(id)), ns, e.v)
+			}
+			return more
+		})
+		if !more {
 			return
 		}
 	}
