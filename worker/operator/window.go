@@ -66,6 +66,7 @@ type window struct {
 	// gap: session windows (window_session.go), their state in sess.
 	gap                int64
 	sess               *state.Value[[]sessAcc]
+	sessions           int64 // open sessions, for the state size estimate
 	lateSide           bool
 	keyField           string
 	aggs               []aggregate
@@ -213,7 +214,7 @@ func span(what string, d spec.Duration) (int64, error) {
 
 func (w *window) reset() {
 	_ = w.backend.Restore(nil) // restoring nothing empties the backend; it cannot fail
-	w.keyBytes = 0
+	w.keyBytes, w.sessions = 0, 0
 }
 
 // Process adds a record to its windows.

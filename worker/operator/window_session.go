@@ -72,7 +72,7 @@ func (w *window) processSession(key any, r *dataflow.Record, out dataflow.Output
 	var m sessAcc
 	if lo == hi {
 		m = sessAcc{cells: w.newCells()}
-		w.windowOpened(key)
+		w.sessionOpened(key, len(list) == 0)
 	} else {
 		m = list[lo]
 		w.deleteSessionTimers(&list[lo])
@@ -81,7 +81,7 @@ func (w *window) processSession(key any, r *dataflow.Record, out dataflow.Output
 			for i := range m.cells {
 				m.cells[i].merge(w.aggs[i].fn, &list[j].cells[i])
 			}
-			w.keyBytes -= keyBytes(key)
+			w.sessions--
 		}
 	}
 	m.start, m.end = start, end
@@ -105,6 +105,28 @@ func (w *window) processSession(key any, r *dataflow.Record, out dataflow.Output
 		return w.emitWindow(key, start, end, m.cells, out)
 	}
 	return nil
+}
+
+// sessionOpened accounts for a new session of key k (its first when
+// newKey).
+func (w *window) sessionOpened(k any, newKey bool) {
+	w.sessions++
+	if newKey {
+		w.keyBytes += keyBytes(k)
+	}
+	if w.newWindows++; w.newWindows >= stateSyncEvery {
+		w.publishStateSize()
+	}
+}
+
+// sessionBytes is one session on the heap besides its cells: the sessAcc
+// in its key's slice (two slices of it while a merge copies).
+const sessionBytes = 48
+
+// sessionStateBytes estimates the state of a session window: per key the
+// backend's entry and a slice header, per session its sessAcc and cells.
+func (w *window) sessionStateBytes(st state.Stats) int64 {
+	return st.Entries*(windowEntryBytes+24) + w.sessions*(sessionBytes+int64(len(w.aggs))*cellBytes) + w.keyBytes + st.Timers*timerBytes
 }
 
 func (w *window) deleteSessionTimers(s *sessAcc) {
@@ -176,8 +198,9 @@ func (w *window) onSessionTimer(t state.Timer) error {
 		w.timers.RegisterEventTime(s.start, s.end-1+w.lateness)
 		return w.sess.Put(0, list)
 	}
-	w.keyBytes -= keyBytes(t.Key)
+	w.sessions--
 	if len(list) == 1 {
+		w.keyBytes -= keyBytes(t.Key)
 		return w.sess.Delete(0)
 	}
 	return w.sess.Put(0, append(list[:i:i], list[i+1:]...))
@@ -188,7 +211,7 @@ func (w *window) onSessionTimer(t state.Timer) error {
 // counts the keys' bytes for the size estimate.
 func (w *window) checkSessions() error {
 	var err error
-	w.keyBytes = 0
+	w.keyBytes, w.sessions = 0, 0
 	w.sess.Range(func(key any, ns int64, list []sessAcc) bool {
 		if ns != 0 || len(list) == 0 {
 			err = fmt.Errorf("key %v: bad sessions entry (namespace %d, %d sessions)", key, ns, len(list))
@@ -199,8 +222,9 @@ func (w *window) checkSessions() error {
 				err = fmt.Errorf("key %v: session [%d, %d) does not fit a gap of %d ms", key, s.start, s.end, w.gap)
 				return false
 			}
-			w.keyBytes += keyBytes(key)
 		}
+		w.keyBytes += keyBytes(key)
+		w.sessions += int64(len(list))
 		return true
 	})
 	return err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -347,4 +348,55 @@ func FuzzWindowRestoreSession(f *testing.F) {
 	w := sessionWindow(5, 3)
 	w.Aggregates = fields("n", "count()", "cd", "count_distinct(v)", "f", "first(v)", "sm", "sum(v)")
 	fuzzWindowRestore(f, w, sessionSteps(1)[:60], true)
+}
+
+// The state size estimate of session windows follows their keys and
+// sessions (within a factor of the heap they take), and every session is
+// purged once the watermark passes its end and allowed lateness: the
+// gauge and the snapshot's keyed state return to empty.
+func TestSessionWindowStateSize(t *testing.T) {
+	const keys = 3000
+	w := spec.Window{Session: &spec.Session{Gap: ms(10)}, AllowedLateness: ms(5), Aggregates: fields("n", "count()", "s", "sum(v)")}
+	h := windowHarness(t, optest.Context("win"), w)
+	if err := h.Open(); err != nil {
+		t.Fatal(err)
+	}
+	empty, err := h.Snapshot(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]dataflow.Record, 0, 2*keys)
+	for i := range keys {
+		k := fmt.Sprintf("user-%06d", i)
+		recs = append(recs, kr(k, 5, "v", int64(i)), kr(k, 100, "v", int64(i))) // two sessions a key
+	}
+	before := heapNow()
+	for _, r := range recs {
+		if err := h.Operator().Process(&r, h.Output()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, h, wm(0))
+	grown := heapNow() - before
+	est := stateGauge(t, h.Metrics())
+	t.Logf("%d keys with 2 sessions each: estimate %d bytes, heap grew %d bytes", keys, est, grown)
+	if est < grown/3 || est > grown*3 {
+		t.Fatalf("estimate %d bytes is far from the %d bytes the heap grew", est, grown)
+	}
+	runtime.KeepAlive(recs)
+	run(t, h, wm(dataflow.MaxWatermark))
+	if n := len(h.Records()); n != 2*keys {
+		t.Fatalf("%d sessions fired, want %d", n, 2*keys)
+	}
+	if got := stateGauge(t, h.Metrics()); got != 0 {
+		t.Fatalf("after the last watermark: %d bytes", got)
+	}
+	snap, err := h.Snapshot(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same bytes as an empty window's but for the watermark.
+	if len(snap) > len(empty)+10 {
+		t.Fatalf("after the last watermark the snapshot has %d bytes, an empty one %d", len(snap), len(empty))
+	}
 }

@@ -649,6 +649,9 @@ func (w *window) Open(ctx *dataflow.Context) error {
 // stateBytes estimates the operator's state on the heap.
 func (w *window) stateBytes() int64 {
 	st := w.backend.Stats()
+	if w.gap > 0 {
+		return w.sessionStateBytes(st)
+	}
 	return st.Entries*(windowEntryBytes+int64(len(w.aggs))*cellBytes) + w.keyBytes + st.Timers*timerBytes
 }
 
