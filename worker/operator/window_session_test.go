@@ -400,3 +400,36 @@ func TestSessionWindowStateSize(t *testing.T) {
 		t.Fatalf("after the last watermark the snapshot has %d bytes, an empty one %d", len(snap), len(empty))
 	}
 }
+
+// A savepoint of a tumbling window does not restore into a session window,
+// nor one of a session window into another gap: the shape cannot change.
+func TestSessionWindowRestoreShapeChange(t *testing.T) {
+	tumbling := windowHarness(t, nil, spec.Window{Tumbling: ms(10), Aggregates: fields("n", "count()")})
+	session := windowHarness(t, nil, spec.Window{Session: &spec.Session{Gap: ms(10)}, Aggregates: fields("n", "count()")})
+	for _, h := range []*optest.Harness{tumbling, session} {
+		run(t, h, in(kr("a", 1, "user", "a")))
+	}
+	tsnap, err := tumbling.Snapshot(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssnap, err := session.Snapshot(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what string
+		w    spec.Window
+		snap []byte
+		want string
+	}{
+		{"tumbling into session", spec.Window{Session: &spec.Session{Gap: ms(10)}, Aggregates: fields("n", "count()")}, tsnap, "window kind 1 in the snapshot, 2 in the job"},
+		{"session into tumbling", spec.Window{Tumbling: ms(10), Aggregates: fields("n", "count()")}, ssnap, "window kind 2 in the snapshot, 1 in the job"},
+		{"another gap", spec.Window{Session: &spec.Session{Gap: ms(20)}, Aggregates: fields("n", "count()")}, ssnap, "session gap 10 ms in the snapshot, 20 ms in the job"},
+	} {
+		err := windowHarness(t, nil, c.w).Restore(c.snap)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want %q", c.what, err, c.want)
+		}
+	}
+}

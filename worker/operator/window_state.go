@@ -470,6 +470,9 @@ func (w *window) readHeader(s []byte) (wm int64, body []byte, version byte, err 
 	if version == stateVersionV1 && maxPar != uint64(w.maxParallelism()) {
 		return 0, nil, 0, fmt.Errorf("max_parallelism is %d in the snapshot and %d in the job; it cannot change", maxPar, w.maxParallelism())
 	}
+	if w.gap > 0 && (size != uint64(w.gap) || slide != 0) {
+		return 0, nil, 0, fmt.Errorf("session gap %d ms in the snapshot, %d ms in the job; the window shape cannot change", size, w.gap)
+	}
 	if size != uint64(w.size) || slide != uint64(w.slide) {
 		return 0, nil, 0, fmt.Errorf("window size/slide %d/%d ms in the snapshot, %d/%d ms in the job; the window shape cannot change",
 			size, slide, w.size, w.slide)
