@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/state"
@@ -96,9 +97,15 @@ func (w *window) processSession(key any, r *dataflow.Record, out dataflow.Output
 	if w.lateness > 0 {
 		w.timers.RegisterEventTime(start, end-1+w.lateness)
 	}
-	next := make([]sessAcc, 0, len(list)-(hi-lo)+1)
-	next = append(append(append(next, list[:lo]...), m), list[hi:]...)
-	if err := w.sess.Put(0, next); err != nil {
+	// In place: the backend holds the key's slice, and a snapshot's
+	// capture clones it (sessSerializer.Clone).
+	if lo == hi {
+		list = slices.Insert(list, lo, m)
+	} else {
+		list[lo] = m
+		list = slices.Delete(list, lo+1, hi)
+	}
+	if err := w.sess.Put(0, list); err != nil {
 		return err
 	}
 	if m.fired {
@@ -131,7 +138,9 @@ func (w *window) sessionStateBytes(st state.Stats) int64 {
 
 func (w *window) deleteSessionTimers(s *sessAcc) {
 	w.timers.DeleteEventTime(s.start, s.end-1)
-	w.timers.DeleteEventTime(s.start, s.end-1+w.lateness)
+	if w.lateness > 0 {
+		w.timers.DeleteEventTime(s.start, s.end-1+w.lateness)
+	}
 }
 
 // checkSessionConflicts refuses a record whose min/max value, or a merge
