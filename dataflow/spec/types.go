@@ -179,6 +179,9 @@ type Window struct {
 	Tumbling Duration `yaml:"tumbling,omitempty"`
 	// Sliding windows: Size and Slide.
 	Sliding *Sliding `yaml:"sliding,omitempty"`
+	// Session windows: a key's records less than Gap apart (event time)
+	// share a window.
+	Session *Session `yaml:"session,omitempty"`
 	// AllowedLateness keeps a window's state this long after it fired;
 	// records within it update the result (default 0).
 	AllowedLateness Duration `yaml:"allowed_lateness,omitempty"`
@@ -198,6 +201,12 @@ const (
 	TimeEvent      = "event"
 	TimeProcessing = "processing"
 )
+
+// Session is the shape of session windows: a record at t opens [t, t+Gap),
+// and a key's windows that overlap or touch merge.
+type Session struct {
+	Gap Duration `yaml:"gap,omitempty"`
+}
 
 // Sliding is the shape of sliding windows.
 type Sliding struct {

@@ -401,11 +401,27 @@ func (v *validator) connectorID(p, id string) {
 func (v *validator) window(i int, n *Node) {
 	p := nodePath(i) + ".window"
 	w := n.Window
+	var shapes []string
+	if w.Tumbling != 0 {
+		shapes = append(shapes, "tumbling")
+	}
+	if w.Sliding != nil {
+		shapes = append(shapes, "sliding")
+	}
+	if w.Session != nil {
+		shapes = append(shapes, "session")
+	}
 	switch {
-	case w.Tumbling != 0 && w.Sliding != nil:
-		v.errorf(p, "has tumbling and sliding; set exactly one")
-	case w.Tumbling == 0 && w.Sliding == nil:
-		v.errorf(p, "needs tumbling or sliding")
+	case len(shapes) > 1:
+		v.errorf(p, "has %s; set exactly one", strings.Join(shapes, " and "))
+	case len(shapes) == 0:
+		v.errorf(p, "needs tumbling or sliding (or session)")
+	case w.Session != nil:
+		if w.Session.Gap <= 0 {
+			v.errorf(p+".session.gap", "must be > 0")
+		} else if w.Session.Gap.D().Milliseconds() == 0 {
+			v.errorf(p+".session.gap", "must be at least 1ms (event time has millisecond resolution)")
+		}
 	case w.Sliding == nil:
 		if w.Tumbling < 0 {
 			v.errorf(p+".tumbling", "must be > 0")
@@ -451,6 +467,11 @@ func (v *validator) window(i int, n *Node) {
 		}
 		if w.Late == "side_output" {
 			v.errorf(p+".late", "processing-time windows have no late records (time: processing)")
+		}
+		if w.Session != nil {
+			// A session is the span of its records' times: on the
+			// arrival clock it would depend on how fast they came.
+			v.errorf(p+".session", "session windows follow event time; remove time: processing")
 		}
 	}
 	v.fieldNames(p+".aggregates", w.Aggregates)

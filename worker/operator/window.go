@@ -63,11 +63,15 @@ type winAcc struct {
 type window struct {
 	base
 	size, slide, lateness int64
-	lateSide              bool
-	keyField              string
-	aggs                  []aggregate
-	shape                 *dataflow.Shape // of results: key, window_start, window_end, aggregates
-	hasExpr, hasMinMax    bool
+	// gap: session windows (window_session.go), their state in sess.
+	gap                int64
+	sess               *state.Value[[]sessAcc]
+	sessions           int64 // open sessions, for the state size estimate
+	lateSide           bool
+	keyField           string
+	aggs               []aggregate
+	shape              *dataflow.Shape // of results: key, window_start, window_end, aggregates
+	hasExpr, hasMinMax bool
 	// procTime: tumbling windows on processing time (time: processing),
 	// fired by the backend's processing-time timers (window_proctime.go).
 	procTime  bool
@@ -98,9 +102,22 @@ type window struct {
 
 func newWindow(b base, w *spec.Window, keyField string) (*window, error) {
 	op := &window{base: b, keyField: keyField, wm: math.MinInt64}
+	shapes := 0
+	for _, set := range []bool{w.Tumbling != 0, w.Sliding != nil, w.Session != nil} {
+		if set {
+			shapes++
+		}
+	}
 	switch {
-	case w.Tumbling != 0 && w.Sliding != nil:
-		return nil, errors.New("window: set tumbling or sliding, not both")
+	case shapes > 1:
+		return nil, errors.New("window: set one of tumbling, sliding and session, not both")
+	case w.Session != nil:
+		gap, err := span("window session gap", w.Session.Gap)
+		if err != nil {
+			return nil, err
+		}
+		// size is the gap and slide 0 in the snapshot header.
+		op.gap, op.size = gap, gap
 	case w.Tumbling != 0:
 		size, err := span("window tumbling", w.Tumbling)
 		if err != nil {
@@ -122,7 +139,7 @@ func newWindow(b base, w *spec.Window, keyField string) (*window, error) {
 		}
 		op.size, op.slide = size, slide
 	default:
-		return nil, errors.New("window: set tumbling or sliding")
+		return nil, errors.New("window: set tumbling or sliding (or session)")
 	}
 	if w.AllowedLateness < 0 {
 		return nil, fmt.Errorf("window: allowed_lateness %s is negative", w.AllowedLateness.D())
@@ -138,7 +155,7 @@ func newWindow(b base, w *spec.Window, keyField string) (*window, error) {
 	switch w.Time {
 	case "", spec.TimeEvent:
 	case spec.TimeProcessing:
-		if w.Sliding != nil || op.lateness != 0 || op.lateSide {
+		if w.Sliding != nil || w.Session != nil || op.lateness != 0 || op.lateSide {
 			return nil, errors.New("window: processing-time windows are tumbling, without allowed_lateness or a late side output")
 		}
 		op.procTime = true
@@ -197,7 +214,7 @@ func span(what string, d spec.Duration) (int64, error) {
 
 func (w *window) reset() {
 	_ = w.backend.Restore(nil) // restoring nothing empties the backend; it cannot fail
-	w.keyBytes = 0
+	w.keyBytes, w.sessions = 0, 0
 }
 
 // Process adds a record to its windows.
@@ -223,6 +240,9 @@ func (w *window) Process(r *dataflow.Record, out dataflow.Output) error {
 		}
 	}
 	w.curTime, w.curFields = t, r.Fields
+	if w.gap > 0 {
+		return w.processSession(key, r, out)
+	}
 	first, last := w.starts(t)
 	if w.hasMinMax {
 		if err := w.checkConflicts(first, last); err != nil {
@@ -406,8 +426,13 @@ func (w *window) late(r *dataflow.Record, out dataflow.Output) error {
 
 // emit sends the result of window (key, end).
 func (w *window) emit(key any, end int64, cells []cell, out dataflow.Output) error {
+	return w.emitWindow(key, end-w.size, end, cells, out)
+}
+
+// emitWindow sends the result of the window [start, end) of key.
+func (w *window) emitWindow(key any, start, end int64, cells []cell, out dataflow.Output) error {
 	vals := make([]any, 3+len(w.aggs))
-	vals[0], vals[1], vals[2] = key, end-w.size, end
+	vals[0], vals[1], vals[2] = key, start, end
 	for i := range w.aggs {
 		vals[3+i] = cells[i].result(w.aggs[i].fn)
 	}

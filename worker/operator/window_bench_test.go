@@ -79,3 +79,16 @@ func BenchmarkWindowSumSliding(b *testing.B) {
 	benchWindow(b, spec.Window{Sliding: &spec.Sliding{Size: ms(1000), Slide: ms(250)},
 		Aggregates: fields("n", "count()", "bytes", "sum(bytes)")})
 }
+
+// Session windows of 1 s gap over the same records: each key's record (10
+// ms after its last) extends the key's one open session, so every record
+// merges into a session and moves its timers.
+func BenchmarkWindowSession(b *testing.B) {
+	benchWindow(b, spec.Window{Session: &spec.Session{Gap: ms(1000)}, Aggregates: fields("n", "count()", "bytes", "sum(bytes)")})
+}
+
+// Session windows of 5 ms gap: every record opens a session of its own,
+// which fires and is purged 10 ms of event time later.
+func BenchmarkWindowSessionShort(b *testing.B) {
+	benchWindow(b, spec.Window{Session: &spec.Session{Gap: ms(5)}, Aggregates: fields("n", "count()", "bytes", "sum(bytes)")})
+}

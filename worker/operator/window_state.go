@@ -19,15 +19,18 @@ import (
 // what another subtask owns. Integers are varints (signed ones zig-zag).
 //
 //	magic "wwin", version byte 2, window kind byte (1: aligned event
-//	    time, 3: processing-time tumbling)
-//	watermark, size, slide (ms)
+//	    time, 2: session, 3: processing-time tumbling)
+//	watermark, size, slide (ms; a session window's gap and 0)
 //	number of aggregates, then one function byte each
 //	keyed-state snapshot:
 //	    value state "windows": namespace the window's end, payload a
 //	        version byte (1), the fired byte, one cell per aggregate;
 //	    event-time timers (namespace the window's end): at end-1 to fire
 //	        it, at end-1+allowed_lateness to purge it; processing-time
-//	        windows have a processing-time timer at end-1 instead.
+//	        windows have a processing-time timer at end-1 instead;
+//	    session windows instead: value state "sessions", namespace 0, a
+//	        key's sessions (window_session.go: sessSerializer), with their
+//	        timers in the namespace of each session's start.
 //
 // A cell is count: n; sum/avg: n, float byte, then the float (8 bytes) or
 // the integer sum; min/max: n, value; first/last: n, the value's time,
@@ -53,7 +56,7 @@ const (
 	stateVersion   = 2
 
 	kindAligned    = 1
-	kindProcessing = 3 // 2 is kept for session windows
+	kindProcessing = 3 // 2: session windows (kindSession)
 
 	accVersion = 1
 	// windowsState is the name of the windows' value state.
@@ -91,6 +94,15 @@ func (w *window) newBackend() error {
 	fns := make([]aggFn, len(w.aggs))
 	for i, a := range w.aggs {
 		fns[i] = a.fn
+	}
+	if w.gap > 0 {
+		sess, err := state.NewValue[[]sessAcc](w.backend, state.Descriptor{Name: sessionsState, Kind: state.KindAggregating}, sessSerializer{fns})
+		if err != nil {
+			return err
+		}
+		w.sess = sess
+		w.fireFn = w.onSessionTimer
+		return nil
 	}
 	wins, err := state.NewValue[winAcc](w.backend, state.Descriptor{Name: windowsState, Kind: state.KindAggregating}, accSerializer{fns})
 	if err != nil {
@@ -311,8 +323,11 @@ func decodeCell(d *state.Reader, fn aggFn, c *cell) error {
 
 // kind is the window kind byte of the snapshot header.
 func (w *window) kind() byte {
-	if w.procTime {
+	switch {
+	case w.procTime:
 		return kindProcessing
+	case w.gap > 0:
+		return kindSession
 	}
 	return kindAligned
 }
@@ -455,6 +470,9 @@ func (w *window) readHeader(s []byte) (wm int64, body []byte, version byte, err 
 	if version == stateVersionV1 && maxPar != uint64(w.maxParallelism()) {
 		return 0, nil, 0, fmt.Errorf("max_parallelism is %d in the snapshot and %d in the job; it cannot change", maxPar, w.maxParallelism())
 	}
+	if w.gap > 0 && (size != uint64(w.gap) || slide != 0) {
+		return 0, nil, 0, fmt.Errorf("session gap %d ms in the snapshot, %d ms in the job; the window shape cannot change", size, w.gap)
+	}
 	if size != uint64(w.size) || slide != uint64(w.slide) {
 		return 0, nil, 0, fmt.Errorf("window size/slide %d/%d ms in the snapshot, %d/%d ms in the job; the window shape cannot change",
 			size, slide, w.size, w.slide)
@@ -479,6 +497,9 @@ func (w *window) readHeader(s []byte) (wm int64, body []byte, version byte, err 
 // checkRestored checks that every window restored fits the window shape,
 // and counts the keys' bytes for the size estimate.
 func (w *window) checkRestored() error {
+	if w.gap > 0 {
+		return w.checkSessions()
+	}
 	var err error
 	w.keyBytes = 0
 	w.wins.Range(func(key any, end int64, _ winAcc) bool {
@@ -631,6 +652,9 @@ func (w *window) Open(ctx *dataflow.Context) error {
 // stateBytes estimates the operator's state on the heap.
 func (w *window) stateBytes() int64 {
 	st := w.backend.Stats()
+	if w.gap > 0 {
+		return w.sessionStateBytes(st)
+	}
 	return st.Entries*(windowEntryBytes+int64(len(w.aggs))*cellBytes) + w.keyBytes + st.Timers*timerBytes
 }
 
