@@ -15,7 +15,18 @@ import (
 
 // exampleQuery reads examples/nexmark/<q>.yaml with count events at
 // parallelism par, its discard sink replaced by a file sink at out.
-func exampleQuery(t *testing.T, q string, count int64, par int, out string) string {
+func exampleQuery(t testing.TB, q string, count int64, par int, out string) string {
+	t.Helper()
+	s := exampleSpec(t, q, count, par)
+	if !strings.Contains(s, "discard: {}") {
+		t.Fatalf("%s has no discard sink to replace", q)
+	}
+	return strings.Replace(s, "discard: {}", fmt.Sprintf("file: {path: %q}", out), 1)
+}
+
+// exampleSpec reads examples/nexmark/<q>.yaml with count events at
+// parallelism par.
+func exampleSpec(t testing.TB, q string, count int64, par int) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "examples", "nexmark", q+".yaml"))
 	if err != nil {
@@ -33,11 +44,7 @@ func exampleQuery(t *testing.T, q string, count int64, par int, out string) stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := string(data)
-	if !strings.Contains(s, "discard: {}") {
-		t.Fatalf("%s has no discard sink to replace", q)
-	}
-	return strings.Replace(s, "discard: {}", fmt.Sprintf("file: {path: %q}", out), 1)
+	return string(data)
 }
 
 // The Nexmark examples q0 and q1 on a cluster at parallelism 2 write, per
