@@ -68,3 +68,27 @@ func TestNexmarkQ3(t *testing.T) {
 	}
 	sameLines(t, "q3", runNexmarkJoin(t, "q3", count), want)
 }
+
+// q8 gives every person who is the seller of an auction in the 10-second
+// tumbling window of their own event time, once, with the window's start.
+func TestNexmarkQ8(t *testing.T) {
+	const count = 220000 // two full 10 s windows and part of a third
+	const size = 10000
+	sold := map[[2]int64]bool{} // seller, window start
+	nexmarkEvents(count, nil, func(a nexmark.Auction) {
+		sold[[2]int64{a.Seller, a.DateTime - a.DateTime%size}] = true
+	}, nil)
+	var want []string
+	windows := map[int64]bool{}
+	nexmarkEvents(count, func(p nexmark.Person) {
+		start := p.DateTime - p.DateTime%size
+		if sold[[2]int64{p.ID, start}] {
+			windows[start] = true
+			want = append(want, line(map[string]any{"id": p.ID, "name": p.Name, "starttime": start}))
+		}
+	}, nil, nil)
+	if len(want) < 50 || len(windows) < 3 {
+		t.Fatalf("the model finds %d new sellers in %d windows: too few to tell", len(want), len(windows))
+	}
+	sameLines(t, "q8", runNexmarkJoin(t, "q8", count), want)
+}
