@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"testing"
 	"time"
@@ -91,4 +92,94 @@ func TestNexmarkQ8(t *testing.T) {
 		t.Fatalf("the model finds %d new sellers in %d windows: too few to tell", len(want), len(windows))
 	}
 	sameLines(t, "q8", runNexmarkJoin(t, "q8", count), want)
+}
+
+// winningBids is the model of the inner query of q4 and q9: per auction,
+// its bids within [date_time, expires], the highest (the earliest of
+// equal ones) winning; a tie of price and time is reported, as then the
+// published query leaves the winner open.
+func winningBids(t *testing.T, count int64) (map[int64]nexmark.Auction, map[int64]nexmark.Bid) {
+	t.Helper()
+	auctions := map[int64]nexmark.Auction{}
+	nexmarkEvents(count, nil, func(a nexmark.Auction) { auctions[a.ID] = a }, nil)
+	win := map[int64]nexmark.Bid{}
+	nexmarkEvents(count, nil, nil, func(b nexmark.Bid) {
+		a, ok := auctions[b.Auction]
+		if !ok || b.DateTime < a.DateTime || b.DateTime > a.Expires {
+			return
+		}
+		w, ok := win[b.Auction]
+		switch {
+		case !ok || b.Price > w.Price || b.Price == w.Price && b.DateTime < w.DateTime:
+			win[b.Auction] = b
+		case b.Price == w.Price && b.DateTime == w.DateTime:
+			t.Fatalf("auction %d: two winning bids at price %d and time %d", b.Auction, b.Price, b.DateTime)
+		}
+	})
+	return auctions, win
+}
+
+// q4 emits, per category, the running average of the closing prices of
+// its auctions, one row per auction that had a bid in its lifetime; the
+// last row of each category is the average of all of them.
+func TestNexmarkQ4(t *testing.T) {
+	const count = 60000
+	auctions, win := winningBids(t, count)
+	type acc struct{ n, sum int64 }
+	cats := map[int64]*acc{}
+	for id, b := range win {
+		c := auctions[id].Category
+		if cats[c] == nil {
+			cats[c] = &acc{}
+		}
+		cats[c].n++
+		cats[c].sum += b.Price
+	}
+	if len(win) < 100 || len(cats) < 3 {
+		t.Fatalf("the model closes %d auctions in %d categories: too few to tell", len(win), len(cats))
+	}
+	got := runNexmarkJoin(t, "q4", count)
+	if len(got) != len(win) {
+		t.Errorf("%d rows, want one per closed auction: %d", len(got), len(win))
+	}
+	last := map[int64]float64{}
+	rows := map[int64]int{}
+	for _, l := range got {
+		var r struct {
+			Category int64   `json:"category"`
+			Final    float64 `json:"final"`
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		last[r.Category] = r.Final
+		rows[r.Category]++
+	}
+	for c, a := range cats {
+		if want := float64(a.sum) / float64(a.n); last[c] != want || rows[c] != int(a.n) {
+			t.Errorf("category %d: %d rows ending at %v, want %d ending at %v", c, rows[c], last[c], a.n, want)
+		}
+	}
+	if len(last) != len(cats) {
+		t.Errorf("categories %v, want %d of them", last, len(cats))
+	}
+}
+
+// q9 gives every auction that had a bid in its lifetime with its winning
+// bid's auction, bidder, price, time and extra.
+func TestNexmarkQ9(t *testing.T) {
+	const count = 60000
+	auctions, win := winningBids(t, count)
+	if len(win) < 100 {
+		t.Fatalf("the model closes %d auctions: too few to tell", len(win))
+	}
+	var want []string
+	for id, b := range win {
+		a := auctions[id]
+		want = append(want, line(map[string]any{"id": a.ID, "item_name": a.ItemName, "description": a.Description,
+			"initial_bid": a.InitialBid, "reserve": a.Reserve, "date_time": a.DateTime, "expires": a.Expires,
+			"seller": a.Seller, "category": a.Category, "extra": a.Extra, "auction": b.Auction, "bidder": b.Bidder,
+			"price": b.Price, "bid_date_time": b.DateTime, "bid_extra": b.Extra}))
+	}
+	sameLines(t, "q9", runNexmarkJoin(t, "q9", count), want)
 }
