@@ -126,6 +126,9 @@ type KafkaSource struct {
 	Isolation string `yaml:"isolation,omitempty"`
 	// Bounded stops at the end offsets seen when the job starts.
 	Bounded bool `yaml:"bounded,omitempty"`
+	// TLS and SASL secure the connection to the brokers (kafkasec.go).
+	TLS  *KafkaTLS  `yaml:"tls,omitempty"`
+	SASL *KafkaSASL `yaml:"sasl,omitempty"`
 }
 
 // DatagenSource generates a deterministic stream from a seed.
@@ -227,6 +230,9 @@ type KafkaSink struct {
 	// or a restarted job commits it, and must not exceed the broker's
 	// transaction.max.timeout.ms; both are checked at submit time.
 	TransactionTimeout Duration `yaml:"transaction_timeout,omitempty"`
+	// TLS and SASL secure the connection to the brokers (kafkasec.go).
+	TLS  *KafkaTLS  `yaml:"tls,omitempty"`
+	SASL *KafkaSASL `yaml:"sasl,omitempty"`
 }
 
 // StdoutSink prints one record per line.

@@ -300,6 +300,7 @@ func (v *validator) source(p string, s *Source) {
 		v.check(oneOf(p+".kafka.format", k.Format, "json", "raw"))
 		v.check(oneOf(p+".kafka.start_from", k.StartFrom, "earliest", "latest"))
 		v.check(oneOf(p+".kafka.isolation", k.Isolation, "read_committed", "read_uncommitted"))
+		v.kafkaSecurity(p+".kafka", k.TLS, k.SASL)
 	case s.Datagen != nil:
 		g := s.Datagen
 		v.check(oneOf(p+".datagen.profile", g.Profile, "access-log", "sequence", ProfileNexmark))
@@ -373,6 +374,7 @@ func (v *validator) sink(p string, s *Sink) {
 		}
 		v.check(oneOf(p+".kafka.format", k.Format, "json", "raw"))
 		v.kafkaDelivery(p+".kafka", k)
+		v.kafkaSecurity(p+".kafka", k.TLS, k.SASL)
 	case s.Stdout != nil:
 		v.check(oneOf(p+".stdout.format", s.Stdout.Format, "json", "raw"))
 	case s.File != nil:
