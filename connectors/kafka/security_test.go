@@ -54,6 +54,8 @@ func newSecureBroker(t *testing.T, topics ...string) secureBroker {
 		kfake.TLS(&tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}),
 		kfake.EnableSASL(), kfake.EnableACLs(),
 		kfake.Superuser("SCRAM-SHA-256", "weir", "s3cret"),
+		kfake.Superuser("PLAIN", "plain", "pl4in"),
+		kfake.Superuser("SCRAM-SHA-512", "weir512", "s3cret512"),
 		kfake.User("SCRAM-SHA-256", "reader", "r3ader", kfake.ACL{
 			Resource: kmsg.ACLResourceTypeTopic, Name: "other", Pattern: kmsg.ACLResourcePatternTypeLiteral,
 			Operation: kmsg.ACLOperationDescribe, Allow: true,
@@ -137,6 +139,23 @@ func wantRefusal(t *testing.T, err error, parts ...string) {
 	for _, p := range parts {
 		if !strings.Contains(err.Error(), p) {
 			t.Errorf("error does not name %q: %v", p, err)
+		}
+	}
+}
+
+// TestSecureOtherMechanisms: PLAIN and SCRAM-SHA-512 logins over TLS read
+// a (bounded, empty) topic to its end.
+func TestSecureOtherMechanisms(t *testing.T) {
+	b := newSecureBroker(t, "in")
+	for _, l := range []*spec.KafkaSASL{
+		{Mechanism: "PLAIN", Username: "plain", Password: "pl4in"},
+		{Mechanism: "SCRAM-SHA-512", Username: "weir512", Password: "s3cret512"},
+	} {
+		err := runSource(t, kafkaNode("in", b.brokers, "in", func(k *spec.KafkaSource) {
+			k.Bounded, k.TLS, k.SASL = true, b.tls(), l
+		}))
+		if err != nil {
+			t.Errorf("%s: %v", l.Mechanism, err)
 		}
 	}
 }
