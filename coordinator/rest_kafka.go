@@ -12,7 +12,9 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/weir-stream/weir/checkpoint"
+	"github.com/weir-stream/weir/connectors/kafka"
 	"github.com/weir-stream/weir/coordinator/api"
+	"github.com/weir-stream/weir/dataflow/spec"
 )
 
 // Kafka source lag is computed here, in the coordinator: workers do not
@@ -34,6 +36,10 @@ type kafkaSourceRef struct {
 	brokers             []string
 	isolation           string
 	parallelism         int
+	// tls and sasl are the source's own settings: the lag endpoint logs
+	// in as the job does.
+	tls  *spec.KafkaTLS
+	sasl *spec.KafkaSASL
 }
 
 // lagInput is what a lag computation needs, copied under the lock.
@@ -59,7 +65,7 @@ func (c *Coordinator) lagInputLocked(j *jobEntry) lagInput {
 			iso = "read_committed"
 		}
 		in.sources = append(in.sources, kafkaSourceRef{vertex: v.ID, node: v.Nodes[0].Name, topic: k.Topic,
-			brokers: slices.Clone(k.Brokers), isolation: iso, parallelism: v.Parallelism})
+			brokers: slices.Clone(k.Brokers), isolation: iso, parallelism: v.Parallelism, tls: k.TLS, sasl: k.SASL})
 	}
 	if l := j.cp.Latest(); l != nil {
 		in.cpID, in.cpEnd = l.ID, l.End
@@ -187,6 +193,11 @@ func endOffsets(ctx context.Context, s kafkaSourceRef) (map[int32]int64, error) 
 	cfg.Metadata.Full = false
 	cfg.Metadata.Retry.Max = 0
 	cfg.Metadata.AllowAutoTopicCreation = false
+	sec, err := kafka.NewSecurity(s.tls, s.sasl)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", s.node, err)
+	}
+	sec.Apply(cfg)
 	// sarama takes no context: each network step is bounded by what is
 	// left of the budget instead, and the client is closed before
 	// returning, so nothing outlives the call.

@@ -32,7 +32,9 @@ func saramaConfig() *sarama.Config {
 // cancelled and then returns nil. progress, when not nil, is called from
 // another goroutine, one call at a time, with the number of events
 // acknowledged so far.
-func Produce(ctx context.Context, brokers []string, topic string, cfg Config, rate float64, progress func(n int64)) error {
+//
+// secure, when given, sets the client's TLS and SASL (kafka.Security.Apply).
+func Produce(ctx context.Context, brokers []string, topic string, cfg Config, rate float64, progress func(n int64), secure ...func(*sarama.Config)) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -50,6 +52,9 @@ func Produce(ctx context.Context, brokers []string, topic string, cfg Config, ra
 	sc.Producer.Partitioner = sarama.NewManualPartitioner
 	sc.Producer.Flush.Bytes = 256 << 10
 	sc.Producer.Flush.Frequency = 5 * time.Millisecond
+	for _, f := range secure {
+		f(sc)
+	}
 	client, err := sarama.NewClient(brokers, sc)
 	if err != nil {
 		return fmt.Errorf("accesslog: connect to %v: %w", brokers, err)
@@ -221,8 +226,12 @@ func (m Malformed) String() string {
 // "ip", "window_start" (or "start"), "window_end" (or "end") as epoch ms or
 // RFC 3339, "count" and "bytes" (or "sum_bytes"). Records that do not
 // decode are returned separately, each with its partition and offset.
-func ReadOutputs(ctx context.Context, brokers []string, topic string, idle time.Duration) ([]OutputRecord, []Malformed, error) {
+// secure, when given, sets the client's TLS and SASL (kafka.Security.Apply).
+func ReadOutputs(ctx context.Context, brokers []string, topic string, idle time.Duration, secure ...func(*sarama.Config)) ([]OutputRecord, []Malformed, error) {
 	sc := saramaConfig()
+	for _, f := range secure {
+		f(sc)
+	}
 	sc.Consumer.IsolationLevel = sarama.ReadCommitted
 	sc.Consumer.Return.Errors = true
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest

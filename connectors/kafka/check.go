@@ -118,10 +118,21 @@ func CheckJob(ctx context.Context, job *spec.Job) error {
 				"%s is too short: a transaction can stay open for up to %s = %s; raise transaction_timeout above %s, or lower checkpoint.timeout, checkpoint.interval or the restart delay",
 				tt, w, why, w)})
 		}
+		sec, err := newSecurity(k.TLS, k.SASL)
+		if err != nil {
+			// The coordinator runs this check, so it needs the
+			// credentials too (docs/security.md#kafka).
+			errs = append(errs, &spec.FieldError{Path: fmt.Sprintf("pipeline[%d].sink.kafka", i), Msg: fmt.Sprintf(
+				"cannot check the brokers' %s for exactly-once delivery on the coordinator: %v", brokerTxnMaxTimeout, err)})
+			continue
+		}
 		key := strings.Join(k.Brokers, ",")
+		if k.SASL != nil {
+			key += "|" + k.SASL.Mechanism + "|" + k.SASL.Username
+		}
 		lim, ok := brokerMax[key]
 		if !ok {
-			lim = describeTxnMaxTimeout(ctx, k.Brokers)
+			lim = describeTxnMaxTimeout(ctx, k.Brokers, sec)
 			brokerMax[key] = lim
 		}
 		switch {
@@ -146,12 +157,13 @@ type brokerLimit struct {
 // describeTxnMaxTimeout asks every broker of the cluster for its
 // transaction.max.timeout.ms (any of them may be a transaction
 // coordinator) and returns the smallest.
-func describeTxnMaxTimeout(ctx context.Context, brokers []string) brokerLimit {
+func describeTxnMaxTimeout(ctx context.Context, brokers []string, sec *Security) brokerLimit {
 	budget := 5 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		budget = min(budget, time.Until(dl))
 	}
 	c := baseConfig("check")
+	sec.Apply(c)
 	c.Metadata.Full = true
 	client, _, err := connect(ctx, brokers, "", c, budget)
 	if err != nil {

@@ -61,6 +61,14 @@ func connect(ctx context.Context, brokers []string, topic string, cfg *sarama.Co
 			return client, parts, nil
 		}
 		lastErr = err
+		if isAuthError(err) {
+			return nil, nil, authError(brokers, topic, cfg, err)
+		}
+		if !isUnknownTopic(err) {
+			if refused := saslRefusal(brokers, cfg); refused != nil {
+				return nil, nil, authError(brokers, topic, cfg, refused)
+			}
+		}
 		if isUnknownTopic(err) && time.Since(start) >= min(topicWait, budget) {
 			// The brokers answer; the topic is just not there.
 			return nil, nil, connectError(brokers, topic, lastErr, budget)

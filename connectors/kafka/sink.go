@@ -45,6 +45,7 @@ const closeFlushTimeout = 30 * time.Second
 type Sink struct {
 	node    string
 	cfg     spec.KafkaSink
+	sec     *Security
 	raw     bool
 	keyProg *expr.Program
 	onError dataflow.ErrorHandler
@@ -124,6 +125,11 @@ func NewSink(node *spec.Node, ctx *dataflow.Context) (*Sink, error) {
 	default:
 		problems = append(problems, fmt.Sprintf("delivery %q: want at-least-once or exactly-once", k.Delivery))
 	}
+	if sec, err := newSecurity(k.TLS, k.SASL); err != nil {
+		problems = append(problems, err.Error())
+	} else {
+		s.sec = sec
+	}
 	if k.Key != "" {
 		prog, err := expr.Compile(k.Key, nil, expr.Any)
 		if err != nil {
@@ -158,6 +164,7 @@ func (s *Sink) setContext(ctx *dataflow.Context) {
 
 func (s *Sink) saramaConfig() *sarama.Config {
 	c := baseConfig(s.node)
+	s.sec.Apply(c)
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Producer.Return.Successes = true
 	c.Producer.Return.Errors = true

@@ -364,6 +364,7 @@ func (s *Sink) openTxn() error {
 
 func (s *Sink) txnConfig() *sarama.Config {
 	c := baseConfig(s.node)
+	s.sec.Apply(c)
 	c.Producer.Timeout = 10 * time.Second
 	return c
 }

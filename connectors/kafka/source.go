@@ -60,6 +60,7 @@ const (
 type Source struct {
 	node        string
 	cfg         spec.KafkaSource // defaults applied
+	sec         *Security
 	subtask     int
 	parallelism int
 	onError     dataflow.ErrorHandler
@@ -143,6 +144,11 @@ func NewSource(node *spec.Node, ctx *dataflow.Context) (dataflow.Source, error) 
 	}
 	if k.Upsert {
 		s.dec.upsertKey = k.KeyField
+	}
+	if sec, err := newSecurity(k.TLS, k.SASL); err != nil {
+		problems = append(problems, err.Error())
+	} else {
+		s.sec = sec
 	}
 	if sch, err := dataflow.NewSchema(node.Source.Schema); err != nil {
 		problems = append(problems, err.Error())
@@ -385,6 +391,7 @@ func (s *Source) Close() error { return nil }
 
 func (s *Source) saramaConfig() *sarama.Config {
 	c := baseConfig(s.node)
+	s.sec.Apply(c)
 	c.Metadata.AllowAutoTopicCreation = false // a reader must not create the topic
 	c.Consumer.Return.Errors = true
 	c.Consumer.MaxWaitTime = fetchMaxWait

@@ -165,6 +165,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			v.Set(reflect.ValueOf(KeyBy{Expr: n.Value}))
 			return
 		}
+	case kafkaTLSPtrType:
+		if d.decodeKafkaTLS(n, v, path) {
+			return
+		}
 	}
 	switch t.Kind() {
 	case reflect.Pointer:

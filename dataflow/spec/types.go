@@ -136,6 +136,9 @@ type KafkaSource struct {
 	// KeyField is the field that receives the message key as a string
 	// (upsert only; default "key").
 	KeyField string `yaml:"key_field,omitempty"`
+	// TLS and SASL secure the connection to the brokers (kafkasec.go).
+	TLS  *KafkaTLS  `yaml:"tls,omitempty"`
+	SASL *KafkaSASL `yaml:"sasl,omitempty"`
 }
 
 // DatagenSource generates a deterministic stream from a seed.
@@ -246,6 +249,9 @@ type KafkaSink struct {
 	// or a restarted job commits it, and must not exceed the broker's
 	// transaction.max.timeout.ms; both are checked at submit time.
 	TransactionTimeout Duration `yaml:"transaction_timeout,omitempty"`
+	// TLS and SASL secure the connection to the brokers (kafkasec.go).
+	TLS  *KafkaTLS  `yaml:"tls,omitempty"`
+	SASL *KafkaSASL `yaml:"sasl,omitempty"`
 }
 
 // StdoutSink prints one record per line.

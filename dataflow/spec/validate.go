@@ -307,6 +307,7 @@ func (v *validator) source(p string, s *Source) {
 		} else if k.Upsert && !isIdent(k.KeyField) {
 			v.errorf(p+".kafka.key_field", "want a field name, got %q", k.KeyField)
 		}
+		v.kafkaSecurity(p+".kafka", k.TLS, k.SASL)
 	case s.Datagen != nil:
 		g := s.Datagen
 		v.check(oneOf(p+".datagen.profile", g.Profile, "access-log", "sequence", ProfileNexmark))
@@ -380,6 +381,7 @@ func (v *validator) sink(p string, s *Sink) {
 		}
 		v.check(oneOf(p+".kafka.format", k.Format, "json", "raw"))
 		v.kafkaDelivery(p+".kafka", k)
+		v.kafkaSecurity(p+".kafka", k.TLS, k.SASL)
 	case s.Stdout != nil:
 		v.check(oneOf(p+".stdout.format", s.Stdout.Format, "json", "raw"))
 	case s.File != nil:

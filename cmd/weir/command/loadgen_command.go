@@ -20,6 +20,7 @@ func newLoadgenCommand(g *globals) *cobra.Command {
 		topic   string
 		cfg     accesslog.Config
 		rate    float64
+		kflags  kafkaClientFlags
 	)
 	al := &cobra.Command{
 		Use:   "access-log",
@@ -36,9 +37,13 @@ func newLoadgenCommand(g *globals) *cobra.Command {
 			if cfg.Events == 0 && rate == 0 {
 				return usagef("--events 0 (run until stopped) needs a --rate")
 			}
+			secure, err := kflags.security()
+			if err != nil {
+				return err
+			}
 			start := time.Now()
 			var last int64
-			err := accesslog.Produce(cmd.Context(), splitList(brokers), topic, cfg, rate, func(n int64) { last = n })
+			err = accesslog.Produce(cmd.Context(), splitList(brokers), topic, cfg, rate, func(n int64) { last = n }, secure)
 			if err != nil && cmd.Context().Err() == nil {
 				return fmt.Errorf("loadgen to %s on %s: %w", topic, brokers, err)
 			}
@@ -54,6 +59,7 @@ func newLoadgenCommand(g *globals) *cobra.Command {
 	al.Flags().Int64Var(&cfg.Seed, "seed", 1, "seed of the generator")
 	al.Flags().Float64Var(&rate, "rate", 0, "events per second (0: as fast as possible)")
 	al.Flags().Int32Var(&cfg.Partitions, "partitions", 4, "partitions of the topic (events go to hash(ip) % partitions)")
+	kflags.register(al.Flags())
 	c.AddCommand(al)
 	return c
 }

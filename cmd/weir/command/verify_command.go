@@ -26,6 +26,7 @@ func newVerifyCommand(g *globals) *cobra.Command {
 		ooo             time.Duration
 		idle            time.Duration
 		allowDuplicates bool
+		kflags          kafkaClientFlags
 	)
 	iv := &cobra.Command{
 		Use:   "ip-visits",
@@ -46,8 +47,12 @@ func newVerifyCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			secure, err := kflags.security()
+			if err != nil {
+				return err
+			}
 			model := accesslog.Expected(cfg, window, ooo)
-			outs, bad, err := accesslog.ReadOutputs(cmd.Context(), splitList(brokers), topic, idle)
+			outs, bad, err := accesslog.ReadOutputs(cmd.Context(), splitList(brokers), topic, idle, secure)
 			if err != nil {
 				return fmt.Errorf("read %s on %s: %w", topic, brokers, err)
 			}
@@ -90,6 +95,7 @@ func newVerifyCommand(g *globals) *cobra.Command {
 	iv.Flags().DurationVar(&ooo, "out-of-orderness", 5*time.Second, "max_out_of_orderness of the job")
 	iv.Flags().DurationVar(&idle, "idle", 2*time.Second, "stop reading after the topic has been quiet this long")
 	iv.Flags().BoolVar(&allowDuplicates, "allow-duplicates", false, "count repeated copies of correct windows (at-least-once output) without failing")
+	kflags.register(iv.Flags())
 	addOutputFlag(iv, g)
 	c.AddCommand(iv)
 	return c
