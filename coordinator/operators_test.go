@@ -57,7 +57,7 @@ func TestPlacementByOperators(t *testing.T) {
 		t.Fatalf("a refused job was created: %+v", jobs)
 	}
 
-	w2 := startFakeWorkerWith(t, c.GRPCAddr(), "w2", 2, op("v1.0.0"))
+	w2 := startFakeWorkerWith(t, c.GRPCAddr(), "w2", 1, op("v1.0.0")) // one slot: a job of p=1
 	w3 := startFakeWorkerWith(t, c.GRPCAddr(), "w3", 4, op("v2.0.0"))
 	eventually(t, 10*time.Second, func() bool { ws, err := cl.Workers(ctx); return err == nil && len(ws) == 3 }, "three workers")
 	ws, _ := cl.Workers(ctx)

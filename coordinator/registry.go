@@ -102,13 +102,25 @@ type workerEntry struct {
 	goVersion string
 }
 
-// slotsUsedLocked counts the tasks that occupy a slot on each worker: placed
-// and not yet ended, over all jobs.
+// slotsUsedLocked counts the slots occupied on each worker, over all jobs:
+// with slot sharing (scheduler.Place) a slot holds one slot group, the
+// subtasks of one job with the same subtask index, so a worker's used slots
+// are the groups with a placed task not yet ended there.
 func (c *Coordinator) slotsUsedLocked() map[string]int {
+	type group struct {
+		job, worker string
+		subtask     int
+	}
+	groups := map[group]bool{}
 	used := map[string]int{}
-	for _, j := range c.jobs {
+	for id, j := range c.jobs {
 		for _, t := range j.m.Tasks {
-			if t.Worker != "" && !t.State.Ended() {
+			if t.Worker == "" || t.State.Ended() {
+				continue
+			}
+			g := group{id, t.Worker, t.Key.Subtask}
+			if !groups[g] {
+				groups[g] = true
 				used[t.Worker]++
 			}
 		}

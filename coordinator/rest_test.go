@@ -133,7 +133,7 @@ func TestREST(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if j.State != "SCHEDULING" || j.Name != "demo" || !strings.Contains(j.Message, "needs 3 slots, 0 free") {
+		if j.State != "SCHEDULING" || j.Name != "demo" || !strings.Contains(j.Message, "needs 2 slots, 0 free") {
 			t.Fatalf("%+v", j)
 		}
 		if len(j.Vertices) != 2 || j.Vertices[0].Parallelism != 2 || len(j.Vertices[0].Subtasks) != 2 || j.Vertices[0].Subtasks[0].State != "PENDING" {

@@ -15,6 +15,8 @@ import (
 	"github.com/weir-stream/weir/coordinator"
 	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/dataflow"
+	"github.com/weir-stream/weir/dataflow/graph"
+	"github.com/weir-stream/weir/dataflow/spec"
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
 	"github.com/weir-stream/weir/worker"
 	"github.com/weir-stream/weir/worker/task"
@@ -161,4 +163,50 @@ func TestDuplicateWorkerIDRefused(t *testing.T) {
 
 	first.Stop()
 	eventually(t, 10*time.Second, second.Connected, "the second worker to register once the first is gone")
+}
+
+// With slot sharing a slot holds one subtask of each vertex of a job (the
+// job's slot group i), so a 2-slot worker runs subtasks 0 and 1 of two
+// vertices and refuses a third subtask index. Before, its check counted
+// subtasks and refused the third of the four.
+func TestSlotHoldsOneSubtaskOfEachVertex(t *testing.T) {
+	coord, addr := startFakeCoordinator(t)
+	w := newWorker(t, addr, func(cfg *worker.Config) {
+		cfg.BuildGraph = func(j *spec.Job) (*graph.Graph, error) {
+			j.Pipeline = []spec.Node{{Name: "a"}, {Name: "b"}}
+			return &graph.Graph{Job: j, Vertices: []*graph.Vertex{
+				{ID: "a", Nodes: []*spec.Node{&j.Pipeline[0]}, Parallelism: 3},
+				{ID: "b", Nodes: []*spec.Node{&j.Pipeline[1]}, Parallelism: 3},
+			}}, nil
+		}
+	})
+	eventually(t, 10*time.Second, w.Connected, "register")
+	var places []*controlpb.Placement
+	for _, v := range []string{"a", "b"} {
+		for i := int32(0); i < 3; i++ {
+			places = append(places, &controlpb.Placement{VertexId: v, Subtask: i, WorkerId: "w1", DataAddr: w.DataAddr()})
+		}
+	}
+	deploy := func(job, v string, sub int32) *controlpb.TaskStatus {
+		return deployAndWait(t, coord, &controlpb.DeployTask{
+			Task:    &controlpb.TaskID{JobId: job, Attempt: 1, VertexId: v, Subtask: sub},
+			JobSpec: []byte("name: s\n"), Placements: places})
+	}
+	for _, d := range []struct {
+		v   string
+		sub int32
+	}{{"a", 0}, {"b", 0}, {"a", 1}, {"b", 1}} {
+		if st := deploy("j", d.v, d.sub); st.GetState() != controlpb.TaskState_TASK_STATE_RUNNING {
+			t.Fatalf("%s[%d]: %s %q, want RUNNING", d.v, d.sub, st.GetState(), st.GetError())
+		}
+	}
+	for _, d := range []struct {
+		job string
+		sub int32
+	}{{"j", 2}, {"other", 0}} {
+		st := deploy(d.job, "a", d.sub)
+		if st.GetState() != controlpb.TaskState_TASK_STATE_FAILED || !strings.Contains(st.GetError(), "no free slot") {
+			t.Fatalf("%s a[%d]: %s %q, want FAILED for want of a slot", d.job, d.sub, st.GetState(), st.GetError())
+		}
+	}
 }

@@ -125,8 +125,8 @@ func (w *Worker) deploy(d *controlpb.DeployTask) {
 		w.log.Error("deploy failed", "task", fmt.Sprintf("%s/%d/%s[%d]", k.job, k.attempt, k.vertex, k.subtask), "err", err)
 		w.wake()
 	}
-	if n := w.activeLocked(); n > w.cfg.Slots {
-		fail(fmt.Errorf("worker %s has no free slot (%d slots, %d tasks)", w.cfg.ID, w.cfg.Slots, n-1))
+	if n := w.slotsUsedLocked(); n > w.cfg.Slots {
+		fail(fmt.Errorf("worker %s has no free slot (%d slots, all held by other jobs' subtasks or other subtask indexes)", w.cfg.ID, w.cfg.Slots))
 		return
 	}
 	if depErr != nil {
@@ -139,14 +139,23 @@ func (w *Worker) deploy(d *controlpb.DeployTask) {
 	go w.runTask(ctx, t, dep)
 }
 
-func (w *Worker) activeLocked() int {
-	n := 0
-	for _, t := range w.tasks {
+// slotsUsedLocked counts the slots the running subtasks hold. With slot
+// sharing (coordinator/scheduler) one slot holds a slot group: the subtasks
+// of one job with the same subtask index, one of each vertex. Attempts do
+// not matter: a subtask of the last attempt still stopping shares its
+// group's slot with its successor, as the coordinator counts it.
+func (w *Worker) slotsUsedLocked() int {
+	type group struct {
+		job     string
+		subtask int32
+	}
+	groups := map[group]bool{}
+	for k, t := range w.tasks {
 		if !t.ended() {
-			n++
+			groups[group{k.job, k.subtask}] = true
 		}
 	}
-	return n
+	return len(groups)
 }
 
 func (w *Worker) deployment(d *controlpb.DeployTask) (dep task.Deployment, err error) {

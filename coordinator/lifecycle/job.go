@@ -207,8 +207,15 @@ func (j *Job) resetTasks() {
 	}
 }
 
-// Slots is the number of slots the job needs (one per subtask).
-func (j *Job) Slots() int { return len(j.Tasks) }
+// Slots is the number of slots the job needs with slot sharing
+// (scheduler.Place): one per subtask of its widest vertex.
+func (j *Job) Slots() int {
+	n := 0
+	for _, v := range j.Vertices {
+		n = max(n, v.Parallelism)
+	}
+	return n
+}
 
 // Task returns the task with the given key, or nil.
 func (j *Job) Task(k TaskKey) *Task {

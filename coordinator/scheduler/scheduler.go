@@ -149,14 +149,17 @@ func hasAll(w Worker, ids []string) bool {
 	return true
 }
 
-// Place assigns every subtask of every vertex to a slot, one slot per
-// subtask (no slot sharing), on workers that carry the operators need
-// names at one version each (package doc). It spreads subtasks across
-// those workers: round robin over them ordered by free slots (most first,
-// then by ID), skipping workers that are full. Assignments come in request
-// order, then subtask order. Place returns *MissingOperatorError when no
-// worker carries every operator, *InsufficientSlotsError when the free
-// slots do not suffice; it never places part of a job.
+// Place assigns every subtask of every vertex to a slot with slot sharing,
+// as in Flink: a slot holds one subtask of each vertex of the job, so a job
+// needs as many slots as its widest vertex (Slots), not one per subtask.
+// Subtask i of every vertex goes into the job's slot group i, and a group
+// lives on one worker, which co-locates forward chains. Groups go to
+// workers that carry the operators need names at one version each
+// (package doc), spread round robin over them ordered by free slots (most
+// first, then by ID), skipping workers that are full. Assignments come in
+// request order, then subtask order. Place returns *MissingOperatorError
+// when no worker carries every operator, *InsufficientSlotsError when the
+// free slots do not suffice; it never places part of a job.
 func Place(reqs []Request, need Need, workers []Worker) ([]Assignment, error) {
 	if len(need.Operators) == 0 {
 		return place(reqs, workers)
@@ -231,13 +234,17 @@ func Place(reqs []Request, need Need, workers []Worker) ([]Assignment, error) {
 		Operators: fmt.Sprintf("the workers with %s (%s)", best.desc, strings.Join(ids, ", "))}
 }
 
-func needed(reqs []Request) int {
+// Slots is the number of slots a job with reqs needs under slot sharing:
+// the parallelism of its widest vertex.
+func Slots(reqs []Request) int {
 	n := 0
 	for _, r := range reqs {
-		n += max(r.Parallelism, 0)
+		n = max(n, r.Parallelism)
 	}
 	return n
 }
+
+func needed(reqs []Request) int { return Slots(reqs) }
 
 func place(reqs []Request, workers []Worker) ([]Assignment, error) {
 	needed, free := needed(reqs), 0
@@ -257,17 +264,25 @@ func place(reqs []Request, workers []Worker) ([]Assignment, error) {
 		}
 		return ws[a].ID < ws[b].ID
 	})
-	out := make([]Assignment, 0, needed)
+	group := make([]string, needed) // slot group -> worker
 	next := 0
+	for g := range group {
+		for ws[next%len(ws)].Free == 0 {
+			next++
+		}
+		w := &ws[next%len(ws)]
+		w.Free--
+		next++
+		group[g] = w.ID
+	}
+	n := 0
+	for _, r := range reqs {
+		n += max(r.Parallelism, 0)
+	}
+	out := make([]Assignment, 0, n)
 	for _, r := range reqs {
 		for i := 0; i < r.Parallelism; i++ {
-			for ws[next%len(ws)].Free == 0 {
-				next++
-			}
-			w := &ws[next%len(ws)]
-			w.Free--
-			next++
-			out = append(out, Assignment{Vertex: r.Vertex, Subtask: i, Worker: w.ID})
+			out = append(out, Assignment{Vertex: r.Vertex, Subtask: i, Worker: group[i]})
 		}
 	}
 	return out, nil

@@ -11,15 +11,15 @@ func TestPlace(t *testing.T) {
 		name    string
 		reqs    []Request
 		workers []Worker
-		want    map[string]int // slots used per worker
+		want    map[string]int // slot groups (slots used) per worker
 		order   []string       // worker of each assignment, when checked
 		err     *InsufficientSlotsError
 	}{
 		{
-			name:    "spreads over equal workers",
+			name:    "spreads groups over equal workers; subtask i of each vertex shares group i",
 			reqs:    []Request{{"src", 2}, {"sink", 2}},
 			workers: []Worker{{ID: "b", Free: 4}, {ID: "a", Free: 4}},
-			want:    map[string]int{"a": 2, "b": 2},
+			want:    map[string]int{"a": 1, "b": 1},
 			order:   []string{"a", "b", "a", "b"},
 		},
 		{
@@ -43,16 +43,29 @@ func TestPlace(t *testing.T) {
 			want:    map[string]int{"b": 2},
 		},
 		{
-			name:    "exactly enough",
+			name:    "three vertices share one slot",
 			reqs:    []Request{{"src", 1}, {"map", 1}, {"sink", 1}},
-			workers: []Worker{{ID: "a", Free: 1}, {ID: "b", Free: 1}, {ID: "c", Free: 1}},
-			want:    map[string]int{"a": 1, "b": 1, "c": 1},
+			workers: []Worker{{ID: "a", Free: 1}},
+			want:    map[string]int{"a": 1},
+		},
+		{
+			name:    "three vertices at p=8 on 8 slots",
+			reqs:    []Request{{"src", 8}, {"map", 8}, {"sink", 8}},
+			workers: []Worker{{ID: "a", Free: 4}, {ID: "b", Free: 4}},
+			want:    map[string]int{"a": 4, "b": 4},
+		},
+		{
+			name:    "uneven parallelism needs the widest vertex",
+			reqs:    []Request{{"src", 2}, {"map", 5}, {"sink", 1}},
+			workers: []Worker{{ID: "a", Free: 3}, {ID: "b", Free: 2}},
+			want:    map[string]int{"a": 3, "b": 2},
+			order:   []string{"a", "b", "a", "b", "a", "b", "a", "a"},
 		},
 		{
 			name:    "not enough slots",
-			reqs:    []Request{{"src", 3}, {"sink", 3}},
+			reqs:    []Request{{"src", 3}, {"sink", 5}},
 			workers: []Worker{{ID: "a", Free: 2}, {ID: "b", Free: 2}},
-			err:     &InsufficientSlotsError{Needed: 6, Free: 4},
+			err:     &InsufficientSlotsError{Needed: 5, Free: 4},
 		},
 		{
 			name: "no workers",
@@ -86,10 +99,16 @@ func TestPlace(t *testing.T) {
 				t.Fatal(err)
 			}
 			used := map[string]int{}
+			groups := map[int]string{}
 			seen := map[Assignment]bool{}
 			var order []string
 			for _, a := range got {
-				used[a.Worker]++
+				if w, ok := groups[a.Subtask]; !ok {
+					groups[a.Subtask] = a.Worker
+					used[a.Worker]++
+				} else if w != a.Worker {
+					t.Fatalf("slot group %d split over %s and %s", a.Subtask, w, a.Worker)
+				}
 				order = append(order, a.Worker)
 				if seen[Assignment{a.Vertex, a.Subtask, ""}] {
 					t.Fatalf("subtask placed twice: %v", a)

@@ -321,6 +321,11 @@ pipeline:
 	if s := text(t, ctx, `#workers tbody tr[data-worker="w1"]`); !strings.Contains(s, "ALIVE") || !strings.Contains(s, "/ 4") || !strings.Contains(s, "ago") {
 		t.Fatalf("worker row %q", s)
 	}
+	// Slot sharing: the job at parallelism 2 holds 2 of the 12 slots,
+	// one per subtask index, not one per subtask.
+	waitFor(t, 10*time.Second, "2 of 12 slots used", func() bool {
+		return strings.Contains(text(t, ctx, `#overview-cards`), "2 / 12")
+	})
 	if s := text(t, ctx, `#workers tbody tr[data-worker="w1"] td.build`); !strings.Contains(s, "(devel)") ||
 		!strings.Contains(s, "uitest.op example.com/uiops v1.2.3") {
 		t.Fatalf("worker build %q, want its weir version and uitest.op example.com/uiops v1.2.3", s)
