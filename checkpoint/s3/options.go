@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/minio/minio-go/v7/pkg/s3utils"
@@ -118,6 +119,14 @@ func (o *Options) Validate() error {
 		u, err := url.Parse(o.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
 			return fmt.Errorf("endpoint %q (%s): want http(s)://host[:port]", o.Endpoint, EnvEndpoint)
+		}
+		if h := u.Hostname(); !s3utils.IsValidIP(h) && !s3utils.IsValidDomain(h) {
+			return fmt.Errorf("endpoint %q (%s): %q is not a host name or IP address", o.Endpoint, EnvEndpoint, h)
+		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				return fmt.Errorf("endpoint %q (%s): bad port", o.Endpoint, EnvEndpoint)
+			}
 		}
 	}
 	if o.Region == "" {
