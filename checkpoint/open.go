@@ -18,7 +18,8 @@ var (
 
 // Register makes OpenStorage open URIs with scheme (lower case, without
 // "://") through open. Implementations register themselves from an init
-// function or their package's setup (hdfs://). Registering a scheme twice
+// function or their package's setup (hdfs:// in checkpoint/hdfs, s3:// in
+// checkpoint/s3; bin/weir imports both). Registering a scheme twice
 // replaces the earlier opener.
 func Register(scheme string, open Opener) {
 	openersMu.Lock()
@@ -27,7 +28,8 @@ func Register(scheme string, open Opener) {
 }
 
 // OpenStorage opens the storage rooted at uri, for example
-// file:///var/lib/weir/checkpoints or hdfs://namenode:8020/weir. A string
+// file:///var/lib/weir/checkpoints, hdfs://namenode:8020/weir or
+// s3://bucket/weir (when the package of the scheme is linked in). A string
 // without "://" is a local path and opens as file://.
 func OpenStorage(uri string) (Storage, error) {
 	if !strings.Contains(uri, "://") {

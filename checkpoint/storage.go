@@ -8,7 +8,8 @@ import (
 )
 
 // Storage is where checkpoints live: a file system rooted at a URI
-// (file:///var/lib/weir/checkpoints, hdfs://namenode:8020/weir). Paths are
+// (file:///var/lib/weir/checkpoints, hdfs://namenode:8020/weir,
+// s3://bucket/weir). Paths are
 // slash-separated and relative to the root. Every implementation passes the
 // conformance suite in checkpoint/storagetest and is safe for concurrent use
 // (one Storage serves every upload of a worker); a single reader or writer

@@ -25,7 +25,7 @@ type Checkpoint struct {
 	TolerableFailures int `yaml:"tolerable_failures,omitempty"`
 	// Retained is how many completed checkpoints are kept (default 3).
 	Retained int `yaml:"retained,omitempty"`
-	// Storage is the checkpoint root URI (file:///..., hdfs://...); default
+	// Storage is the checkpoint root URI (file:///..., hdfs://..., s3://...); default
 	// the coordinator's --checkpoint-storage.
 	Storage string `yaml:"storage,omitempty"`
 }
@@ -166,8 +166,8 @@ func (v *validator) checkpoint(p string, c *Checkpoint) {
 	if c.Retained < 1 || c.Retained > MaxRetained {
 		v.errorf(p+".retained", "must be between 1 and %d, got %d", MaxRetained, c.Retained)
 	}
-	if s := c.Storage; s != "" && !strings.HasPrefix(s, "file://") && !strings.HasPrefix(s, "hdfs://") {
-		v.errorf(p+".storage", "want a file:// or hdfs:// URI, got %q", s)
+	if s := c.Storage; s != "" && !strings.HasPrefix(s, "file://") && !strings.HasPrefix(s, "hdfs://") && !strings.HasPrefix(s, "s3://") {
+		v.errorf(p+".storage", "want a file://, hdfs:// or s3:// URI, got %q", s)
 	}
 }
 

@@ -64,7 +64,7 @@ func TestCheckpointValidation(t *testing.T) {
 		{"checkpoint: {tolerable_failures: -1}", "checkpoint.tolerable_failures", "negative"},
 		{"checkpoint: {retained: -2}", "checkpoint.retained", "between 1 and 100"},
 		{"checkpoint: {retained: 1000}", "checkpoint.retained", "between 1 and 100"},
-		{"checkpoint: {storage: s3://x}", "checkpoint.storage", "file:// or hdfs://"},
+		{"checkpoint: {storage: gs://x}", "checkpoint.storage", "file://, hdfs:// or s3://"},
 		{"checkpoint: {intervall: 1s}", "checkpoint.intervall", "unknown field"},
 		{"checkpoint: {interval: soon}", "checkpoint.interval", "duration"},
 		{"restart: {strategy: sometimes}", "restart.strategy", "exponential, fixed, failure_rate or none"},

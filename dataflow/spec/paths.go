@@ -14,7 +14,8 @@ import (
 // Roots are the places a job may write to on the machines of a cluster:
 // file sinks and file:// checkpoint storage only under a local directory
 // root, hdfs:// storage only under an HDFS root (the same NameNode
-// host:port and a path prefix). The operator configures them
+// host:port and a path prefix), s3:// storage only under an S3 root (the
+// same bucket and a key prefix). The operator configures them
 // (--allowed-paths on the coordinator and every worker); without them any
 // REST caller could make every worker append to any file it can open (one
 // anonymous POST appended a line to /root/.ssh/authorized_keys).
@@ -27,6 +28,7 @@ type Roots struct {
 	given []string
 	dirs  []string // absolute, cleaned, symlinks resolved
 	hdfs  []hdfsRoot
+	s3    []hdfsRoot // host is the bucket
 }
 
 type hdfsRoot struct {
@@ -39,7 +41,7 @@ var ErrOutsideRoots = errors.New("outside the allowed paths")
 
 // ParseRoots parses a list of roots: local directories (absolute, or
 // relative to the working directory; file:///dir works too) and
-// hdfs://host:port/prefix. Empty entries are ignored; an empty list allows
+// hdfs://host:port/prefix and s3://bucket/prefix. Empty entries are ignored; an empty list allows
 // nothing.
 func ParseRoots(entries []string) (*Roots, error) {
 	r := &Roots{}
@@ -55,7 +57,8 @@ func ParseRoots(entries []string) (*Roots, error) {
 // operator configured (the coordinator's --checkpoint-storage), which jobs
 // may therefore use.
 func (r *Roots) WithStorage(uri string) (*Roots, error) {
-	out := &Roots{given: append([]string(nil), r.given...), dirs: append([]string(nil), r.dirs...), hdfs: append([]hdfsRoot(nil), r.hdfs...)}
+	out := &Roots{given: append([]string(nil), r.given...), dirs: append([]string(nil), r.dirs...), hdfs: append([]hdfsRoot(nil), r.hdfs...),
+		s3: append([]hdfsRoot(nil), r.s3...)}
 	if err := out.add(uri); err != nil {
 		return nil, err
 	}
@@ -87,8 +90,16 @@ func (r *Roots) add(e string) error {
 		// and client options of the coordinator's storage).
 		r.given = append(r.given, (&url.URL{Scheme: "hdfs", Host: u.Host, Path: u.Path}).String())
 		return nil
+	case strings.EqualFold(scheme, "s3"):
+		u, err := url.Parse(e)
+		if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Port() != "" {
+			return fmt.Errorf("allowed path %q: want s3://bucket/prefix", e)
+		}
+		r.s3 = append(r.s3, hdfsRoot{host: u.Host, prefix: path.Clean("/" + u.Path)})
+		r.given = append(r.given, (&url.URL{Scheme: "s3", Host: u.Host, Path: u.Path}).String())
+		return nil
 	default:
-		return fmt.Errorf("allowed path %q: want a local directory, file:///dir or hdfs://host:port/prefix", e)
+		return fmt.Errorf("allowed path %q: want a local directory, file:///dir, hdfs://host:port/prefix or s3://bucket/prefix", e)
 	}
 }
 
@@ -146,7 +157,8 @@ func (r *Roots) CheckFile(p string) error {
 
 // CheckStorage reports checkpoint storage (a URI, or a local path) that is
 // not under a root: file:// and local paths under a directory root, hdfs://
-// under an HDFS root; any other scheme is refused. A file:// URI with a
+// under an HDFS root, s3:// in an S3 root's bucket under its prefix (bucket
+// names are case-sensitive); any other scheme is refused. A file:// URI with a
 // remote host passes: no storage opens it, and opening says why. A nil
 // Roots allows everything.
 func (r *Roots) CheckStorage(uri string) error {
@@ -171,6 +183,18 @@ func (r *Roots) CheckStorage(uri string) error {
 		host, p := strings.ToLower(u.Host), path.Clean("/"+u.Path)
 		for _, h := range r.hdfs {
 			if h.host == host && within(h.prefix, p, "/") {
+				return nil
+			}
+		}
+		return r.refuse(fmt.Sprintf("checkpoint storage %q", u.Redacted()))
+	case strings.EqualFold(scheme, "s3"):
+		u, err := url.Parse(uri)
+		if err != nil {
+			return r.refuse(fmt.Sprintf("checkpoint storage %q", uri))
+		}
+		p := path.Clean("/" + u.Path)
+		for _, b := range r.s3 {
+			if b.host == u.Host && within(b.prefix, p, "/") {
 				return nil
 			}
 		}

@@ -2,7 +2,9 @@ package spec
 
 import (
 	"errors"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -98,7 +100,7 @@ func mustSymlink(t *testing.T, target, link string) {
 
 func TestRootsCheckStorage(t *testing.T) {
 	root := t.TempDir()
-	r := mustRoots(t, root, "hdfs://NameNode:8020/weir", "hdfs://nn2:9000/")
+	r := mustRoots(t, root, "hdfs://NameNode:8020/weir", "hdfs://nn2:9000/", "s3://ckpt/weir", "s3://whole/")
 	for _, tc := range []struct {
 		uri string
 		ok  bool
@@ -117,6 +119,18 @@ func TestRootsCheckStorage(t *testing.T) {
 		{"hdfs://evil:8020/weir/x", false},
 		{"hdfs://nn2:9000/anything", true},
 		{"s3://bucket/x", false},
+		{"s3://ckpt/weir", true},
+		{"s3://ckpt/weir/", true},
+		{"s3://ckpt/weir/jobs/a", true},
+		{"s3://ckpt/weirdo", false},
+		{"s3://ckpt/weir/../etc", false},
+		{"s3://ckpt/other", false},
+		{"s3://ckpt", false},
+		{"s3://CKPT/weir/x", false}, // bucket names are case-sensitive
+		{"s3://other/weir/x", false},
+		{"s3://whole", true},
+		{"s3://whole/any/thing", true},
+		{"s3://%zz/x", false},
 		{"file://remotehost/x", true}, // not openable; opening says why
 	} {
 		err := r.CheckStorage(tc.uri)
@@ -136,13 +150,13 @@ func TestRootsCheckStorage(t *testing.T) {
 }
 
 func TestParseRoots(t *testing.T) {
-	for _, bad := range []string{"file://host/x", "hdfs:///nohost", "s3://b/x", "file://relative"} {
+	for _, bad := range []string{"file://host/x", "hdfs:///nohost", "gs://b/x", "file://relative", "s3:///x", "s3://k:s@b/x", "s3://b/x?endpoint=e", "s3://b:9000/x"} {
 		if _, err := ParseRoots([]string{bad}); err == nil {
 			t.Errorf("ParseRoots(%q) accepted it", bad)
 		}
 	}
-	r := mustRoots(t, "", " ", "./.weir", "file://./x", "hdfs://u:pw@nn:8020/weir?user=weir")
-	if r.String() != "./.weir, file://./x, hdfs://nn:8020/weir" {
+	r := mustRoots(t, "", " ", "./.weir", "file://./x", "hdfs://u:pw@nn:8020/weir?user=weir", "s3://bucket/weir/")
+	if r.String() != "./.weir, file://./x, hdfs://nn:8020/weir, s3://bucket/weir/" {
 		t.Fatalf("String() = %q", r.String())
 	}
 }
@@ -171,11 +185,11 @@ func TestCheckPaths(t *testing.T) {
 // FuzzRoots: no input panics, and whatever is allowed resolves under a root.
 func FuzzRoots(f *testing.F) {
 	for _, s := range []string{"/etc/passwd", "out", "../x", "a/../../b", "hdfs://nn:8020/weir/x", "file:///x/../y",
-		"file://./x", "hdfs://%zz", "file://[::1]/x", "\x00", "hdfs://nn:8020/weir/../../etc"} {
+		"file://./x", "hdfs://%zz", "file://[::1]/x", "\x00", "hdfs://nn:8020/weir/../../etc", "s3://b/weir/x", "s3://b/weir/../x", "s3://b/weirx"} {
 		f.Add(s)
 	}
 	root := f.TempDir()
-	r, err := ParseRoots([]string{root, "hdfs://nn:8020/weir"})
+	r, err := ParseRoots([]string{root, "hdfs://nn:8020/weir", "s3://b/weir"})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -186,7 +200,12 @@ func FuzzRoots(f *testing.F) {
 				t.Fatalf("%q allowed but resolves to %q (%v)", s, real, err)
 			}
 		}
-		_ = r.CheckStorage(s)
+		if r.CheckStorage(s) == nil && strings.HasPrefix(strings.ToLower(s), "s3://") {
+			u, err := url.Parse(s)
+			if err != nil || u.Host != "b" || !within("/weir", path.Clean("/"+u.Path), "/") {
+				t.Fatalf("%q allowed outside s3://b/weir", s)
+			}
+		}
 		_, _ = ParseRoots([]string{s})
 	})
 }
