@@ -62,7 +62,7 @@ func (e *env) benchNexmark() error {
 	}
 	gen := median(base)
 	fmt.Printf("BENCH nexmark_generator_events_per_cpu_s %.0f events/cpu_s\n", gen)
-	for _, q := range []string{"q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q9", "q12"} {
+	for _, q := range []string{"q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q9", "q11", "q12"} {
 		data, err := os.ReadFile(filepath.Join("examples", "nexmark", q+".yaml"))
 		if err != nil {
 			return fmt.Errorf("nexmark %s (run from the repository root): %w", q, err)

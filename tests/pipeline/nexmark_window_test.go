@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -243,5 +244,58 @@ func TestNexmarkQ12(t *testing.T) {
 	}
 	if len(want) < 100 {
 		t.Fatalf("%d bidders: too few to tell", len(want))
+	}
+}
+
+// Nexmark q11 (examples/nexmark/q11.yaml): bids per bidder per session of
+// 10 s of inactivity, against a model that sorts each bidder's bids by time
+// and cuts a session where the next bid comes later than the last + 10 s
+// (sessions that touch merge, as in Flink).
+func TestNexmarkQ11(t *testing.T) {
+	c := cluster.New(t, cluster.Config{Workers: 2, Slots: 3})
+	out := filepath.Join(t.TempDir(), "q11")
+	id := c.Submit(t, exampleQueryAtRate(t, "q11", windowQueriesCount, 2, out, windowQueriesRate))
+	c.WaitState(t, id, "FINISHED", 90*time.Second)
+
+	const gap = 10000
+	times := map[int64][]int64{}
+	windowBids(func(b nexmark.Bid) { times[b.Bidder] = append(times[b.Bidder], b.DateTime) })
+	want := map[string]int{}
+	multi := 0
+	for bidder, ts := range times {
+		slices.Sort(ts)
+		start, last, n := ts[0], ts[0], int64(0)
+		emit := func() {
+			want[fmt.Sprintf("%d %d %d %d", bidder, n, start, last+gap)]++
+			if n > 1 {
+				multi++
+			}
+		}
+		for _, t := range ts {
+			if t > last+gap {
+				emit()
+				start, n = t, 0
+			}
+			last = t
+			n++
+		}
+		emit()
+	}
+	got := map[string]int{}
+	for _, m := range decodeLines(t, concat(readSubtasks(t, out, 2))) {
+		got[fmt.Sprintf("%d %d %d %d", intField(t, m, "bidder"), intField(t, m, "bid_count"), intField(t, m, "starttime"), intField(t, m, "endtime"))]++
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("session (bidder count start end) %s: got %d times, want %d", k, got[k], n)
+		}
+	}
+	for k, n := range got {
+		if want[k] == 0 {
+			t.Errorf("session %s: got %d times, the model has none", k, n)
+		}
+	}
+	if len(want) < 100 || multi < 10 {
+		t.Fatalf("%d sessions, %d of more than one bid: too few to tell", len(want), multi)
 	}
 }
