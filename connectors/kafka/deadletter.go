@@ -53,7 +53,12 @@ func NewDeadLetter(node string, policy *spec.ErrorPolicy, counters *dataflow.Cou
 	if len(problems) > 0 {
 		return nil, nil, fmt.Errorf("%w: node %s: on_error dead_letter: %s", ErrConfig, node, strings.Join(problems, "; "))
 	}
+	sec, err := newSecurity(policy.TLS, policy.SASL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: node %s: on_error dead_letter: %s", ErrConfig, node, err)
+	}
 	c := baseConfig(node + "-dlq")
+	sec.Apply(c)
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Producer.Return.Successes = true
 	c.Producer.Return.Errors = true

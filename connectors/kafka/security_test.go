@@ -225,3 +225,33 @@ func TestSecurityConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// The dead-letter producer of on_error: dead_letter takes tls and sasl like
+// a sink: with them it reaches a broker that requires them and a failed
+// record is acknowledged there; without them it cannot connect, and with a
+// wrong password the refusal names the user.
+func TestSecureDeadLetter(t *testing.T) {
+	b := newSecureBroker(t, "dlq")
+	policy := func(tlsOn bool, sasl *spec.KafkaSASL) *spec.ErrorPolicy {
+		p := &spec.ErrorPolicy{Action: spec.OnErrorDeadLetter, Topic: "dlq", Brokers: b.brokers, SASL: sasl}
+		if tlsOn {
+			p.TLS = b.tls()
+		}
+		return p
+	}
+	h, closer, err := NewDeadLetter("n", policy(true, scramLogin("weir", "s3cret")), &dataflow.Counters{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Handle(&dataflow.Record{Fields: dataflow.FieldsOf(map[string]any{"x": 1})}, nil, errors.New("bad record")); err != nil {
+		t.Fatalf("dead letter over TLS and SCRAM: %v", err)
+	}
+	if err := closer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := NewDeadLetter("n", policy(false, nil), &dataflow.Counters{}); err == nil {
+		t.Fatal("a plaintext dead-letter producer connected to a broker that requires TLS and SASL")
+	}
+	_, _, err = NewDeadLetter("n", policy(true, scramLogin("weir", "wrong")), &dataflow.Counters{})
+	wantRefusal(t, err, `user "weir"`)
+}

@@ -351,7 +351,7 @@ pipeline:
 		{"dead letter topic", strings.Replace(base, "name: v\n", "name: v\non_error: dead_letter\n", 1), "on_error.topic: required for dead_letter"},
 		{"dead letter brokers", strings.Replace(base, "name: out\n", "name: out\n    on_error: {action: dead_letter, topic: d}\n", 1), "pipeline[3].on_error.brokers: required"},
 		{"on_error action", strings.Replace(base, "name: v\n", "name: v\non_error: retry\n", 1), "on_error.action: want fail, skip or dead_letter, got \"retry\""},
-		{"on_error topic without dead letter", strings.Replace(base, "name: v\n", "name: v\non_error: {action: skip, topic: x}\n", 1), "on_error: topic and brokers are only for action dead_letter"},
+		{"on_error topic without dead letter", strings.Replace(base, "name: v\n", "name: v\non_error: {action: skip, topic: x}\n", 1), "on_error: topic, brokers, tls and sasl are only for action dead_letter"},
 		{"flat_map none", strings.Replace(base, "name: out\n", "name: fm\n    inputs: [src]\n    flat_map: {as: x}\n  - name: out\n", 1), "pipeline[3].flat_map: needs exactly one of explode or split"},
 		{"flat_map both", strings.Replace(base, "name: out\n", "name: fm\n    inputs: [src]\n    flat_map: {explode: tags, split: ip}\n  - name: out\n", 1), "pipeline[3].flat_map: needs exactly one of explode or split"},
 		{"flat_map separator", strings.Replace(base, "name: out\n", "name: fm\n    inputs: [src]\n    flat_map: {explode: tags, separator: ','}\n  - name: out\n", 1), "pipeline[3].flat_map.separator: only for split"},

@@ -76,6 +76,10 @@ type ErrorPolicy struct {
 	// The reason travels in the record header "weir.error".
 	Topic   string   `yaml:"topic,omitempty"`
 	Brokers []string `yaml:"brokers,omitempty"`
+	// TLS and SASL secure the dead-letter producer's connection, as a
+	// Kafka source's or sink's (kafkasec.go).
+	TLS  *KafkaTLS  `yaml:"tls,omitempty"`
+	SASL *KafkaSASL `yaml:"sasl,omitempty"`
 }
 
 // Error policy actions.

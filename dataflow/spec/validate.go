@@ -100,14 +100,15 @@ func (v *validator) errorPolicy(path string, p *ErrorPolicy) {
 	}
 	switch p.Action {
 	case OnErrorFail, OnErrorSkip:
-		if p.Topic != "" || len(p.Brokers) > 0 {
-			v.errorf(path, "topic and brokers are only for action dead_letter")
+		if p.Topic != "" || len(p.Brokers) > 0 || p.TLS != nil || p.SASL != nil {
+			v.errorf(path, "topic, brokers, tls and sasl are only for action dead_letter")
 		}
 	case OnErrorDeadLetter:
 		if p.Topic == "" {
 			v.errorf(path+".topic", "required for dead_letter")
 		}
 		v.brokers(path+".brokers", p.Brokers)
+		v.kafkaSecurity(path, p.TLS, p.SASL)
 	default:
 		v.errorf(path+".action", "want fail, skip or dead_letter, got %q", p.Action)
 	}
