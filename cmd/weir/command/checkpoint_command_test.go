@@ -213,8 +213,8 @@ func TestCheckpointInspectBadMetadata(t *testing.T) {
 		!strings.Contains(r.stderr, "is "+missing+" a checkpoint directory") {
 		t.Fatalf("missing metadata:\n%s", r)
 	}
-	r = mustRunCheckpoint(t, ExitFailed, "inspect", "s3://bucket/chk-1")
-	if !strings.Contains(r.stderr, `unknown scheme "s3"`) {
+	r = mustRunCheckpoint(t, ExitFailed, "inspect", "ftp://bucket/chk-1")
+	if !strings.Contains(r.stderr, `unknown scheme "ftp"`) {
 		t.Fatalf("unknown scheme:\n%s", r)
 	}
 }

@@ -368,7 +368,7 @@ func TestUsageErrors(t *testing.T) {
 		{"submit", "a.yaml", "b.yaml"},
 		{"coordinator", "--heartbeat-interval", "soon"},
 		{"worker", "--slots", "many"},
-		{"worker", "--allowed-paths", "s3://bucket/x"},
+		{"worker", "--allowed-paths", "ftp://bucket/x"},
 		{"coordinator", "--allowed-paths", "file://host/x", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"},
 		{"loadgen", "access-log", "--events", "0"},
 		{"loadgen", "access-log", "--events", "-1"},
