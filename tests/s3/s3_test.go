@@ -52,7 +52,7 @@ func startCluster(t *testing.T, srv *s3test.Server, workers, slots int) *cluster
 		"dev", "kafka", "--addr", c.KafkaAddr, "--data-dir", c.KafkaDataDir)
 	c.Coordinator = proc.Start(t, c.Dir, c.Bin, "coordinator", c.env,
 		"coordinator", "--grpc-addr", c.GRPCAddr, "--http-addr", c.HTTPAddr,
-		"--checkpoint-storage", storage, "--allowed-paths", c.allowed)
+		"--checkpoint-storage", storage, "--allowed-paths", c.allowed, "--insecure")
 	for i := 1; i <= workers; i++ {
 		c.startWorker(fmt.Sprintf("worker-%d", i), slots)
 	}
