@@ -270,6 +270,23 @@ func NewEncoder(ctx context.Context, reg *Registry, cfg EncoderConfig) (*Encoder
 	return e, nil
 }
 
+// CheckSchema compiles a writer schema without a registry, so a sink can
+// report a schema that does not parse before it connects. A schema with
+// references is only checked when the encoder opens.
+func CheckSchema(f Format, text, message string) error {
+	if text == "" || f == JSONSchema {
+		return nil
+	}
+	c, err := compile(context.Background(), nil, f, sr.Schema{Schema: text, Type: f.srType()})
+	if err != nil {
+		return err
+	}
+	if f == Protobuf {
+		_, err = c.proto.message(message)
+	}
+	return err
+}
+
 // ID is the writer schema's id.
 func (e *Encoder) ID() int { return e.id }
 
