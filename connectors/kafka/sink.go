@@ -64,8 +64,8 @@ type Sink struct {
 	jsonSize  int // largest value encoded so far, to size the next one
 	// framed writes the Confluent wire format (registry formats; nil
 	// otherwise; registry.go).
-	framed *framedSink
-	aborted   atomic.Bool
+	framed  *framedSink
+	aborted atomic.Bool
 
 	// metrics counts waits on the broker as backpressure; link reports
 	// whether the brokers answer, probed by watch while connected.
