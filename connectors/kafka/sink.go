@@ -62,10 +62,7 @@ type Sink struct {
 	sent      int64 // task goroutine only
 	closed    bool
 	jsonSize  int // largest value encoded so far, to size the next one
-	// framed writes the Confluent wire format (registry formats; nil
-	// otherwise; registry.go).
-	framed  *framedSink
-	aborted atomic.Bool
+	aborted   atomic.Bool
 
 	// metrics counts waits on the broker as backpressure; link reports
 	// whether the brokers answer, probed by watch while connected.
@@ -76,6 +73,10 @@ type Sink struct {
 	eos *txnWriter // exactly-once delivery; nil: at least once
 	// tp runs eos's two-phase commit (with eos; nil: at least once).
 	tp *twophase.Driver[txnHandle]
+
+	// framed writes the Confluent wire format (registry formats; nil
+	// otherwise; registry.go).
+	framed *framedSink
 }
 
 var (
