@@ -5,12 +5,14 @@ import (
 	"errors"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
@@ -242,4 +244,41 @@ func TestFramedSinkErrors(t *testing.T) {
 	if counters.SkippedInvalid.Load() != 1 {
 		t.Fatalf("skipped %d, want 1", counters.SkippedInvalid.Load())
 	}
+}
+
+// TestFramedExactlyOnceSink: the exactly-once sink registers its schema
+// when it opens and writes framed values in its transactions; a
+// read_committed reader decodes exactly what was committed.
+func TestFramedExactlyOnceSink(t *testing.T) {
+	_, brokers := newCluster(t, kfake.SeedTopics(eosPartitions, eosTopic))
+	reg := srfake.New()
+	defer reg.Close()
+	const kv = `{"type":"record","name":"KV","fields":[{"name":"k","type":"string"},{"name":"value","type":"string"}]}`
+	s := mustEOSSink(t, eosNode(brokers, func(k *spec.KafkaSink) {
+		k.Format = "avro"
+		k.SchemaRegistry = registryBlock(reg.URL())
+		k.SchemaRegistry.Schema = kv
+	}), eosCtx("job1", 0, 1))
+	writeRange(t, s, 0, 50)
+	if _, err := s.Snapshot(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.NotifyCheckpointComplete(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := format.NewRegistry(format.RegistryConfig{URL: reg.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, _ := format.NewDecoder(format.Avro, rc, nil)
+	var got []string
+	for _, v := range readTopic(t, brokers, kgo.ReadCommitted()) {
+		f, err := dec.Decode(context.Background(), []byte(v))
+		if err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		got = append(got, f.Get("value").(string))
+	}
+	slices.Sort(got)
+	checkExactlyOnce(t, got, values(0, 50))
 }
