@@ -265,3 +265,27 @@ func TestRegistryIncompatible(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// TestRegistryForgetsUnknownIDs: values naming ever new unknown ids do
+// not grow the cache without bound.
+func TestRegistryForgetsUnknownIDs(t *testing.T) {
+	fake := srfake.New()
+	defer fake.Close()
+	reg := newReg(t, fake.URL())
+	id := mustRegister(t, fake, "u-value", userV1)
+	if _, err := reg.SchemaByID(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxCachedIDs + 10 {
+		if _, err := reg.SchemaByID(context.Background(), 1000+i); !errors.Is(err, ErrUnknownSchema) {
+			t.Fatalf("id %d: %v", 1000+i, err)
+		}
+	}
+	reg.mu.Lock()
+	n := len(reg.byID)
+	_, kept := reg.byID[id]
+	reg.mu.Unlock()
+	if n > maxCachedIDs || !kept {
+		t.Fatalf("cache holds %d ids (bound %d), known id kept: %v", n, maxCachedIDs, kept)
+	}
+}

@@ -122,6 +122,23 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 // URL is the registry's address, for messages.
 func (r *Registry) URL() string { return r.url }
 
+// maxCachedIDs bounds the cache before remembered failures are dropped:
+// a stream of values with random ids would otherwise grow it without end.
+const maxCachedIDs = 4096
+
+// evictFailures drops the remembered unknown ids; r.mu is held.
+func (r *Registry) evictFailures() {
+	for id, e := range r.byID {
+		select {
+		case <-e.done:
+			if e.err != nil {
+				delete(r.byID, id)
+			}
+		default:
+		}
+	}
+}
+
 // SchemaByID returns the schema with id, from the cache or the registry.
 // Concurrent callers asking for one id share one request. A failure is
 // not cached, except an unknown id, for a few seconds.
@@ -141,6 +158,9 @@ func (r *Registry) SchemaByID(ctx context.Context, id int) (sr.Schema, error) {
 			}
 		}
 		if !ok {
+			if len(r.byID) >= maxCachedIDs {
+				r.evictFailures()
+			}
 			e = &idEntry{done: make(chan struct{})}
 			r.byID[id] = e
 			r.mu.Unlock()
