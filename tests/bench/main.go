@@ -10,7 +10,8 @@
 // pass-through job with each), datagen (CPU per event), sdk (a count per
 // key and minute written with the SDK against the built-in window), nexmark
 // (Nexmark q0 and q1 per CPU second, against Flink's published figures), keys1m (checkpoints of 1M keys of
-// window state: duration, size, processing pause) and recovery (SIGKILL of
+// window state: duration, size, processing pause), formats (reading Avro
+// through a schema registry against JSON, per CPU) and recovery (SIGKILL of
 // a worker → first output of the restored job). docs/bench.md describes
 // every line. Each figure is a median over several runs.
 package main
@@ -49,7 +50,7 @@ var (
 
 // allBenches in the order they run. recovery runs last: it stops the
 // benchmark worker and kills the workers it starts.
-var allBenches = []string{"ipvisits", "eos", "datagen", "sdk", "nexmark", "keys1m", "recovery"}
+var allBenches = []string{"ipvisits", "eos", "datagen", "sdk", "nexmark", "keys1m", "formats", "recovery"}
 
 func main() {
 	flag.Parse()
@@ -134,6 +135,11 @@ func run() error {
 	}
 	if want("keys1m") {
 		if err := e.benchKeys1M(); err != nil {
+			return err
+		}
+	}
+	if want("formats") {
+		if err := e.benchFormats(); err != nil {
 			return err
 		}
 	}

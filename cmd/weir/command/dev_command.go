@@ -37,6 +37,9 @@ type devFlags struct {
 	rate      float64
 	logLevel  string
 	insecure  bool
+	// registry starts a development schema registry on registryAddr.
+	registry     bool
+	registryAddr string
 }
 
 func newDevCommand(g *globals) *cobra.Command {
@@ -62,7 +65,9 @@ func newDevCommand(g *globals) *cobra.Command {
 	c.Flags().Float64Var(&f.rate, "example-rate", 2000, "events per second loadgen writes with --example")
 	c.Flags().StringVar(&f.logLevel, "log-level", "info", "log level of the processes")
 	c.Flags().BoolVar(&f.insecure, "insecure", false, "run the cluster's connections without mutual TLS (default: a local CA and certificates under DATA-DIR/tls); the REST API still wants the admin token")
-	c.AddCommand(newDevKafkaCommand(g), newDevEtcdCommand(g))
+	c.Flags().BoolVar(&f.registry, "schema-registry", false, "also start a development schema registry (in memory) for formats avro, protobuf and json_schema")
+	c.Flags().StringVar(&f.registryAddr, "schema-registry-addr", defaultRegistryAddr, "development schema registry address (with --schema-registry)")
+	c.AddCommand(newDevKafkaCommand(g), newDevEtcdCommand(g), newDevRegistryCommand(g))
 	return c
 }
 
@@ -195,7 +200,11 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", logDir, err)
 	}
-	for _, a := range []string{f.httpAddr, f.grpcAddr, f.kafkaAddr, f.etcdAddr} {
+	addrs := []string{f.httpAddr, f.grpcAddr, f.kafkaAddr, f.etcdAddr}
+	if f.registry {
+		addrs = append(addrs, f.registryAddr)
+	}
+	for _, a := range addrs {
 		if err := checkFree(a); err != nil {
 			return err
 		}
@@ -276,6 +285,11 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	if err := start("kafka", "dev", "kafka", "--addr", f.kafkaAddr, "--data-dir", filepath.Join(dataDir, "kafka")); err != nil {
 		return err
 	}
+	if f.registry {
+		if err := start("schema-registry", "dev", "schema-registry", "--addr", f.registryAddr); err != nil {
+			return err
+		}
+	}
 	// etcd takes the cluster's certificate too: the coordinator reaches it
 	// over TLS with the same client certificate.
 	etcdArgs := []string{"dev", "etcd", "--addr", f.etcdAddr, "--data-dir", filepath.Join(dataDir, "etcd")}
@@ -300,7 +314,7 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	client := api.NewClient("http://"+f.httpAddr, api.WithToken(token))
 	if err := waitReady(ctx, exited, func() bool {
 		ws, err := client.Workers(ctx)
-		return err == nil && len(ws) >= f.workers && dialable(f.kafkaAddr)
+		return err == nil && len(ws) >= f.workers && dialable(f.kafkaAddr) && (!f.registry || dialable(f.registryAddr))
 	}); err != nil {
 		return fmt.Errorf("%w (logs in %s)", err, logDir)
 	}
@@ -311,6 +325,9 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	fmt.Fprintf(g.stdout, "weir dev is running\n  web UI and REST API: http://%s\n  Kafka broker:        %s\n  workers:             %d × %d slots\n  cluster connections: %s\n  logs:                %s\n"+
 		"  admin token:         in %s (log in to the web UI with it; for weir verbs: export WEIR_TOKEN=$(cat %s))\n",
 		f.httpAddr, f.kafkaAddr, f.workers, f.slots, tlsLine, logDir, tokenFile, tokenFile)
+	if f.registry {
+		fmt.Fprintf(g.stdout, "  schema registry:     http://%s (in memory; kafka.schema_registry.url)\n", f.registryAddr)
+	}
 
 	if f.example {
 		if err := start("loadgen", "loadgen", "access-log", "--brokers", f.kafkaAddr, "--topic", "access-log",
