@@ -1,0 +1,33 @@
+package command
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// weir dev kafka's TLS and SASL flags go in pairs; a wrong combination is
+// a usage error (exit 2) naming the flags, before any broker starts. (A
+// broker started with them: tests/eos TestExactlyOnceSecureKafka.)
+func TestDevKafkaSecurityFlags(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
+		{[]string{"--tls-client-ca", "ca.pem"}, "--tls-client-ca needs --tls-cert and --tls-key"},
+		{[]string{"--sasl-user", "weir"}, "--sasl-user and --sasl-password-file go together"},
+		{[]string{"--sasl-user", "weir", "--sasl-password-file", "/nonexistent/pw"}, "--sasl-password-file: open /nonexistent/pw"},
+		{[]string{"--sasl-user", "weir", "--sasl-password-file", empty}, "is empty"},
+	} {
+		r := run(t, append([]string{"dev", "kafka", "--addr", "127.0.0.1:0"}, tc.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("weir dev kafka %v: want exit 2 with %q, got %s", tc.args, tc.want, r)
+		}
+	}
+}
