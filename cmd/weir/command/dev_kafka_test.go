@@ -31,3 +31,28 @@ func TestDevKafkaSecurityFlags(t *testing.T) {
 		}
 	}
 }
+
+// --metrics-token-file: one token a line, blank and # lines skipped; a file
+// without a token is a usage error rather than an open /metrics.
+func TestReadMetricsTokens(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(good, []byte("# prometheus\n\n  abc  \ndef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readMetricsTokens(good)
+	if err != nil || strings.Join(got, ",") != "abc,def" {
+		t.Fatalf("tokens %q, %v", got, err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte("# none\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readMetricsTokens(empty); err == nil || !strings.Contains(err.Error(), "no token in it") {
+		t.Fatalf("empty file: %v", err)
+	}
+	r := run(t, "worker", "--metrics-token-file", empty)
+	if r.code != 2 || !strings.Contains(r.stderr, "no token in it") {
+		t.Fatalf("weir worker with an empty token file: %s", r)
+	}
+}
