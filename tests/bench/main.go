@@ -7,7 +7,8 @@
 // (throughput against a sarama loop, and the throughput cost of 1 s
 // checkpoints), eos (ip-visits with the exactly-once against the
 // at-least-once Kafka sink, and produce → read_committed latency of a
-// pass-through job with each), datagen (CPU per event), sdk (a count per
+// pass-through job with each), tls (ip-visits on a cluster with mutual TLS
+// and a TLS+SCRAM broker against a plaintext one), datagen (CPU per event), sdk (a count per
 // key and minute written with the SDK against the built-in window), nexmark
 // (Nexmark q0 and q1 per CPU second, against Flink's published figures), keys1m (checkpoints of 1M keys of
 // window state: duration, size, processing pause), formats (reading Avro
@@ -50,7 +51,7 @@ var (
 
 // allBenches in the order they run. recovery runs last: it stops the
 // benchmark worker and kills the workers it starts.
-var allBenches = []string{"ipvisits", "eos", "datagen", "sdk", "nexmark", "keys1m", "formats", "recovery"}
+var allBenches = []string{"ipvisits", "eos", "tls", "datagen", "sdk", "nexmark", "keys1m", "formats", "recovery"}
 
 func main() {
 	flag.Parse()
@@ -109,6 +110,11 @@ func run() error {
 	}
 	if want("eos") {
 		if err := e.benchEOS(); err != nil {
+			return err
+		}
+	}
+	if want("tls") {
+		if err := e.benchTLS(); err != nil {
 			return err
 		}
 	}
@@ -401,12 +407,18 @@ func ipVisitsBounded(brokers, outTopic, storage string) string {
 // ipVisitsSpec is ip-visits with the given checkpoint block (may be empty)
 // and Kafka sink delivery.
 func ipVisitsSpec(brokers, outTopic, ckpt, delivery string) string {
+	return ipVisitsSpecWith(brokers, outTopic, ckpt, delivery, "")
+}
+
+// ipVisitsSpecWith is ipVisitsSpec with kafkaExtra (", tls: …, sasl: …")
+// added to the source's and the sink's kafka mappings.
+func ipVisitsSpecWith(brokers, outTopic, ckpt, delivery, kafkaExtra string) string {
 	return fmt.Sprintf(`name: ip-visits-bench
 parallelism: 2
 %spipeline:
   - name: access-log
     source:
-      kafka: {brokers: [%q], topic: access-log, format: json, bounded: true}
+      kafka: {brokers: [%q], topic: access-log, format: json, bounded: true%s}
       schema: {ip: string, ts: int, url: string, status: int, bytes: int}
       event_time: {field: ts, max_out_of_orderness: 5s}
   - name: ok
@@ -421,8 +433,8 @@ parallelism: 2
         bytes: sum(bytes)
   - name: out
     sink:
-      kafka: {brokers: [%q], topic: %s, key: ip, format: json, delivery: %s}
-`, ckpt, brokers, brokers, outTopic, delivery)
+      kafka: {brokers: [%q], topic: %s, key: ip, format: json, delivery: %s%s}
+`, ckpt, brokers, kafkaExtra, brokers, outTopic, delivery, kafkaExtra)
 }
 
 func datagenCount(n int64) string {

@@ -138,12 +138,33 @@ func orTemp(s string) string {
 }
 
 func newDevKafkaCommand(g *globals) *cobra.Command {
-	var cfg devbroker.Config
+	var (
+		cfg          devbroker.Config
+		passwordFile string
+	)
 	c := &cobra.Command{
 		Use:   "kafka",
 		Short: "Run only the development Kafka-protocol broker (franz-go kfake)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+				return usagef("--tls-cert and --tls-key go together")
+			}
+			if cfg.TLSClientCA != "" && cfg.TLSCert == "" {
+				return usagef("--tls-client-ca needs --tls-cert and --tls-key")
+			}
+			if (cfg.SASLUser == "") != (passwordFile == "") {
+				return usagef("--sasl-user and --sasl-password-file go together")
+			}
+			if passwordFile != "" {
+				pw, err := os.ReadFile(passwordFile)
+				if err != nil {
+					return usageError{fmt.Errorf("--sasl-password-file: %w", err)}
+				}
+				if cfg.SASLPassword = strings.TrimRight(string(pw), "\r\n"); cfg.SASLPassword == "" {
+					return usagef("--sasl-password-file %s is empty", passwordFile)
+				}
+			}
 			if cfg.DataDir != "" {
 				if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 					return err
@@ -154,7 +175,7 @@ func newDevKafkaCommand(g *globals) *cobra.Command {
 				return fmt.Errorf("start broker on %s: %w", cfg.Addr, err)
 			}
 			defer b.Close()
-			fmt.Fprintf(g.stdout, "kafka broker listening on %s (data in %s)\n", b.Addr(), orNone(cfg.DataDir))
+			fmt.Fprintf(g.stdout, "kafka broker listening on %s (%s; data in %s)\n", b.Addr(), brokerSecurity(cfg), orNone(cfg.DataDir))
 			<-cmd.Context().Done()
 			return nil
 		},
@@ -162,7 +183,29 @@ func newDevKafkaCommand(g *globals) *cobra.Command {
 	c.Flags().StringVar(&cfg.Addr, "addr", "127.0.0.1:9092", "listen address")
 	c.Flags().StringVar(&cfg.DataDir, "data-dir", "", "directory that keeps the broker's data across restarts (default: in memory)")
 	c.Flags().Int32Var(&cfg.Partitions, "partitions", 4, "partitions of auto-created topics")
+	c.Flags().StringVar(&cfg.TLSCert, "tls-cert", "", "PEM server certificate: take only TLS connections (with --tls-key)")
+	c.Flags().StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	c.Flags().StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "PEM CA certificate(s): clients must present a certificate one of them signed")
+	c.Flags().StringVar(&cfg.SASLUser, "sasl-user", "", "require SASL (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) as this user (with --sasl-password-file)")
+	c.Flags().StringVar(&passwordFile, "sasl-password-file", "", "file holding the password of --sasl-user")
 	return c
+}
+
+// brokerSecurity says what the dev broker asks of its clients.
+func brokerSecurity(cfg devbroker.Config) string {
+	var parts []string
+	switch {
+	case cfg.TLSClientCA != "":
+		parts = append(parts, "TLS, client certificates required")
+	case cfg.TLSCert != "":
+		parts = append(parts, "TLS")
+	default:
+		parts = append(parts, "plaintext")
+	}
+	if cfg.SASLUser != "" {
+		parts = append(parts, fmt.Sprintf("SASL user %q", cfg.SASLUser))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func orNone(s string) string {
