@@ -243,6 +243,7 @@ func waitRunning(ctx context.Context, c *api.Client, ids []string) error {
 func JobSpec(name string, p int, interval time.Duration, storage string) string {
 	return fmt.Sprintf(`name: %s
 parallelism: %d
+max_parallelism: %d
 checkpoint: {interval: %s, storage: %q}
 pipeline:
   - name: gen
@@ -259,7 +260,7 @@ pipeline:
   - name: out
     sink:
       discard: {}
-`, name, p, interval, storage)
+`, name, p, max(p, 128), interval, storage)
 }
 
 func medianDuration(ds []time.Duration) time.Duration {

@@ -71,3 +71,25 @@ func TestSmallRun(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRun runs the harness once per iteration at 100 workers and
+// 1,000 subtasks against an in-process coordinator, for profiles of the
+// coordinator under the scale benchmark's load:
+//
+//	go test ./internal/scale -run '^$' -bench Run -benchtime 1x -cpuprofile /tmp/scale.prof
+//	go tool pprof -focus weir/coordinator /tmp/scale.prof
+func BenchmarkRun(b *testing.B) {
+	for range b.N {
+		co, storage := startCoordinator(b)
+		r, err := scale.Run(context.Background(), scale.Config{
+			Size:     scale.Size{Workers: 100, Slots: 6, Jobs: 10, Parallelism: 50},
+			GRPCAddr: co.GRPCAddr(), Client: api.NewClient("http://" + co.HTTPAddr()), Storage: storage,
+			Idle: 2 * time.Second, Checkpoints: 5,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("%s: deploy %s, %d heartbeats, %d checkpoints, span %s, overhead %s", r.Size, r.Deploy, r.Heartbeats, r.Checkpoints, r.CheckpointSpan, r.CheckpointOverhead)
+		co.Stop()
+	}
+}
