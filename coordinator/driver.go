@@ -73,13 +73,20 @@ func (c *Coordinator) handleLocked(j *jobEntry, ev lifecycle.Event) ([]lifecycle
 }
 
 func (c *Coordinator) dispatchLocked(j *jobEntry, acts []lifecycle.Action) {
+	// Every deployment of the attempt carries the same placement table:
+	// built once, not once per subtask (O(subtasks²) allocations per
+	// deploy). The messages only share it for reading, while marshalled.
+	var placements []*controlpb.Placement
 	for _, a := range acts {
 		switch a := a.(type) {
 		case lifecycle.DeployTask:
+			if placements == nil {
+				placements = c.placementsLocked(j)
+			}
 			d := &controlpb.DeployTask{
 				Task:          taskID(j.m.ID, a.Attempt, a.Task),
 				JobSpec:       j.spec,
-				Placements:    c.placementsLocked(j),
+				Placements:    placements,
 				CheckpointDir: j.st.URI(j.m.ID),
 			}
 			if r := j.m.Restore; r != nil {

@@ -52,6 +52,8 @@ type Fleet struct {
 	workers []*lightWorker
 
 	heartbeats atomic.Int64
+	// quiet pauses the heartbeats, so that a phase measures one thing.
+	quiet atomic.Bool
 
 	mu sync.Mutex
 	// jobTasks counts the subtasks deployed per job (latest attempt, not
@@ -105,6 +107,11 @@ func (f *Fleet) Release() {
 		f.barrier(k)
 	}
 }
+
+// Quiet pauses (true) or resumes the heartbeats. The coordinator's
+// heartbeat timeout must outlast a pause: acknowledgements count as signs
+// of life, but only from workers with subtasks of the checkpointing job.
+func (f *Fleet) Quiet(q bool) { f.quiet.Store(q) }
 
 // Heartbeats is the number of heartbeats sent so far.
 func (f *Fleet) Heartbeats() int64 { return f.heartbeats.Load() }
@@ -355,6 +362,9 @@ func (w *lightWorker) heartbeatLoop(ctx context.Context, interval time.Duration)
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if w.f.quiet.Load() {
+			continue
 		}
 		w.mu.Lock()
 		sts := make([]*controlpb.TaskStatus, 0, len(w.tasks))

@@ -35,8 +35,12 @@ type Config struct {
 	// Storage is the jobs' checkpoint storage URI.
 	Storage string
 	// Idle is how long heartbeats are counted with nothing else going on
-	// (default 3s).
-	Idle time.Duration
+	// (default 3s), and Baseline how long the coordinator's CPU is
+	// measured with not even heartbeats (default 1s): what it spends then
+	// (its ticks) is taken off the heartbeats' and checkpoints' CPU. The
+	// coordinator's heartbeat timeout must exceed Baseline and the
+	// checkpoint phase, which run without heartbeats.
+	Idle, Baseline time.Duration
 	// Checkpoints each job completes in the checkpoint phase (default 5).
 	Checkpoints int
 	// Interval between a job's checkpoints (default 50ms).
@@ -55,12 +59,16 @@ type Result struct {
 	// job RUNNING; DeployCPU the coordinator's CPU seconds meanwhile.
 	Deploy    time.Duration
 	DeployCPU float64
+	// BaselineCPU is the coordinator's CPU seconds per second with
+	// nothing to do but its ticks.
+	BaselineCPU float64
 	// Heartbeats sent in the idle phase, and the coordinator's CPU seconds
-	// per heartbeat (everything it did while idle, ticks included).
+	// per heartbeat beyond the baseline.
 	Heartbeats      int64
 	CPUPerHeartbeat float64
 	// Checkpoints completed in the checkpoint phase, and the coordinator's
-	// CPU seconds per checkpoint beyond its idle rate.
+	// CPU seconds per checkpoint beyond the baseline (no heartbeats are
+	// sent meanwhile).
 	Checkpoints      int
 	CPUPerCheckpoint float64
 	// CheckpointSpan is the median over the phase's checkpoints of first
@@ -75,6 +83,9 @@ type Result struct {
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Idle <= 0 {
 		cfg.Idle = 3 * time.Second
+	}
+	if cfg.Baseline <= 0 {
+		cfg.Baseline = time.Second
 	}
 	if cfg.Checkpoints <= 0 {
 		cfg.Checkpoints = 5
@@ -138,16 +149,31 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := f.wait(pctx, func() bool { return len(f.held) >= cfg.Jobs }); err != nil {
 		return nil, fmt.Errorf("scale: waiting for the first trigger of every job: %w", err)
 	}
-	hb0, cpu0, idle0 := f.Heartbeats(), cpu(), time.Now()
-	select {
-	case <-time.After(cfg.Idle): // a measurement window, not a synchronisation
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	// Measurement windows, not synchronisation.
+	window := func(d time.Duration) (cpuSeconds float64, took time.Duration, err error) {
+		cpu0, t0 := cpu(), time.Now()
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		}
+		return cpu() - cpu0, time.Since(t0), nil
 	}
-	idleCPU, idleFor := cpu()-cpu0, time.Since(idle0)
+	f.Quiet(true)
+	baseCPU, baseFor, err := window(cfg.Baseline)
+	f.Quiet(false)
+	if err != nil {
+		return nil, err
+	}
+	res.BaselineCPU = baseCPU / baseFor.Seconds()
+	hb0 := f.Heartbeats()
+	idleCPU, idleFor, err := window(cfg.Idle)
+	if err != nil {
+		return nil, err
+	}
 	res.Heartbeats = f.Heartbeats() - hb0
 	if res.Heartbeats > 0 {
-		res.CPUPerHeartbeat = idleCPU / float64(res.Heartbeats)
+		res.CPUPerHeartbeat = max(idleCPU-res.BaselineCPU*idleFor.Seconds(), 0) / float64(res.Heartbeats)
 	}
 
 	// Checkpoints: release the held ones and let every job complete
@@ -160,6 +186,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	f.mu.Unlock()
+	f.Quiet(true)
+	defer f.Quiet(false)
 	cpu0, ck0 := cpu(), time.Now()
 	f.Release()
 	want := cfg.Checkpoints + 1 // the held one, then cfg.Checkpoints
@@ -195,9 +223,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		overheads = append(overheads, r.lastNote.Sub(r.lastAck))
 	}
 	f.mu.Unlock()
-	if res.Checkpoints > 0 && idleFor > 0 {
-		extra := ckCPU - idleCPU*ckFor.Seconds()/idleFor.Seconds()
-		res.CPUPerCheckpoint = max(extra, 0) / float64(res.Checkpoints)
+	if res.Checkpoints > 0 {
+		res.CPUPerCheckpoint = max(ckCPU-res.BaselineCPU*ckFor.Seconds(), 0) / float64(res.Checkpoints)
 	}
 	res.CheckpointSpan, res.CheckpointOverhead = medianDuration(spans), medianDuration(overheads)
 	return res, nil

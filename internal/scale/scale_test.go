@@ -20,7 +20,7 @@ func startCoordinator(t testing.TB) (*coordinator.Coordinator, string) {
 	t.Helper()
 	storage := "file://" + t.TempDir()
 	co, err := coordinator.New(coordinator.Config{
-		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", HeartbeatInterval: 100 * time.Millisecond,
+		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: time.Minute,
 		CheckpointStorage: storage, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -41,7 +41,7 @@ func TestSmallRun(t *testing.T) {
 	cfg := scale.Config{
 		Size:     scale.Size{Workers: 4, Slots: 3, Jobs: 2, Parallelism: 5},
 		GRPCAddr: co.GRPCAddr(), Client: api.NewClient("http://" + co.HTTPAddr()), Storage: storage,
-		Idle: 300 * time.Millisecond, Checkpoints: 2, Timeout: time.Minute,
+		Idle: 300 * time.Millisecond, Baseline: 100 * time.Millisecond, Checkpoints: 2, Timeout: time.Minute,
 	}
 	r, err := scale.Run(context.Background(), cfg)
 	if err != nil {
@@ -82,7 +82,7 @@ func BenchmarkRun(b *testing.B) {
 	for range b.N {
 		co, storage := startCoordinator(b)
 		r, err := scale.Run(context.Background(), scale.Config{
-			Size:     scale.Size{Workers: 100, Slots: 6, Jobs: 10, Parallelism: 50},
+			Size:     scale.Size{Workers: 100, Slots: 6, Jobs: 2, Parallelism: 250},
 			GRPCAddr: co.GRPCAddr(), Client: api.NewClient("http://" + co.HTTPAddr()), Storage: storage,
 			Idle: 2 * time.Second, Checkpoints: 5,
 		})

@@ -10,8 +10,11 @@
 // pass-through job with each), datagen (CPU per event), sdk (a count per
 // key and minute written with the SDK against the built-in window), nexmark
 // (Nexmark q0 and q1 per CPU second, against Flink's published figures), keys1m (checkpoints of 1M keys of
-// window state: duration, size, processing pause) and recovery (SIGKILL of
-// a worker → first output of the restored job). docs/bench.md describes
+// window state: duration, size, processing pause), scale (light workers
+// over real gRPC against a coordinator process of its own: deploy time,
+// checkpoint overhead and coordinator CPU at 10 and 100 workers, 100 and
+// 1,000 subtasks) and recovery (SIGKILL of a worker → first output of the
+// restored job). docs/bench.md describes
 // every line. Each figure is a median over several runs.
 package main
 
@@ -49,7 +52,7 @@ var (
 
 // allBenches in the order they run. recovery runs last: it stops the
 // benchmark worker and kills the workers it starts.
-var allBenches = []string{"ipvisits", "eos", "datagen", "sdk", "nexmark", "keys1m", "recovery"}
+var allBenches = []string{"ipvisits", "eos", "datagen", "sdk", "nexmark", "keys1m", "scale", "recovery"}
 
 func main() {
 	flag.Parse()
@@ -95,8 +98,12 @@ func run() error {
 	e := &env{bin: bin, dir: dir, kafka: freeAddr(), grpc: freeAddr(), http: freeAddr()}
 	e.api = api.NewClient("http://" + e.http)
 	defer e.stop()
-	if err := e.start(); err != nil {
-		return err
+	// scale starts coordinators of its own: alone, it needs no broker or
+	// benchmark worker.
+	if slices.ContainsFunc(allBenches, func(b string) bool { return b != "scale" && want(b) }) {
+		if err := e.start(); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("bench: %s, %d cores, work dir %s, %d runs per figure (median)\n",
 		time.Now().UTC().Format(time.RFC3339), numCPU(), dir, *runs)
@@ -134,6 +141,11 @@ func run() error {
 	}
 	if want("keys1m") {
 		if err := e.benchKeys1M(); err != nil {
+			return err
+		}
+	}
+	if want("scale") {
+		if err := e.benchScale(); err != nil {
 			return err
 		}
 	}
