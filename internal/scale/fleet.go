@@ -234,7 +234,7 @@ func (f *Fleet) connect(ctx context.Context, addr, id string, slots int) (*light
 	}
 	w := &lightWorker{f: f, id: id, conn: conn, cancel: cancel, stream: stream, tasks: map[string]*controlpb.TaskID{}}
 	if err := stream.Send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_Register{Register: &controlpb.Register{
-		WorkerId: id, DataAddr: "127.0.0.1:1", Slots: int32(slots)}}}); err != nil {
+		WorkerId: id, DataAddr: "127.0.0.1:1", Slots: int32(slots), DeployAsBefore: true}}}); err != nil {
 		w.stop()
 		return nil, fmt.Errorf("light worker %s: register: %w", id, err)
 	}
