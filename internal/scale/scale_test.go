@@ -41,7 +41,7 @@ func TestSmallRun(t *testing.T) {
 	cfg := scale.Config{
 		Size:     scale.Size{Workers: 4, Slots: 3, Jobs: 2, Parallelism: 5},
 		GRPCAddr: co.GRPCAddr(), Client: api.NewClient("http://" + co.HTTPAddr()), Storage: storage,
-		Idle: 300 * time.Millisecond, Baseline: 100 * time.Millisecond, Checkpoints: 2, Timeout: time.Minute,
+		Idle: 500 * time.Millisecond, Baseline: 100 * time.Millisecond, Checkpoints: 2, Timeout: time.Minute,
 	}
 	r, err := scale.Run(context.Background(), cfg)
 	if err != nil {
