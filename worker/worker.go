@@ -39,6 +39,9 @@ type Worker struct {
 	// a checkpoint message is waiting in outbox.
 	notify chan struct{}
 	outbox []*controlpb.WorkerMessage
+	// deployed is the last DeployTask with a spec and placements per job,
+	// which a DeployTask.as_before of the same attempt refers to.
+	deployed map[string]*controlpb.DeployTask
 
 	connected atomic.Bool
 	registry  *prometheus.Registry
@@ -69,8 +72,9 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{
 		cfg: cfg, log: cfg.Logger.With("component", "worker", "worker", cfg.ID),
 		ctx: ctx, cancel: cancel,
-		tasks:  map[taskKey]*runningTask{},
-		notify: make(chan struct{}, 1),
+		tasks:    map[taskKey]*runningTask{},
+		notify:   make(chan struct{}, 1),
+		deployed: map[string]*controlpb.DeployTask{},
 	}
 	w.registry = prometheus.NewRegistry()
 	if err := errors.Join(w.registry.Register(&collector{w: w}), w.registry.Register(userCollector{w: w})); err != nil {

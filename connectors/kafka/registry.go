@@ -17,13 +17,16 @@ func newRegistry(f format.Format, r *spec.SchemaRegistry) (*format.Registry, err
 		return nil, fmt.Errorf("schema_registry: required with format %s", f)
 	}
 	cfg := format.RegistryConfig{URL: r.URL, Username: r.Username, RetryBudget: r.Timeout.D()}
+	// The worker resolved the spec's secret references when it deployed
+	// the task (spec.ResolveSecrets); one still here never passed through
+	// a worker and is refused rather than sent as the credential.
+	for field, v := range map[string]string{"password": r.Password, "bearer_token": r.BearerToken} {
+		if spec.HasSecretRefs([]byte(v)) {
+			return nil, fmt.Errorf("schema_registry.%s: holds a secret reference that was not resolved (a worker resolves ${env:…} and ${file:…} when it deploys a task; this spec did not pass through one)", field)
+		}
+	}
+	cfg.Password, cfg.BearerToken = r.Password, r.BearerToken
 	var err error
-	if cfg.Password, err = resolveSecret(r.Password); err != nil {
-		return nil, fmt.Errorf("schema_registry.password: %v", err)
-	}
-	if cfg.BearerToken, err = resolveSecret(r.BearerToken); err != nil {
-		return nil, fmt.Errorf("schema_registry.bearer_token: %v", err)
-	}
 	if r.TLS != nil {
 		if cfg.TLS, err = loadTLS(r.TLS); err != nil {
 			return nil, fmt.Errorf("schema_registry.tls: %v", err)

@@ -12,8 +12,11 @@
 // key and minute written with the SDK against the built-in window), nexmark
 // (Nexmark q0 and q1 per CPU second, against Flink's published figures), keys1m (checkpoints of 1M keys of
 // window state: duration, size, processing pause), formats (reading Avro
-// through a schema registry against JSON, per CPU) and recovery (SIGKILL of
-// a worker → first output of the restored job). docs/bench.md describes
+// through a schema registry against JSON, per CPU), scale (light workers
+// over real gRPC against a coordinator process of its own: deploy time,
+// checkpoint overhead and coordinator CPU at 10 and 100 workers, 100 and
+// 1,000 subtasks) and recovery (SIGKILL of a worker → first output of the
+// restored job). docs/bench.md describes
 // every line. Each figure is a median over several runs.
 package main
 
@@ -51,7 +54,7 @@ var (
 
 // allBenches in the order they run. recovery runs last: it stops the
 // benchmark worker and kills the workers it starts.
-var allBenches = []string{"ipvisits", "eos", "tls", "datagen", "sdk", "nexmark", "keys1m", "formats", "recovery"}
+var allBenches = []string{"ipvisits", "eos", "tls", "datagen", "sdk", "nexmark", "keys1m", "formats", "scale", "recovery"}
 
 func main() {
 	flag.Parse()
@@ -97,8 +100,12 @@ func run() error {
 	e := &env{bin: bin, dir: dir, kafka: freeAddr(), grpc: freeAddr(), http: freeAddr()}
 	e.api = api.NewClient("http://" + e.http)
 	defer e.stop()
-	if err := e.start(); err != nil {
-		return err
+	// scale starts coordinators of its own: alone, it needs no broker or
+	// benchmark worker.
+	if slices.ContainsFunc(allBenches, func(b string) bool { return b != "scale" && want(b) }) {
+		if err := e.start(); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("bench: %s, %d cores, work dir %s, %d runs per figure (median)\n",
 		time.Now().UTC().Format(time.RFC3339), numCPU(), dir, *runs)
@@ -146,6 +153,11 @@ func run() error {
 	}
 	if want("formats") {
 		if err := e.benchFormats(); err != nil {
+			return err
+		}
+	}
+	if want("scale") {
+		if err := e.benchScale(); err != nil {
 			return err
 		}
 	}
