@@ -17,6 +17,7 @@ import (
 	"github.com/weir-stream/weir/coordinator/jobstore"
 	"github.com/weir-stream/weir/coordinator/lifecycle"
 	"github.com/weir-stream/weir/dataflow/graph"
+	"github.com/weir-stream/weir/internal/buildinfo"
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
 )
 
@@ -27,6 +28,8 @@ type Coordinator struct {
 	log *slog.Logger
 	// audit gets one line per state-changing REST call (rest_auth.go).
 	audit *slog.Logger
+	// version is this binary's weir version (GET /api/v1/overview).
+	version string
 
 	mu      sync.Mutex
 	workers map[string]*workerEntry
@@ -107,6 +110,7 @@ func New(cfg Config) (*Coordinator, error) {
 		jobs:     map[string]*jobEntry{},
 		stores:   map[string]checkpoint.Storage{},
 		stopping: make(chan struct{}),
+		version:  buildinfo.Version(),
 	}
 	// A bad default storage is the operator's mistake: say so at start,
 	// not at the first submit.

@@ -32,6 +32,10 @@ type CoordinatorInfo struct {
 	Role string `json:"role"`
 	// FencingToken is the leader's etcd election revision (0: single).
 	FencingToken int64 `json:"fencing_token,omitempty"`
+	// Version and GoVersion describe the coordinator's binary, as
+	// `weir version` prints them, so a mixed-version cluster shows.
+	Version   string `json:"version"`
+	GoVersion string `json:"go_version"`
 }
 
 // Worker is one registered worker.

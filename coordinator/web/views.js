@@ -36,7 +36,8 @@ const overview = {
     h += card('Running jobs', num(ov.jobs.RUNNING));
     h += card('Jobs', num(jobs.length));
     const co = ov.coordinator || { role: 'single' };
-    h += card('Coordinator', co.role === 'leader' ? `leader ${esc(co.id)}` : 'single', co.role === 'leader' ? `fencing token ${num(co.fencing_token)}; standbys redirect here` : 'no etcd: one coordinator');
+    h += card('Coordinator', co.role === 'leader' ? `leader ${esc(co.id)}` : 'single', (co.role === 'leader' ? `fencing token ${num(co.fencing_token)}; standbys redirect here` : 'no etcd: one coordinator') +
+      `<div id="coordinator-version">weir ${esc(co.version || '-')} (${esc(co.go_version || '-')})</div>`, 'coordinator-card');
     h += card('Cluster TLS', plainCluster ? 'off' : 'mutual TLS', plainCluster ? 'plaintext, unauthenticated' : 'workers need the cluster CA');
     h += '</div>';
     h += '<h2>Jobs by state</h2><div class="panel"><table id="jobs-by-state"><thead><tr>';
