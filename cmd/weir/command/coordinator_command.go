@@ -87,5 +87,6 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 	c.Flags().StringVar(&hf.passwordFile, "etcd-password-file", "", "with --etcd: file holding the password of --etcd-user")
 	c.Flags().DurationVar(&hf.ttl, "lease-ttl", 5*time.Second, "with --etcd: a dead leader is replaced after about this long (whole seconds)")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	addConfigFlag(c)
 	return c
 }

@@ -62,6 +62,7 @@ func newDevCommand(g *globals) *cobra.Command {
 	c.Flags().Float64Var(&f.rate, "example-rate", 2000, "events per second loadgen writes with --example")
 	c.Flags().StringVar(&f.logLevel, "log-level", "info", "log level of the processes")
 	c.Flags().BoolVar(&f.insecure, "insecure", false, "run the cluster's connections without mutual TLS (default: a local CA and certificates under DATA-DIR/tls); the REST API still wants the admin token")
+	addConfigFlag(c)
 	c.AddCommand(newDevKafkaCommand(g), newDevEtcdCommand(g))
 	return c
 }

@@ -80,6 +80,7 @@ func newWorkerCommand(g *globals) *cobra.Command {
 	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	c.Flags().IntVar(&gcPercent, "gc-percent", 400, "Go GC target percentage (ignored when GOGC is set)")
 	c.Flags().StringVar(&memLimit, "memory-limit", worker.MemoryLimitAuto, "memory limit (e.g. 1536MiB, 2GiB; none): the Go runtime's soft limit, and what heap warnings compare with; auto: the cgroup's limit (ignored when GOMEMLIMIT is set)")
+	addConfigFlag(c)
 	return c
 }
 
