@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 
 	"github.com/weir-stream/weir/checkpoint"
@@ -124,7 +125,9 @@ func New(cfg Config) (*Coordinator, error) {
 		c.jobStore = jobstore.NewStorage(st)
 	}
 	c.registry = prometheus.NewRegistry()
-	if err := c.registry.Register(&collector{c: c}); err != nil {
+	if err := errors.Join(c.registry.Register(&collector{c: c}),
+		c.registry.Register(collectors.NewGoCollector()),
+		c.registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))); err != nil {
 		return nil, fmt.Errorf("coordinator: metrics: %w", err)
 	}
 	return c, nil
