@@ -61,3 +61,13 @@ func TestWatermarkSentinels(t *testing.T) {
 		t.Fatalf("watermark %d", wm)
 	}
 }
+
+// BenchmarkIdleStartEnd is what a task pays per input batch (and a Kafka
+// source per wait) to count its idle time.
+func BenchmarkIdleStartEnd(b *testing.B) {
+	var c Counters
+	c.Start()
+	for b.Loop() {
+		c.IdleEnd(c.IdleStart())
+	}
+}
