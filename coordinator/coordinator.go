@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 
 	"github.com/weir-stream/weir/checkpoint"
@@ -17,6 +18,7 @@ import (
 	"github.com/weir-stream/weir/coordinator/jobstore"
 	"github.com/weir-stream/weir/coordinator/lifecycle"
 	"github.com/weir-stream/weir/dataflow/graph"
+	"github.com/weir-stream/weir/internal/buildinfo"
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
 )
 
@@ -27,6 +29,8 @@ type Coordinator struct {
 	log *slog.Logger
 	// audit gets one line per state-changing REST call (rest_auth.go).
 	audit *slog.Logger
+	// version is this binary's weir version (GET /api/v1/overview).
+	version string
 
 	mu      sync.Mutex
 	workers map[string]*workerEntry
@@ -107,6 +111,7 @@ func New(cfg Config) (*Coordinator, error) {
 		jobs:     map[string]*jobEntry{},
 		stores:   map[string]checkpoint.Storage{},
 		stopping: make(chan struct{}),
+		version:  buildinfo.Version(),
 	}
 	// A bad default storage is the operator's mistake: say so at start,
 	// not at the first submit.
@@ -120,7 +125,9 @@ func New(cfg Config) (*Coordinator, error) {
 		c.jobStore = jobstore.NewStorage(st)
 	}
 	c.registry = prometheus.NewRegistry()
-	if err := c.registry.Register(&collector{c: c}); err != nil {
+	if err := errors.Join(c.registry.Register(&collector{c: c}),
+		c.registry.Register(collectors.NewGoCollector()),
+		c.registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))); err != nil {
 		return nil, fmt.Errorf("coordinator: metrics: %w", err)
 	}
 	return c, nil

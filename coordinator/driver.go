@@ -413,6 +413,11 @@ func (c *Coordinator) taskStatusLocked(workerID string, st *controlpb.TaskStatus
 			RecordsIn: m.GetRecordsIn(), RecordsOut: m.GetRecordsOut(), BackpressuredMs: m.GetBackpressuredMs(),
 			DroppedLate: m.GetDroppedLate(), SkippedInvalid: m.GetSkippedInvalid(), DeadLettered: m.GetDeadLettered(),
 			Links: linksOf(m.GetLinks()), StateSizes: stateSizesOf(m.GetStateSizes()),
+			BusyMs: m.GetBusyMs(), IdleMs: m.GetIdleMs(),
+		}
+		if m.Watermark != nil {
+			wm := m.GetWatermark()
+			ev.Metrics.Watermark = &wm
 		}
 	}
 	if err := c.applyLocked(j, ev); err != nil {

@@ -22,6 +22,10 @@ var (
 	descBackpressured = prometheus.NewDesc("weir_job_backpressured_seconds_total", "Time a vertex's subtasks waited for output credit or, in a sink, on its broker.", []string{"job", "vertex"}, nil)
 	descDroppedLate   = prometheus.NewDesc("weir_job_dropped_late_total", "Late records dropped by a vertex.", []string{"job", "vertex"}, nil)
 	descSkipped       = prometheus.NewDesc("weir_job_skipped_invalid_total", "Invalid records skipped by a vertex.", []string{"job", "vertex"}, nil)
+	descBusy          = prometheus.NewDesc("weir_job_busy_seconds_total", "Time a vertex's subtasks spent processing, neither idle nor backpressured.", []string{"job", "vertex"}, nil)
+	descIdle          = prometheus.NewDesc("weir_job_idle_seconds_total", "Time a vertex's subtasks waited for input.", []string{"job", "vertex"}, nil)
+	descWatermark     = prometheus.NewDesc("weir_job_watermark_seconds", "A running vertex's event-time watermark (the least of its subtasks'), seconds since the epoch.", []string{"job", "vertex"}, nil)
+	descEventTimeLag  = prometheus.NewDesc("weir_job_event_time_lag_seconds", "How far a running vertex's watermark trails the coordinator's clock.", []string{"job", "vertex"}, nil)
 	descDeadLettered  = prometheus.NewDesc("weir_job_dead_lettered_total", "Records sent to a dead-letter topic by a vertex.", []string{"job", "vertex"}, nil)
 	descCheckpoints   = prometheus.NewDesc("weir_job_checkpoints_total", "Checkpoints and savepoints of a job by outcome (completed, failed) since submission.", []string{"job", "status"}, nil)
 	descCpInProgress  = prometheus.NewDesc("weir_job_checkpoints_in_progress", "Checkpoints of a job in flight (0 or 1).", []string{"job"}, nil)
@@ -41,6 +45,7 @@ type collector struct{ c *Coordinator }
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWorkers, descSlotsTotal, descSlotsUsed, descJobs, descJobAttempt,
 		descRecordsIn, descRecordsOut, descBackpressured, descDroppedLate, descSkipped, descDeadLettered,
+		descBusy, descIdle, descWatermark, descEventTimeLag,
 		descCheckpoints, descCpInProgress, descCpDuration, descCpSize, descCpLatestID, descRestarts,
 		descCpAlignment, descRecovery, descSourceLag} {
 		ch <- d
@@ -122,8 +127,12 @@ func (k collector) collectLocked(ch chan<- prometheus.Metric) []lagInput {
 		}
 		for _, v := range m.Vertices {
 			var sum lifecycle.Metrics
+			var tasks []*lifecycle.Task
 			for _, t := range m.Tasks {
 				if t.Key.Vertex == v.ID {
+					tasks = append(tasks, t)
+					sum.BusyMs += t.Metrics.BusyMs
+					sum.IdleMs += t.Metrics.IdleMs
 					sum.RecordsIn += t.Metrics.RecordsIn
 					sum.RecordsOut += t.Metrics.RecordsOut
 					sum.BackpressuredMs += t.Metrics.BackpressuredMs
@@ -138,6 +147,12 @@ func (k collector) collectLocked(ch chan<- prometheus.Metric) []lagInput {
 			ch <- prometheus.MustNewConstMetric(descDroppedLate, prometheus.CounterValue, float64(sum.DroppedLate), id, v.ID)
 			ch <- prometheus.MustNewConstMetric(descSkipped, prometheus.CounterValue, float64(sum.SkippedInvalid), id, v.ID)
 			ch <- prometheus.MustNewConstMetric(descDeadLettered, prometheus.CounterValue, float64(sum.DeadLettered), id, v.ID)
+			ch <- prometheus.MustNewConstMetric(descBusy, prometheus.CounterValue, float64(sum.BusyMs)/1000, id, v.ID)
+			ch <- prometheus.MustNewConstMetric(descIdle, prometheus.CounterValue, float64(sum.IdleMs)/1000, id, v.ID)
+			if wm, ok := vertexWatermark(tasks); ok && m.State == lifecycle.Running {
+				ch <- prometheus.MustNewConstMetric(descWatermark, prometheus.GaugeValue, float64(wm)/1000, id, v.ID)
+				ch <- prometheus.MustNewConstMetric(descEventTimeLag, prometheus.GaugeValue, float64(c.cfg.Clock.Now().UnixMilli()-wm)/1000, id, v.ID)
+			}
 		}
 	}
 	return lags

@@ -112,6 +112,30 @@ pipeline:
 	if err != nil || len(workers) != 1 {
 		t.Fatalf("%v %v", workers, err)
 	}
+	// Records after the restore move every subtask's watermark, so each
+	// vertex has one (its least) to expose.
+	var more []cluster.Message
+	for p := int32(0); p < 4; p++ {
+		more = append(more, cluster.Message{Partition: p, Value: fmt.Appendf(nil, `{"id": %d}`, 90000+int(p))})
+	}
+	c.Produce(t, topic, more...)
+	cluster.Eventually(t, 30*time.Second, func() bool {
+		g, err := cl.Graph(ctx, id)
+		if err != nil {
+			return false
+		}
+		for _, v := range g.Vertices {
+			// A trickle of records: every vertex mostly waits for input.
+			if v.Watermark == nil || v.EventTimeLagMs == nil || *v.EventTimeLagMs != g.SampledAt.UnixMilli()-*v.Watermark || v.IdleMs <= v.BusyMs {
+				return false
+			}
+		}
+		return true
+	}, "a watermark and event-time lag on every vertex")
+	cluster.Eventually(t, 30*time.Second, func() bool {
+		lag, err := cl.KafkaLag(ctx, id)
+		return err == nil && lag.Basis == "checkpoint" && len(lag.Sources) == 1 && lag.Sources[0].Partitions[0].Lag != nil && *lag.Sources[0].Partitions[0].Lag == 0
+	}, "a checkpoint after the new records")
 	exposed := map[string]string{
 		"Coordinator": scrape(t, "http://"+c.Coordinator().HTTPAddr()+"/metrics"),
 		"Worker":      scrape(t, "http://"+workers[0].HTTPAddr+"/metrics"),

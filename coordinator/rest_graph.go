@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"math"
 	"net/http"
 
 	"github.com/weir-stream/weir/coordinator/api"
@@ -36,15 +37,23 @@ func (c *Coordinator) renderGraphLocked(j *jobEntry) api.JobGraph {
 				gv.Nodes = append(gv.Nodes, api.GraphNode{Name: n.Name, Kind: n.Kind(), Connector: connectorOf(n)})
 			}
 		}
+		var tasks []*lifecycle.Task
 		for i := range v.Parallelism {
 			t := m.Task(lifecycle.TaskKey{Vertex: v.ID, Subtask: i})
 			if t == nil {
 				continue
 			}
+			tasks = append(tasks, t)
 			gv.RecordsIn += t.Metrics.RecordsIn
 			gv.RecordsOut += t.Metrics.RecordsOut
 			gv.BackpressuredMs += t.Metrics.BackpressuredMs
+			gv.BusyMs += t.Metrics.BusyMs
+			gv.IdleMs += t.Metrics.IdleMs
 			gv.States[string(t.State)]++
+		}
+		if wm, ok := vertexWatermark(tasks); ok {
+			lag := out.SampledAt.UnixMilli() - wm
+			gv.Watermark, gv.EventTimeLagMs = &wm, &lag
 		}
 		out.Vertices = append(out.Vertices, gv)
 	}
@@ -52,6 +61,22 @@ func (c *Coordinator) renderGraphLocked(j *jobEntry) api.JobGraph {
 		out.Edges = append(out.Edges, api.GraphEdge{From: e.From, To: e.To, FromNode: e.FromNode, Tag: e.Tag, Partitioning: string(e.Partitioning)})
 	}
 	return out
+}
+
+// vertexWatermark is the least watermark of a vertex's running subtasks,
+// as a downstream task combines them; none while one of them has none yet.
+func vertexWatermark(tasks []*lifecycle.Task) (int64, bool) {
+	wm, ok := int64(math.MaxInt64), false
+	for _, t := range tasks {
+		if t.State != lifecycle.TaskRunning {
+			continue
+		}
+		if t.Metrics.Watermark == nil {
+			return 0, false
+		}
+		wm, ok = min(wm, *t.Metrics.Watermark), true
+	}
+	return wm, ok
 }
 
 // connectorOf names a source's or sink's connector ("" for other nodes).
@@ -92,6 +117,7 @@ func (c *Coordinator) handleSubtasks(w http.ResponseWriter, r *http.Request) {
 				}
 				s := api.SubtaskInfo{Vertex: v.ID, Index: i, Parallelism: v.Parallelism, Worker: t.Worker, State: string(t.State), Error: t.Error,
 					RecordsIn: t.Metrics.RecordsIn, RecordsOut: t.Metrics.RecordsOut, BackpressuredMs: t.Metrics.BackpressuredMs,
+					BusyMs: t.Metrics.BusyMs, IdleMs: t.Metrics.IdleMs, Watermark: t.Metrics.Watermark,
 					DroppedLate: t.Metrics.DroppedLate, SkippedInvalid: t.Metrics.SkippedInvalid, DeadLettered: t.Metrics.DeadLettered}
 				if wk := c.workers[t.Worker]; wk != nil {
 					s.WorkerHTTPAddr = wk.httpAddr

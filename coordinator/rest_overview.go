@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"net/http"
+	"runtime"
 
 	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/coordinator/lifecycle"
@@ -14,6 +15,7 @@ func (c *Coordinator) handleOverview(w http.ResponseWriter, _ *http.Request) {
 	if c.cfg.Identity != nil {
 		ov.Coordinator = *c.cfg.Identity
 	}
+	ov.Coordinator.Version, ov.Coordinator.GoVersion = c.version, runtime.Version()
 	for _, s := range lifecycle.States {
 		ov.Jobs[string(s)] = 0
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/weir-stream/weir/coordinator"
 	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/coordinator/clock"
+	"github.com/weir-stream/weir/internal/buildinfo"
 )
 
 // do sends a request as the CLI does: a POST carries Content-Type
@@ -104,6 +106,9 @@ func TestREST(t *testing.T) {
 		}
 		if ov.Workers != 0 || ov.SlotsTotal != 0 || len(ov.Jobs) != 10 {
 			t.Fatalf("%+v", ov)
+		}
+		if ov.Coordinator.Version == "" || ov.Coordinator.Version != buildinfo.Version() || ov.Coordinator.GoVersion != runtime.Version() {
+			t.Fatalf("overview coordinator %+v, want version %q and Go %s", ov.Coordinator, buildinfo.Version(), runtime.Version())
 		}
 	})
 	t.Run("workers empty", func(t *testing.T) {

@@ -1,6 +1,7 @@
 package dataflow
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,20 @@ type Counters struct {
 	DeadLettered    atomic.Int64
 	// User holds the metrics user operators define (usermetrics.go).
 	User UserMetrics
+
+	// IdleNs is time already spent waiting for input; Idle adds the wait
+	// in progress (IdleStart … IdleEnd).
+	IdleNs atomic.Int64
+
+	// startedAt is when the task began (unix ns, 0: not yet): busy time is
+	// the time since minus idle and backpressured time.
+	startedAt, endedAt atomic.Int64
+	// idleSince is the start (unix ns) of the input wait in progress.
+	idleSince atomic.Int64
+	// watermark is the task's current event-time watermark (ms) once
+	// hasWatermark is set.
+	watermark    atomic.Int64
+	hasWatermark atomic.Bool
 
 	// blockedSince is the start (unix ns) of the wait in progress, 0 when
 	// none: a sink stuck on a broker that does not answer must show as
@@ -56,6 +71,74 @@ func (c *Counters) Backpressured() time.Duration {
 		d += max(time.Now().UnixNano()-s, 0)
 	}
 	return time.Duration(d)
+}
+
+// Start marks the task's start: busy time counts from here. Only the
+// first call counts.
+func (c *Counters) Start() { c.startedAt.CompareAndSwap(0, time.Now().UnixNano()) }
+
+// Stop marks the task's end: busy time stops growing. Only the first call
+// counts.
+func (c *Counters) Stop() { c.endedAt.CompareAndSwap(0, time.Now().UnixNano()) }
+
+// IdleStart marks the start of a wait for input: a gate with nothing to
+// read, a source waiting for its outside system. It returns false when a
+// wait is already in progress or c is nil; pass the result to IdleEnd.
+func (c *Counters) IdleStart() bool {
+	return c != nil && c.idleSince.CompareAndSwap(0, time.Now().UnixNano())
+}
+
+// IdleEnd ends the wait IdleStart began (when it returned true) and adds it
+// to IdleNs.
+func (c *Counters) IdleEnd(started bool) {
+	if !started {
+		return
+	}
+	if s := c.idleSince.Swap(0); s != 0 {
+		c.IdleNs.Add(max(time.Now().UnixNano()-s, 0))
+	}
+}
+
+// Idle is the total time waited for input, including a wait in progress.
+func (c *Counters) Idle() time.Duration {
+	d := c.IdleNs.Load()
+	if s := c.idleSince.Load(); s != 0 {
+		d += max(time.Now().UnixNano()-s, 0)
+	}
+	return time.Duration(d)
+}
+
+// Busy is the time the task has spent processing from Start to Stop: neither
+// waiting for input (Idle) nor for output credit or a broker
+// (Backpressured). 0 before Start.
+func (c *Counters) Busy() time.Duration {
+	s := c.startedAt.Load()
+	if s == 0 {
+		return 0
+	}
+	end := c.endedAt.Load()
+	if end == 0 {
+		end = time.Now().UnixNano()
+	}
+	return max(time.Duration(end-s)-c.Idle()-c.Backpressured(), 0)
+}
+
+// SetWatermark records the task's current event-time watermark (ms).
+// The no-watermark-yet and end-of-input sentinels are not watermarks.
+func (c *Counters) SetWatermark(wm int64) {
+	if wm == math.MinInt64 || wm >= MaxWatermark {
+		return
+	}
+	c.watermark.Store(wm)
+	c.hasWatermark.Store(true)
+}
+
+// Watermark is the task's current watermark, if it has one yet.
+func (c *Counters) Watermark() (int64, bool) {
+	if !c.hasWatermark.Load() {
+		return 0, false
+	}
+	return c.watermark.Load(), true
 }
 
 // Link returns a new connectivity record for a source or sink named node

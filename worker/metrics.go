@@ -2,6 +2,7 @@ package worker
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -15,6 +16,10 @@ var (
 	descRecordsIn     = prometheus.NewDesc("weir_task_records_in_total", "Records read by a subtask.", []string{"job", "vertex", "subtask"}, nil)
 	descRecordsOut    = prometheus.NewDesc("weir_task_records_out_total", "Records emitted by a subtask.", []string{"job", "vertex", "subtask"}, nil)
 	descBackpressured = prometheus.NewDesc("weir_task_backpressured_seconds_total", "Time a subtask waited for output credit or, in a sink, on its outside system (broker, full producer buffer, transaction flush), including a wait in progress.", []string{"job", "vertex", "subtask"}, nil)
+	descBusy          = prometheus.NewDesc("weir_task_busy_seconds_total", "Time a subtask spent processing: neither waiting for input (idle) nor backpressured.", []string{"job", "vertex", "subtask"}, nil)
+	descIdle          = prometheus.NewDesc("weir_task_idle_seconds_total", "Time a subtask waited for input: an empty input gate, or a source waiting for its brokers or its rate limit.", []string{"job", "vertex", "subtask"}, nil)
+	descWatermark     = prometheus.NewDesc("weir_task_watermark_seconds", "A running subtask's current event-time watermark, seconds since the epoch (absent before its first).", []string{"job", "vertex", "subtask"}, nil)
+	descEventTimeLag  = prometheus.NewDesc("weir_task_event_time_lag_seconds", "How far a running subtask's watermark trails the worker's clock: now minus the watermark.", []string{"job", "vertex", "subtask"}, nil)
 	descLinkUp        = prometheus.NewDesc("weir_task_link_connected", "1 while a source or sink of a subtask reaches its outside system (brokers), 0 while it does not.", []string{"job", "vertex", "subtask", "operator"}, nil)
 	descStateBytes    = prometheus.NewDesc("weir_operator_state_bytes", "Estimated keyed-state size of a stateful operator of a subtask.", []string{"job", "vertex", "subtask", "operator"}, nil)
 	descHeapLive      = prometheus.NewDesc("weir_worker_heap_live_bytes", "Live heap after the last GC (runtime/metrics /gc/heap/live:bytes).", nil, nil)
@@ -26,7 +31,7 @@ type collector struct{ w *Worker }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSlots, descConnected, descTasks, descRecordsIn, descRecordsOut, descBackpressured,
-		descLinkUp, descStateBytes, descHeapLive, descMemory, descMemoryLimit} {
+		descBusy, descIdle, descWatermark, descEventTimeLag, descLinkUp, descStateBytes, descHeapLive, descMemory, descMemoryLimit} {
 		ch <- d
 	}
 }
@@ -53,8 +58,14 @@ func (k collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descRecordsIn, prometheus.CounterValue, float64(c.RecordsIn.Load()), t.key.job, t.key.vertex, sub)
 		ch <- prometheus.MustNewConstMetric(descRecordsOut, prometheus.CounterValue, float64(c.RecordsOut.Load()), t.key.job, t.key.vertex, sub)
 		ch <- prometheus.MustNewConstMetric(descBackpressured, prometheus.CounterValue, c.Backpressured().Seconds(), t.key.job, t.key.vertex, sub)
+		ch <- prometheus.MustNewConstMetric(descBusy, prometheus.CounterValue, c.Busy().Seconds(), t.key.job, t.key.vertex, sub)
+		ch <- prometheus.MustNewConstMetric(descIdle, prometheus.CounterValue, c.Idle().Seconds(), t.key.job, t.key.vertex, sub)
 		if t.ended() {
 			continue
+		}
+		if wm, ok := c.Watermark(); ok {
+			ch <- prometheus.MustNewConstMetric(descWatermark, prometheus.GaugeValue, float64(wm)/1000, t.key.job, t.key.vertex, sub)
+			ch <- prometheus.MustNewConstMetric(descEventTimeLag, prometheus.GaugeValue, float64(time.Now().UnixMilli()-wm)/1000, t.key.job, t.key.vertex, sub)
 		}
 		for _, l := range c.Links() {
 			if l.Known {

@@ -55,15 +55,17 @@ func (t *runningTask) ended() bool {
 
 func (t *runningTask) status() *controlpb.TaskStatus {
 	c := t.counters
-	return &controlpb.TaskStatus{
-		Task: t.key.pb(), State: t.state, Error: t.err, EndOfInput: t.inputEnded,
-		Metrics: &controlpb.TaskMetrics{
-			RecordsIn: c.RecordsIn.Load(), RecordsOut: c.RecordsOut.Load(),
-			BackpressuredMs: c.Backpressured().Milliseconds(), DroppedLate: c.DroppedLate.Load(),
-			SkippedInvalid: c.SkippedInvalid.Load(), DeadLettered: c.DeadLettered.Load(),
-			Links: linksPB(c.Links()), StateSizes: stateSizesPB(c.StateSizes()),
-		},
+	m := &controlpb.TaskMetrics{
+		RecordsIn: c.RecordsIn.Load(), RecordsOut: c.RecordsOut.Load(),
+		BackpressuredMs: c.Backpressured().Milliseconds(), DroppedLate: c.DroppedLate.Load(),
+		SkippedInvalid: c.SkippedInvalid.Load(), DeadLettered: c.DeadLettered.Load(),
+		Links: linksPB(c.Links()), StateSizes: stateSizesPB(c.StateSizes()),
+		BusyMs: c.Busy().Milliseconds(), IdleMs: c.Idle().Milliseconds(),
 	}
+	if wm, ok := c.Watermark(); ok {
+		m.Watermark = &wm
+	}
+	return &controlpb.TaskStatus{Task: t.key.pb(), State: t.state, Error: t.err, EndOfInput: t.inputEnded, Metrics: m}
 }
 
 func linksPB(ls []dataflow.LinkStatus) []*controlpb.Link {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -77,7 +78,9 @@ func New(cfg Config) (*Worker, error) {
 		deployed: map[string]*controlpb.DeployTask{},
 	}
 	w.registry = prometheus.NewRegistry()
-	if err := errors.Join(w.registry.Register(&collector{w: w}), w.registry.Register(userCollector{w: w})); err != nil {
+	if err := errors.Join(w.registry.Register(&collector{w: w}), w.registry.Register(userCollector{w: w}),
+		w.registry.Register(collectors.NewGoCollector()),
+		w.registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))); err != nil {
 		cancel()
 		return nil, fmt.Errorf("worker: metrics: %w", err)
 	}

@@ -58,7 +58,9 @@ const (
 
 // Source is a datagen source subtask.
 type Source struct {
-	node        string
+	node string
+	// metrics counts the rate limiter's waits as idle time.
+	metrics     *dataflow.Counters
 	profile     string
 	count       int64 // over all subtasks; 0: unbounded
 	rate        float64
@@ -96,6 +98,7 @@ func NewSource(node *spec.Node, ctx *dataflow.Context) (dataflow.Source, error) 
 	d := node.Source.Datagen
 	s := &Source{
 		node:    node.Name,
+		metrics: ctx.Metrics,
 		profile: d.Profile,
 		count:   d.Count,
 		rate:    d.Rate,
@@ -205,7 +208,7 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) error {
 		lastWM  = eventtime.NoWatermark
 		idle    bool
 		emitted int64
-		lim     = newLimiter(s.rate/float64(s.par), now)
+		lim     = newLimiter(s.rate/float64(s.par), now, s.metrics)
 		oooMs   = s.ooo.Milliseconds()
 	)
 	var lk sync.Locker = noLock{}
@@ -386,13 +389,15 @@ type limiter struct {
 	tokens float64
 	burst  float64
 	last   time.Time
+	// idle counts the waits as the task's idle time (nil: not counted).
+	idle *dataflow.Counters
 }
 
-func newLimiter(rate float64, now time.Time) *limiter {
+func newLimiter(rate float64, now time.Time, idle *dataflow.Counters) *limiter {
 	if rate <= 0 {
 		return nil
 	}
-	return &limiter{rate: rate, burst: max(1, rate/10), last: now}
+	return &limiter{rate: rate, burst: max(1, rate/10), last: now, idle: idle}
 }
 
 // take waits for one token, calling tick (watermarks, idleness) at least
@@ -409,12 +414,15 @@ func (l *limiter) take(ctx context.Context, tick func() error) error {
 		wait := time.Duration((1 - l.tokens) / l.rate * float64(time.Second))
 		wait = min(max(wait, time.Millisecond), 100*time.Millisecond)
 		timer := time.NewTimer(wait)
+		waiting := l.idle.IdleStart()
 		select {
 		case <-ctx.Done():
 			timer.Stop()
+			l.idle.IdleEnd(waiting)
 			return ctx.Err()
 		case <-timer.C:
 		}
+		l.idle.IdleEnd(waiting)
 		if err := tick(); err != nil {
 			return err
 		}

@@ -66,6 +66,8 @@ type Source struct {
 	parallelism int
 	onError     dataflow.ErrorHandler
 	logger      *slog.Logger
+	// metrics counts the waits for the brokers as idle time (may be nil).
+	metrics *dataflow.Counters
 
 	etField     string
 	etProg      *expr.Program
@@ -195,6 +197,7 @@ func (s *Source) setContext(ctx *dataflow.Context) {
 	if s.parallelism < 1 {
 		s.parallelism = 1
 	}
+	s.metrics = ctx.Metrics
 	s.onError = ctx.OnError
 	if s.onError == nil {
 		s.onError = dataflow.FailOnError{Node: s.node}
@@ -607,7 +610,10 @@ func (s *Source) loop(ctx context.Context, out dataflow.SourceOutput, states []*
 			cases = s.selectCases(ctx, ticker, active)
 			rebuild = false
 		}
+		// The only place the source waits for its brokers: idle time.
+		waiting := s.metrics.IdleStart()
 		chosen, v, ok := reflect.Select(cases)
+		s.metrics.IdleEnd(waiting)
 		switch {
 		case chosen == 0: // ctx done
 			return nil

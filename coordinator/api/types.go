@@ -32,6 +32,10 @@ type CoordinatorInfo struct {
 	Role string `json:"role"`
 	// FencingToken is the leader's etcd election revision (0: single).
 	FencingToken int64 `json:"fencing_token,omitempty"`
+	// Version and GoVersion describe the coordinator's binary, as
+	// `weir version` prints them, so a mixed-version cluster shows.
+	Version   string `json:"version"`
+	GoVersion string `json:"go_version"`
 }
 
 // Worker is one registered worker.
@@ -348,6 +352,17 @@ type GraphVertex struct {
 	RecordsIn       int64 `json:"records_in"`
 	RecordsOut      int64 `json:"records_out"`
 	BackpressuredMs int64 `json:"backpressured_ms"`
+	// BusyMs and IdleMs: time the subtasks spent processing, and waiting
+	// for input; with BackpressuredMs they make up their running time, so
+	// two samples give the share of time busy (the bottleneck is the
+	// busiest vertex).
+	BusyMs int64 `json:"busy_ms"`
+	IdleMs int64 `json:"idle_ms"`
+	// Watermark is the vertex's event-time watermark in ms since the epoch:
+	// the least of its running subtasks' (nil while one has none yet).
+	// EventTimeLagMs is SampledAt minus it.
+	Watermark      *int64 `json:"watermark,omitempty"`
+	EventTimeLagMs *int64 `json:"event_time_lag_ms,omitempty"`
 	// States counts the vertex's subtasks by state.
 	States map[string]int `json:"states"`
 }
@@ -387,9 +402,13 @@ type SubtaskInfo struct {
 	RecordsIn       int64  `json:"records_in"`
 	RecordsOut      int64  `json:"records_out"`
 	BackpressuredMs int64  `json:"backpressured_ms"`
-	DroppedLate     int64  `json:"dropped_late"`
-	SkippedInvalid  int64  `json:"skipped_invalid"`
-	DeadLettered    int64  `json:"dead_lettered"`
+	BusyMs          int64  `json:"busy_ms"`
+	IdleMs          int64  `json:"idle_ms"`
+	// Watermark: the subtask's event-time watermark, ms (nil: none yet).
+	Watermark      *int64 `json:"watermark,omitempty"`
+	DroppedLate    int64  `json:"dropped_late"`
+	SkippedInvalid int64  `json:"skipped_invalid"`
+	DeadLettered   int64  `json:"dead_lettered"`
 }
 
 // SubtaskList is GET /api/v1/jobs/{id}/subtasks.

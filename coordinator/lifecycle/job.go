@@ -59,9 +59,13 @@ type Metrics struct {
 	RecordsIn       int64
 	RecordsOut      int64
 	BackpressuredMs int64
-	DroppedLate     int64
-	SkippedInvalid  int64
-	DeadLettered    int64
+	// BusyMs and IdleMs: time spent processing and waiting for input.
+	BusyMs, IdleMs int64
+	// Watermark is the task's event-time watermark in ms (nil: none yet).
+	Watermark      *int64
+	DroppedLate    int64
+	SkippedInvalid int64
+	DeadLettered   int64
 	// Links: whether the task's sources and sinks reach their brokers.
 	Links []Link
 	// StateSizes: estimated keyed-state bytes per stateful operator.

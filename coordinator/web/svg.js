@@ -1,11 +1,15 @@
 // SVG drawings: the job graph and the checkpoint chart.
 import { esc, short, dur, bytes, time } from './fmt.js';
 
-const BW = 230, BH = 92, GX = 110, GY = 26, PAD = 16;
+const BW = 230, BH = 108, GX = 110, GY = 26, PAD = 16;
 
 // jobGraph draws vertices in columns by depth, edges left to right.
-// rates maps a vertex id to {in, out, bp} per second (bp in percent).
+// rates maps a vertex id to {in, out, bp, busy} per second (bp and busy
+// in percent). Each box is tinted by its busy share, and the busiest vertex
+// at 50 % busy or more is marked the bottleneck: the vertices upstream of it
+// are backpressured, but it is the one to scale or speed up.
 export function jobGraph(g, rates) {
+  const bottleneck = bottleneckOf(g, rates);
   const depth = {}, byId = {};
   g.vertices.forEach((v) => { byId[v.id] = v; depth[v.id] = 0; });
   // vertices come in topological order, so one pass settles depths
@@ -35,19 +39,38 @@ export function jobGraph(g, rates) {
   });
   g.vertices.forEach((v) => {
     const p = pos[v.id], r = rates[v.id] || {};
-    const bp = r.bp ?? null;
+    const bp = r.bp ?? null, busy = r.busy ?? null;
+    const isBn = v.id === bottleneck;
     const chain = v.nodes.map((n) => n.name).join(' → ');
     const kinds = v.nodes.map((n) => n.connector ? `${n.kind}:${n.connector}` : n.kind).join(', ');
-    out += `<g class="vertex" data-vertex="${esc(v.id)}" transform="translate(${p.x},${p.y})">`;
-    out += `<title>${esc(v.id)}: ${esc(chain)} (${esc(kinds)})</title>`;
-    out += `<rect class="vbox${bp != null && bp >= 10 ? ' bp' : ''}" width="${BW}" height="${BH}" rx="8"/>`;
+    out += `<g class="vertex${isBn ? ' bottleneck' : ''}" data-vertex="${esc(v.id)}"${busy == null ? '' : ` data-busy="${busy.toFixed(0)}"`} transform="translate(${p.x},${p.y})">`;
+    out += `<title>${esc(v.id)}: ${esc(chain)} (${esc(kinds)})${isBn ? ' — the bottleneck: the busiest vertex' : ''}</title>`;
+    out += `<rect class="vbox${bp != null && bp >= 10 ? ' bp' : ''}${isBn ? ' bn' : ''}" width="${BW}" height="${BH}" rx="8"${busy == null ? '' : ` style="fill:${heat(busy)}"`}/>`;
+    if (isBn) out += `<text class="vtag" x="${BW - 10}" y="19" text-anchor="end">bottleneck</text>`;
     out += `<text class="vtitle" x="10" y="19">${esc(clip(v.id, 24))}<tspan class="vsmall" dx="6">×${v.parallelism}</tspan></text>`;
     out += `<text class="vsmall" x="10" y="36">${esc(clip(chain, 34))}</text>`;
     out += `<text x="10" y="55">in ${r.in == null ? '-' : short(r.in) + '/s'}  ·  out ${r.out == null ? '-' : short(r.out) + '/s'}</text>`;
-    out += `<text class="vsmall" x="10" y="73">backpressure ${bp == null ? '-' : bp.toFixed(0) + '%'}  ·  ${esc(states(v.states))}</text>`;
+    out += `<text class="vsmall" x="10" y="73">busy ${busy == null ? '-' : busy.toFixed(0) + '%'}  ·  backpressure ${bp == null ? '-' : bp.toFixed(0) + '%'}</text>`;
+    out += `<text class="vsmall" x="10" y="91">${esc(states(v.states))}${v.event_time_lag_ms == null ? '' : '  ·  lag ' + esc(dur(v.event_time_lag_ms))}</text>`;
     out += '</g>';
   });
   return out + '</svg>';
+}
+
+// bottleneckOf is the busiest vertex, if it is busy half the time or more.
+function bottleneckOf(g, rates) {
+  let best = null, most = 50;
+  g.vertices.forEach((v) => {
+    const b = (rates[v.id] || {}).busy;
+    if (b != null && b >= most) { best = v.id; most = b; }
+  });
+  return best;
+}
+
+// heat tints a box from white (idle) to red (busy all the time).
+function heat(busy) {
+  const f = Math.max(0, Math.min(100, busy)) / 100;
+  return `hsl(${(1 - f) * 45}, ${Math.round(20 + f * 70)}%, ${Math.round(99 - f * 19)}%)`;
 }
 
 function states(s) {

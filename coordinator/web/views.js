@@ -36,7 +36,8 @@ const overview = {
     h += card('Running jobs', num(ov.jobs.RUNNING));
     h += card('Jobs', num(jobs.length));
     const co = ov.coordinator || { role: 'single' };
-    h += card('Coordinator', co.role === 'leader' ? `leader ${esc(co.id)}` : 'single', co.role === 'leader' ? `fencing token ${num(co.fencing_token)}; standbys redirect here` : 'no etcd: one coordinator');
+    h += card('Coordinator', co.role === 'leader' ? `leader ${esc(co.id)}` : 'single', (co.role === 'leader' ? `fencing token ${num(co.fencing_token)}; standbys redirect here` : 'no etcd: one coordinator') +
+      `<div id="coordinator-version">weir ${esc(co.version || '-')} (${esc(co.go_version || '-')})</div>`, 'coordinator-card');
     h += card('Cluster TLS', plainCluster ? 'off' : 'mutual TLS', plainCluster ? 'plaintext, unauthenticated' : 'workers need the cluster CA');
     h += '</div>';
     h += '<h2>Jobs by state</h2><div class="panel"><table id="jobs-by-state"><thead><tr>';
@@ -120,7 +121,8 @@ function jobHeader(job, tab) {
   return h + '</nav>';
 }
 
-// rates derives records/s and backpressure from two graph samples.
+// rates derives records/s, backpressure and busy shares from two graph
+// samples.
 function rates(prev, g) {
   const out = {};
   if (!prev || prev.attempt !== g.attempt) return out;
@@ -133,6 +135,7 @@ function rates(prev, g) {
       in: Math.max(0, v.records_in - p.records_in) * 1000 / dt,
       out: Math.max(0, v.records_out - p.records_out) * 1000 / dt,
       bp: Math.min(100, Math.max(0, v.backpressured_ms - p.backpressured_ms) * 100 / (dt * Math.max(1, v.parallelism))),
+      busy: Math.min(100, Math.max(0, (v.busy_ms || 0) - (p.busy_ms || 0)) * 100 / (dt * Math.max(1, v.parallelism))),
     };
   });
   return out;
@@ -153,12 +156,14 @@ const job = {
   render({ j, g, st, r }) {
     let h = jobHeader(j, '');
     h += '<h2>Job graph</h2><div class="panel">' + jobGraph(g, r) + '</div>';
-    h += '<h2>Vertices</h2><div class="panel"><table id="vertices"><thead><tr><th>Vertex</th><th>Nodes</th><th class="num">Parallelism</th><th class="num">Records in</th><th class="num">Records out</th><th class="num">In/s</th><th class="num">Out/s</th><th>Backpressure</th></tr></thead><tbody>';
+    h += '<h2>Vertices</h2><div class="panel"><table id="vertices"><thead><tr><th>Vertex</th><th>Nodes</th><th class="num">Parallelism</th><th class="num">Records in</th><th class="num">Records out</th><th class="num">In/s</th><th class="num">Out/s</th><th>Busy</th><th>Backpressure</th><th class="num">Watermark lag</th></tr></thead><tbody>';
     g.vertices.forEach((v) => {
       const x = r[v.id] || {};
       h += `<tr data-vertex="${esc(v.id)}"><td>${esc(v.id)}</td><td>${esc(v.nodes.map((n) => n.name + ' (' + n.kind + (n.connector ? ':' + n.connector : '') + ')').join(' → '))}</td><td class="num">${num(v.parallelism)}</td>`;
       h += `<td class="num">${num(v.records_in)}</td><td class="num">${num(v.records_out)}</td><td class="num">${x.in == null ? '-' : short(x.in)}</td><td class="num">${x.out == null ? '-' : short(x.out)}</td>`;
-      h += `<td>${x.bp == null ? '-' : bar(x.bp / 100, x.bp >= 10) + ' ' + x.bp.toFixed(0) + '%'}</td></tr>`;
+      h += `<td class="busy">${x.busy == null ? '-' : bar(x.busy / 100, x.busy >= 50) + ' ' + x.busy.toFixed(0) + '%'}</td>`;
+      h += `<td>${x.bp == null ? '-' : bar(x.bp / 100, x.bp >= 10) + ' ' + x.bp.toFixed(0) + '%'}</td>`;
+      h += `<td class="num lag" title="${v.watermark == null ? 'no watermark yet' : 'watermark ' + esc(new Date(v.watermark).toISOString())}">${v.event_time_lag_ms == null ? '-' : esc(dur(v.event_time_lag_ms))}</td></tr>`;
     });
     h += '</tbody></table></div>';
     h += `<h2>Subtasks <span class="muted">(attempt ${num(st.attempt)})</span></h2><div class="panel"><table id="subtasks"><thead><tr><th>Subtask</th><th>Worker</th><th>State</th><th class="num">Records in</th><th class="num">Records out</th><th class="num">Backpressured</th><th class="num">Late dropped</th><th class="num">Invalid skipped</th><th class="num">Dead-lettered</th><th>Links</th><th class="num">Keyed state</th><th>Error</th></tr></thead><tbody>`;

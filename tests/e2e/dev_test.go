@@ -245,7 +245,13 @@ func TestDevInsecure(t *testing.T) {
 	dir := proc.ArtifactDir(t)
 	dataDir := t.TempDir()
 	httpAddr := proc.FreeAddr(t)
-	dev := proc.Start(t, dir, bin, "dev", nil, "dev", "--insecure", "--data-dir", dataDir, "--workers", "1",
+	// Some settings from a config file: one worker (the command line's 1
+	// wins over its 3) and JSON logs, which weir dev passes on.
+	conf := filepath.Join(t.TempDir(), "dev.yaml")
+	if err := os.WriteFile(conf, []byte("workers: 3\nlog-format: json\ninsecure: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dev := proc.Start(t, dir, bin, "dev", nil, "dev", "--config", conf, "--data-dir", dataDir, "--workers", "1",
 		"--http-addr", httpAddr, "--grpc-addr", proc.FreeAddr(t), "--kafka-addr", proc.FreeAddr(t), "--etcd-addr", proc.FreeAddr(t))
 	t.Cleanup(func() { copyLogs(t, filepath.Join(dataDir, "logs"), dir) })
 	proc.Eventually(t, 60*time.Second, func() (bool, string) {
@@ -262,6 +268,14 @@ func TestDevInsecure(t *testing.T) {
 	if co := readFile(filepath.Join(dataDir, "logs", "coordinator.log")); !strings.Contains(co, "INSECURE: no --tls-cert") {
 		t.Errorf("the coordinator does not log INSECURE:\n%s", co)
 	}
+	for name, msg := range map[string]string{"coordinator.log": "coordinator leads", "worker-1.log": "worker started"} {
+		if !hasJSONLine(readFile(filepath.Join(dataDir, "logs", name)), msg) {
+			t.Errorf("%s has no JSON log line %q", name, msg)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "logs", "worker-2.log")); !os.IsNotExist(err) {
+		t.Errorf("a second worker started: the command line's --workers 1 should win over the config file: %v", err)
+	}
 	tok, _ := os.ReadFile(filepath.Join(dataDir, "admin.token"))
 	if ov, err := api.NewClient("http://"+httpAddr, api.WithToken(strings.TrimSpace(string(tok)))).Overview(context.Background()); err != nil ||
 		!slices.Equal(ov.InsecureReasons, []string{"cluster connections without mutual TLS"}) {
@@ -276,4 +290,19 @@ func TestDevInsecure(t *testing.T) {
 	if code, err := dev.Wait(20 * time.Second); err != nil || code != 0 {
 		t.Fatalf("weir dev after SIGINT: exit %d, %v", code, err)
 	}
+}
+
+// hasJSONLine says whether log has a JSON line (--log-format json) with
+// message msg.
+func hasJSONLine(log, msg string) bool {
+	for _, line := range strings.Split(log, "\n") {
+		var l struct {
+			Msg   string `json:"msg"`
+			Level string `json:"level"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == msg && l.Level != "" {
+			return true
+		}
+	}
+	return false
 }

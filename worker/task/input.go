@@ -259,6 +259,9 @@ func (t *task) runGate(ctx context.Context) error {
 			return nil
 		}
 		if wm, ok := v.advance(); ok {
+			if wm < dataflow.MaxWatermark {
+				t.counters.SetWatermark(wm)
+			}
 			if err := head.processWatermark(wm); err != nil {
 				return err
 			}
@@ -294,7 +297,9 @@ func (t *task) runGate(ctx context.Context) error {
 				return err
 			}
 		}
+		waiting := t.counters.IdleStart()
 		ch, batch, err := t.gate.Next(ctx)
+		t.counters.IdleEnd(waiting)
 		if errors.Is(err, io.EOF) {
 			break
 		}

@@ -351,6 +351,9 @@ func (o *sourceOutput) EmitWatermark(wm int64) error {
 	if o.ended {
 		err = errSourceStopped
 	} else {
+		if wm < dataflow.MaxWatermark {
+			o.t.counters.SetWatermark(wm)
+		}
 		err = o.chainNode.EmitWatermark(wm)
 	}
 	if locked {

@@ -167,6 +167,8 @@ func (t *task) run(ctx context.Context) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	t.ctx = ctx
+	t.counters.Start()
+	defer t.counters.Stop()
 	t.upCtx, t.upCancel = context.WithCancel(ctx)
 	finished := false
 	// Uploads in flight finish when the task does (a stop-with-savepoint

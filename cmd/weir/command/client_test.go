@@ -2,7 +2,10 @@ package command
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -495,11 +498,15 @@ func TestCoordinatorAndWorkerVerbs(t *testing.T) {
 		}()
 	}
 	storage := t.TempDir()
+	coPprof, wPprof := deadAddr(t), deadAddr(t)
 	start("coordinator", "coordinator", "--http-addr", httpAddr, "--grpc-addr", grpcAddr,
-		"--heartbeat-interval", "100ms", "--heartbeat-timeout", "2s", "--log-level", "warn",
-		"--checkpoint-storage", "file://"+storage, "--allowed-paths", storage, "--insecure")
-	start("worker", "worker", "--coordinator", grpcAddr, "--slots", "2", "--id", "w-verb", "--allowed-paths", storage,
-		"--data-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn")
+		"--heartbeat-interval", "100ms", "--heartbeat-timeout", "2s", "--log-level", "info", "--log-format", "json",
+		"--checkpoint-storage", "file://"+storage, "--allowed-paths", storage, "--insecure", "--pprof-addr", coPprof)
+	// The worker takes most of its settings from a config file; the
+	// command line overrides its slots.
+	conf := writeFile(t, "worker.yaml", "coordinator: "+grpcAddr+"\nslots: 7\nid: w-verb\nallowed-paths: ["+storage+"]\n"+
+		"data-addr: 127.0.0.1:0\nhttp-addr: 127.0.0.1:0\nlog-level: warn\npprof-addr: "+wPprof+"\n")
+	start("worker", "worker", "--config", conf, "--slots", "2")
 
 	url := "http://" + httpAddr
 	var ws []api.Worker
@@ -518,6 +525,22 @@ func TestCoordinatorAndWorkerVerbs(t *testing.T) {
 	})
 	if ws[0].ID != "w-verb" || ws[0].Slots != 2 {
 		t.Fatalf("workers = %+v, want w-verb with 2 slots", ws)
+	}
+	// Both serve Go's profiles on their --pprof-addr, and Go runtime and
+	// process metrics on /metrics.
+	for _, a := range []string{coPprof, wPprof} {
+		body := httpGet(t, "http://"+a+"/debug/pprof/goroutine?debug=1")
+		if !strings.Contains(body, "goroutine profile:") {
+			t.Errorf("pprof on %s: %.200s", a, body)
+		}
+	}
+	for _, u := range []string{url + "/metrics", "http://" + ws[0].HTTPAddr + "/metrics"} {
+		body := httpGet(t, u)
+		for _, m := range []string{"go_goroutines ", "go_memstats_heap_alloc_bytes ", "go_gc_duration_seconds", "process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_open_fds "} {
+			if !strings.Contains(body, "\n"+m) {
+				t.Errorf("%s lacks %s", u, m)
+			}
+		}
 	}
 
 	// --allowed-paths reaches the coordinator: a file sink outside it is
@@ -555,6 +578,9 @@ func TestCoordinatorAndWorkerVerbs(t *testing.T) {
 			}[e.name]
 			if !strings.Contains(e.r.stdout, want) {
 				t.Errorf("weir %s: stdout lacks %q: %s", e.name, want, e.r)
+			}
+			if e.name == "coordinator" {
+				checkJSONLog(t, e.r.stderr, "coordinator started", "serving Go profiles without authentication")
 			}
 		case <-time.After(20 * time.Second):
 			t.Fatal("weir coordinator and weir worker did not stop within 20s of an interrupt")
@@ -615,5 +641,60 @@ func TestJobByName(t *testing.T) {
 	r = mustRun(t, 1, "status", "--coordinator", url, "no-such-job")
 	if !strings.Contains(r.stderr, `job "no-such-job" not found: no job has that id or name`) {
 		t.Fatalf("unknown: %s", r)
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return string(b)
+}
+
+// checkJSONLog checks that every line of a --log-format json log is one
+// JSON object with each key once, and that the messages want are there.
+func checkJSONLog(t *testing.T, log string, want ...string) {
+	t.Helper()
+	msgs := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		dec := json.NewDecoder(strings.NewReader(line))
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+			t.Errorf("log line is not a JSON object: %q", line)
+			continue
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			k, err := dec.Token()
+			var v any
+			if err == nil {
+				err = dec.Decode(&v)
+			}
+			if err != nil {
+				t.Errorf("log line %q: %v", line, err)
+				break
+			}
+			if seen[k.(string)] {
+				t.Errorf("log line has key %q twice: %s", k, line)
+			}
+			seen[k.(string)] = true
+			if k == "msg" {
+				msgs[v.(string)] = true
+			}
+		}
+		if !seen["time"] || !seen["level"] || !seen["msg"] {
+			t.Errorf("log line lacks time, level or msg: %s", line)
+		}
+	}
+	for _, m := range want {
+		if !msgs[m] {
+			t.Errorf("no log line %q in\n%s", m, log)
+		}
 	}
 }

@@ -16,19 +16,20 @@ import (
 
 func newCoordinatorCommand(g *globals) *cobra.Command {
 	var (
-		cfg      coordinator.Config
-		logLevel string
-		hf       haFlags
-		allowed  []string
-		tlsFiles tlsconf.Files
-		rf       restServerFlags
+		cfg                 coordinator.Config
+		logLevel, logFormat string
+		pprofAddr           string
+		hf                  haFlags
+		allowed             []string
+		tlsFiles            tlsconf.Files
+		rf                  restServerFlags
 	)
 	c := &cobra.Command{
 		Use:   "coordinator",
 		Short: "Run the coordinator: REST API and web UI, scheduler, worker registry",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger, err := newLogger(g.stderr, logLevel)
+			logger, err := newLogger(g.stderr, logLevel, logFormat)
 			if err != nil {
 				return err
 			}
@@ -36,6 +37,11 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 			if cfg.RetainedJobs == 0 || cfg.JobRetention == 0 {
 				return usagef("--retained-jobs and --job-retention must not be 0 (negative: no limit)")
 			}
+			stopPprof, err := startPprof(pprofAddr, logger)
+			if err != nil {
+				return err
+			}
+			defer stopPprof()
 			cfg.Logger = logger
 			cfg.ParseSpec = registry.ParseSpec
 			cfg.BuildGraph = graph.Build
@@ -86,6 +92,8 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 	c.Flags().StringVar(&hf.user, "etcd-user", "", "with --etcd: etcd user (with --etcd-password-file), when etcd's authentication is on")
 	c.Flags().StringVar(&hf.passwordFile, "etcd-password-file", "", "with --etcd: file holding the password of --etcd-user")
 	c.Flags().DurationVar(&hf.ttl, "lease-ttl", 5*time.Second, "with --etcd: a dead leader is replaced after about this long (whole seconds)")
-	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	addLogFlags(c, &logLevel, &logFormat)
+	addPprofFlag(c, &pprofAddr)
+	addConfigFlag(c)
 	return c
 }

@@ -36,6 +36,7 @@ type devFlags struct {
 	example   bool
 	rate      float64
 	logLevel  string
+	logFormat string
 	insecure  bool
 	// registry starts a development schema registry on registryAddr.
 	registry     bool
@@ -64,9 +65,11 @@ func newDevCommand(g *globals) *cobra.Command {
 	c.Flags().BoolVar(&f.example, "example", false, "submit examples/ip-visits.yaml and feed it with weir loadgen")
 	c.Flags().Float64Var(&f.rate, "example-rate", 2000, "events per second loadgen writes with --example")
 	c.Flags().StringVar(&f.logLevel, "log-level", "info", "log level of the processes")
+	c.Flags().StringVar(&f.logFormat, "log-format", "text", "log format of the processes: text or json")
 	c.Flags().BoolVar(&f.insecure, "insecure", false, "run the cluster's connections without mutual TLS (default: a local CA and certificates under DATA-DIR/tls); the REST API still wants the admin token")
 	c.Flags().BoolVar(&f.registry, "schema-registry", false, "also start a development schema registry (in memory) for formats avro, protobuf and json_schema")
 	c.Flags().StringVar(&f.registryAddr, "schema-registry-addr", defaultRegistryAddr, "development schema registry address (with --schema-registry)")
+	addConfigFlag(c)
 	c.AddCommand(newDevKafkaCommand(g), newDevEtcdCommand(g), newDevRegistryCommand(g))
 	return c
 }
@@ -228,7 +231,7 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 		return usagef("--workers and --slots must be at least 1")
 	}
 	// The children would each refuse a bad level; refuse it before starting any.
-	if _, err := newLogger(io.Discard, f.logLevel); err != nil {
+	if _, err := newLogger(io.Discard, f.logLevel, f.logFormat); err != nil {
 		return err
 	}
 	self, err := os.Executable()
@@ -310,7 +313,7 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	}
 	defer stopAll()
 
-	lvl := "--log-level=" + f.logLevel
+	lvl, format := "--log-level="+f.logLevel, "--log-format="+f.logFormat
 	// The secure path is the everyday one: a local CA under the data
 	// directory, made once and reused, signs the certificate every
 	// process presents.
@@ -343,13 +346,13 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 		return fmt.Errorf("%w (logs in %s)", err, logDir)
 	}
 	coArgs := []string{"coordinator", "--etcd", f.etcdAddr, "--grpc-addr", f.grpcAddr, "--http-addr", f.httpAddr,
-		"--checkpoint-storage", "file://" + filepath.Join(dataDir, "checkpoints"), "--allowed-paths", dataDir, "--tokens-file", tokensFile, lvl}
+		"--checkpoint-storage", "file://" + filepath.Join(dataDir, "checkpoints"), "--allowed-paths", dataDir, "--tokens-file", tokensFile, lvl, format}
 	if err := start("coordinator", append(append(coArgs, tlsArgs...), etcdClient...)...); err != nil {
 		return err
 	}
 	for i := 0; i < f.workers; i++ {
 		args := []string{"worker", "--coordinator", f.grpcAddr,
-			"--slots", strconv.Itoa(f.slots), "--id", fmt.Sprintf("worker-%d", i+1), "--allowed-paths", dataDir, lvl}
+			"--slots", strconv.Itoa(f.slots), "--id", fmt.Sprintf("worker-%d", i+1), "--allowed-paths", dataDir, lvl, format}
 		if err := start(fmt.Sprintf("worker-%d", i+1), append(args, tlsArgs...)...); err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/weir-stream/weir/coordinator/api"
+	"github.com/weir-stream/weir/internal/logging"
 )
 
 // Exit codes.
@@ -162,10 +163,17 @@ func addOutputFlag(c *cobra.Command, g *globals) {
 	c.Flags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 }
 
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, usagef("--log-level: %v", err)
+// newLogger is a process's logger: --log-level and --log-format.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	l, err := logging.New(w, level, format)
+	if err != nil {
+		return nil, usageError{err}
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	return l, nil
+}
+
+// addLogFlags adds --log-level and --log-format to a process verb.
+func addLogFlags(c *cobra.Command, level, format *string) {
+	c.Flags().StringVar(level, "log-level", "info", "debug, info, warn or error")
+	c.Flags().StringVar(format, "log-format", "text", "text (key=value) or json (one object a line); each key appears once a line")
 }

@@ -19,6 +19,8 @@ func newWorkerCommand(g *globals) *cobra.Command {
 	var (
 		cfg       worker.Config
 		logLevel  string
+		logFormat string
+		pprofAddr string
 		gcPercent int
 		allowed   []string
 		memLimit  string
@@ -30,10 +32,15 @@ func newWorkerCommand(g *globals) *cobra.Command {
 		Short: "Run a worker: registers its slots with the coordinator and runs subtasks",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger, err := newLogger(g.stderr, logLevel)
+			logger, err := newLogger(g.stderr, logLevel, logFormat)
 			if err != nil {
 				return err
 			}
+			stopPprof, err := startPprof(pprofAddr, logger)
+			if err != nil {
+				return err
+			}
+			defer stopPprof()
 			cfg.Logger = logger
 			if cfg.AllowedPaths, err = spec.ParseRoots(allowed); err != nil {
 				return usageError{fmt.Errorf("--allowed-paths: %w", err)}
@@ -85,9 +92,11 @@ func newWorkerCommand(g *globals) *cobra.Command {
 	c.Flags().DurationVar(&cfg.ReconnectGrace, "reconnect-grace", 30*time.Second, "keep running the subtasks this long after the session with the coordinator breaks (negative: cancel them at once)")
 	addAllowedPathsFlag(c, &allowed)
 	addTLSFlags(c, &tlsFiles)
-	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	addLogFlags(c, &logLevel, &logFormat)
+	addPprofFlag(c, &pprofAddr)
 	c.Flags().IntVar(&gcPercent, "gc-percent", 400, "Go GC target percentage (ignored when GOGC is set)")
 	c.Flags().StringVar(&memLimit, "memory-limit", worker.MemoryLimitAuto, "memory limit (e.g. 1536MiB, 2GiB; none): the Go runtime's soft limit, and what heap warnings compare with; auto: the cgroup's limit (ignored when GOMEMLIMIT is set)")
+	addConfigFlag(c)
 	return c
 }
 

@@ -627,7 +627,16 @@ type TaskMetrics struct {
 	// outside system (brokers).
 	Links []*Link `protobuf:"bytes,7,rep,name=links,proto3" json:"links,omitempty"`
 	// state_sizes: estimated keyed-state bytes per stateful operator.
-	StateSizes    []*StateSize `protobuf:"bytes,8,rep,name=state_sizes,json=stateSizes,proto3" json:"state_sizes,omitempty"`
+	StateSizes []*StateSize `protobuf:"bytes,8,rep,name=state_sizes,json=stateSizes,proto3" json:"state_sizes,omitempty"`
+	// busy_ms: time the task spent processing since it started, neither
+	// idle (idle_ms) nor backpressured (backpressured_ms).
+	BusyMs int64 `protobuf:"varint,9,opt,name=busy_ms,json=busyMs,proto3" json:"busy_ms,omitempty"`
+	// idle_ms: time the task waited for input (its input gate empty, or a
+	// source waiting for its brokers or its rate limit).
+	IdleMs int64 `protobuf:"varint,10,opt,name=idle_ms,json=idleMs,proto3" json:"idle_ms,omitempty"`
+	// watermark: the task's current event-time watermark (ms since the
+	// epoch); absent before its first.
+	Watermark     *int64 `protobuf:"varint,11,opt,name=watermark,proto3,oneof" json:"watermark,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -716,6 +725,27 @@ func (x *TaskMetrics) GetStateSizes() []*StateSize {
 		return x.StateSizes
 	}
 	return nil
+}
+
+func (x *TaskMetrics) GetBusyMs() int64 {
+	if x != nil {
+		return x.BusyMs
+	}
+	return 0
+}
+
+func (x *TaskMetrics) GetIdleMs() int64 {
+	if x != nil {
+		return x.IdleMs
+	}
+	return 0
+}
+
+func (x *TaskMetrics) GetWatermark() int64 {
+	if x != nil && x.Watermark != nil {
+		return *x.Watermark
+	}
+	return 0
 }
 
 type Link struct {
@@ -1761,7 +1791,7 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x126\n" +
 	"\ametrics\x18\x04 \x01(\v2\x1c.weir.control.v1.TaskMetricsR\ametrics\x12 \n" +
 	"\fend_of_input\x18\x05 \x01(\bR\n" +
-	"endOfInput\"\xd3\x02\n" +
+	"endOfInput\"\xb6\x03\n" +
 	"\vTaskMetrics\x12\x1d\n" +
 	"\n" +
 	"records_in\x18\x01 \x01(\x03R\trecordsIn\x12\x1f\n" +
@@ -1773,7 +1803,13 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\rdead_lettered\x18\x06 \x01(\x03R\fdeadLettered\x12+\n" +
 	"\x05links\x18\a \x03(\v2\x15.weir.control.v1.LinkR\x05links\x12;\n" +
 	"\vstate_sizes\x18\b \x03(\v2\x1a.weir.control.v1.StateSizeR\n" +
-	"stateSizes\"\xaa\x01\n" +
+	"stateSizes\x12\x17\n" +
+	"\abusy_ms\x18\t \x01(\x03R\x06busyMs\x12\x17\n" +
+	"\aidle_ms\x18\n" +
+	" \x01(\x03R\x06idleMs\x12!\n" +
+	"\twatermark\x18\v \x01(\x03H\x00R\twatermark\x88\x01\x01B\f\n" +
+	"\n" +
+	"_watermark\"\xaa\x01\n" +
 	"\x04Link\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12\x1c\n" +
@@ -1951,6 +1987,7 @@ func file_proto_control_v1_control_proto_init() {
 		(*WorkerMessage_CheckpointAck)(nil),
 		(*WorkerMessage_CheckpointDecline)(nil),
 	}
+	file_proto_control_v1_control_proto_msgTypes[6].OneofWrappers = []any{}
 	file_proto_control_v1_control_proto_msgTypes[9].OneofWrappers = []any{
 		(*CoordinatorMessage_Registered)(nil),
 		(*CoordinatorMessage_Deploy)(nil),
