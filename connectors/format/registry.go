@@ -244,6 +244,11 @@ func (r *Registry) retry(ctx context.Context, what string, op func(context.Conte
 		if errors.As(err, &re) && re.StatusCode < 500 {
 			return r.refusal(what, re)
 		}
+		var cv *tls.CertificateVerificationError
+		if errors.As(err, &cv) {
+			// Retrying cannot make a certificate trusted.
+			return fmt.Errorf("%w: %s at %s: TLS: %v (check schema_registry.tls.ca_file and server_name)", ErrRegistryRefused, what, r.url, cv.Err)
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: %s at %s: %w", ErrRegistryUnavailable, what, r.url, ctx.Err())
 		}

@@ -2,8 +2,12 @@ package kafka
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -281,4 +285,51 @@ func TestFramedExactlyOnceSink(t *testing.T) {
 	}
 	slices.Sort(got)
 	checkExactlyOnce(t, got, values(0, 50))
+}
+
+// TestFramedRegistryTLSAndSecret: a registry over https with basic auth,
+// reached with the spec's tls.ca_file and a password given as a secret
+// reference; without the CA the certificate is refused at once.
+func TestFramedRegistryTLSAndSecret(t *testing.T) {
+	fake := srfake.NewRegistry(srfake.WithAuth("Basic " + base64.StdEncoding.EncodeToString([]byte("weir:s3cret"))))
+	srv := httptest.NewTLSServer(fake.Handler())
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("WEIR_SECRET_SR", "s3cret")
+	block := &spec.SchemaRegistry{URL: srv.URL, Username: "weir", Password: "${env:WEIR_SECRET_SR}", TLS: &spec.KafkaTLS{CAFile: ca}, Timeout: spec.Duration(time.Second)}
+	reg, err := newRegistry(format.Avro, block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := format.NewEncoder(context.Background(), reg, format.EncoderConfig{Format: format.Avro, Subject: "t-value", Schema: tradeAvro}); err != nil {
+		t.Fatal(err)
+	}
+
+	noCA := *block
+	noCA.TLS = &spec.KafkaTLS{}
+	reg, err = newRegistry(format.Avro, &noCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = format.NewEncoder(context.Background(), reg, format.EncoderConfig{Format: format.Avro, Subject: "t-value", Schema: tradeAvro})
+	if !errors.Is(err, format.ErrRegistryRefused) || !strings.Contains(err.Error(), "ca_file") {
+		t.Fatalf("without the CA: %v", err)
+	}
+
+	wrong := *block
+	wrong.Password = "nope"
+	reg, _ = newRegistry(format.Avro, &wrong)
+	_, err = format.NewEncoder(context.Background(), reg, format.EncoderConfig{Format: format.Avro, Subject: "t-value", Schema: tradeAvro})
+	if !errors.Is(err, format.ErrRegistryRefused) || !errors.Is(err, dataflow.ErrUnrecoverable) || strings.Contains(err.Error(), "nope") {
+		t.Fatalf("wrong password: %v", err)
+	}
+
+	unset := *block
+	unset.Password = "${env:WEIR_SECRET_UNSET}"
+	if _, err := newRegistry(format.Avro, &unset); err == nil || !strings.Contains(err.Error(), "schema_registry.password") {
+		t.Fatalf("unset secret: %v", err)
+	}
 }
