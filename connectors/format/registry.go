@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -87,6 +88,16 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	}
 	if !strings.HasPrefix(cfg.URL, "http://") && !strings.HasPrefix(cfg.URL, "https://") {
 		return nil, fmt.Errorf("schema registry: url %q: want http:// or https://", cfg.URL)
+	}
+	// Credentials in the URL (https://user:pass@host) become basic auth,
+	// so the URL in messages (ours and the client's) carries none.
+	if u, err := url.Parse(cfg.URL); err == nil && u.User != nil {
+		if cfg.Username == "" && cfg.Password == "" {
+			cfg.Username = u.User.Username()
+			cfg.Password, _ = u.User.Password()
+		}
+		u.User = nil
+		cfg.URL = u.String()
 	}
 	if cfg.BearerToken != "" && (cfg.Username != "" || cfg.Password != "") {
 		return nil, errors.New("schema registry: give username/password or bearer_token, not both")
