@@ -333,3 +333,27 @@ func TestFramedRegistryTLSAndSecret(t *testing.T) {
 		t.Fatalf("unset secret: %v", err)
 	}
 }
+
+// TestFramedUpsert: an upsert source with an Avro value takes the key as
+// text over the value's field of that name, and a null value is still a
+// tombstone (no schema id to look up).
+func TestFramedUpsert(t *testing.T) {
+	reg := srfake.New()
+	defer reg.Close()
+	if _, _, err := reg.RegisterSchema("t-value", sr.Schema{Schema: tradeAvro, Type: sr.TypeAvro}); err != nil {
+		t.Fatal(err)
+	}
+	d := decoder{upsertKey: "sym"}
+	if err := d.setFramed(format.Avro, registryBlock(reg.URL())); err != nil {
+		t.Fatal(err)
+	}
+	v := encodeAvro(t, reg.URL(), "t-value", trades(1)[0])
+	f, tomb, err := d.decodeMessage([]byte("KEY"), v)
+	if err != nil || tomb || f.Get("sym") != "KEY" || f.Get("qty") != int64(0) {
+		t.Fatalf("update: %v %v %v", f, tomb, err)
+	}
+	f, tomb, err = d.decodeMessage([]byte("KEY"), nil)
+	if err != nil || !tomb || f.Get(spec.DeletedField) != true {
+		t.Fatalf("tombstone: %v %v %v", f, tomb, err)
+	}
+}
