@@ -72,7 +72,7 @@ func TestEncoderDecoderThroughRegistry(t *testing.T) {
 		t.Fatalf("no subject: %v", err)
 	}
 	// The wrong kind of schema under a subject is refused clearly.
-	if _, err := NewEncoder(ctx, reg, EncoderConfig{Format: Protobuf, Subject: "users-value"}); !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "AVRO") {
+	if _, err := NewEncoder(ctx, reg, EncoderConfig{Format: Protobuf, Subject: "users-value"}); !errors.Is(err, ErrSchema) || !errors.Is(err, dataflow.ErrUnrecoverable) || !strings.Contains(err.Error(), "AVRO") {
 		t.Fatalf("wrong type: %v", err)
 	}
 }

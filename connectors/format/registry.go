@@ -32,8 +32,8 @@ var (
 	// restart would be refused the same way.
 	ErrRegistryRefused = fmt.Errorf("schema registry refused (%w)", dataflow.ErrUnrecoverable)
 	// ErrSchema marks a schema weir cannot use (it does not parse, or has
-	// a type weir does not read).
-	ErrSchema = fmt.Errorf("unusable schema (%w)", dataflow.ErrUnrecoverable)
+	// a type weir does not read). A sink's is unrecoverable (NewEncoder).
+	ErrSchema = errors.New("unusable schema")
 )
 
 // Defaults of RegistryConfig.

@@ -357,3 +357,31 @@ func TestFramedUpsert(t *testing.T) {
 		t.Fatalf("tombstone: %v %v %v", f, tomb, err)
 	}
 }
+
+// TestCheckJobRefusesBadSchemas: submit refuses a sink schema that does
+// not parse, or a Protobuf message the schema lacks, at its spec path.
+func TestCheckJobRefusesBadSchemas(t *testing.T) {
+	job, err := spec.Parse([]byte(`name: s
+pipeline:
+  - source: {kafka: {brokers: [b:1], topic: in}}
+  - sink: {kafka: {brokers: [b:1], topic: a, format: avro, schema_registry: {url: "http://r", schema: '{"type":"record","name":"R","fields":[{"name":"x","type":"nope"}]}'}}}
+  - inputs: [source-0]
+    sink: {kafka: {brokers: [b:1], topic: p, format: protobuf, schema_registry: {url: "http://r", message: Nope, schema: 'syntax = "proto3"; message M { int64 a = 1; }'}}}
+  - inputs: [source-0]
+    sink: {kafka: {brokers: [b:1], topic: ok, format: avro, schema_registry: {url: "http://r", schema: '"string"'}}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = CheckJob(context.Background(), job)
+	es, ok := spec.AsErrors(err)
+	if !ok || len(es) != 2 {
+		t.Fatalf("want 2 field errors, got %v", err)
+	}
+	text := err.Error()
+	for _, want := range []string{`pipeline[1].sink.kafka.schema_registry.schema: unusable schema: avro: unknown type: nope`, `pipeline[2].sink.kafka.schema_registry.schema: unusable schema: protobuf: no message "Nope"`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("missing %q in %s", want, text)
+		}
+	}
+}
