@@ -91,7 +91,7 @@ func newAvroCodec(text string) (*avroCodec, error) {
 func newAvroCodecCache(text string, cache *avro.SchemaCache) (*avroCodec, error) {
 	s, err := avro.ParseWithCache(text, "", cache)
 	if err != nil {
-		return nil, fmt.Errorf("%w: avro: %v", ErrSchema, err)
+		return nil, fmt.Errorf("%w: %v", ErrSchema, err) // hamba's errors start "avro: "
 	}
 	root, err := compileAvro(s, map[string]*avroNode{})
 	if err != nil {

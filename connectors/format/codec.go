@@ -253,12 +253,12 @@ func NewEncoder(ctx context.Context, reg *Registry, cfg EncoderConfig) (*Encoder
 	// reported as such rather than as the registry's refusal.
 	c, err := compile(ctx, reg, cfg.Format, s)
 	if err != nil {
-		return nil, fmt.Errorf("subject %q: %w", cfg.Subject, err)
+		return nil, encoderSchemaError(cfg.Subject, err)
 	}
 	e := &Encoder{format: cfg.Format, c: c}
 	if cfg.Format == Protobuf {
 		if e.pc, err = c.proto.message(cfg.Message); err != nil {
-			return nil, fmt.Errorf("subject %q: %w", cfg.Subject, err)
+			return nil, encoderSchemaError(cfg.Subject, err)
 		}
 	}
 	if cfg.Schema != "" {
@@ -285,6 +285,15 @@ func CheckSchema(f Format, text, message string) error {
 		_, err = c.proto.message(message)
 	}
 	return err
+}
+
+// encoderSchemaError marks a sink's unusable schema unrecoverable: every
+// restart would deploy the same schema.
+func encoderSchemaError(subject string, err error) error {
+	if errors.Is(err, ErrSchema) {
+		return fmt.Errorf("subject %q: %w (%w)", subject, err, dataflow.ErrUnrecoverable)
+	}
+	return fmt.Errorf("subject %q: %w", subject, err)
 }
 
 // ID is the writer schema's id.

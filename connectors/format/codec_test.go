@@ -72,7 +72,7 @@ func TestEncoderDecoderThroughRegistry(t *testing.T) {
 		t.Fatalf("no subject: %v", err)
 	}
 	// The wrong kind of schema under a subject is refused clearly.
-	if _, err := NewEncoder(ctx, reg, EncoderConfig{Format: Protobuf, Subject: "users-value"}); !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "AVRO") {
+	if _, err := NewEncoder(ctx, reg, EncoderConfig{Format: Protobuf, Subject: "users-value"}); !errors.Is(err, ErrSchema) || !errors.Is(err, dataflow.ErrUnrecoverable) || !strings.Contains(err.Error(), "AVRO") {
 		t.Fatalf("wrong type: %v", err)
 	}
 }
@@ -287,5 +287,31 @@ func TestRegistryForgetsUnknownIDs(t *testing.T) {
 	reg.mu.Unlock()
 	if n > maxCachedIDs || !kept {
 		t.Fatalf("cache holds %d ids (bound %d), known id kept: %v", n, maxCachedIDs, kept)
+	}
+}
+
+// TestRegistryURLCredentials: user:password in the URL is basic auth and
+// never appears in an error.
+func TestRegistryURLCredentials(t *testing.T) {
+	fake := srfake.New(srfake.WithAuth("Basic dTpzM2NyZXQ=")) // u:s3cret
+	defer fake.Close()
+	withPW := strings.Replace(fake.URL(), "http://", "http://u:s3cret@", 1)
+	reg, err := NewRegistry(RegistryConfig{URL: withPW, RetryBudget: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewEncoder(context.Background(), reg, EncoderConfig{Format: Avro, Subject: "a-value", Schema: userV1}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.NotFoundHandler())
+	down := strings.Replace(srv.URL, "http://", "http://u:s3cret@", 1)
+	srv.Close()
+	reg, err = NewRegistry(RegistryConfig{URL: down, RetryBudget: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewEncoder(context.Background(), reg, EncoderConfig{Format: Avro, Subject: "a-value", Schema: userV1})
+	if !errors.Is(err, ErrRegistryUnavailable) || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("err %v", err)
 	}
 }

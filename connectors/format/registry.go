@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -31,8 +32,8 @@ var (
 	// restart would be refused the same way.
 	ErrRegistryRefused = fmt.Errorf("schema registry refused (%w)", dataflow.ErrUnrecoverable)
 	// ErrSchema marks a schema weir cannot use (it does not parse, or has
-	// a type weir does not read).
-	ErrSchema = fmt.Errorf("unusable schema (%w)", dataflow.ErrUnrecoverable)
+	// a type weir does not read). A sink's is unrecoverable (NewEncoder).
+	ErrSchema = errors.New("unusable schema")
 )
 
 // Defaults of RegistryConfig.
@@ -87,6 +88,16 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	}
 	if !strings.HasPrefix(cfg.URL, "http://") && !strings.HasPrefix(cfg.URL, "https://") {
 		return nil, fmt.Errorf("schema registry: url %q: want http:// or https://", cfg.URL)
+	}
+	// Credentials in the URL (https://user:pass@host) become basic auth,
+	// so the URL in messages (ours and the client's) carries none.
+	if u, err := url.Parse(cfg.URL); err == nil && u.User != nil {
+		if cfg.Username == "" && cfg.Password == "" {
+			cfg.Username = u.User.Username()
+			cfg.Password, _ = u.User.Password()
+		}
+		u.User = nil
+		cfg.URL = u.String()
 	}
 	if cfg.BearerToken != "" && (cfg.Username != "" || cfg.Password != "") {
 		return nil, errors.New("schema registry: give username/password or bearer_token, not both")
@@ -243,6 +254,11 @@ func (r *Registry) retry(ctx context.Context, what string, op func(context.Conte
 		var re *sr.ResponseError
 		if errors.As(err, &re) && re.StatusCode < 500 {
 			return r.refusal(what, re)
+		}
+		var cv *tls.CertificateVerificationError
+		if errors.As(err, &cv) {
+			// Retrying cannot make a certificate trusted.
+			return fmt.Errorf("%w: %s at %s: TLS: %v (check schema_registry.tls.ca_file and server_name)", ErrRegistryRefused, what, r.url, cv.Err)
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: %s at %s: %w", ErrRegistryUnavailable, what, r.url, ctx.Err())

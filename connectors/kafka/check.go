@@ -100,7 +100,7 @@ func CheckJob(ctx context.Context, job *spec.Job) error {
 	if job == nil {
 		return nil
 	}
-	var errs spec.Errors
+	errs := checkSchemas(job)
 	brokerMax := map[string]brokerLimit{}
 	for i := range job.Pipeline {
 		n := &job.Pipeline[i]

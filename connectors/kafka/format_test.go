@@ -2,8 +2,12 @@ package kafka
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -281,4 +285,103 @@ func TestFramedExactlyOnceSink(t *testing.T) {
 	}
 	slices.Sort(got)
 	checkExactlyOnce(t, got, values(0, 50))
+}
+
+// TestFramedRegistryTLSAndSecret: a registry over https with basic auth,
+// reached with the spec's tls.ca_file and a password given as a secret
+// reference; without the CA the certificate is refused at once.
+func TestFramedRegistryTLSAndSecret(t *testing.T) {
+	fake := srfake.NewRegistry(srfake.WithAuth("Basic " + base64.StdEncoding.EncodeToString([]byte("weir:s3cret"))))
+	srv := httptest.NewTLSServer(fake.Handler())
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("WEIR_SECRET_SR", "s3cret")
+	block := &spec.SchemaRegistry{URL: srv.URL, Username: "weir", Password: "${env:WEIR_SECRET_SR}", TLS: &spec.KafkaTLS{CAFile: ca}, Timeout: spec.Duration(time.Second)}
+	reg, err := newRegistry(format.Avro, block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := format.NewEncoder(context.Background(), reg, format.EncoderConfig{Format: format.Avro, Subject: "t-value", Schema: tradeAvro}); err != nil {
+		t.Fatal(err)
+	}
+
+	noCA := *block
+	noCA.TLS = &spec.KafkaTLS{}
+	reg, err = newRegistry(format.Avro, &noCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = format.NewEncoder(context.Background(), reg, format.EncoderConfig{Format: format.Avro, Subject: "t-value", Schema: tradeAvro})
+	if !errors.Is(err, format.ErrRegistryRefused) || !strings.Contains(err.Error(), "ca_file") {
+		t.Fatalf("without the CA: %v", err)
+	}
+
+	wrong := *block
+	wrong.Password = "nope"
+	reg, _ = newRegistry(format.Avro, &wrong)
+	_, err = format.NewEncoder(context.Background(), reg, format.EncoderConfig{Format: format.Avro, Subject: "t-value", Schema: tradeAvro})
+	if !errors.Is(err, format.ErrRegistryRefused) || !errors.Is(err, dataflow.ErrUnrecoverable) || strings.Contains(err.Error(), "nope") {
+		t.Fatalf("wrong password: %v", err)
+	}
+
+	unset := *block
+	unset.Password = "${env:WEIR_SECRET_UNSET}"
+	if _, err := newRegistry(format.Avro, &unset); err == nil || !strings.Contains(err.Error(), "schema_registry.password") {
+		t.Fatalf("unset secret: %v", err)
+	}
+}
+
+// TestFramedUpsert: an upsert source with an Avro value takes the key as
+// text over the value's field of that name, and a null value is still a
+// tombstone (no schema id to look up).
+func TestFramedUpsert(t *testing.T) {
+	reg := srfake.New()
+	defer reg.Close()
+	if _, _, err := reg.RegisterSchema("t-value", sr.Schema{Schema: tradeAvro, Type: sr.TypeAvro}); err != nil {
+		t.Fatal(err)
+	}
+	d := decoder{upsertKey: "sym"}
+	if err := d.setFramed(format.Avro, registryBlock(reg.URL())); err != nil {
+		t.Fatal(err)
+	}
+	v := encodeAvro(t, reg.URL(), "t-value", trades(1)[0])
+	f, tomb, err := d.decodeMessage([]byte("KEY"), v)
+	if err != nil || tomb || f.Get("sym") != "KEY" || f.Get("qty") != int64(0) {
+		t.Fatalf("update: %v %v %v", f, tomb, err)
+	}
+	f, tomb, err = d.decodeMessage([]byte("KEY"), nil)
+	if err != nil || !tomb || f.Get(spec.DeletedField) != true {
+		t.Fatalf("tombstone: %v %v %v", f, tomb, err)
+	}
+}
+
+// TestCheckJobRefusesBadSchemas: submit refuses a sink schema that does
+// not parse, or a Protobuf message the schema lacks, at its spec path.
+func TestCheckJobRefusesBadSchemas(t *testing.T) {
+	job, err := spec.Parse([]byte(`name: s
+pipeline:
+  - source: {kafka: {brokers: [b:1], topic: in}}
+  - sink: {kafka: {brokers: [b:1], topic: a, format: avro, schema_registry: {url: "http://r", schema: '{"type":"record","name":"R","fields":[{"name":"x","type":"nope"}]}'}}}
+  - inputs: [source-0]
+    sink: {kafka: {brokers: [b:1], topic: p, format: protobuf, schema_registry: {url: "http://r", message: Nope, schema: 'syntax = "proto3"; message M { int64 a = 1; }'}}}
+  - inputs: [source-0]
+    sink: {kafka: {brokers: [b:1], topic: ok, format: avro, schema_registry: {url: "http://r", schema: '"string"'}}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = CheckJob(context.Background(), job)
+	es, ok := spec.AsErrors(err)
+	if !ok || len(es) != 2 {
+		t.Fatalf("want 2 field errors, got %v", err)
+	}
+	text := err.Error()
+	for _, want := range []string{`pipeline[1].sink.kafka.schema_registry.schema: unusable schema: avro: unknown type: nope`, `pipeline[2].sink.kafka.schema_registry.schema: unusable schema: protobuf: no message "Nope"`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("missing %q in %s", want, text)
+		}
+	}
 }

@@ -99,3 +99,27 @@ func (s *Sink) openEncoder() error {
 	s.logger.Info("kafka sink writes with a registered schema", "format", s.framed.cfg.Format, "subject", s.framed.cfg.Subject, "schema_id", enc.ID())
 	return nil
 }
+
+// checkSchemas compiles the inline writer schema of every Kafka sink with
+// a registry format, so `weir submit` refuses one that does not parse
+// (CheckJob) rather than the job failing when it deploys. It needs no
+// registry: a schema that references other subjects is checked when the
+// sink opens.
+func checkSchemas(job *spec.Job) spec.Errors {
+	var errs spec.Errors
+	for i := range job.Pipeline {
+		n := &job.Pipeline[i]
+		if n.Sink == nil || n.Sink.Kafka == nil || n.Sink.Kafka.SchemaRegistry == nil {
+			continue
+		}
+		k := n.Sink.Kafka
+		f := format.Format(k.Format)
+		if !f.Valid() {
+			continue
+		}
+		if err := format.CheckSchema(f, k.SchemaRegistry.Schema, k.SchemaRegistry.Message); err != nil {
+			errs = append(errs, &spec.FieldError{Path: fmt.Sprintf("pipeline[%d].sink.kafka.schema_registry.schema", i), Msg: err.Error()})
+		}
+	}
+	return errs
+}
