@@ -104,7 +104,25 @@ func (c *Client) DryRun(ctx context.Context, specYAML []byte, opts ...RestoreOpt
 	return &v, nil
 }
 
-// FromSavepoint makes a DryRun check a restore from uri.
+// SubmitJob submits a job and returns the whole answer, its warnings
+// too; FromSavepoint and AllowNonRestoredState restore it.
+func (c *Client) SubmitJob(ctx context.Context, specYAML []byte, opts ...RestoreOption) (*Submitted, error) {
+	q := url.Values{}
+	for _, o := range opts {
+		o(q)
+	}
+	path := "/api/v1/jobs"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var v Submitted
+	if err := c.do(ctx, http.MethodPost, path, specYAML, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// FromSavepoint makes a DryRun or SubmitJob restore from uri.
 func FromSavepoint(uri string) RestoreOption {
 	return func(q url.Values) { q.Set("from_savepoint", uri) }
 }
