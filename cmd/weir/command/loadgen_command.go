@@ -2,6 +2,7 @@ package command
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ func newLoadgenCommand(g *globals) *cobra.Command {
 		cfg     accesslog.Config
 		rate    float64
 		kflags  kafkaClientFlags
+		showP   bool
 	)
 	al := &cobra.Command{
 		Use:   "access-log",
@@ -43,7 +45,16 @@ func newLoadgenCommand(g *globals) *cobra.Command {
 			}
 			start := time.Now()
 			var last int64
-			err = accesslog.Produce(cmd.Context(), splitList(brokers), topic, cfg, rate, func(n int64) { last = n }, secure)
+			prog := g.newProgress(cmd, showP)
+			total := "∞"
+			if cfg.Events > 0 {
+				total = strconv.FormatInt(cfg.Events, 10)
+			}
+			err = accesslog.Produce(cmd.Context(), splitList(brokers), topic, cfg, rate, func(n int64) {
+				last = n
+				prog.update("loadgen: %d of %s events to %s (%.0f events/s)", n, total, topic, float64(n)/time.Since(start).Seconds())
+			}, secure)
+			prog.done()
 			if err != nil && cmd.Context().Err() == nil {
 				return fmt.Errorf("loadgen to %s on %s: %w", topic, brokers, err)
 			}
@@ -60,6 +71,7 @@ func newLoadgenCommand(g *globals) *cobra.Command {
 	al.Flags().Float64Var(&rate, "rate", 0, "events per second (0: as fast as possible)")
 	al.Flags().Int32Var(&cfg.Partitions, "partitions", 4, "partitions of the topic (events go to hash(ip) % partitions)")
 	kflags.register(al.Flags())
+	addProgressFlag(al, &showP)
 	c.AddCommand(al)
 	return c
 }
