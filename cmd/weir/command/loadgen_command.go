@@ -64,7 +64,7 @@ func newLoadgenCommand(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	al.Flags().StringVar(&brokers, "brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma separated")
+	addBrokersFlag(al, &brokers)
 	al.Flags().StringVar(&topic, "topic", "access-log", "topic to write (created when missing)")
 	al.Flags().Int64Var(&cfg.Events, "events", 100000, "number of events (0: until stopped, needs --rate)")
 	al.Flags().Int64Var(&cfg.Seed, "seed", 1, "seed of the generator")

@@ -88,6 +88,8 @@ func newRoot(g *globals) *cobra.Command {
 		newLoadgenCommand(g),
 		newVerifyCommand(g),
 		newCheckpointsCommand(g),
+		newRestartsCommand(g),
+		newLagCommand(g),
 		newSavepointCommand(g),
 		newSavepointsCommand(g),
 		newCheckpointCommand(g),

@@ -117,7 +117,7 @@ func newVerifyCommand(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	iv.Flags().StringVar(&brokers, "brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma separated")
+	addBrokersFlag(iv, &brokers)
 	iv.Flags().StringVar(&topic, "topic", "ip-visits", "output topic to read")
 	iv.Flags().Int64Var(&cfg.Events, "events", 100000, "events loadgen wrote")
 	iv.Flags().Int64Var(&cfg.Seed, "seed", 1, "seed loadgen used")
