@@ -97,3 +97,22 @@ func TestCheckSourceTopicsBrokersDown(t *testing.T) {
 		t.Fatalf("warnings %q", w)
 	}
 }
+
+// The connect errors a user reads name the topic once and no package:
+// "kafka: topic not found: topic \"x\" does not exist" said it twice.
+func TestConnectErrorsSayItOnce(t *testing.T) {
+	_, brokers := newCluster(t)
+	_, err := PartitionCount(brokers, "nope")
+	if !errors.Is(err, ErrTopicNotFound) {
+		t.Fatalf("want ErrTopicNotFound, got %v", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "kafka: ") || strings.Count(msg, "nope") != 1 ||
+		!strings.HasPrefix(msg, `topic "nope" does not exist on brokers `+brokers[0]) {
+		t.Fatalf("message %q", msg)
+	}
+	_, err = PartitionCount([]string{"127.0.0.1:1"}, "t")
+	if !errors.Is(err, ErrBrokersUnreachable) || strings.HasPrefix(err.Error(), "kafka: brokers unreachable") ||
+		!strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("unreachable: %v", err)
+	}
+}

@@ -68,5 +68,5 @@ func addBrokersFlag(c *cobra.Command, brokers *string) {
 	if def == "" {
 		def = "127.0.0.1:9092"
 	}
-	c.Flags().StringVar(brokers, "brokers", def, "Kafka bootstrap brokers, comma separated (default from KAFKA_BROKERS, else 127.0.0.1:9092)")
+	c.Flags().StringVar(brokers, "brokers", def, "Kafka bootstrap brokers, comma separated; KAFKA_BROKERS sets the default")
 }

@@ -56,7 +56,7 @@ func newLoadgenCommand(g *globals) *cobra.Command {
 			}, secure)
 			prog.done()
 			if err != nil && cmd.Context().Err() == nil {
-				return fmt.Errorf("loadgen to %s on %s: %w", topic, brokers, err)
+				return fmt.Errorf("loadgen: %w", err)
 			}
 			el := time.Since(start)
 			fmt.Fprintf(g.stdout, "wrote %d events to %s in %s (%.0f events/s)\n", last, topic,

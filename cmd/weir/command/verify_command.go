@@ -91,7 +91,7 @@ func newVerifyCommand(g *globals) *cobra.Command {
 			}
 			prog.done()
 			if err != nil {
-				return fmt.Errorf("read %s on %s: %w", topic, brokers, err)
+				return fmt.Errorf("verify: %w", err)
 			}
 			if p.format == "json" {
 				malformed := make([]string, 0, len(bad))
