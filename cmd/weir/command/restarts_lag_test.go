@@ -82,3 +82,29 @@ pipeline:
 	mustRun(t, 1, "restarts", "no-such-job", "--coordinator", url)
 	mustRun(t, 1, "lag", "no-such-job", "--coordinator", url)
 }
+
+// savepoint --wait --progress says on stderr which savepoint it waits for;
+// stdout is the URI alone.
+func TestSavepointWaitProgress(t *testing.T) {
+	c := cluster.New(t, cluster.Config{Workers: 1, Slots: 2})
+	url := "http://" + c.Coordinator().HTTPAddr()
+	id := c.Submit(t, `name: sp-progress
+parallelism: 1
+checkpoint: {interval: 1h}
+pipeline:
+  - name: gen
+    source: {datagen: {profile: sequence, rate: 1000}}
+  - name: out
+    sink: {discard: {}}
+`)
+	c.WaitState(t, id, "RUNNING", time.Minute)
+	r := mustRun(t, 0, "savepoint", id, "--coordinator", url, "--wait", "--progress")
+	if !strings.Contains(r.stderr, "\rsavepoint sp-") || !strings.Contains(r.stderr, " of job "+id+": ") ||
+		!strings.HasPrefix(r.stdout, "file://") || strings.Count(r.stdout, "\n") != 1 {
+		t.Fatalf("savepoint --wait --progress: %s", r)
+	}
+	r = mustRun(t, 0, "savepoint", id, "--coordinator", url, "--wait")
+	if r.stderr != "" {
+		t.Fatalf("savepoint --wait without --progress wrote to stderr: %s", r)
+	}
+}

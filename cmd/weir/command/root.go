@@ -97,6 +97,7 @@ func newRoot(g *globals) *cobra.Command {
 		newVersionCommand(g),
 		newTokenCommand(g),
 	)
+	addJobCompletion(root, g)
 	wrapArgs(root)
 	return root
 }
