@@ -102,7 +102,9 @@ func waitTasks(t *testing.T, r *fakeRunner, job string, n int) {
 func waitJob(t *testing.T, cl *api.Client, id, state string) *api.Job {
 	t.Helper()
 	var j *api.Job
-	eventually(t, 10*time.Second, func() bool {
+	// A backstop: the state is an event the loop polls for, and a loaded
+	// machine (load 10-16 on 2 cores) took more than 10s to get there.
+	eventually(t, time.Minute, func() bool {
 		var err error
 		j, err = cl.Job(context.Background(), id)
 		return err == nil && j.State == state

@@ -59,6 +59,9 @@ type Config struct {
 	// timeout against the brokers' limit: kafka.CheckJob). An error refuses
 	// the submission with 400; a spec.Errors becomes one detail per field.
 	CheckJob func(context.Context, *spec.Job) error
+	// CheckTopics, when set, checks the input topics of a job at submit
+	// (topics.go).
+	CheckTopics CheckTopicsFunc
 	// Clock is the time source (default the wall clock).
 	Clock clock.Clock
 	// CheckpointStorage is the root URI of checkpoints and savepoints for

@@ -100,6 +100,16 @@ func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr)
 		return
 	}
+	dryRun, apiErr := boolParam(r, "dry_run")
+	if apiErr != nil {
+		writeError(w, apiErr)
+		return
+	}
+	warnings, err := c.checkTopics(r.Context(), job, g, !dryRun)
+	if err != nil {
+		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidSpec, Message: "job refused: " + err.Error(), Details: specErrorDetails(err)})
+		return
+	}
 	var storageURI string
 	if job.Checkpoint != nil {
 		storageURI = job.Checkpoint.Storage
@@ -111,11 +121,6 @@ func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	var initial *lifecycle.RestorePoint
 	allowNonRestored, apiErr := boolParam(r, "allow_non_restored_state")
-	if apiErr != nil {
-		writeError(w, apiErr)
-		return
-	}
-	dryRun, apiErr := boolParam(r, "dry_run")
 	if apiErr != nil {
 		writeError(w, apiErr)
 		return
@@ -139,7 +144,7 @@ func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if dryRun {
-		out := api.DryRun{Name: job.Name, Vertices: make([]api.DryRunVertex, 0, len(g.Vertices))}
+		out := api.DryRun{Name: job.Name, Vertices: make([]api.DryRunVertex, 0, len(g.Vertices)), Warnings: warnings}
 		for _, v := range g.Vertices {
 			dv := api.DryRunVertex{ID: v.ID, Parallelism: v.Parallelism}
 			for _, n := range v.Nodes {
@@ -165,7 +170,7 @@ func (c *Coordinator) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/jobs/"+id)
-	writeJSON(w, http.StatusCreated, api.Submitted{ID: id})
+	writeJSON(w, http.StatusCreated, api.Submitted{ID: id, Warnings: warnings})
 }
 
 // compile parses and validates a spec and builds its graph. Any error is the

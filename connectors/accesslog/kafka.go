@@ -57,7 +57,7 @@ func Produce(ctx context.Context, brokers []string, topic string, cfg Config, ra
 	}
 	client, err := sarama.NewClient(brokers, sc)
 	if err != nil {
-		return fmt.Errorf("accesslog: connect to %v: %w", brokers, err)
+		return fmt.Errorf("connect to Kafka brokers %s: %w", strings.Join(brokers, ","), err)
 	}
 	defer client.Close()
 	if err := ensureTopic(ctx, client, topic, cfg.Partitions); err != nil {
@@ -65,7 +65,7 @@ func Produce(ctx context.Context, brokers []string, topic string, cfg Config, ra
 	}
 	producer, err := sarama.NewAsyncProducerFromClient(client)
 	if err != nil {
-		return fmt.Errorf("accesslog: producer: %w", err)
+		return fmt.Errorf("producer: %w", err)
 	}
 
 	var (
@@ -95,7 +95,7 @@ func Produce(ctx context.Context, brokers []string, topic string, cfg Config, ra
 					continue
 				}
 				errOnce.Do(func() {
-					firstErr = fmt.Errorf("accesslog: produce to %s partition %d: %w", topic, pe.Msg.Partition, pe.Err)
+					firstErr = fmt.Errorf("produce to %s partition %d: %w", topic, pe.Msg.Partition, pe.Err)
 					close(failed)
 				})
 			}
@@ -158,12 +158,12 @@ produce:
 func ensureTopic(ctx context.Context, client sarama.Client, topic string, n int32) error {
 	admin, err := sarama.NewClusterAdmin(addrs(client), client.Config())
 	if err != nil {
-		return fmt.Errorf("accesslog: admin client: %w", err)
+		return fmt.Errorf("admin client: %w", err)
 	}
 	defer admin.Close()
 	metas, err := admin.DescribeTopics([]string{topic})
 	if err != nil {
-		return fmt.Errorf("accesslog: describe topic %s: %w", topic, err)
+		return fmt.Errorf("describe topic %s: %w", topic, err)
 	}
 	have := int32(-1)
 	for _, m := range metas {
@@ -176,10 +176,10 @@ func ensureTopic(ctx context.Context, client sarama.Client, topic string, n int3
 		rf := int16(min(3, len(client.Brokers())))
 		err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: n, ReplicationFactor: max(rf, 1)}, false)
 		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-			return fmt.Errorf("accesslog: create topic %s with %d partitions: %w", topic, n, err)
+			return fmt.Errorf("create topic %s with %d partitions: %w", topic, n, err)
 		}
 	case have < n:
-		return fmt.Errorf("accesslog: topic %s has %d partitions, the log needs %d: use a new topic or fewer partitions", topic, have, n)
+		return fmt.Errorf("topic %s has %d partitions, the log needs %d: use a new topic or fewer partitions", topic, have, n)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -189,7 +189,7 @@ func ensureTopic(ctx context.Context, client sarama.Client, topic string, n int3
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("accesslog: topic %s: partitions not visible after 30s", topic)
+			return fmt.Errorf("topic %s: partitions not visible after 30s", topic)
 		}
 		select {
 		case <-ctx.Done():
@@ -237,16 +237,16 @@ func ReadOutputs(ctx context.Context, brokers []string, topic string, idle time.
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
 	client, err := sarama.NewClient(brokers, sc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("accesslog: connect to %v: %w", brokers, err)
+		return nil, nil, fmt.Errorf("connect to Kafka brokers %s: %w", strings.Join(brokers, ","), err)
 	}
 	defer client.Close()
 	parts, err := client.Partitions(topic)
 	if err != nil {
-		return nil, nil, fmt.Errorf("accesslog: output topic %s: %w", topic, err)
+		return nil, nil, fmt.Errorf("topic %s: %w", topic, err)
 	}
 	consumer, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
-		return nil, nil, fmt.Errorf("accesslog: consumer: %w", err)
+		return nil, nil, fmt.Errorf("consumer: %w", err)
 	}
 	defer consumer.Close()
 
@@ -258,7 +258,7 @@ func ReadOutputs(ctx context.Context, brokers []string, topic string, idle time.
 	for _, p := range parts {
 		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
 		if err != nil {
-			return nil, nil, fmt.Errorf("accesslog: consume %s partition %d: %w", topic, p, err)
+			return nil, nil, fmt.Errorf("consume %s partition %d: %w", topic, p, err)
 		}
 		wg.Add(1)
 		go func() {
@@ -330,9 +330,9 @@ func ReadOutputs(ctx context.Context, brokers []string, topic string, idle time.
 func consumeError(topic string, p int32, err error) error {
 	var pde sarama.PacketDecodingError
 	if errors.As(err, &pde) {
-		return fmt.Errorf("accesslog: consume %s partition %d: the broker's answer does not decode, so the data it serves for this partition is damaged (not a verdict on the job's output): %w", topic, p, err)
+		return fmt.Errorf("consume %s partition %d: the broker's answer does not decode, so the data it serves for this partition is damaged (not a verdict on the job's output): %w", topic, p, err)
 	}
-	return fmt.Errorf("accesslog: consume %s partition %d: %w", topic, p, err)
+	return fmt.Errorf("consume %s partition %d: %w", topic, p, err)
 }
 
 // DecodeOutput decodes one window result (see ReadOutputs).

@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -113,11 +112,11 @@ func connectError(brokers []string, topic string, err error, budget time.Duratio
 	list := strings.Join(brokers, ",")
 	switch {
 	case isUnknownTopic(err):
-		return fmt.Errorf("%w: topic %q does not exist on brokers %s (create it, e.g. with a broker that auto-creates topics or `kafka-topics --create`)", ErrTopicNotFound, topic, list)
+		return quietf(ErrTopicNotFound, nil, "topic %q does not exist on brokers %s (create it, e.g. with a broker that auto-creates topics or `kafka-topics --create`)", topic, list)
 	case errors.Is(err, sarama.ErrOutOfBrokers), isNetError(err):
-		return fmt.Errorf("%w: no broker of %s answered within %s (topic %q): %v; is Kafka running there?", ErrBrokersUnreachable, list, budget, topic, err)
+		return quietf(ErrBrokersUnreachable, nil, "no Kafka broker of %s answered within %s (topic %q): %v; is Kafka running there?", list, budget, topic, err)
 	default:
-		return fmt.Errorf("%w: brokers %s, topic %q: %v", ErrBrokersUnreachable, list, topic, err)
+		return quietf(ErrBrokersUnreachable, nil, "Kafka brokers %s unreachable (topic %q): %v", list, topic, err)
 	}
 }
 

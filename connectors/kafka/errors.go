@@ -34,3 +34,28 @@ var (
 	// or is inconsistent. Not retryable with the same checkpoint.
 	ErrBadSinkState = errors.New("kafka: bad sink state")
 )
+
+// quiet is an error that matches its sentinel with errors.Is but reads as
+// its message alone. A user reads the message: "kafka: topic not found:
+// topic "x" does not exist on brokers …" said the same thing twice, the
+// first time with a package name.
+type quiet struct {
+	sentinel error
+	msg      string
+	cause    error
+}
+
+func (e *quiet) Error() string { return e.msg }
+
+func (e *quiet) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.sentinel}
+	}
+	return []error{e.sentinel, e.cause}
+}
+
+// quietf formats a message for sentinel; cause, when not nil, stays
+// reachable with errors.Is and errors.As.
+func quietf(sentinel, cause error, format string, a ...any) error {
+	return &quiet{sentinel: sentinel, msg: fmt.Sprintf(format, a...), cause: cause}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -104,7 +105,25 @@ func (c *Client) DryRun(ctx context.Context, specYAML []byte, opts ...RestoreOpt
 	return &v, nil
 }
 
-// FromSavepoint makes a DryRun check a restore from uri.
+// SubmitJob submits a job and returns the whole answer, its warnings
+// too; FromSavepoint and AllowNonRestoredState restore it.
+func (c *Client) SubmitJob(ctx context.Context, specYAML []byte, opts ...RestoreOption) (*Submitted, error) {
+	q := url.Values{}
+	for _, o := range opts {
+		o(q)
+	}
+	path := "/api/v1/jobs"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var v Submitted
+	if err := c.do(ctx, http.MethodPost, path, specYAML, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// FromSavepoint makes a DryRun or SubmitJob restore from uri.
 func FromSavepoint(uri string) RestoreOption {
 	return func(q url.Values) { q.Set("from_savepoint", uri) }
 }
@@ -231,7 +250,13 @@ func (c *Client) send(ctx context.Context, method, path, contentType string, bod
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("api: %s %s: %w", method, path, err)
+		// A *url.Error repeats the method and the whole URL; say once
+		// which coordinator did not answer and keep the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("cannot reach the coordinator at %s (%s %s): %w", c.base, method, path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))

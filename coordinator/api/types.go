@@ -96,6 +96,8 @@ type DryRun struct {
 	Vertices []DryRunVertex `json:"vertices"`
 	// RestoresFrom is the savepoint's _metadata URI with from_savepoint.
 	RestoresFrom string `json:"restores_from,omitempty"`
+	// Warnings are what a submission would be warned about (Submitted).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // DryRunVertex is a vertex of the job graph a dry run built.
@@ -108,6 +110,9 @@ type DryRunVertex struct {
 // Submitted is the answer to POST /api/v1/jobs.
 type Submitted struct {
 	ID string `json:"id"`
+	// Warnings are problems that do not refuse the job, such as a source
+	// with more subtasks than its topic has partitions.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Job is GET /api/v1/jobs/{id}.

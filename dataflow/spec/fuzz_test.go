@@ -27,6 +27,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(runningSpec))
 	f.Add([]byte(topNSpec))
 	f.Add([]byte(joinSpec))
+	// A source that creates its topic at submit.
+	f.Add([]byte("name: c\npipeline:\n  - source: {kafka: {brokers: [b:1], topic: t, create_topic: true, partitions: 3}}\n  - sink: {discard: {}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if exp, err := ExpandEnv(data, noEnv); err == nil {
 			data = exp

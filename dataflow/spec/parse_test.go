@@ -334,6 +334,8 @@ pipeline:
 		{"kafka source format", strings.Replace(base, "topic: in", "topic: in, format: avro", 1), "pipeline[0].source.kafka.schema_registry: required with format avro"},
 		{"kafka start_from", strings.Replace(base, "topic: in", "topic: in, start_from: middle", 1), "pipeline[0].source.kafka.start_from: want earliest or latest"},
 		{"kafka isolation", strings.Replace(base, "topic: in", "topic: in, isolation: dirty", 1), "pipeline[0].source.kafka.isolation: want read_committed or read_uncommitted"},
+		{"kafka partitions without create_topic", strings.Replace(base, "topic: in", "topic: in, partitions: 4", 1), "pipeline[0].source.kafka.partitions: only with create_topic: true"},
+		{"kafka partitions negative", strings.Replace(base, "topic: in", "topic: in, create_topic: true, partitions: -1", 1), "pipeline[0].source.kafka.partitions: must be >= 1"},
 		{"source connector", strings.Replace(base, "kafka: {brokers: [b:9092], topic: in}", "schema2: 1", 1), "pipeline[0].source.schema2: unknown field"},
 		{"source two connectors", strings.Replace(base, "topic: in}", "topic: in}\n      datagen: {}", 1), "pipeline[0].source: has kafka and datagen"},
 		{"schema type", strings.Replace(base, "ip: string", "ip: text", 1), "pipeline[0].source.schema.ip: want string, int"},

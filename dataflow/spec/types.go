@@ -142,6 +142,12 @@ type KafkaSource struct {
 	// KeyField is the field that receives the message key as a string
 	// (upsert only; default "key").
 	KeyField string `yaml:"key_field,omitempty"`
+	// CreateTopic lets the submission create the topic when it does not
+	// exist, with Partitions partitions (0: the source's parallelism);
+	// without it a missing topic refuses the job at submit, where the
+	// source would otherwise fail every restart on it.
+	CreateTopic bool `yaml:"create_topic,omitempty"`
+	Partitions  int  `yaml:"partitions,omitempty"`
 	// TLS and SASL secure the connection to the brokers (kafkasec.go).
 	TLS  *KafkaTLS  `yaml:"tls,omitempty"`
 	SASL *KafkaSASL `yaml:"sasl,omitempty"`

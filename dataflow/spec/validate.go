@@ -309,6 +309,11 @@ func (v *validator) source(p string, s *Source) {
 		} else if k.Upsert && !isIdent(k.KeyField) {
 			v.errorf(p+".kafka.key_field", "want a field name, got %q", k.KeyField)
 		}
+		if k.Partitions != 0 && !k.CreateTopic {
+			v.errorf(p+".kafka.partitions", "only with create_topic: true (the partitions of a topic the submission creates)")
+		} else if k.Partitions < 0 {
+			v.errorf(p+".kafka.partitions", "must be >= 1 (0: the source's parallelism), got %d", k.Partitions)
+		}
 		v.kafkaSecurity(p+".kafka", k.TLS, k.SASL)
 	case s.Datagen != nil:
 		g := s.Datagen

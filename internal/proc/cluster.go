@@ -102,7 +102,7 @@ func (c *Cluster) KillKafka(name string) {
 // environment; its log is <id>.log in the artifact directory.
 func (c *Cluster) StartWorker(id string, slots int, env []string) *Process {
 	c.T.Helper()
-	args := []string{"worker", "--coordinator", c.GRPCAddr, "--slots", strconv.Itoa(slots), "--id", id, "--allowed-paths", c.Allowed}
+	args := []string{"worker", "--coordinator-grpc", c.GRPCAddr, "--slots", strconv.Itoa(slots), "--id", id, "--allowed-paths", c.Allowed}
 	p := Start(c.T, c.Dir, c.Bin, id, env, append(args, c.TLSArgs()...)...)
 	c.Workers[id] = p
 	return p

@@ -277,7 +277,7 @@ func (e *env) spawn(name string, args ...string) (*exec.Cmd, error) {
 
 // startWorker starts a worker and waits until the coordinator lists it.
 func (e *env) startWorker(id string, slots int) (*exec.Cmd, error) {
-	w, err := e.spawn("worker-"+id, "worker", "--coordinator", e.grpc, "--slots", strconv.Itoa(slots), "--id", id, "--log-level", "warn",
+	w, err := e.spawn("worker-"+id, "worker", "--coordinator-grpc", e.grpc, "--slots", strconv.Itoa(slots), "--id", id, "--log-level", "warn",
 		"--allowed-paths", e.dir)
 	if err != nil {
 		return nil, err

@@ -55,7 +55,7 @@ func (c *cluster) ipVisitsSpec(extra string, sinkKafka ...string) string {
 	spec := strings.Join(out, "\n") + "\n" + extra
 	for _, set := range sinkKafka {
 		// The sink's kafka block is the last one, its fields at 8 spaces.
-		i := strings.LastIndex(spec, "        topic: ip-visits\n")
+		i := strings.LastIndex(spec, "        topic: ${OUTPUT_TOPIC:-ip-visits}\n")
 		if i < 0 {
 			c.T.Fatal("examples/ip-visits.yaml: no sink topic ip-visits to add to")
 		}

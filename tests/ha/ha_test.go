@@ -179,7 +179,7 @@ func TestLeaderKills(t *testing.T) {
 		t.Fatal(err)
 	}
 	specFile := filepath.Join(t.TempDir(), "ip-visits.yaml")
-	eos := strings.Replace(string(data), "        topic: ip-visits\n", "        topic: ip-visits\n        delivery: exactly-once\n", 1)
+	eos := strings.Replace(string(data), "        topic: ${OUTPUT_TOPIC:-ip-visits}\n", "        topic: ${OUTPUT_TOPIC:-ip-visits}\n        delivery: exactly-once\n", 1)
 	if err := os.WriteFile(specFile, []byte(eos), 0o644); err != nil || eos == string(data) {
 		t.Fatalf("spec with the exactly-once sink: %v", err)
 	}

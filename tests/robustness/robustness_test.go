@@ -178,7 +178,7 @@ func ipVisitsExactlyOnce(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := strings.Replace(string(data), "        topic: ip-visits\n", "        topic: ip-visits\n        delivery: exactly-once\n", 1)
+	s := strings.Replace(string(data), "        topic: ${OUTPUT_TOPIC:-ip-visits}\n", "        topic: ${OUTPUT_TOPIC:-ip-visits}\n        delivery: exactly-once\n", 1)
 	// Restart quickly after every fault: the default exponential backoff
 	// would grow towards 30 s under a fault every few seconds.
 	s = strings.Replace(s, "pipeline:\n", "restart: {strategy: exponential, initial: 200ms, max: 2s}\npipeline:\n", 1)

@@ -459,6 +459,11 @@ func TestCoordinatorUnreachable(t *testing.T) {
 		if r.code != ExitFailed || !strings.Contains(r.stderr, addr) || r.stdout != "" {
 			t.Errorf("weir %s: want exit 1 with a message naming %s, got %s", strings.Join(args, " "), addr, r)
 		}
+		// Once, without the client package's name (it said "api: GET
+		// /api/v1/jobs: Get \"http://ADDR/api/v1/jobs\": …").
+		if strings.Count(r.stderr, "http://"+addr) != 1 || strings.Contains(r.stderr, "api:") || !strings.Contains(r.stderr, "cannot reach the coordinator at http://"+addr) {
+			t.Errorf("weir %s: want the coordinator named once, no package name: %s", strings.Join(args, " "), r)
+		}
 	}
 	t.Setenv("WEIR_COORDINATOR", "http://"+addr)
 	if r := run(t, "jobs"); r.code != ExitFailed || !strings.Contains(r.stderr, addr) {

@@ -46,6 +46,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 			cfg.ParseSpec = registry.ParseSpec
 			cfg.BuildGraph = graph.Build
 			cfg.CheckJob = kafka.CheckJob
+			cfg.CheckTopics = kafka.CheckSourceTopics
 			if cfg.AllowedPaths, err = spec.ParseRoots(allowed); err != nil {
 				return usageError{fmt.Errorf("--allowed-paths: %w", err)}
 			}

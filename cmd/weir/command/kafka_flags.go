@@ -1,7 +1,10 @@
 package command
 
 import (
+	"os"
+
 	"github.com/IBM/sarama"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/weir-stream/weir/connectors/kafka"
@@ -54,4 +57,16 @@ func (f *kafkaClientFlags) security() (func(*sarama.Config), error) {
 		return nil, err
 	}
 	return sec.Apply, nil
+}
+
+// addBrokersFlag adds --brokers, the one name of the Kafka brokers a client
+// verb connects to. Its default comes from KAFKA_BROKERS, the variable the
+// example job spec reads, so one export points the job and the tools at
+// the same broker.
+func addBrokersFlag(c *cobra.Command, brokers *string) {
+	def := os.Getenv("KAFKA_BROKERS")
+	if def == "" {
+		def = "127.0.0.1:9092"
+	}
+	c.Flags().StringVar(brokers, "brokers", def, "Kafka bootstrap brokers, comma separated; KAFKA_BROKERS sets the default")
 }

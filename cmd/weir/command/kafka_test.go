@@ -1,9 +1,11 @@
 package command
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -176,8 +178,10 @@ func endOffsetsQuiet(broker, topic string) map[int32]int64 {
 func TestLoadgenBrokerUnreachable(t *testing.T) {
 	addr := deadAddr(t)
 	r := mustRun(t, 1, "loadgen", "access-log", "--brokers", addr, "--events", "10")
-	if !strings.Contains(r.stderr, addr) {
-		t.Errorf("want a message naming %s: %s", addr, r)
+	// Named once, without the package that failed (it said "loadgen to
+	// access-log on ADDR: accesslog: connect to [ADDR]: …").
+	if !strings.HasPrefix(r.stderr, "error: loadgen: connect to Kafka brokers "+addr+": ") || strings.Contains(r.stderr, "accesslog:") {
+		t.Errorf("want a message naming %s once, no package name: %s", addr, r)
 	}
 }
 
@@ -280,4 +284,85 @@ func TestVerify(t *testing.T) {
 		t.Errorf("missing output topic: want a message naming it: %s", r)
 	}
 	mustRun(t, 2, flags("exact", "-o", "yaml")...)
+}
+
+// syncBuffer is a bytes.Buffer a verb writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// verify --wait reads again while the output is incomplete, saying how far
+// it got on stderr with --progress, and passes once the rest arrives;
+// without --progress (and no terminal) stderr gets no progress lines.
+func TestVerifyWaitsForTheOutput(t *testing.T) {
+	broker := startBroker(t, "growing", "short")
+	const events, seed, partitions = 3000, 5, 2
+	cfg := accesslog.Config{Events: events, Seed: seed, Partitions: partitions}
+	due := accesslog.Expected(cfg, time.Minute, 5*time.Second).Records(true)
+	if len(due) < 2 {
+		t.Fatalf("the model has %d due windows", len(due))
+	}
+	var values [][]byte
+	for _, rec := range due {
+		values = append(values, outputJSON(rec))
+	}
+	half := len(values) / 2
+	produce(t, broker, "growing", values[:half]...)
+	args := func(topic string, extra ...string) []string {
+		return append([]string{"verify", "ip-visits", "--brokers", broker, "--topic", topic,
+			"--events", strconv.Itoa(events), "--seed", strconv.Itoa(seed), "--partitions", strconv.Itoa(partitions),
+			"--idle", "200ms"}, extra...)
+	}
+
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- execute(args("growing", "--wait", "2m", "--progress"), &stdout, &stderr) }()
+	want := fmt.Sprintf("verify: matched %d of %d windows, lost %d (attempt ", half, len(due), len(due)-half)
+	eventually(t, time.Minute, func() (bool, string) { return strings.Contains(stderr.String(), want), stderr.String() })
+	produce(t, broker, "growing", values[half:]...)
+	select {
+	case code := <-done:
+		if code != 0 || !strings.HasPrefix(stdout.String(), fmt.Sprintf("matched %d  lost 0", len(due))) {
+			t.Fatalf("verify --wait: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("verify --wait did not return after the output was complete")
+	}
+
+	// The time runs out on output that stays short: exit 1 with the last
+	// read's figures; no progress lines without --progress on a pipe.
+	produce(t, broker, "short", values[:half]...)
+	r := mustRun(t, 1, args("short", "--wait", "500ms")...)
+	if !strings.HasPrefix(r.stdout, fmt.Sprintf("matched %d  lost %d", half, len(due)-half)) || strings.Contains(r.stderr, "verify: matched") {
+		t.Fatalf("verify --wait on short output: %s", r)
+	}
+	mustRun(t, 2, args("short", "--wait", "-1s")...)
+}
+
+// loadgen --progress reports the events written on stderr; stdout keeps
+// only the final line, and without --progress (stderr not a terminal)
+// stderr stays empty.
+func TestLoadgenProgress(t *testing.T) {
+	broker := startBroker(t)
+	r := mustRun(t, 0, "loadgen", "access-log", "--brokers", broker, "--topic", "p", "--events", "3000", "--progress")
+	if !strings.Contains(r.stderr, "\rloadgen: 3000 of 3000 events to p (") || !strings.HasPrefix(r.stdout, "wrote 3000 events to p in ") {
+		t.Fatalf("loadgen --progress: %s", r)
+	}
+	r = mustRun(t, 0, "loadgen", "access-log", "--brokers", broker, "--topic", "q", "--events", "3000")
+	if r.stderr != "" {
+		t.Fatalf("loadgen without --progress wrote to stderr: %s", r)
+	}
 }

@@ -2,6 +2,7 @@ package command
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ func newLoadgenCommand(g *globals) *cobra.Command {
 		cfg     accesslog.Config
 		rate    float64
 		kflags  kafkaClientFlags
+		showP   bool
 	)
 	al := &cobra.Command{
 		Use:   "access-log",
@@ -43,9 +45,18 @@ func newLoadgenCommand(g *globals) *cobra.Command {
 			}
 			start := time.Now()
 			var last int64
-			err = accesslog.Produce(cmd.Context(), splitList(brokers), topic, cfg, rate, func(n int64) { last = n }, secure)
+			prog := g.newProgress(cmd, showP)
+			total := "∞"
+			if cfg.Events > 0 {
+				total = strconv.FormatInt(cfg.Events, 10)
+			}
+			err = accesslog.Produce(cmd.Context(), splitList(brokers), topic, cfg, rate, func(n int64) {
+				last = n
+				prog.update("loadgen: %d of %s events to %s (%.0f events/s)", n, total, topic, float64(n)/time.Since(start).Seconds())
+			}, secure)
+			prog.done()
 			if err != nil && cmd.Context().Err() == nil {
-				return fmt.Errorf("loadgen to %s on %s: %w", topic, brokers, err)
+				return fmt.Errorf("loadgen: %w", err)
 			}
 			el := time.Since(start)
 			fmt.Fprintf(g.stdout, "wrote %d events to %s in %s (%.0f events/s)\n", last, topic,
@@ -53,13 +64,14 @@ func newLoadgenCommand(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	al.Flags().StringVar(&brokers, "brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma separated")
+	addBrokersFlag(al, &brokers)
 	al.Flags().StringVar(&topic, "topic", "access-log", "topic to write (created when missing)")
 	al.Flags().Int64Var(&cfg.Events, "events", 100000, "number of events (0: until stopped, needs --rate)")
 	al.Flags().Int64Var(&cfg.Seed, "seed", 1, "seed of the generator")
 	al.Flags().Float64Var(&rate, "rate", 0, "events per second (0: as fast as possible)")
 	al.Flags().Int32Var(&cfg.Partitions, "partitions", 4, "partitions of the topic (events go to hash(ip) % partitions)")
 	kflags.register(al.Flags())
+	addProgressFlag(al, &showP)
 	c.AddCommand(al)
 	return c
 }

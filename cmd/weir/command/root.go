@@ -89,6 +89,8 @@ func newRoot(g *globals) *cobra.Command {
 		newLoadgenCommand(g),
 		newVerifyCommand(g),
 		newCheckpointsCommand(g),
+		newRestartsCommand(g),
+		newLagCommand(g),
 		newSavepointCommand(g),
 		newSavepointsCommand(g),
 		newCheckpointCommand(g),
@@ -96,6 +98,7 @@ func newRoot(g *globals) *cobra.Command {
 		newVersionCommand(g),
 		newTokenCommand(g),
 	)
+	addJobCompletion(root, g)
 	wrapArgs(root)
 	return root
 }
@@ -105,6 +108,7 @@ func newRoot(g *globals) *cobra.Command {
 // help when called bare and refuse an unknown sub-verb: left to cobra, an
 // unknown verb exits 1 at the top level and 0 (help) below it.
 func wrapArgs(c *cobra.Command) {
+	wrapDeprecated(c)
 	if c.HasSubCommands() && !c.Runnable() {
 		c.Args = unknownSubcommand
 		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
@@ -143,8 +147,10 @@ func addClientFlags(c *cobra.Command, g *globals) {
 	if def == "" {
 		def = "http://127.0.0.1:8081"
 	}
+	// The usage does not spell the default out: cobra appends it, the
+	// value of WEIR_COORDINATOR when that is set.
 	c.Flags().StringVar(&g.coordinator, "coordinator", def,
-		"coordinator REST URL (default from WEIR_COORDINATOR, else http://127.0.0.1:8081)")
+		"coordinator REST URL; WEIR_COORDINATOR sets the default")
 	addConnFlags(c, g)
 }
 

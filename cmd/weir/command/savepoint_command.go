@@ -14,7 +14,7 @@ import (
 const savepointPoll = 200 * time.Millisecond
 
 func newSavepointCommand(g *globals) *cobra.Command {
-	var stop, wait bool
+	var stop, wait, showP bool
 	var timeout time.Duration
 	c := &cobra.Command{
 		Use:   "savepoint JOB",
@@ -43,7 +43,13 @@ func newSavepointCommand(g *globals) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			sp, err = waitSavepoint(ctx, cl, id, sp.RequestID)
+			prog := g.newProgress(cmd, showP)
+			start := time.Now()
+			prog.update("savepoint %s of job %s: %s", sp.RequestID, id, sp.Status)
+			sp, err = waitSavepoint(ctx, cl, id, sp.RequestID, func(s *api.Savepoint) {
+				prog.update("savepoint %s of job %s: %s for %s", s.RequestID, id, s.Status, time.Since(start).Round(time.Second))
+			})
+			prog.done()
 			if err != nil {
 				return err
 			}
@@ -55,11 +61,13 @@ func newSavepointCommand(g *globals) *cobra.Command {
 	c.Flags().BoolVar(&stop, "stop", false, "end the job after the savepoint (stop with savepoint)")
 	c.Flags().BoolVar(&wait, "wait", false, "wait for the savepoint and print its URI instead of the request id")
 	c.Flags().DurationVar(&timeout, "timeout", 15*time.Minute, "give up waiting after this long (with --wait)")
+	addProgressFlag(c, &showP)
 	return c
 }
 
 // waitSavepoint polls a savepoint request until it ends.
-func waitSavepoint(ctx context.Context, cl *api.Client, job, rid string) (*api.Savepoint, error) {
+// each, when not nil, sees every answer while it is in progress.
+func waitSavepoint(ctx context.Context, cl *api.Client, job, rid string, each func(*api.Savepoint)) (*api.Savepoint, error) {
 	t := time.NewTicker(savepointPoll)
 	defer t.Stop()
 	for {
@@ -73,9 +81,12 @@ func waitSavepoint(ctx context.Context, cl *api.Client, job, rid string) (*api.S
 		case "FAILED":
 			return nil, fmt.Errorf("savepoint %s of job %s failed: %s", rid, job, sp.Failure)
 		}
+		if each != nil {
+			each(sp)
+		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("savepoint %s of job %s: still in progress (check later with GET /api/v1/jobs/%s/savepoints/%s): %w", rid, job, job, rid, ctx.Err())
+			return nil, fmt.Errorf("savepoint %s of job %s: still in progress (check later with weir savepoints %s): %w", rid, job, job, ctx.Err())
 		case <-t.C:
 		}
 	}

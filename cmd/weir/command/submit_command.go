@@ -75,22 +75,27 @@ func newSubmitCommand(g *globals) *cobra.Command {
 				if dr.RestoresFrom != "" {
 					fmt.Fprintf(g.stdout, "  restores from %s\n", dr.RestoresFrom)
 				}
+				for _, w := range dr.Warnings {
+					fmt.Fprintln(g.stderr, "warning:", w)
+				}
 				return nil
 			}
-			var id string
+			var opts []api.RestoreOption
 			if fromSavepoint != "" {
-				var opts []api.RestoreOption
-				if allowNonRestored {
-					opts = append(opts, api.AllowNonRestoredState())
-				}
-				id, err = g.client().SubmitFromSavepoint(cmd.Context(), data, fromSavepoint, opts...)
-			} else {
-				id, err = g.client().Submit(cmd.Context(), data)
+				opts = append(opts, api.FromSavepoint(fromSavepoint))
 			}
+			if allowNonRestored {
+				opts = append(opts, api.AllowNonRestoredState())
+			}
+			sub, err := g.client().SubmitJob(cmd.Context(), data, opts...)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(g.stdout, id)
+			// Warnings go to stderr: stdout is the job id alone, for scripts.
+			for _, w := range sub.Warnings {
+				fmt.Fprintln(g.stderr, "warning:", w)
+			}
+			fmt.Fprintln(g.stdout, sub.ID)
 			return nil
 		},
 	}

@@ -27,6 +27,8 @@ func newVerifyCommand(g *globals) *cobra.Command {
 		idle            time.Duration
 		allowDuplicates bool
 		kflags          kafkaClientFlags
+		wait            time.Duration
+		showP           bool
 	)
 	iv := &cobra.Command{
 		Use:   "ip-visits",
@@ -37,7 +39,8 @@ func newVerifyCommand(g *globals) *cobra.Command {
 			"With --allow-duplicates, repeated copies of correct windows (what an\n" +
 			"at-least-once sink writes after a restart) are counted but do not fail.\n" +
 			"Windows past the final watermark may not have fired yet: they are 'pending' and\n" +
-			"only checked when present.",
+			"only checked when present. With --wait it reads again until the output matches,\n" +
+			"for a job still catching up.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.Events < 1 || cfg.Partitions < 1 {
@@ -51,16 +54,44 @@ func newVerifyCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			model := accesslog.Expected(cfg, window, ooo)
-			outs, bad, err := accesslog.ReadOutputs(cmd.Context(), splitList(brokers), topic, idle, secure)
-			if err != nil {
-				return fmt.Errorf("read %s on %s: %w", topic, brokers, err)
+			if wait < 0 {
+				return usagef("--wait must be ≥ 0")
 			}
-			res := model.Verify(outs)
-			res.Wrong += len(bad)
-			ok := res.OK()
-			if allowDuplicates {
-				ok = res.OKAllowingDuplicates()
+			model := accesslog.Expected(cfg, window, ooo)
+			prog := g.newProgress(cmd, showP)
+			deadline := time.Now().Add(wait)
+			var (
+				res accesslog.Result
+				bad []accesslog.Malformed
+				ok  bool
+			)
+			// With --wait the output is read again until it matches: a
+			// job's windows fire as its watermark passes them, and an
+			// exactly-once sink's output shows when a checkpoint commits.
+			for attempt := 1; ; attempt++ {
+				var outs []accesslog.OutputRecord
+				outs, bad, err = accesslog.ReadOutputs(cmd.Context(), splitList(brokers), topic, idle, secure)
+				if err == nil {
+					res = model.Verify(outs)
+					res.Wrong += len(bad)
+					ok = res.OK()
+					if allowDuplicates {
+						ok = res.OKAllowingDuplicates()
+					}
+				}
+				if (err == nil && ok) || time.Now().After(deadline) || cmd.Context().Err() != nil {
+					break
+				}
+				if err != nil {
+					prog.update("verify: read %s: %v (attempt %d, waiting up to %s)", topic, err, attempt, time.Until(deadline).Round(time.Second))
+				} else {
+					prog.update("verify: matched %d of %d windows, lost %d (attempt %d, waiting up to %s)",
+						res.Matched, res.Matched+res.Lost, res.Lost, attempt, time.Until(deadline).Round(time.Second))
+				}
+			}
+			prog.done()
+			if err != nil {
+				return fmt.Errorf("verify: %w", err)
 			}
 			if p.format == "json" {
 				malformed := make([]string, 0, len(bad))
@@ -86,7 +117,7 @@ func newVerifyCommand(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	iv.Flags().StringVar(&brokers, "brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma separated")
+	addBrokersFlag(iv, &brokers)
 	iv.Flags().StringVar(&topic, "topic", "ip-visits", "output topic to read")
 	iv.Flags().Int64Var(&cfg.Events, "events", 100000, "events loadgen wrote")
 	iv.Flags().Int64Var(&cfg.Seed, "seed", 1, "seed loadgen used")
@@ -95,6 +126,8 @@ func newVerifyCommand(g *globals) *cobra.Command {
 	iv.Flags().DurationVar(&ooo, "out-of-orderness", 5*time.Second, "max_out_of_orderness of the job")
 	iv.Flags().DurationVar(&idle, "idle", 2*time.Second, "stop reading after the topic has been quiet this long")
 	iv.Flags().BoolVar(&allowDuplicates, "allow-duplicates", false, "count repeated copies of correct windows (at-least-once output) without failing")
+	iv.Flags().DurationVar(&wait, "wait", 0, "read the output again until it matches or this much time has passed (0: read once)")
+	addProgressFlag(iv, &showP)
 	kflags.register(iv.Flags())
 	addOutputFlag(iv, g)
 	c.AddCommand(iv)

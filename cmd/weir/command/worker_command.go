@@ -83,7 +83,10 @@ func newWorkerCommand(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&cfg.CoordinatorAddr, "coordinator", "127.0.0.1:6123", "coordinator gRPC address HOST:PORT")
+	// --coordinator is a REST URL for every client verb; the worker's is
+	// the coordinator's gRPC address, a different thing under its own name.
+	c.Flags().StringVar(&cfg.CoordinatorAddr, "coordinator-grpc", "127.0.0.1:6123", "coordinator gRPC address HOST:PORT (its --grpc-addr), or HOST:PORT,HOST:PORT for coordinators with etcd")
+	deprecatedAlias(c, "coordinator", "coordinator-grpc")
 	c.Flags().IntVar(&cfg.Slots, "slots", 4, "task slots this worker offers")
 	c.Flags().StringVar(&cfg.ID, "id", "", "worker id (default: host name and a random suffix)")
 	c.Flags().StringVar(&cfg.DataAddr, "data-addr", "127.0.0.1:0", "data exchange address other workers connect to")
