@@ -51,6 +51,13 @@ proto-check: tools
 		cmp -s $$tmp/$$f $$f || { echo "generated code $$f is stale: run make proto"; exit 1; }; \
 	done && echo "protobuf code is current"
 
+## image: the container image from deploy/image/Dockerfile, tagged IMAGE
+## (default weir:dev); needs docker
+IMAGE ?= weir:dev
+image:
+	@command -v docker >/dev/null || { echo "make image needs docker (not found in PATH)"; exit 1; }
+	docker build -f deploy/image/Dockerfile -t $(IMAGE) .
+
 fmt:
 	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')
 
