@@ -5,7 +5,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 PROTOS := $(wildcard proto/*/v1/*.proto)
 
-.PHONY: all build run test test-robustness bench proto proto-check tools fmt clean
+.PHONY: all build run test test-deploy test-robustness bench proto proto-check tools fmt clean image
 
 all: build
 
@@ -21,6 +21,12 @@ run: build
 test: tools proto-check build
 	$(GO) vet ./...
 	$(GO) test -race -timeout 15m ./...
+	$(MAKE) test-deploy
+
+## test-deploy: the deployment files (deploy/: Helm chart, systemd units,
+## Grafana dashboard) rendered and checked, in their own Go module
+test-deploy:
+	cd deploy && $(GO) vet ./... && $(GO) test -race -timeout 10m ./...
 
 ## test-robustness: the long fault suite, SEEDS runs (default 5) of FAULTS
 ## faults of every kind (default 20); SEED=n starts at (and replays) seed n.
