@@ -25,8 +25,8 @@ test: tools proto-check build
 
 ## test-deploy: the deployment files (deploy/: Helm chart, systemd units,
 ## Grafana dashboard) rendered and checked, in their own Go module
-test-deploy:
-	cd deploy && $(GO) vet ./... && $(GO) test -race -timeout 10m ./...
+test-deploy: build
+	cd deploy && $(GO) vet ./... && WEIR_E2E_BIN=$(CURDIR)/bin/weir $(GO) test -race -timeout 10m ./...
 
 ## test-robustness: the long fault suite, SEEDS runs (default 5) of FAULTS
 ## faults of every kind (default 20); SEED=n starts at (and replays) seed n.
