@@ -634,6 +634,15 @@ func TestChartRefusesBadValues(t *testing.T) {
 			"set tls.secretName"},
 		{"etcd user without a password", map[string]any{"etcd": map[string]any{"enabled": false, "endpoints": []any{"e:2379"}, "user": "weir"}},
 			"etcd.user needs etcd.passwordSecret.name"},
+		// values.schema.json: misspelt or mistyped values fail too.
+		{"misspelt value", map[string]any{"worker": map[string]any{"replica": 5}},
+			"replica"},
+		{"no slots", map[string]any{"worker": map[string]any{"slots": 0}},
+			"slots"},
+		{"lease TTL without a unit", map[string]any{"coordinator": map[string]any{"leaseTTL": "5"}},
+			"leaseTTL"},
+		{"port out of range", map[string]any{"worker": map[string]any{"dataPort": 70000}},
+			"dataPort"},
 		{"host names too long", map[string]any{"fullnameOverride": "a-release-name-that-is-much-too-long-for-this"},
 			"over Linux's 63"},
 	} {
