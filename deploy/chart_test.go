@@ -15,6 +15,7 @@ import (
 	"helm.sh/helm/v4/pkg/engine"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -52,6 +53,7 @@ type rendered struct {
 	pdbs         map[string]*policyv1.PodDisruptionBudget
 	pvcs         map[string]*corev1.PersistentVolumeClaim
 	accounts     map[string]*corev1.ServiceAccount
+	policies     map[string]*networkingv1.NetworkPolicy
 	notes        string
 }
 
@@ -66,6 +68,7 @@ func decode(t *testing.T, files map[string]string) *rendered {
 		pdbs:         map[string]*policyv1.PodDisruptionBudget{},
 		pvcs:         map[string]*corev1.PersistentVolumeClaim{},
 		accounts:     map[string]*corev1.ServiceAccount{},
+		policies:     map[string]*networkingv1.NetworkPolicy{},
 	}
 	names := make([]string, 0, len(files))
 	for name := range files {
@@ -106,6 +109,9 @@ func decode(t *testing.T, files map[string]string) *rendered {
 			case "v1 ServiceAccount":
 				o := &corev1.ServiceAccount{}
 				obj, r.accounts[objName(t, where, doc)] = o, o
+			case "networking.k8s.io/v1 NetworkPolicy":
+				o := &networkingv1.NetworkPolicy{}
+				obj, r.policies[objName(t, where, doc)] = o, o
 			default:
 				t.Fatalf("%s: unexpected kind %q %q\n%s", where, tm.APIVersion, tm.Kind, doc)
 			}
@@ -182,6 +188,10 @@ var valueSets = map[string]map[string]any{
 	"https-client-cert": {
 		"rest": map[string]any{"https": map[string]any{"secretName": "weir-http", "requireClientCert": true}},
 	},
+	"network-policy": {
+		"networkPolicy": map[string]any{"enabled": true,
+			"metricsFrom": []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}}}}},
+	},
 	"https": {
 		"rest":             map[string]any{"https": map[string]any{"secretName": "weir-http"}},
 		"checkpoints":      map[string]any{"pvc": map[string]any{"existingClaim": "shared-nfs", "mountPath": "/data/weir"}},
@@ -238,6 +248,12 @@ func checkChart(t *testing.T, r *rendered, overrides map[string]any) {
 	}
 	for _, svc := range r.services {
 		checkService(t, r, svc)
+	}
+	if on := value(overrides, "networkPolicy", "enabled") == true; on != (len(r.policies) == len(want)) || !on && len(r.policies) != 0 {
+		t.Errorf("networkPolicy.enabled %v: NetworkPolicies %v", on, keys(r.policies))
+	}
+	for _, np := range r.policies {
+		checkNetworkPolicy(t, r, np)
 	}
 	coord := r.statefulSets[fullname+"-coordinator"]
 	worker := r.statefulSets[fullname+"-worker"]
@@ -652,5 +668,70 @@ func TestChartRefusesBadValues(t *testing.T) {
 				t.Fatalf("render: %v, want an error saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// selected is the StatefulSet whose pods a selector picks (exactly one).
+func selected(t *testing.T, r *rendered, where string, ls *metav1.LabelSelector) *appsv1.StatefulSet {
+	t.Helper()
+	sel, err := metav1.LabelSelectorAsSelector(ls)
+	if err != nil {
+		t.Fatalf("%s: %v", where, err)
+	}
+	var found []*appsv1.StatefulSet
+	for _, sts := range r.statefulSets {
+		if sel.Matches(labels.Set(sts.Spec.Template.Labels)) {
+			found = append(found, sts)
+		}
+	}
+	if len(found) != 1 {
+		t.Errorf("%s: selector %s picks %d StatefulSets' pods, want one", where, sel, len(found))
+		return nil
+	}
+	return found[0]
+}
+
+// checkNetworkPolicy: it applies to one component, admits only named
+// ports that component's pods have, from pods of the chart's components
+// or the configured peers; and every port a Service exposes of those pods
+// is admitted by some rule (or the component would be cut off).
+func checkNetworkPolicy(t *testing.T, r *rendered, np *networkingv1.NetworkPolicy) {
+	t.Helper()
+	where := "NetworkPolicy " + np.Name
+	sts := selected(t, r, where, &np.Spec.PodSelector)
+	if sts == nil {
+		return
+	}
+	admitted := map[string]bool{}
+	for _, rule := range np.Spec.Ingress {
+		for _, from := range rule.From {
+			if from.PodSelector != nil && from.NamespaceSelector == nil {
+				selected(t, r, where+" from", from.PodSelector)
+			}
+		}
+		for _, p := range rule.Ports {
+			if p.Port == nil {
+				t.Errorf("%s: a rule admits every port", where)
+				continue
+			}
+			name := p.Port.String()
+			found := false
+			for _, c := range sts.Spec.Template.Spec.Containers {
+				for _, cp := range c.Ports {
+					found = found || cp.Name == name
+				}
+			}
+			if !found {
+				t.Errorf("%s: admits port %q, which %s's pods do not have", where, name, sts.Name)
+			}
+			admitted[name] = true
+		}
+	}
+	for _, c := range sts.Spec.Template.Spec.Containers {
+		for _, cp := range c.Ports {
+			if !admitted[cp.Name] {
+				t.Errorf("%s: %s's port %s is admitted by no rule", where, sts.Name, cp.Name)
+			}
+		}
 	}
 }
