@@ -174,7 +174,8 @@ var valueSets = map[string]map[string]any{
 		"checkpoints": map[string]any{"type": "hdfs", "hdfs": map[string]any{
 			"uri": "hdfs://namenode.hadoop:8020/weir", "options": "use_datanode_hostname=true"},
 			"extraAllowedPaths": []any{"hdfs://namenode.hadoop:8020/out"}},
-		"worker": map[string]any{"replicas": 5, "slots": 8, "terminationGracePeriodSeconds": 300},
+		"worker": map[string]any{"replicas": 5, "slots": 8, "terminationGracePeriodSeconds": 300,
+			"metricsTokens": map[string]any{"secretName": "weir-metrics-tokens"}},
 	},
 	"external-etcd": {
 		"etcd": map[string]any{"enabled": false, "endpoints": []any{"etcd-a.db:2379", "etcd-b.db:2379", "etcd-c.db:2379"},
@@ -312,6 +313,9 @@ func checkChart(t *testing.T, r *rendered, overrides map[string]any) {
 	} else if cflags["etcd"] != "etcd-a.db:2379,etcd-b.db:2379,etcd-c.db:2379" {
 		t.Errorf("coordinator --etcd=%s, want the configured endpoints", cflags["etcd"])
 	}
+	if _, ok := wflags["metrics-token-file"]; ok != (value(overrides, "worker", "metricsTokens") != nil) {
+		t.Errorf("worker --metrics-token-file given: %v, worker.metricsTokens set: %v", ok, !ok)
+	}
 	// Authentication of the REST API.
 	_, insecure := cflags["insecure"]
 	_, tokens := cflags["tokens-file"]
@@ -412,7 +416,7 @@ var readinessPath = map[string]string{"coordinator": "/healthz", "worker": "/rea
 
 // fileFlags are flags that name files the pod must have mounted.
 var fileFlags = []string{"tls-cert", "tls-key", "tls-ca", "etcd-cert", "etcd-key", "etcd-ca",
-	"etcd-password-file", "tokens-file", "http-tls-cert", "http-tls-key", "http-client-ca"}
+	"etcd-password-file", "tokens-file", "http-tls-cert", "http-tls-key", "http-client-ca", "metrics-token-file"}
 
 func checkStatefulSet(t *testing.T, r *rendered, sts *appsv1.StatefulSet) {
 	t.Helper()
