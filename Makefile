@@ -5,7 +5,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 PROTOS := $(wildcard proto/*/v1/*.proto)
 
-.PHONY: all build run test test-robustness bench proto proto-check tools fmt clean
+.PHONY: all build run test test-deploy test-robustness bench proto proto-check tools fmt clean image
 
 all: build
 
@@ -21,6 +21,12 @@ run: build
 test: tools proto-check build
 	$(GO) vet ./...
 	$(GO) test -race -timeout 15m ./...
+	$(MAKE) test-deploy
+
+## test-deploy: the deployment files (deploy/: Helm chart, systemd units,
+## Grafana dashboard) rendered and checked, in their own Go module
+test-deploy: build
+	cd deploy && $(GO) vet ./... && WEIR_E2E_BIN=$(CURDIR)/bin/weir $(GO) test -race -timeout 10m ./...
 
 ## test-robustness: the long fault suite, SEEDS runs (default 5) of FAULTS
 ## faults of every kind (default 20); SEED=n starts at (and replays) seed n.
@@ -50,6 +56,13 @@ proto-check: tools
 	for f in $$(cd $$tmp && find . -name '*.go'); do \
 		cmp -s $$tmp/$$f $$f || { echo "generated code $$f is stale: run make proto"; exit 1; }; \
 	done && echo "protobuf code is current"
+
+## image: the container image from deploy/image/Dockerfile, tagged IMAGE
+## (default weir:dev); needs docker
+IMAGE ?= weir:dev
+image:
+	@command -v docker >/dev/null || { echo "make image needs docker (not found in PATH)"; exit 1; }
+	docker build -f deploy/image/Dockerfile -t $(IMAGE) .
 
 fmt:
 	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')

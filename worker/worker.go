@@ -135,6 +135,7 @@ func (w *Worker) Start() error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", requireToken(w.cfg.MetricsTokens, promhttp.HandlerFor(w.registry, promhttp.HandlerOpts{})))
 	mux.HandleFunc("GET /healthz", w.handleHealthz)
+	mux.HandleFunc("GET /readyz", w.handleReadyz)
 	// Bounded like the coordinator's REST server (docs/security.md): a
 	// client that trickles a request or idles on a keep-alive connection
 	// is cut off instead of holding a goroutine and a descriptor.
@@ -232,6 +233,20 @@ func requireToken(tokens []string, h http.Handler) http.Handler {
 func (w *Worker) handleHealthz(rw http.ResponseWriter, _ *http.Request) {
 	rw.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(rw).Encode(map[string]any{"status": "ok", "connected": w.connected.Load()})
+}
+
+// handleReadyz answers 503 until the worker is registered with a
+// coordinator, and whenever it is not: a readiness probe on it holds a
+// rolling upgrade of workers (deploy/helm) until the replaced worker offers
+// its slots again, so the next one does not drain onto too few slots.
+func (w *Worker) handleReadyz(rw http.ResponseWriter, _ *http.Request) {
+	rw.Header().Set("Content-Type", "application/json")
+	if !w.connected.Load() {
+		rw.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(rw).Encode(map[string]any{"status": "not ready", "connected": false})
+		return
+	}
+	_ = json.NewEncoder(rw).Encode(map[string]any{"status": "ready", "connected": true})
 }
 
 // Registry is the worker's Prometheus registry (served on /metrics).
