@@ -82,9 +82,7 @@ func TestHistorySurvivesCoordinatorRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"chk-1.json", "chk-2.json", "chk-" + itoa(n3) + ".json"} {
-		if !exists(filepath.Join(fc.root, id, "history", f)) {
-			t.Fatalf("history file %s missing", f)
-		}
+		eventually(t, 5*time.Second, func() bool { return exists(filepath.Join(fc.root, id, "history", f)) }, "history file %s", f)
 	}
 	if m, _ := filepath.Glob(filepath.Join(fc.root, id, "history", "restart-*-5.json")); len(m) != 1 {
 		t.Fatalf("restart files %v", m)
@@ -174,9 +172,7 @@ func TestCheckpointIDsNotReusedAfterTakeOver(t *testing.T) {
 	src, _ := fc.worker(id, "n0", 0)
 	src.decline(id, 2, "no room")
 	waitCheckpoint(t, cl, id, 2, "FAILED")
-	if exists(filepath.Join(fc.root, id, "chk-2")) {
-		t.Fatal("the failed checkpoint's directory is still there")
-	}
+	eventually(t, 5*time.Second, func() bool { return !exists(filepath.Join(fc.root, id, "chk-2")) }, "the failed checkpoint's directory to go")
 	c1.Stop()
 
 	clk2 := clock.NewManual(t0.Add(time.Hour))
