@@ -411,14 +411,14 @@ func (c *Coordinator) taskStatusLocked(workerID string, st *controlpb.TaskStatus
 	if t := j.m.Task(k); t == nil || t.Worker != workerID {
 		return // not this worker's task (or a stale attempt placed elsewhere)
 	}
-	ev := lifecycle.TaskUpdate{Now: c.cfg.Clock.Now(), Task: k, Attempt: tid.GetAttempt(), Error: st.GetError()}
+	ev := lifecycle.TaskUpdate{Now: c.cfg.Clock.Now(), Task: k, Attempt: tid.GetAttempt(), Error: st.GetError(), Kind: failureKind(st.GetFailureKind())}
 	if withState {
 		ev.State = taskState(st.GetState())
 	}
 	if t := j.m.Task(k); withState && tid.GetAttempt() == j.m.Attempt && t.State != ev.State && !t.State.Ended() {
 		switch ev.State {
 		case lifecycle.TaskFailed:
-			c.noteRestoreFailureLocked(j, k, st.GetError())
+			c.noteRestoreFailureLocked(j, k, ev.Kind, st.GetError())
 		case lifecycle.TaskFinished:
 			c.checkpointEventLocked(j, checkpointing.TaskFinished{Now: ev.Now, Attempt: j.m.Attempt, Task: checkpointing.TaskKey(k)})
 		}
@@ -461,3 +461,17 @@ func taskState(s controlpb.TaskState) lifecycle.TaskState {
 	return ""
 }
 
+// failureKind maps the wire's failure kind to the job's.
+func failureKind(k controlpb.FailureKind) lifecycle.FailureKind {
+	switch k {
+	case controlpb.FailureKind_FAILURE_KIND_OTHER:
+		return lifecycle.KindOther
+	case controlpb.FailureKind_FAILURE_KIND_CHANNEL_BROKEN:
+		return lifecycle.KindChannelBroken
+	case controlpb.FailureKind_FAILURE_KIND_UNRECOVERABLE:
+		return lifecycle.KindUnrecoverable
+	case controlpb.FailureKind_FAILURE_KIND_CORRUPT_STATE:
+		return lifecycle.KindCorruptState
+	}
+	return lifecycle.KindUnknown
+}

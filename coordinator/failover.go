@@ -118,12 +118,13 @@ func (c *Coordinator) chooseRestorePoint(job string, st checkpoint.Storage, init
 }
 
 // noteRestoreFailureLocked marks the checkpoint the current attempt
-// restores from as bad when a subtask of it failed with corrupt state. The
-// worker reports only text, so the checkpoint package's ErrCorrupt message
-// is the marker (the worker wraps every restore failure of a file in it).
-func (c *Coordinator) noteRestoreFailureLocked(j *jobEntry, k lifecycle.TaskKey, msg string) {
+// restores from as bad when a subtask of it failed with corrupt state: the
+// worker says so with FAILURE_KIND_CORRUPT_STATE (it wraps every restore
+// failure of a file in checkpoint.ErrCorrupt); from an older worker the
+// ErrCorrupt message in the text is the marker.
+func (c *Coordinator) noteRestoreFailureLocked(j *jobEntry, k lifecycle.TaskKey, kind lifecycle.FailureKind, msg string) {
 	r := j.m.Restore
-	if r == nil || !strings.Contains(msg, checkpoint.ErrCorrupt.Error()) {
+	if r == nil || !lifecycle.IsCorruptState(kind, msg) {
 		return
 	}
 	if _, seen := j.bad[r.URI]; !seen {

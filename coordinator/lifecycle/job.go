@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weir-stream/weir/checkpoint"
 	"github.com/weir-stream/weir/coordinator/restart"
 	"github.com/weir-stream/weir/dataflow"
 )
@@ -108,8 +109,9 @@ type Job struct {
 	// Tasks in vertex order, then subtask order.
 	Tasks []*Task
 	// Cause is the first failure (FAILED, FAILING) or why the job was
-	// cancelled.
-	Cause string
+	// cancelled; CauseKind classifies it.
+	Cause     string
+	CauseKind FailureKind
 	// Message says what the job waits for (e.g. free slots).
 	Message string
 
@@ -296,7 +298,7 @@ func (j *Job) Handle(ev Event) ([]Action, error) {
 		case Scheduling:
 			// Nothing runs; a failure found while placing (no checkpoint
 			// can be restored) is final.
-			j.Cause = e.Cause
+			j.Cause, j.CauseKind = e.Cause, KindUnknown
 			return nil, j.set(Failed, e.Now)
 		}
 		return nil, nil
@@ -433,14 +435,14 @@ func (j *Job) taskUpdate(e TaskUpdate) ([]Action, error) {
 	case Deploying, Running:
 		switch e.State {
 		case TaskFailed:
-			return j.fail(failure{fmt.Sprintf("task %s on worker %s failed: %s", t.Key, t.Worker, e.Error), t.Key.String(), t.Worker}, e.Now)
+			return j.fail(failure{fmt.Sprintf("task %s on worker %s failed: %s", t.Key, t.Worker, e.Error), t.Key.String(), t.Worker, e.Kind}, e.Now)
 		case TaskCanceled:
-			return j.fail(failure{fmt.Sprintf("task %s on worker %s was canceled unexpectedly", t.Key, t.Worker), t.Key.String(), t.Worker}, e.Now)
+			return j.fail(failure{fmt.Sprintf("task %s on worker %s was canceled unexpectedly", t.Key, t.Worker), t.Key.String(), t.Worker, KindOther}, e.Now)
 		}
 		return nil, j.progress(e.Now)
 	case Failing:
 		if e.State == TaskFailed {
-			j.preferRootCause(failure{fmt.Sprintf("task %s on worker %s failed: %s", t.Key, t.Worker, e.Error), t.Key.String(), t.Worker})
+			j.preferRootCause(failure{fmt.Sprintf("task %s on worker %s failed: %s", t.Key, t.Worker, e.Error), t.Key.String(), t.Worker, e.Kind})
 		}
 		return nil, j.stopIfQuiet(e.Now)
 	case Cancelling:
@@ -473,7 +475,34 @@ func (j *Job) progress(now time.Time) error {
 	return nil
 }
 
-type failure struct{ cause, task, worker string }
+type failure struct {
+	cause, task, worker string
+	kind                FailureKind
+}
+
+// is reports whether a failure of kind k with cause is of kind want. An
+// unclassified one (KindUnknown) is matched by the text of want's
+// sentinel, the contract before the kinds crossed the wire; it stays for
+// workers of earlier releases and for causes the coordinator composes
+// (a failed checkpoint quoting a worker's decline).
+func is(k FailureKind, cause string, want FailureKind) bool {
+	if k != KindUnknown {
+		return k == want
+	}
+	switch want {
+	case KindChannelBroken:
+		return strings.Contains(cause, dataflow.ErrChannelBroken.Error())
+	case KindUnrecoverable:
+		return strings.Contains(cause, dataflow.ErrUnrecoverable.Error())
+	case KindCorruptState:
+		return strings.Contains(cause, checkpoint.ErrCorrupt.Error())
+	}
+	return false
+}
+
+// IsCorruptState reports whether a subtask's failure of kind k with
+// message msg was a corrupt or missing state file at restore.
+func IsCorruptState(k FailureKind, msg string) bool { return is(k, msg, KindCorruptState) }
 
 // fail records the first cause, opens a restart record and cancels every
 // other task that still runs.
@@ -481,7 +510,7 @@ func (j *Job) fail(f failure, now time.Time) ([]Action, error) {
 	if err := j.set(Failing, now); err != nil {
 		return nil, err
 	}
-	j.Cause = f.cause
+	j.Cause, j.CauseKind = f.cause, f.kind
 	j.Restarts = append(j.Restarts, &Restart{FailedAttempt: j.Attempt, Cause: f.cause, Task: f.task, Worker: f.worker, DetectedAt: now})
 	acts := j.cancelAll()
 	return acts, j.stopIfQuiet(now)
@@ -493,19 +522,13 @@ func (j *Job) fail(f failure, now time.Time) ([]Action, error) {
 // report reaches the coordinator first is a race, the root cause is what
 // the user needs to see.
 func (j *Job) preferRootCause(f failure) {
-	if !consequential(j.Cause) || consequential(f.cause) {
+	if !is(j.CauseKind, j.Cause, KindChannelBroken) || is(f.kind, f.cause, KindChannelBroken) {
 		return
 	}
-	j.Cause = f.cause
+	j.Cause, j.CauseKind = f.cause, f.kind
 	if r := j.currentRestart(); r != nil && r.FailedAttempt == j.Attempt {
 		r.Cause, r.Task, r.Worker = f.cause, f.task, f.worker
 	}
-}
-
-// consequential says a failure follows from another one: the worker's
-// message for a broken input channel (dataflow.ErrChannelBroken).
-func consequential(cause string) bool {
-	return strings.Contains(cause, dataflow.ErrChannelBroken.Error())
 }
 
 // currentRestart is the record of the failure being handled or recovered
@@ -525,7 +548,7 @@ func (j *Job) failed(now time.Time) error {
 		r.CancelledAt = now
 	}
 	ok, delay := false, time.Duration(0)
-	unrecoverable := strings.Contains(j.Cause, dataflow.ErrUnrecoverable.Error())
+	unrecoverable := is(j.CauseKind, j.Cause, KindUnrecoverable)
 	if j.Strategy != nil && !unrecoverable {
 		ok, delay = j.Strategy.Decide(now, restart.Failure{Cause: j.Cause, RunningSince: j.RunningSince})
 	}
@@ -557,7 +580,7 @@ func (j *Job) reschedule(now time.Time) error {
 	}
 	j.resetTasks()
 	j.RunningSince = time.Time{}
-	j.Cause = ""
+	j.Cause, j.CauseKind = "", KindUnknown
 	return nil
 }
 
@@ -601,9 +624,9 @@ func (j *Job) workerLost(e WorkerLost) ([]Action, error) {
 	}
 	switch j.State {
 	case Deploying, Running:
-		return j.fail(failure{cause: fmt.Sprintf("worker %s lost: %s", e.Worker, e.Reason), worker: e.Worker}, e.Now)
+		return j.fail(failure{cause: fmt.Sprintf("worker %s lost: %s", e.Worker, e.Reason), worker: e.Worker, kind: KindOther}, e.Now)
 	case Failing:
-		j.preferRootCause(failure{cause: fmt.Sprintf("worker %s lost: %s", e.Worker, e.Reason), worker: e.Worker})
+		j.preferRootCause(failure{cause: fmt.Sprintf("worker %s lost: %s", e.Worker, e.Reason), worker: e.Worker, kind: KindOther})
 		return nil, j.stopIfQuiet(e.Now)
 	case Cancelling:
 		return nil, j.stopIfQuiet(e.Now)
