@@ -122,8 +122,18 @@ type Job struct {
 	EndedAt         time.Time // terminal
 
 	// ScheduleTimeout fails a job that waited this long for slots (0: wait
-	// forever).
+	// forever). A job being placed again (after a failure, or taken over
+	// from another coordinator) asks its restart strategy instead, as for
+	// any failure: each timeout counts as one, and the job waits on while
+	// the strategy allows.
 	ScheduleTimeout time.Duration
+	// SlotWaits counts the scheduling timeouts of the current SCHEDULING
+	// round that the restart strategy let the job wait on after.
+	SlotWaits int
+	// slotDeadline is when the current wait for slots times out (zero:
+	// SchedulingSince + ScheduleTimeout); waitWhy is why it waits.
+	slotDeadline time.Time
+	waitWhy      string
 
 	// Strategy decides whether a failed job restarts (nil: never).
 	Strategy restart.Strategy
@@ -242,6 +252,7 @@ func (j *Job) set(to State, now time.Time) error {
 	switch {
 	case to == Scheduling:
 		j.SchedulingSince = now
+		j.SlotWaits, j.slotDeadline, j.waitWhy = 0, time.Time{}, ""
 	case to == Running:
 		if j.StartedAt.IsZero() {
 			j.StartedAt = now
@@ -284,7 +295,7 @@ func (j *Job) Handle(ev Event) ([]Action, error) {
 	case Tick:
 		switch j.State {
 		case Scheduling:
-			return nil, j.checkScheduleTimeout(e.Now, j.Message)
+			return nil, j.checkScheduleTimeout(e.Now, j.waitWhy)
 		case Restarting:
 			if !e.Now.Before(j.RestartAt) {
 				return nil, j.reschedule(e.Now)
@@ -375,23 +386,63 @@ func (j *Job) noSlots(e NoSlots) error {
 	if e.Reason != "" {
 		why = e.Reason
 	}
-	j.Message = "waiting for slots: " + why
+	j.waitWhy = why
+	j.Message = j.waitMessage()
 	return j.checkScheduleTimeout(e.Now, why)
 }
 
+// placingAgain: the job ran before (a failure, or a take-over from another
+// coordinator), so waiting for slots is part of restarting it.
+func (j *Job) placingAgain() bool { return len(j.Restarts) > 0 || j.Attempt > 0 }
+
+// waitMessage says what a SCHEDULING job waits for and, when it is being
+// placed again, who decides how long.
+func (j *Job) waitMessage() string {
+	msg := "waiting for slots: " + j.waitWhy
+	if j.placingAgain() && j.ScheduleTimeout > 0 && j.Strategy != nil {
+		msg += fmt.Sprintf(" (placing it again after a failure: every %s without slots counts as a failure for the restart strategy, %d so far)",
+			roundDuration(j.ScheduleTimeout), j.SlotWaits)
+	}
+	return msg
+}
+
 func (j *Job) checkScheduleTimeout(now time.Time, why string) error {
-	if j.ScheduleTimeout <= 0 || now.Sub(j.SchedulingSince) < j.ScheduleTimeout {
+	if j.ScheduleTimeout <= 0 {
+		return nil
+	}
+	deadline := j.slotDeadline
+	if deadline.IsZero() {
+		deadline = j.SchedulingSince.Add(j.ScheduleTimeout)
+	}
+	if now.Before(deadline) {
 		return nil
 	}
 	if why == "" {
 		why = "no placement found"
 	}
-	j.Cause = fmt.Sprintf("scheduling timed out after %s: %s", j.ScheduleTimeout, trimWaiting(why))
-	if n := len(j.Restarts); n > 0 {
+	cause := fmt.Sprintf("scheduling timed out after %s: %s", j.ScheduleTimeout, trimWaiting(why))
+	r := j.currentRestart()
+	if r != nil {
 		// Placing it again after a failure: the failure (a worker killed
 		// for memory, say) is what explains the missing slots.
-		j.Cause += "; it was being placed again after: " + j.Restarts[n-1].Cause
+		cause += "; it was being placed again after: " + r.Cause
 	}
+	if j.placingAgain() && j.Strategy != nil {
+		ok, delay := j.Strategy.Decide(now, restart.Failure{Cause: cause})
+		if ok {
+			// Wait on: the strategy's delay (a growing backoff) plus
+			// another timeout; slots that free up meanwhile are taken.
+			j.SlotWaits++
+			j.slotDeadline = now.Add(delay + j.ScheduleTimeout)
+			j.Message = j.waitMessage()
+			return nil
+		}
+		if r != nil {
+			r.GaveUp = true
+		}
+		cause = fmt.Sprintf("%s (not restarted: %s)", cause, j.Strategy)
+	}
+	j.Cause, j.CauseKind = cause, KindUnknown
 	return j.set(Failed, now)
 }
 
