@@ -38,6 +38,16 @@ func (c *Coordinator) trackerConfig(id string, job *spec.Job, specYAML []byte, g
 	return cfg
 }
 
+// isStopping reports whether Stop has begun.
+func (c *Coordinator) isStopping() bool {
+	select {
+	case <-c.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
 // storageCtx bounds one storage or etcd call; Stop cancels it.
 func (c *Coordinator) storageCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.ioCtx, c.cfg.StorageTimeout)
@@ -137,6 +147,13 @@ func (c *Coordinator) checkpointActionsLocked(j *jobEntry, acts []checkpointing.
 			c.toAllTasksLocked(j, a.Attempt, func(id *controlpb.TaskID) *controlpb.CoordinatorMessage {
 				return &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_AbortCheckpoint{AbortCheckpoint: &controlpb.AbortCheckpoint{Task: id, CheckpointId: a.ID}}}
 			})
+			if c.isStopping() && !a.Savepoint {
+				// Aborted because this coordinator stops: its files stay,
+				// as after a crash, so the id stays taken for the
+				// coordinator that takes the job over (lastCheckpointID),
+				// whose retention deletes them (checkpoint.Retain).
+				continue
+			}
 			id, st := j.m.ID, j.st
 			c.goIO(j, func() {
 				ctx, cancel := c.storageCtx()
