@@ -275,12 +275,13 @@ func (c *Coordinator) notifyLocked(j *jobEntry, attempt, id int64, final bool, t
 		send()
 		return
 	}
+	job := j.m.ID
 	c.goIO(j, func() {
 		ctx, cancel := c.storageCtx()
 		err := c.cfg.Fence.Guard(ctx)
 		cancel()
 		if err != nil {
-			c.log.Error("not notifying checkpoint completion", "job", j.m.ID, "checkpoint", id, "err", err)
+			c.log.Error("not notifying checkpoint completion", "job", job, "checkpoint", id, "err", err)
 			return
 		}
 		c.locked(j, func() {
@@ -382,9 +383,10 @@ func (c *Coordinator) fenceTriggerLocked(j *jobEntry, a checkpointing.Trigger) {
 		c.sendTriggersLocked(j, a)
 		return
 	}
+	job := j.m.ID
 	c.goIO(j, func() {
 		ctx, cancel := c.storageCtx()
-		err := c.cfg.Fence.Trigger(ctx, j.m.ID, a.ID)
+		err := c.cfg.Fence.Trigger(ctx, job, a.ID)
 		cancel()
 		c.locked(j, func() {
 			defer c.settleLocked()
