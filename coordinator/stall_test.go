@@ -91,7 +91,7 @@ func (s *stallStore) DeleteAll(ctx context.Context, p string) error {
 // stallCluster is a coordinator with a short heartbeat timeout over a
 // stallable storage, two real workers, and a running job with checkpoints
 // every 100 ms.
-func stallCluster(t *testing.T) (*stallStore, *coordinator.Coordinator, *api.Client, string) {
+func stallCluster(t *testing.T, mutate ...func(*coordinator.Config)) (*stallStore, *coordinator.Coordinator, *api.Client, string) {
 	t.Helper()
 	root := t.TempDir()
 	var store *stallStore
@@ -110,6 +110,9 @@ func stallCluster(t *testing.T) (*stallStore, *coordinator.Coordinator, *api.Cli
 				return store, nil
 			}
 			return st, nil
+		}
+		for _, m := range mutate {
+			m(cfg)
 		}
 	})
 	// Released before the coordinator stops (cleanups run last first), so
@@ -277,4 +280,92 @@ pipeline:
 		t.Fatalf("submit after the job store recovered: %v", r.err)
 	}
 	waitJob(t, cl, r.id, "RUNNING")
+}
+
+// stallFence is a Fence (an etcd in production) whose calls hang while
+// stalled, until released or the call's context ends.
+type stallFence struct {
+	mu      sync.Mutex
+	gate    chan struct{}
+	blocked atomic.Int64
+	last    map[string]int64
+}
+
+func (f *stallFence) wait(ctx context.Context) error {
+	f.mu.Lock()
+	gate := f.gate
+	f.mu.Unlock()
+	if gate == nil {
+		return nil
+	}
+	f.blocked.Add(1)
+	select {
+	case <-gate:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *stallFence) stall() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gate = make(chan struct{})
+}
+
+func (f *stallFence) release() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gate != nil {
+		close(f.gate)
+		f.gate = nil
+	}
+}
+
+func (f *stallFence) Trigger(ctx context.Context, job string, n int64) error {
+	if err := f.wait(ctx); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last[job] = max(f.last[job], n)
+	return nil
+}
+
+func (f *stallFence) Guard(ctx context.Context) error { return f.wait(ctx) }
+
+func (f *stallFence) Completed(ctx context.Context, _ string, _ int64, _ string) error {
+	return f.wait(ctx)
+}
+
+func (f *stallFence) LastID(_ context.Context, job string) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last[job], nil
+}
+
+// TestStalledFenceLosesNoWorker: with several coordinators the fence
+// (etcd) is asked before every trigger, commit and notification; an etcd
+// that hangs stalls checkpoints only, and they go on once it answers.
+func TestStalledFenceLosesNoWorker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real workers")
+	}
+	fence := &stallFence{last: map[string]int64{}}
+	_, _, cl, id := stallCluster(t, func(cfg *coordinator.Config) { cfg.Fence = fence })
+	t.Cleanup(fence.release)
+	ctx := context.Background()
+	fence.stall()
+	eventually(t, 30*time.Second, func() bool { return fence.blocked.Load() > 0 }, "a fence call to stall")
+	heartbeatsGoOn(t, cl, id, time.Now(), 500*time.Millisecond)
+	cs, err := cl.Checkpoints(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := cs.Counts.Completed
+	fence.release()
+	eventually(t, 30*time.Second, func() bool {
+		cs, _ := cl.Checkpoints(ctx, id)
+		return cs != nil && cs.Counts.Completed >= done+2
+	}, "checkpoints to complete after the fence recovered")
 }
