@@ -19,10 +19,12 @@ import (
 
 // This file drives the checkpoint tracker (package checkpointing): it feeds
 // it the job's state changes, ticks, acks and declines, and carries out its
-// actions over the worker sessions and the checkpoint storage. Storage
-// calls run under the coordinator's lock, bounded by StorageTimeout: a
-// _metadata file is small, and a commit must not interleave with the
-// events that follow it.
+// actions over the worker sessions and the checkpoint storage. Storage and
+// etcd calls run off the coordinator's lock on the job's I/O queue
+// (jobio.go), bounded by StorageTimeout; their outcome comes back to the
+// tracker as an event (Committed), so a commit cannot interleave with the
+// events that follow it: the tracker holds the checkpoint as committing
+// until then.
 
 func (c *Coordinator) trackerConfig(id string, job *spec.Job, specYAML []byte, g *graph.Graph) checkpointing.Config {
 	cfg := checkpointing.Config{JobID: id, JobName: job.Name, JobSpec: specYAML, MaxParallelism: g.MaxParallelism}
@@ -36,30 +38,42 @@ func (c *Coordinator) trackerConfig(id string, job *spec.Job, specYAML []byte, g
 	return cfg
 }
 
-func (c *Coordinator) storageCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), c.cfg.StorageTimeout)
+// isStopping reports whether Stop has begun.
+func (c *Coordinator) isStopping() bool {
+	select {
+	case <-c.stopping:
+		return true
+	default:
+		return false
+	}
 }
 
-// lastCheckpointIDLocked is the highest checkpoint or savepoint id found in
-// storage for the job, so ids are never reused.
-func (c *Coordinator) lastCheckpointIDLocked(j *jobEntry) int64 {
+// storageCtx bounds one storage or etcd call; Stop cancels it.
+func (c *Coordinator) storageCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.ioCtx, c.cfg.StorageTimeout)
+}
+
+// lastCheckpointID is the highest checkpoint or savepoint id found in
+// storage (and etcd) for a job, so ids are never reused. It does I/O: call
+// it without the lock.
+func (c *Coordinator) lastCheckpointID(job string, st checkpoint.Storage) int64 {
 	ctx, cancel := c.storageCtx()
 	defer cancel()
 	var last int64
-	if id, ok, err := checkpoint.Latest(ctx, j.st, j.m.ID); err != nil {
-		c.log.Warn("listing checkpoints", "job", j.m.ID, "err", err)
+	if id, ok, err := checkpoint.Latest(ctx, st, job); err != nil {
+		c.log.Warn("listing checkpoints", "job", job, "err", err)
 	} else if ok {
 		last = id
 	}
 	if c.cfg.Fence != nil {
-		if id, err := c.cfg.Fence.LastID(ctx, j.m.ID); err != nil {
-			c.log.Warn("reading the checkpoint id from etcd", "job", j.m.ID, "err", err)
+		if id, err := c.cfg.Fence.LastID(ctx, job); err != nil {
+			c.log.Warn("reading the checkpoint id from etcd", "job", job, "err", err)
 		} else {
 			last = max(last, id)
 		}
 	}
-	for _, dir := range []string{j.m.ID, path.Join(j.m.ID, "savepoints")} {
-		es, err := j.st.List(ctx, dir)
+	for _, dir := range []string{job, path.Join(job, "savepoints")} {
+		es, err := st.List(ctx, dir)
 		if err != nil {
 			continue
 		}
@@ -75,7 +89,7 @@ func (c *Coordinator) lastCheckpointIDLocked(j *jobEntry) int64 {
 	}
 	// Aborted checkpoints leave no directory, but their history record
 	// (history.go) keeps the id taken.
-	if es, err := j.st.List(ctx, path.Join(j.m.ID, historyDir)); err == nil {
+	if es, err := st.List(ctx, path.Join(job, historyDir)); err == nil {
 		for _, e := range es {
 			if n, ok := parseCheckpointFile(e.Name); ok {
 				last = max(last, n)
@@ -127,79 +141,95 @@ func (c *Coordinator) checkpointActionsLocked(j *jobEntry, acts []checkpointing.
 		switch a := a.(type) {
 		case checkpointing.Trigger:
 			c.log.Debug("checkpoint triggered", "job", j.m.ID, "checkpoint", a.ID, "savepoint", a.Savepoint, "stop", a.Stop)
-			if err := c.fenceTriggerLocked(j, a); err != nil {
-				continue
-			}
-			for _, t := range j.m.Tasks {
-				if j.sources[t.Key] && t.Worker != "" && !t.State.Ended() {
-					c.sendLocked(t.Worker, &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_TriggerCheckpoint{TriggerCheckpoint: &controlpb.TriggerCheckpoint{
-						Task: taskID(j.m.ID, a.Attempt, t.Key), CheckpointId: a.ID, TimestampUnixMs: a.Timestamp.UnixMilli(),
-						Savepoint: a.Savepoint, Stop: a.Stop,
-					}}})
-				}
-			}
+			c.fenceTriggerLocked(j, a)
 		case checkpointing.Abort:
 			c.log.Warn("checkpoint aborted", "job", j.m.ID, "checkpoint", a.ID, "savepoint", a.Savepoint, "reason", a.Reason)
-			ctx, cancel := c.storageCtx()
-			var err error
-			if a.Savepoint {
-				err = j.st.DeleteAll(ctx, checkpoint.SavepointDir(j.m.ID, a.ID))
-			} else {
-				err = checkpoint.DeleteCheckpoint(ctx, j.st, j.m.ID, a.ID)
-			}
-			cancel()
-			if err != nil {
-				c.log.Warn("deleting an aborted checkpoint", "job", j.m.ID, "checkpoint", a.ID, "err", err)
-			}
 			c.toAllTasksLocked(j, a.Attempt, func(id *controlpb.TaskID) *controlpb.CoordinatorMessage {
 				return &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_AbortCheckpoint{AbortCheckpoint: &controlpb.AbortCheckpoint{Task: id, CheckpointId: a.ID}}}
 			})
-		case checkpointing.Commit:
-			dir := checkpoint.CheckpointDir(j.m.ID, a.ID)
-			if a.Savepoint {
-				dir = checkpoint.SavepointDir(j.m.ID, a.ID)
-			}
-			ctx, cancel := c.storageCtx()
-			err := c.fence(ctx, func(f Fence) error { return f.Guard(ctx) })
-			if err == nil {
-				err = checkpoint.WriteMetadata(ctx, j.st, dir, a.Metadata)
-			}
-			if err == nil {
-				// Crash here: the checkpoint is complete, its completion
-				// not yet notified (the sinks' pre-committed transactions
-				// are committed by the restore instead).
-				err = failpoint.Inject(failpoint.CoordinatorAfterMetadataCommit)
-			}
-			if err == nil && !a.Savepoint {
-				if ferr := c.fence(ctx, func(f Fence) error { return f.Completed(ctx, j.m.ID, a.ID, j.st.URI(dir)) }); ferr != nil {
-					c.log.Warn("recording the latest checkpoint in etcd", "job", j.m.ID, "checkpoint", a.ID, "err", ferr)
-				}
-			}
-			cancel()
-			c.checkpointEventLocked(j, checkpointing.Committed{Now: c.cfg.Clock.Now(), ID: a.ID, URI: j.st.URI(dir), Err: err})
-		case checkpointing.Notify:
-			c.log.Info("checkpoint complete", "job", j.m.ID, "checkpoint", a.ID, "final", a.Final)
-			if !c.notifyLocked(j, a.Attempt, a.ID, a.Final, nil) {
+			if c.isStopping() && !a.Savepoint {
+				// Aborted because this coordinator stops: its files stay,
+				// as after a crash, so the id stays taken for the
+				// coordinator that takes the job over (lastCheckpointID),
+				// whose retention deletes them (checkpoint.Retain).
 				continue
 			}
-			if _, err := c.handleLocked(j, lifecycle.CheckpointCompleted{Now: c.cfg.Clock.Now(), ID: a.ID}); err != nil {
-				c.log.Error("checkpoint complete", "job", j.m.ID, "err", err)
-			}
+			id, st := j.m.ID, j.st
+			c.goIO(j, func() {
+				ctx, cancel := c.storageCtx()
+				defer cancel()
+				var err error
+				if a.Savepoint {
+					err = st.DeleteAll(ctx, checkpoint.SavepointDir(id, a.ID))
+				} else {
+					err = checkpoint.DeleteCheckpoint(ctx, st, id, a.ID)
+				}
+				if err != nil {
+					c.log.Warn("deleting an aborted checkpoint", "job", id, "checkpoint", a.ID, "err", err)
+				}
+			})
+		case checkpointing.Commit:
+			c.commitLocked(j, a)
+		case checkpointing.Notify:
+			c.log.Info("checkpoint complete", "job", j.m.ID, "checkpoint", a.ID, "final", a.Final)
+			c.notifyLocked(j, a.Attempt, a.ID, a.Final, nil, func() {
+				if _, err := c.handleLocked(j, lifecycle.CheckpointCompleted{Now: c.cfg.Clock.Now(), ID: a.ID}); err != nil {
+					c.log.Error("checkpoint complete", "job", j.m.ID, "err", err)
+				}
+			})
 		case checkpointing.Retain:
-			ctx, cancel := c.storageCtx()
-			deleted, err := checkpoint.Retain(ctx, j.st, j.m.ID, a.Keep)
-			cancel()
-			if err != nil {
-				c.log.Warn("deleting old checkpoints", "job", j.m.ID, "err", err)
-			} else if len(deleted) > 0 {
-				c.log.Debug("old checkpoints deleted", "job", j.m.ID, "ids", deleted)
-			}
+			id, st := j.m.ID, j.st
+			c.goIO(j, func() {
+				ctx, cancel := c.storageCtx()
+				deleted, err := checkpoint.Retain(ctx, st, id, a.Keep)
+				cancel()
+				if err != nil {
+					c.log.Warn("deleting old checkpoints", "job", id, "err", err)
+				} else if len(deleted) > 0 {
+					c.log.Debug("old checkpoints deleted", "job", id, "ids", deleted)
+				}
+			})
 		case checkpointing.FailJob:
 			if err := c.applyLocked(j, lifecycle.Fail{Now: c.cfg.Clock.Now(), Cause: a.Cause}); err != nil {
 				c.log.Error("failing job", "job", j.m.ID, "err", err)
 			}
 		}
 	}
+}
+
+// commitLocked writes a checkpoint's _metadata off the lock (the rename is
+// the commit point) and feeds the outcome back to the tracker as Committed.
+// Until then the tracker holds the checkpoint as committing: acks, declines
+// and timeouts no longer touch it, and no other checkpoint starts.
+func (c *Coordinator) commitLocked(j *jobEntry, a checkpointing.Commit) {
+	id, st := j.m.ID, j.st
+	dir := checkpoint.CheckpointDir(id, a.ID)
+	if a.Savepoint {
+		dir = checkpoint.SavepointDir(id, a.ID)
+	}
+	c.goIO(j, func() {
+		ctx, cancel := c.storageCtx()
+		err := c.fence(ctx, func(f Fence) error { return f.Guard(ctx) })
+		if err == nil {
+			err = checkpoint.WriteMetadata(ctx, st, dir, a.Metadata)
+		}
+		if err == nil {
+			// Crash here: the checkpoint is complete, its completion
+			// not yet notified (the sinks' pre-committed transactions
+			// are committed by the restore instead).
+			err = failpoint.Inject(failpoint.CoordinatorAfterMetadataCommit)
+		}
+		if err == nil && !a.Savepoint {
+			if ferr := c.fence(ctx, func(f Fence) error { return f.Completed(ctx, id, a.ID, st.URI(dir)) }); ferr != nil {
+				c.log.Warn("recording the latest checkpoint in etcd", "job", id, "checkpoint", a.ID, "err", ferr)
+			}
+		}
+		cancel()
+		c.locked(j, func() {
+			c.checkpointEventLocked(j, checkpointing.Committed{Now: c.cfg.Clock.Now(), ID: a.ID, URI: st.URI(dir), Err: err})
+			c.settleLocked()
+		})
+	})
 }
 
 // toAllTasksLocked sends one message to every subtask of the attempt that
@@ -217,32 +247,48 @@ func (c *Coordinator) toAllTasksLocked(j *jobEntry, attempt int64, msg func(*con
 
 // notifyLocked sends NotifyCheckpointComplete(id) to one subtask of attempt
 // (if it is the current one), or to all of them when to is nil, after
-// checking that
-// this coordinator still leads: sinks commit on the message, so one that
-// cannot prove it leads must not send it (the checkpoint stays complete;
-// the leader that restores it commits what it pre-committed). It reports
-// whether it sent.
-func (c *Coordinator) notifyLocked(j *jobEntry, attempt, id int64, final bool, to *controlpb.TaskID) bool {
-	ctx, cancel := c.storageCtx()
-	err := c.fence(ctx, func(f Fence) error { return f.Guard(ctx) })
-	cancel()
-	if err != nil {
-		c.log.Error("not notifying checkpoint completion", "job", j.m.ID, "checkpoint", id, "err", err)
-		return false
+// checking that this coordinator still leads: sinks commit on the message,
+// so one that cannot prove it leads must not send it (the checkpoint stays
+// complete; the leader that restores it commits what it pre-committed).
+// With a Fence the check is etcd I/O, so it runs off the lock and the
+// message goes out after it; sent, when set, runs under the lock once the
+// message is sent.
+func (c *Coordinator) notifyLocked(j *jobEntry, attempt, id int64, final bool, to *controlpb.TaskID, sent func()) {
+	send := func() {
+		msg := func(tid *controlpb.TaskID) *controlpb.CoordinatorMessage {
+			return &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_NotifyCheckpointComplete{
+				NotifyCheckpointComplete: &controlpb.NotifyCheckpointComplete{Task: tid, CheckpointId: id, Final: final}}}
+		}
+		if to == nil {
+			c.toAllTasksLocked(j, attempt, msg)
+		} else {
+			k := lifecycle.TaskKey{Vertex: to.GetVertexId(), Subtask: int(to.GetSubtask())}
+			if t := j.m.Task(k); attempt == j.m.Attempt && t != nil && t.Worker != "" && !t.State.Ended() {
+				c.sendLocked(t.Worker, msg(taskID(j.m.ID, attempt, k)))
+			}
+		}
+		if sent != nil {
+			sent()
+		}
 	}
-	msg := func(tid *controlpb.TaskID) *controlpb.CoordinatorMessage {
-		return &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_NotifyCheckpointComplete{
-			NotifyCheckpointComplete: &controlpb.NotifyCheckpointComplete{Task: tid, CheckpointId: id, Final: final}}}
+	if c.cfg.Fence == nil {
+		send()
+		return
 	}
-	if to == nil {
-		c.toAllTasksLocked(j, attempt, msg)
-		return true
-	}
-	k := lifecycle.TaskKey{Vertex: to.GetVertexId(), Subtask: int(to.GetSubtask())}
-	if t := j.m.Task(k); attempt == j.m.Attempt && t != nil && t.Worker != "" && !t.State.Ended() {
-		c.sendLocked(t.Worker, msg(taskID(j.m.ID, attempt, k)))
-	}
-	return true
+	job := j.m.ID
+	c.goIO(j, func() {
+		ctx, cancel := c.storageCtx()
+		err := c.cfg.Fence.Guard(ctx)
+		cancel()
+		if err != nil {
+			c.log.Error("not notifying checkpoint completion", "job", job, "checkpoint", id, "err", err)
+			return
+		}
+		c.locked(j, func() {
+			send()
+			c.settleLocked()
+		})
+	})
 }
 
 // checkpointReplyLocked routes a CheckpointAck or CheckpointDecline from a
@@ -328,20 +374,46 @@ func (c *Coordinator) fence(_ context.Context, step func(Fence) error) error {
 	return step(c.cfg.Fence)
 }
 
-// fenceTriggerLocked records a triggered checkpoint's id; when it cannot,
-// the checkpoint is declined on behalf of a source, so it aborts at once.
-func (c *Coordinator) fenceTriggerLocked(j *jobEntry, a checkpointing.Trigger) error {
-	ctx, cancel := c.storageCtx()
-	err := c.fence(ctx, func(f Fence) error { return f.Trigger(ctx, j.m.ID, a.ID) })
-	cancel()
-	if err == nil {
-		return nil
+// fenceTriggerLocked records a triggered checkpoint's id (etcd I/O, off
+// the lock) and then sends TriggerCheckpoint to every source subtask; when
+// the id cannot be recorded, the checkpoint is declined on behalf of a
+// source, so it aborts at once.
+func (c *Coordinator) fenceTriggerLocked(j *jobEntry, a checkpointing.Trigger) {
+	if c.cfg.Fence == nil {
+		c.sendTriggersLocked(j, a)
+		return
 	}
-	c.log.Error("checkpoint not triggered", "job", j.m.ID, "checkpoint", a.ID, "err", err)
-	for k := range j.sources {
-		c.checkpointEventLocked(j, checkpointing.Decline{Now: c.cfg.Clock.Now(), Attempt: a.Attempt, ID: a.ID,
-			Task: checkpointing.TaskKey(k), Reason: "the coordinator could not record the checkpoint id: " + err.Error()})
-		break
+	job := j.m.ID
+	c.goIO(j, func() {
+		ctx, cancel := c.storageCtx()
+		err := c.cfg.Fence.Trigger(ctx, job, a.ID)
+		cancel()
+		c.locked(j, func() {
+			defer c.settleLocked()
+			if err == nil {
+				c.sendTriggersLocked(j, a)
+				return
+			}
+			c.log.Error("checkpoint not triggered", "job", j.m.ID, "checkpoint", a.ID, "err", err)
+			for k := range j.sources {
+				c.checkpointEventLocked(j, checkpointing.Decline{Now: c.cfg.Clock.Now(), Attempt: a.Attempt, ID: a.ID,
+					Task: checkpointing.TaskKey(k), Reason: "the coordinator could not record the checkpoint id: " + err.Error()})
+				break
+			}
+		})
+	})
+}
+
+func (c *Coordinator) sendTriggersLocked(j *jobEntry, a checkpointing.Trigger) {
+	if a.Attempt != j.m.Attempt {
+		return
 	}
-	return err
+	for _, t := range j.m.Tasks {
+		if j.sources[t.Key] && t.Worker != "" && !t.State.Ended() {
+			c.sendLocked(t.Worker, &controlpb.CoordinatorMessage{Msg: &controlpb.CoordinatorMessage_TriggerCheckpoint{TriggerCheckpoint: &controlpb.TriggerCheckpoint{
+				Task: taskID(j.m.ID, a.Attempt, t.Key), CheckpointId: a.ID, TimestampUnixMs: a.Timestamp.UnixMilli(),
+				Savepoint: a.Savepoint, Stop: a.Stop,
+			}}})
+		}
+	}
 }

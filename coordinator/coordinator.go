@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,17 +33,35 @@ type Coordinator struct {
 	// version is this binary's weir version (GET /api/v1/overview).
 	version string
 
-	mu      sync.Mutex
+	// mu guards the jobs, the worker registry's membership, the open
+	// storages and the job store handle. It is held only for work in
+	// memory: storage and etcd I/O runs on each job's I/O queue
+	// (jobio.go), and liveness has its own lock (live), so a slow storage
+	// call cannot hold up heartbeats. Lock order: mu, then live.mu.
+	mu sync.Mutex
+	// workers: membership changes under mu and live.mu both; each entry's
+	// lastSeen is live's.
 	workers map[string]*workerEntry
+	live    liveness
 	jobs    map[string]*jobEntry
-	order   []string // job ids in submission order
-	session uint64   // last session number handed out
+	// reserved are job ids handed out to submissions whose job store
+	// write is still running.
+	reserved map[string]bool
+	order    []string // job ids in submission order
+	session  uint64   // last session number handed out
 	// lost queues workers found dead while dispatching, handled after.
 	lost []lostWorker
 	// stores are the open checkpoint storages, by root URI.
 	stores map[string]checkpoint.Storage
 	// jobStore remembers the jobs across restarts (Config.JobStore).
 	jobStore jobstore.Store
+
+	// ioCtx is the parent of every storage call's context; Stop cancels
+	// it, so no I/O step outlives the coordinator by a storage timeout.
+	ioCtx    context.Context
+	ioCancel context.CancelFunc
+	ioGuard  ioGuard
+	ioWG     sync.WaitGroup
 
 	// lifecycle of the process
 	life     sync.Mutex
@@ -93,6 +112,18 @@ type jobEntry struct {
 	// evictRetry: removing the ended job from the job store failed; the
 	// next try is not before then (retention.go).
 	evictRetry time.Time
+	// io runs the job's storage and etcd steps off the lock (jobio.go).
+	io *ioQueue
+	// evicting: retention is removing the job's record (retention.go).
+	evicting bool
+	// historyLoaded: the history of earlier coordinators was read (or
+	// there was none); history files are written only after it.
+	historyLoaded bool
+	// restore is the restore point chosen for the current SCHEDULING
+	// round (failover.go), computed off the lock; restoreGen counts
+	// SCHEDULING rounds so a late result is not used for a later one.
+	restore    *restoreChoice
+	restoreGen int
 }
 
 type lostWorker struct{ id, reason string }
@@ -109,10 +140,12 @@ func New(cfg Config) (*Coordinator, error) {
 		audit:    cfg.Logger.With("component", "audit"),
 		workers:  map[string]*workerEntry{},
 		jobs:     map[string]*jobEntry{},
+		reserved: map[string]bool{},
 		stores:   map[string]checkpoint.Storage{},
 		stopping: make(chan struct{}),
 		version:  buildinfo.Version(),
 	}
+	c.ioCtx, c.ioCancel = context.WithCancel(context.Background())
 	// A bad default storage is the operator's mistake: say so at start,
 	// not at the first submit.
 	st, err := cfg.OpenStorage(cfg.CheckpointStorage)
@@ -237,6 +270,7 @@ func (c *Coordinator) Stop() {
 			hs.Close()
 		}
 		c.wg.Wait()
+		c.stopIO()
 		c.mu.Lock()
 		for _, st := range c.stores {
 			_ = st.Close()

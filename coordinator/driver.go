@@ -62,6 +62,10 @@ func (c *Coordinator) handleLocked(j *jobEntry, ev lifecycle.Event) ([]lifecycle
 	}
 	if j.m.State != before {
 		c.log.Info("job state", "job", j.m.ID, "from", before, "to", j.m.State, "attempt", j.m.Attempt, "cause", j.m.Cause)
+		if j.m.State == lifecycle.Scheduling {
+			j.restoreGen++ // a new round chooses its restore point afresh
+			j.restore = nil
+		}
 		c.jobStateChangedLocked(j, before)
 		if j.m.State.Terminal() {
 			c.recordEndLocked(j)
@@ -171,7 +175,12 @@ func (c *Coordinator) scheduleOneLocked() bool {
 			for _, a := range as {
 				ws[lifecycle.TaskKey{Vertex: a.Vertex, Subtask: a.Subtask}] = a.Worker
 			}
-			rp, rerr := c.restorePointLocked(j)
+			rp, rerr, ready := c.restorePointLocked(j)
+			if !ready {
+				// Its storage is being read; later jobs must not take
+				// its slots meanwhile.
+				return false
+			}
 			if rerr != nil {
 				var unusable *noRestoreError
 				if errors.As(rerr, &unusable) {
@@ -234,7 +243,7 @@ func (c *Coordinator) dropWorkerLocked(id, reason string) {
 	w := c.workers[id]
 	if w != nil {
 		reason += lossMemoryNote(w.memory)
-		delete(c.workers, id)
+		c.deleteWorkerLocked(id)
 		w.kill()
 		c.log.Warn("worker lost", "worker", id, "reason", reason)
 	}
@@ -253,12 +262,15 @@ func (c *Coordinator) dropWorkerLocked(id, reason string) {
 // tick drops silent workers, fires scheduling timeouts and restart delays,
 // and drives the checkpoint trackers.
 func (c *Coordinator) tick() {
+	now := c.cfg.Clock.Now()
+	silent := c.silentWorkers(now)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.cfg.Clock.Now()
-	for id, w := range c.workers {
-		if silent := now.Sub(w.lastSeen); silent > c.cfg.HeartbeatTimeout {
-			c.lost = append(c.lost, lostWorker{id, fmt.Sprintf("no heartbeat for %s (timeout %s)", silent, c.cfg.HeartbeatTimeout)})
+	for w, why := range silent {
+		// Still the registered session, and still silent: a heartbeat
+		// may have come while the lock was taken.
+		if c.workers[w.id] == w && c.cfg.Clock.Now().Sub(c.lastSeen(w)) > c.cfg.HeartbeatTimeout {
+			c.lost = append(c.lost, lostWorker{w.id, why})
 		}
 	}
 	c.settleLocked()
@@ -278,13 +290,22 @@ func (c *Coordinator) tick() {
 // submit registers a parsed job and schedules it. initial, when set, is the
 // savepoint or checkpoint the first attempt restores from.
 // The job is in the job store before its id is returned, so it survives a
-// coordinator restart from then on.
+// coordinator restart from then on. The job store write and the storage
+// listing run without the lock; the id is reserved meanwhile.
 func (c *Coordinator) submit(job *spec.Job, specYAML []byte, g *graph.Graph, st checkpoint.Storage, initial *lifecycle.RestorePoint) (string, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	id, err := c.newJobIDLocked()
+	if err == nil {
+		c.reserved[id] = true
+	}
+	c.mu.Unlock()
 	if err != nil {
 		return "", err
+	}
+	unreserve := func() {
+		c.mu.Lock()
+		delete(c.reserved, id)
+		c.mu.Unlock()
 	}
 	rec := jobstore.Record{ID: id, Name: job.Name, Spec: specYAML, SubmittedAt: c.cfg.Clock.Now(), Desired: jobstore.Run}
 	if job.Checkpoint != nil {
@@ -297,15 +318,23 @@ func (c *Coordinator) submit(job *spec.Job, specYAML []byte, g *graph.Graph, st 
 	err = c.jobStore.Put(ctx, &rec)
 	cancel()
 	if err != nil {
+		unreserve()
 		return "", fmt.Errorf("%w: %w", errJobStore, err)
 	}
-	j := c.registerLocked(rec, job, g, st, initial)
+	last := c.lastCheckpointID(id, st)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.reserved, id)
+	j := c.registerLocked(rec, job, g, st, initial, last)
+	// A new id has no history in storage.
+	j.history, j.historyLoaded = newJobHistory(), true
 	c.log.Info("job submitted", "job", id, "name", job.Name, "slots", j.m.Slots(), "restore", initial != nil)
 	return id, c.applyLocked(j, lifecycle.Schedule{Now: rec.SubmittedAt})
 }
 
-// registerLocked adds a job in CREATED with its checkpoint tracker.
-func (c *Coordinator) registerLocked(rec jobstore.Record, job *spec.Job, g *graph.Graph, st checkpoint.Storage, initial *lifecycle.RestorePoint) *jobEntry {
+// registerLocked adds a job in CREATED with its checkpoint tracker, whose
+// ids continue after last (lastCheckpointID).
+func (c *Coordinator) registerLocked(rec jobstore.Record, job *spec.Job, g *graph.Graph, st checkpoint.Storage, initial *lifecycle.RestorePoint, last int64) *jobEntry {
 	id := rec.ID
 	vs := make([]lifecycle.Vertex, 0, len(g.Vertices))
 	sources := map[lifecycle.TaskKey]bool{}
@@ -324,8 +353,8 @@ func (c *Coordinator) registerLocked(rec jobstore.Record, job *spec.Job, g *grap
 	m := lifecycle.New(id, job.Name, vs, rec.SubmittedAt, timeout)
 	m.Strategy = restart.New(job.Restart, c.cfg.Rand)
 	m.Checkpointing = job.Checkpoint != nil
-	j := &jobEntry{m: m, spec: rec.Spec, graph: g, st: st, sources: sources, initial: initial, bad: map[string]string{}, rec: rec}
-	j.cp = checkpointing.New(c.trackerConfig(id, job, rec.Spec, g), c.lastCheckpointIDLocked(j))
+	j := &jobEntry{m: m, spec: rec.Spec, graph: g, st: st, sources: sources, initial: initial, bad: map[string]string{}, rec: rec, io: &ioQueue{}}
+	j.cp = checkpointing.New(c.trackerConfig(id, job, rec.Spec, g), last)
 	c.jobs[id] = j
 	c.order = append(c.order, id)
 	return j
@@ -338,7 +367,7 @@ func (c *Coordinator) newJobIDLocked() (string, error) {
 			return "", fmt.Errorf("coordinator: job id: %w", err)
 		}
 		id := hex.EncodeToString(b[:])
-		if c.jobs[id] == nil {
+		if c.jobs[id] == nil && !c.reserved[id] {
 			return id, nil
 		}
 	}
@@ -357,17 +386,27 @@ func (c *Coordinator) cancel(id string) (lifecycle.State, error) {
 		return j.m.State, errNotCancellable
 	}
 	// Remember the cancel first: a coordinator that dies while the job
-	// cancels must not resume it.
+	// cancels must not resume it. The write runs on the job's I/O queue,
+	// after the job's earlier writes, without the lock.
 	if j.rec.Desired == jobstore.Run {
-		rec := j.rec
-		rec.Desired = jobstore.Cancel
-		ctx, cancel := c.storageCtx()
-		err := c.jobStore.Put(ctx, &rec)
-		cancel()
+		j.rec.Desired = jobstore.Cancel
+		done := make(chan error, 1)
+		c.persistLocked(j, done)
+		c.mu.Unlock()
+		err := <-done
+		c.mu.Lock()
+		if c.jobs[id] != j {
+			return "", errUnknownJob
+		}
 		if err != nil {
+			if j.rec.Desired == jobstore.Cancel {
+				j.rec.Desired = jobstore.Run
+			}
 			return j.m.State, fmt.Errorf("%w: %w", errJobStore, err)
 		}
-		j.rec = rec
+		if !j.m.State.Cancellable() {
+			return j.m.State, errNotCancellable
+		}
 	}
 	if err := c.applyLocked(j, lifecycle.Cancel{Now: c.cfg.Clock.Now()}); err != nil {
 		return j.m.State, err
@@ -386,14 +425,14 @@ func (c *Coordinator) taskStatusLocked(workerID string, st *controlpb.TaskStatus
 	if t := j.m.Task(k); t == nil || t.Worker != workerID {
 		return // not this worker's task (or a stale attempt placed elsewhere)
 	}
-	ev := lifecycle.TaskUpdate{Now: c.cfg.Clock.Now(), Task: k, Attempt: tid.GetAttempt(), Error: st.GetError()}
+	ev := lifecycle.TaskUpdate{Now: c.cfg.Clock.Now(), Task: k, Attempt: tid.GetAttempt(), Error: st.GetError(), Kind: failureKind(st.GetFailureKind())}
 	if withState {
 		ev.State = taskState(st.GetState())
 	}
 	if t := j.m.Task(k); withState && tid.GetAttempt() == j.m.Attempt && t.State != ev.State && !t.State.Ended() {
 		switch ev.State {
 		case lifecycle.TaskFailed:
-			c.noteRestoreFailureLocked(j, k, st.GetError())
+			c.noteRestoreFailureLocked(j, k, ev.Kind, st.GetError())
 		case lifecycle.TaskFinished:
 			c.checkpointEventLocked(j, checkpointing.TaskFinished{Now: ev.Now, Attempt: j.m.Attempt, Task: checkpointing.TaskKey(k)})
 		}
@@ -405,7 +444,7 @@ func (c *Coordinator) taskStatusLocked(workerID string, st *controlpb.TaskStatus
 		if id := j.cp.Final(); id != 0 && withState && st.GetState() == controlpb.TaskState_TASK_STATE_RUNNING {
 			// Still waiting after the final checkpoint completed: its
 			// notification was lost or not sent (a failed fence check).
-			c.notifyLocked(j, j.m.Attempt, id, true, tid)
+			c.notifyLocked(j, j.m.Attempt, id, true, tid, nil)
 		}
 	}
 	if m := st.GetMetrics(); m != nil {
@@ -439,4 +478,19 @@ func taskState(s controlpb.TaskState) lifecycle.TaskState {
 		return lifecycle.TaskCanceled
 	}
 	return ""
+}
+
+// failureKind maps the wire's failure kind to the job's.
+func failureKind(k controlpb.FailureKind) lifecycle.FailureKind {
+	switch k {
+	case controlpb.FailureKind_FAILURE_KIND_OTHER:
+		return lifecycle.KindOther
+	case controlpb.FailureKind_FAILURE_KIND_CHANNEL_BROKEN:
+		return lifecycle.KindChannelBroken
+	case controlpb.FailureKind_FAILURE_KIND_UNRECOVERABLE:
+		return lifecycle.KindUnrecoverable
+	case controlpb.FailureKind_FAILURE_KIND_CORRUPT_STATE:
+		return lifecycle.KindCorruptState
+	}
+	return lifecycle.KindUnknown
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -23,62 +24,107 @@ func (e *noRestoreError) Error() string {
 	return "no retained checkpoint can be restored: " + strings.Join(e.reasons, "; ")
 }
 
-// restorePointLocked chooses what the next attempt restores from: for the
-// first attempt the savepoint given at submit; after a failure the newest
-// completed checkpoint that has a readable _metadata, whose state files all
-// exist with their recorded sizes, and that no subtask failed to restore
-// from. Passed-over checkpoints are named in Fallback.
-func (c *Coordinator) restorePointLocked(j *jobEntry) (*lifecycle.RestorePoint, error) {
+// restoreChoice is the outcome of choosing a restore point for one
+// SCHEDULING round of a job.
+type restoreChoice struct {
+	gen     int
+	pending bool
+	rp      *lifecycle.RestorePoint
+	err     error
+}
+
+// restorePointLocked says what the next attempt restores from, and whether
+// that is known yet: for the first attempt the savepoint given at submit
+// (no I/O); after a failure the newest usable completed checkpoint, which
+// takes storage reads, so the first call queues them on the job's I/O
+// queue and reports not ready; the outcome comes back with a settle.
+func (c *Coordinator) restorePointLocked(j *jobEntry) (*lifecycle.RestorePoint, error, bool) {
 	if j.m.Attempt == 0 && !j.resumed {
-		return j.initial, nil
+		return j.initial, nil, true
 	}
+	if r := j.restore; r != nil && r.gen == j.restoreGen {
+		if r.pending {
+			return nil, nil, false
+		}
+		if r.err != nil {
+			var unusable *noRestoreError
+			if !errors.As(r.err, &unusable) {
+				j.restore = nil // storage trouble: read again at the next try
+			}
+		}
+		return r.rp, r.err, true
+	}
+	gen := j.restoreGen
+	j.restore = &restoreChoice{gen: gen, pending: true}
+	id, st, initial := j.m.ID, j.st, j.initial
+	bad := maps.Clone(j.bad)
+	c.goIO(j, func() {
+		rp, err := c.chooseRestorePoint(id, st, initial, bad)
+		c.locked(j, func() {
+			maps.Copy(j.bad, bad)
+			if j.restoreGen == gen {
+				j.restore = &restoreChoice{gen: gen, rp: rp, err: err}
+			}
+			c.settleLocked()
+		})
+	})
+	return nil, nil, false
+}
+
+// chooseRestorePoint picks the newest completed checkpoint that has a
+// readable _metadata, whose state files all exist with their recorded
+// sizes, and that no subtask failed to restore from (bad, by _metadata
+// URI, which it adds to). Passed-over checkpoints are named in Fallback.
+// It does storage I/O: call it without the lock.
+func (c *Coordinator) chooseRestorePoint(job string, st checkpoint.Storage, initial *lifecycle.RestorePoint, bad map[string]string) (*lifecycle.RestorePoint, error) {
 	ctx, cancel := c.storageCtx()
 	defer cancel()
-	ids, err := checkpoint.ListCompleted(ctx, j.st, j.m.ID)
+	ids, err := checkpoint.ListCompleted(ctx, st, job)
 	if err != nil {
 		return nil, err
 	}
 	var reasons []string
 	for _, id := range slices.Backward(ids) {
-		dir := checkpoint.CheckpointDir(j.m.ID, id)
-		uri := j.st.URI(path.Join(dir, checkpoint.MetadataFile))
-		if why, bad := j.bad[uri]; bad {
+		dir := checkpoint.CheckpointDir(job, id)
+		uri := st.URI(path.Join(dir, checkpoint.MetadataFile))
+		if why, isBad := bad[uri]; isBad {
 			reasons = append(reasons, fmt.Sprintf("checkpoint %d: %s", id, why))
 			continue
 		}
-		md, err := checkpoint.ReadMetadata(ctx, j.st, dir)
+		md, err := checkpoint.ReadMetadata(ctx, st, dir)
 		if err == nil {
-			err = checkpoint.ValidateForRestore(ctx, j.st, dir, md)
+			err = checkpoint.ValidateForRestore(ctx, st, dir, md)
 		}
 		if err != nil {
 			if errors.Is(err, checkpoint.ErrUnavailable) || ctx.Err() != nil {
 				return nil, err // storage trouble, not a bad checkpoint
 			}
 			why := strings.ReplaceAll(err.Error(), "\n", "; ")
-			j.bad[uri] = why
+			bad[uri] = why
 			reasons = append(reasons, fmt.Sprintf("checkpoint %d: %s", id, why))
 			continue
 		}
 		return &lifecycle.RestorePoint{CheckpointID: id, URI: uri, Fallback: strings.Join(reasons, "; ")}, nil
 	}
 	if len(reasons) > 0 {
-		if j.initial != nil && j.bad[j.initial.URI] == "" {
-			rp := *j.initial
+		if initial != nil && bad[initial.URI] == "" {
+			rp := *initial
 			rp.Fallback = strings.Join(reasons, "; ") + "; restoring the savepoint the job was submitted with"
 			return &rp, nil
 		}
 		return nil, &noRestoreError{reasons}
 	}
-	return j.initial, nil // no checkpoint yet: start over as the job first did
+	return initial, nil // no checkpoint yet: start over as the job first did
 }
 
 // noteRestoreFailureLocked marks the checkpoint the current attempt
-// restores from as bad when a subtask of it failed with corrupt state. The
-// worker reports only text, so the checkpoint package's ErrCorrupt message
-// is the marker (the worker wraps every restore failure of a file in it).
-func (c *Coordinator) noteRestoreFailureLocked(j *jobEntry, k lifecycle.TaskKey, msg string) {
+// restores from as bad when a subtask of it failed with corrupt state: the
+// worker says so with FAILURE_KIND_CORRUPT_STATE (it wraps every restore
+// failure of a file in checkpoint.ErrCorrupt); from an older worker the
+// ErrCorrupt message in the text is the marker.
+func (c *Coordinator) noteRestoreFailureLocked(j *jobEntry, k lifecycle.TaskKey, kind lifecycle.FailureKind, msg string) {
 	r := j.m.Restore
-	if r == nil || !strings.Contains(msg, checkpoint.ErrCorrupt.Error()) {
+	if r == nil || !lifecycle.IsCorruptState(kind, msg) {
 		return
 	}
 	if _, seen := j.bad[r.URI]; !seen {
@@ -87,31 +133,31 @@ func (c *Coordinator) noteRestoreFailureLocked(j *jobEntry, k lifecycle.TaskKey,
 	}
 }
 
-// storeLocked opens (once) the checkpoint storage rooted at uri.
-func (c *Coordinator) storeLocked(uri string) (checkpoint.Storage, error) {
-	if st := c.stores[uri]; st != nil {
-		return st, nil
-	}
-	st, err := c.cfg.OpenStorage(uri)
-	if err != nil {
-		return nil, err
-	}
-	c.stores[uri] = st
-	return st, nil
-}
-
-// jobStorage opens the storage a job's checkpoints go to.
+// jobStorage opens the storage a job's checkpoints go to. Opening may dial
+// (HDFS, S3), so it runs without the lock; of two racing opens of one root
+// the first kept wins and the other is closed.
 func (c *Coordinator) jobStorage(specURI string) (checkpoint.Storage, error) {
 	uri := specURI
 	if uri == "" {
 		uri = c.cfg.CheckpointStorage
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	st, err := c.storeLocked(uri)
+	st := c.stores[uri]
+	c.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := c.cfg.OpenStorage(uri)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint storage %s: %w", uri, err)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if kept := c.stores[uri]; kept != nil {
+		_ = st.Close()
+		return kept, nil
+	}
+	c.stores[uri] = st
 	return st, nil
 }
 

@@ -3,6 +3,8 @@ package coordinator_test
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -92,6 +94,9 @@ func startCoordinator(t *testing.T, clk clock.Clock, mutate ...func(*coordinator
 	}
 	for _, m := range mutate {
 		m(&cfg)
+	}
+	if os.Getenv("WEIR_TEST_LOG") != "" && cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	c, err := coordinator.New(cfg)
 	if err != nil {

@@ -37,9 +37,11 @@ import (
 // steps. Every file is written under "<name>.tmp" and renamed. The newest
 // checkpointing.DefaultHistory checkpoint files are kept.
 //
-// Writes run on the coordinator's event loop like the _metadata commit:
-// they are small, and bounded by StorageTimeout. A failed write is logged
-// and retried at the next event; it never fails the job.
+// Reads and writes run on the job's I/O queue (jobio.go), off the
+// coordinator's lock, bounded by StorageTimeout. A failed write is logged
+// and retried at the next event; it never fails the job. Nothing is
+// written before the history of earlier coordinators is loaded, so the
+// counts a file carries include theirs.
 
 const (
 	historyDir    = "history"
@@ -79,43 +81,71 @@ type historyRestartEntry struct {
 	r     api.Restart
 }
 
-// historyLocked returns the job's history, loading what storage holds on
-// first use (a job taken over from an earlier coordinator).
-func (c *Coordinator) historyLocked(j *jobEntry) *jobHistory {
-	if j.history != nil {
-		return j.history
-	}
-	h := &jobHistory{checkpoints: map[int64]api.CheckpointDetail{}, restarts: map[int64]historyRestartEntry{}}
-	c.loadHistoryLocked(j, h)
-	j.history = h
-	return h
+func newJobHistory() *jobHistory {
+	return &jobHistory{checkpoints: map[int64]api.CheckpointDetail{}, restarts: map[int64]historyRestartEntry{}}
 }
 
-func (c *Coordinator) loadHistoryLocked(j *jobEntry, h *jobHistory) {
+// historyLocked returns what the coordinator knows of the job's history:
+// empty until loadHistoryLocked's read has come back.
+func (c *Coordinator) historyLocked(j *jobEntry) *jobHistory {
+	if j.history == nil {
+		j.history = newJobHistory()
+	}
+	return j.history
+}
+
+// loadHistoryLocked reads what storage holds of a job taken over from an
+// earlier coordinator, off the lock, then writes what ended since.
+func (c *Coordinator) loadHistoryLocked(j *jobEntry) {
+	c.historyLocked(j)
+	id, st := j.m.ID, j.st
+	c.goIO(j, func() {
+		h := newJobHistory()
+		c.loadHistory(id, st, h)
+		c.locked(j, func() {
+			cur := j.history
+			for k, v := range h.checkpoints {
+				if _, ok := cur.checkpoints[k]; !ok {
+					cur.checkpoints[k] = v
+				}
+			}
+			for k, v := range h.restarts {
+				if old, ok := cur.restarts[k]; !ok || old.steps < v.steps {
+					cur.restarts[k] = v
+				}
+			}
+			cur.base = h.base
+			j.historyLoaded = true
+			c.recordHistoryLocked(j)
+		})
+	})
+}
+
+func (c *Coordinator) loadHistory(id string, st checkpoint.Storage, h *jobHistory) {
 	ctx, cancel := c.storageCtx()
 	defer cancel()
-	dir := path.Join(j.m.ID, historyDir)
-	es, err := j.st.List(ctx, dir)
+	dir := path.Join(id, historyDir)
+	es, err := st.List(ctx, dir)
 	if errors.Is(err, checkpoint.ErrNotFound) {
 		return
 	}
 	if err != nil {
-		c.log.Warn("history: listing", "job", j.m.ID, "err", err)
+		c.log.Warn("history: listing", "job", id, "err", err)
 		return
 	}
 	var newest int64
 	best := map[int64]int{} // detected -> steps of the newest version
 	for _, e := range es {
 		name := e.Name
-		if id, ok := parseCheckpointFile(name); ok {
+		if cid, ok := parseCheckpointFile(name); ok {
 			var f historyCheckpoint
-			if err := readHistoryFile(ctx, j.st, path.Join(dir, name), &f); err != nil {
-				c.log.Warn("history: skipping a file", "job", j.m.ID, "file", name, "err", err)
+			if err := readHistoryFile(ctx, st, path.Join(dir, name), &f); err != nil {
+				c.log.Warn("history: skipping a file", "job", id, "file", name, "err", err)
 				continue
 			}
-			h.checkpoints[id] = f.Checkpoint
-			if id > newest {
-				newest, h.base = id, f.Counts
+			h.checkpoints[cid] = f.Checkpoint
+			if cid > newest {
+				newest, h.base = cid, f.Counts
 			}
 		} else if det, steps, ok := parseRestartFile(name); ok && steps > best[det] {
 			best[det] = steps
@@ -123,21 +153,33 @@ func (c *Coordinator) loadHistoryLocked(j *jobEntry, h *jobHistory) {
 	}
 	for det, steps := range best {
 		var f historyRestart
-		if err := readHistoryFile(ctx, j.st, path.Join(dir, restartFile(det, steps)), &f); err != nil {
-			c.log.Warn("history: skipping a restart", "job", j.m.ID, "detected", det, "err", err)
+		if err := readHistoryFile(ctx, st, path.Join(dir, restartFile(det, steps)), &f); err != nil {
+			c.log.Warn("history: skipping a restart", "job", id, "detected", det, "err", err)
 			continue
 		}
 		h.restarts[det] = historyRestartEntry{steps, f.Restart}
 	}
 	if len(h.checkpoints) > 0 || len(h.restarts) > 0 {
-		c.log.Info("history: loaded", "job", j.m.ID, "checkpoints", len(h.checkpoints), "restarts", len(h.restarts))
+		c.log.Info("history: loaded", "job", id, "checkpoints", len(h.checkpoints), "restarts", len(h.restarts))
 	}
 }
 
-// recordHistoryLocked writes what ended since the last call: checkpoints
-// that are no longer in progress and restart steps not yet written.
+// historyWrite is one history file to write (or, with del, to delete).
+type historyWrite struct {
+	name string
+	v    any
+	del  bool
+	// undo forgets, under the lock, that the write happened, so the next
+	// event retries it.
+	undo func()
+}
+
+// recordHistoryLocked queues the writes of what ended since the last call:
+// checkpoints that are no longer in progress and restart steps not yet
+// written. They are marked written at once, and unmarked if the write
+// fails.
 func (c *Coordinator) recordHistoryLocked(j *jobEntry) {
-	if j == nil || j.cp == nil || j.st == nil {
+	if j == nil || j.cp == nil || j.st == nil || !j.historyLoaded {
 		return
 	}
 	select {
@@ -148,16 +190,8 @@ func (c *Coordinator) recordHistoryLocked(j *jobEntry) {
 	default:
 	}
 	h := c.historyLocked(j)
-	var ctx context.Context
-	var cancel context.CancelFunc = func() {}
-	defer func() { cancel() }()
-	storage := func() context.Context {
-		if ctx == nil {
-			ctx, cancel = c.storageCtx()
-		}
-		return ctx
-	}
 	dir := path.Join(j.m.ID, historyDir)
+	var ws []historyWrite
 	wrote := false
 	for _, cp := range j.cp.History() {
 		if cp.Status == checkpointing.InProgress {
@@ -168,11 +202,9 @@ func (c *Coordinator) recordHistoryLocked(j *jobEntry) {
 		}
 		d := renderCheckpointDetail(cp)
 		f := historyCheckpoint{Format: historyFormat, Counts: c.countsLocked(j, h), Checkpoint: d}
-		if err := writeHistoryFile(storage(), j.st, path.Join(dir, checkpointFile(cp.ID)), f); err != nil {
-			c.log.Warn("history: writing a checkpoint", "job", j.m.ID, "checkpoint", cp.ID, "err", err)
-			return
-		}
 		h.checkpoints[cp.ID] = d
+		id := cp.ID
+		ws = append(ws, historyWrite{name: path.Join(dir, checkpointFile(id)), v: f, undo: func() { delete(h.checkpoints, id) }})
 		wrote = true
 	}
 	for _, r := range j.m.Restarts {
@@ -182,16 +214,18 @@ func (c *Coordinator) recordHistoryLocked(j *jobEntry) {
 			continue
 		}
 		ar := renderRestart(r)
-		if err := writeHistoryFile(storage(), j.st, path.Join(dir, restartFile(det, steps)), historyRestart{Format: historyFormat, Restart: ar}); err != nil {
-			c.log.Warn("history: writing a restart", "job", j.m.ID, "detected", r.DetectedAt, "err", err)
-			return
-		}
-		if seen {
-			if err := j.st.DeleteAll(storage(), path.Join(dir, restartFile(det, old.steps))); err != nil {
-				c.log.Warn("history: deleting an older restart step", "job", j.m.ID, "err", err)
-			}
-		}
 		h.restarts[det] = historyRestartEntry{steps, ar}
+		ws = append(ws, historyWrite{name: path.Join(dir, restartFile(det, steps)), v: historyRestart{Format: historyFormat, Restart: ar},
+			undo: func() {
+				if seen {
+					h.restarts[det] = old
+				} else {
+					delete(h.restarts, det)
+				}
+			}})
+		if seen {
+			ws = append(ws, historyWrite{name: path.Join(dir, restartFile(det, old.steps)), del: true})
+		}
 	}
 	if wrote && len(h.checkpoints) > checkpointing.DefaultHistory {
 		ids := make([]int64, 0, len(h.checkpoints))
@@ -200,13 +234,38 @@ func (c *Coordinator) recordHistoryLocked(j *jobEntry) {
 		}
 		slices.Sort(ids)
 		for _, id := range ids[:len(ids)-checkpointing.DefaultHistory] {
-			if err := j.st.DeleteAll(storage(), path.Join(dir, checkpointFile(id))); err != nil {
-				c.log.Warn("history: deleting an old checkpoint record", "job", j.m.ID, "checkpoint", id, "err", err)
-				break
-			}
+			ws = append(ws, historyWrite{name: path.Join(dir, checkpointFile(id)), del: true})
 			delete(h.checkpoints, id)
 		}
 	}
+	if len(ws) == 0 {
+		return
+	}
+	id, st := j.m.ID, j.st
+	c.goIO(j, func() {
+		ctx, cancel := c.storageCtx()
+		defer cancel()
+		for i, w := range ws {
+			var err error
+			if w.del {
+				err = st.DeleteAll(ctx, w.name)
+			} else {
+				err = writeHistoryFile(ctx, st, w.name, w.v)
+			}
+			if err == nil {
+				continue
+			}
+			c.log.Warn("history: writing", "job", id, "file", w.name, "err", err)
+			c.locked(j, func() {
+				for _, u := range ws[i:] {
+					if u.undo != nil {
+						u.undo()
+					}
+				}
+			})
+			return
+		}
+	})
 }
 
 // restartSteps counts the timeline steps a restart has reached; giving up

@@ -82,16 +82,15 @@ func TestHistorySurvivesCoordinatorRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"chk-1.json", "chk-2.json", "chk-" + itoa(n3) + ".json"} {
-		if !exists(filepath.Join(fc.root, id, "history", f)) {
-			t.Fatalf("history file %s missing", f)
-		}
+		eventually(t, 5*time.Second, func() bool { return exists(filepath.Join(fc.root, id, "history", f)) }, "history file %s", f)
 	}
-	if m, _ := filepath.Glob(filepath.Join(fc.root, id, "history", "restart-*-5.json")); len(m) != 1 {
-		t.Fatalf("restart files %v", m)
-	}
-	if m, _ := filepath.Glob(filepath.Join(fc.root, id, "history", "restart-*-[1-4].json")); len(m) != 0 {
-		t.Fatalf("older restart steps left behind: %v", m)
-	}
+	// The history is written off the coordinator's lock: wait for the
+	// newest step and for the older ones to go.
+	eventually(t, 5*time.Second, func() bool {
+		m5, _ := filepath.Glob(filepath.Join(fc.root, id, "history", "restart-*-5.json"))
+		older, _ := filepath.Glob(filepath.Join(fc.root, id, "history", "restart-*-[1-4].json"))
+		return len(m5) == 1 && len(older) == 0
+	}, "one restart file at step 5 and no older step")
 
 	// A new coordinator on the same storage.
 	c1.Stop()
@@ -174,9 +173,7 @@ func TestCheckpointIDsNotReusedAfterTakeOver(t *testing.T) {
 	src, _ := fc.worker(id, "n0", 0)
 	src.decline(id, 2, "no room")
 	waitCheckpoint(t, cl, id, 2, "FAILED")
-	if exists(filepath.Join(fc.root, id, "chk-2")) {
-		t.Fatal("the failed checkpoint's directory is still there")
-	}
+	eventually(t, 5*time.Second, func() bool { return !exists(filepath.Join(fc.root, id, "chk-2")) }, "the failed checkpoint's directory to go")
 	c1.Stop()
 
 	clk2 := clock.NewManual(t0.Add(time.Hour))
@@ -202,4 +199,57 @@ func TestCheckpointIDsNotReusedAfterTakeOver(t *testing.T) {
 	if next <= 2 {
 		t.Fatalf("the new coordinator reused checkpoint id %d", next)
 	}
+}
+
+// A checkpoint in flight when the coordinator stops is aborted by the stop
+// (its sessions close) but keeps its files, as after a crash: the
+// coordinator that takes the job over continues after its id. Deleting
+// them left no trace of the id, the new coordinator triggered it again,
+// and the sources, which had injected that barrier, declined it.
+func TestCheckpointInFlightAtStopKeepsItsID(t *testing.T) {
+	fc, c1, cl, clk := newFakeCluster(t, 2)
+	ctx := context.Background()
+	id, err := cl.Submit(ctx, jobSpecWith("stopids", "checkpoint: {interval: 10s}\n", 2, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, cl, id, "RUNNING")
+	advanceUntil(t, clk, time.Second, func() bool { return fc.triggers(id)[1] == 2 }, "trigger 1")
+	fc.ackAll(id, 1, false)
+	waitCheckpoint(t, cl, id, 1, "COMPLETED")
+	advanceUntil(t, clk, time.Second, func() bool { return fc.triggers(id)[2] == 2 }, "trigger 2")
+	src, _ := fc.worker(id, "n0", 0)
+	src.ack(fc.st, id, 2, false) // state of checkpoint 2 written, the checkpoint not complete
+	c1.Stop()
+	if !exists(filepath.Join(fc.root, id, "chk-2")) {
+		t.Fatal("the checkpoint in flight at the stop lost its files")
+	}
+
+	clk2 := clock.NewManual(t0.Add(time.Hour))
+	c2 := startCoordinator(t, clk2, func(cfg *coordinator.Config) {
+		cfg.HeartbeatTimeout = 1000 * time.Hour
+		cfg.CheckpointStorage = "file://" + fc.root
+		cfg.AdoptWindow = -1
+	})
+	fc2 := &fakeCluster{t: t, clk: clk2, st: fc.st, root: fc.root}
+	for _, w := range []string{"xw", "yw"} {
+		fc2.workers = append(fc2.workers, startFakeWorker(t, c2.GRPCAddr(), w, 2))
+	}
+	cl2 := api.NewClient("http://" + c2.HTTPAddr())
+	waitJob(t, cl2, id, "RUNNING")
+	var next int64
+	advanceUntil(t, clk2, time.Second, func() bool {
+		for n := range fc2.triggers(id) {
+			next = n
+			return true
+		}
+		return false
+	}, "a checkpoint of the new coordinator")
+	if next <= 2 {
+		t.Fatalf("the new coordinator reused checkpoint id %d", next)
+	}
+	// Its first completed checkpoint's retention removes the leftover.
+	fc2.ackAll(id, next, false)
+	waitCheckpoint(t, cl2, id, next, "COMPLETED")
+	eventually(t, 5*time.Second, func() bool { return !exists(filepath.Join(fc.root, id, "chk-2")) }, "retention to delete the aborted checkpoint's files")
 }

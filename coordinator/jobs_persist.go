@@ -4,6 +4,10 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/weir-stream/weir/checkpoint"
+	"github.com/weir-stream/weir/dataflow/graph"
+	"github.com/weir-stream/weir/dataflow/spec"
+
 	"github.com/weir-stream/weir/coordinator/jobstore"
 	"github.com/weir-stream/weir/coordinator/lifecycle"
 )
@@ -14,16 +18,10 @@ import (
 // coordinator would resume it from its latest checkpoint, which for a
 // finished job re-reads nothing new.
 func (c *Coordinator) recordEndLocked(j *jobEntry) {
-	rec := j.rec
+	rec := &j.rec
 	rec.Desired, rec.State, rec.Cause, rec.EndedAt = jobstore.Ended, string(j.m.State), j.m.Cause, j.m.EndedAt
 	rec.Attempt, rec.StartedAt = max(rec.Attempt, j.m.Attempt), j.m.StartedAt
-	ctx, cancel := c.storageCtx()
-	defer cancel()
-	if err := c.jobStore.Put(ctx, &rec); err != nil {
-		c.log.Error("recording the end of a job", "job", j.m.ID, "state", j.m.State, "err", err)
-		return
-	}
-	j.rec = rec
+	c.persistLocked(j, nil)
 }
 
 // recordAttemptLocked writes the attempt being deployed to the job store.
@@ -34,15 +32,29 @@ func (c *Coordinator) recordAttemptLocked(j *jobEntry) {
 	if j.m.Attempt <= j.rec.Attempt {
 		return
 	}
-	rec := j.rec
-	rec.Attempt = j.m.Attempt
-	ctx, cancel := c.storageCtx()
-	defer cancel()
-	if err := c.jobStore.Put(ctx, &rec); err != nil {
-		c.log.Warn("recording the attempt of a job", "job", j.m.ID, "attempt", j.m.Attempt, "err", err)
-		return
-	}
-	j.rec = rec
+	j.rec.Attempt = j.m.Attempt
+	c.persistLocked(j, nil)
+}
+
+// persistLocked writes the job's record (j.rec, what the job store should
+// hold) on the job's I/O queue. The record is read when the write runs,
+// so the last write of a job always carries its newest record whatever
+// was changed meanwhile. done, when set, gets the outcome.
+func (c *Coordinator) persistLocked(j *jobEntry, done chan<- error) {
+	c.goIO(j, func() {
+		c.mu.Lock()
+		rec := j.rec
+		c.mu.Unlock()
+		ctx, cancel := c.storageCtx()
+		err := c.jobStore.Put(ctx, &rec)
+		cancel()
+		if err != nil {
+			c.log.Error("writing the job store record", "job", rec.ID, "desired", rec.Desired, "state", rec.State, "attempt", rec.Attempt, "err", err)
+		}
+		if done != nil {
+			done <- err
+		}
+	})
 }
 
 // resumeJobs takes over the jobs of the job store when the coordinator
@@ -64,36 +76,68 @@ func (c *Coordinator) resumeJobs() error {
 	} else if err != nil {
 		return fmt.Errorf("coordinator: reading the job store: %w", err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, rec := range recs {
-		if c.jobs[rec.ID] != nil {
-			continue
-		}
-		if err := c.resumeLocked(*rec); err != nil {
+		if err := c.resume(*rec); err != nil {
 			c.log.Error("job store: cannot take over job", "job", rec.ID, "name", rec.Name, "err", err)
 		}
 	}
 	// Jobs that ended past the retention while no coordinator ran (or
 	// whose removal failed) go before the REST API lists them.
+	c.mu.Lock()
 	c.evictEndedLocked()
+	var barriers []chan struct{}
+	for _, j := range c.jobs {
+		b := make(chan struct{})
+		barriers = append(barriers, b)
+		c.goIO(j, func() { close(b) })
+	}
+	c.mu.Unlock()
+	// Start returns once the take-over's reads and writes (history,
+	// records of ended jobs, evictions) are done, as it did when they ran
+	// under the lock.
+	for _, b := range barriers {
+		<-b
+	}
 	return nil
 }
 
-func (c *Coordinator) resumeLocked(rec jobstore.Record) error {
+// resume takes over one job of the job store: the storage I/O (opening
+// its storage, finding its last checkpoint id) runs without the lock,
+// before the job is registered.
+func (c *Coordinator) resume(rec jobstore.Record) error {
+	c.mu.Lock()
+	known := c.jobs[rec.ID] != nil
+	c.mu.Unlock()
+	if known {
+		return nil
+	}
 	job, g, apiErr := c.compile(rec.Spec)
 	if apiErr != nil {
 		return apiErr
 	}
-	st, err := c.storeLocked(c.storageURI(rec.StorageURI))
+	st, err := c.jobStorage(rec.StorageURI)
 	if err != nil {
-		return fmt.Errorf("checkpoint storage: %w", err)
+		return err
 	}
+	var last int64
+	if rec.Desired != jobstore.Ended && rec.Desired != jobstore.Cancel {
+		last = c.lastCheckpointID(rec.ID, st)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.jobs[rec.ID] != nil {
+		return nil
+	}
+	return c.resumeLocked(rec, job, g, st, last)
+}
+
+func (c *Coordinator) resumeLocked(rec jobstore.Record, job *spec.Job, g *graph.Graph, st checkpoint.Storage, last int64) error {
 	var initial *lifecycle.RestorePoint
 	if rec.SavepointURI != "" {
 		initial = &lifecycle.RestorePoint{CheckpointID: rec.SavepointID, URI: rec.SavepointURI}
 	}
-	j := c.registerLocked(rec, job, g, st, initial)
+	j := c.registerLocked(rec, job, g, st, initial, last)
+	c.loadHistoryLocked(j)
 	switch rec.Desired {
 	case jobstore.Ended:
 		m, err := lifecycle.Ended(rec.ID, rec.Name, j.m.Vertices, rec.SubmittedAt, lifecycle.State(rec.State), rec.Cause, rec.EndedAt)
@@ -128,12 +172,4 @@ func (c *Coordinator) resumeLocked(rec jobstore.Record) error {
 	}
 	c.log.Info("job store: resuming job", "job", rec.ID, "name", rec.Name, "after_attempt", rec.Attempt)
 	return c.applyLocked(j, lifecycle.Schedule{Now: c.cfg.Clock.Now()})
-}
-
-// storageURI is the root a job's checkpoints go to.
-func (c *Coordinator) storageURI(specURI string) string {
-	if specURI == "" {
-		return c.cfg.CheckpointStorage
-	}
-	return specURI
 }

@@ -147,7 +147,7 @@ func (c *Coordinator) workersLocked() []api.Worker {
 		out = append(out, api.Worker{
 			ID: w.id, DataAddr: w.dataAddr, HTTPAddr: w.httpAddr, Version: w.version,
 			Slots: w.slots, SlotsUsed: used[w.id], State: "ALIVE",
-			RegisteredAt: w.registeredAt, LastHeartbeat: w.lastSeen,
+			RegisteredAt: w.registeredAt, LastHeartbeat: c.lastSeen(w),
 			HeapLiveBytes: w.memory.GetHeapLiveBytes(), MemoryBytes: w.memory.GetTotalBytes(), MemoryLimitBytes: w.memory.GetLimitBytes(),
 			GoVersion: w.goVersion, Operators: renderOperators(w.operators),
 		})

@@ -43,29 +43,37 @@ func (c *Coordinator) evictEndedLocked() {
 	for i, j := range ended {
 		tooMany := c.cfg.RetainedJobs >= 0 && i >= c.cfg.RetainedJobs
 		tooOld := c.cfg.JobRetention >= 0 && now.Sub(j.m.EndedAt) > c.cfg.JobRetention
-		if (tooMany || tooOld) && !now.Before(j.evictRetry) {
+		if (tooMany || tooOld) && !now.Before(j.evictRetry) && !j.evicting {
 			c.evictLocked(j, now, tooMany)
 		}
 	}
 }
 
+// evictLocked removes the job's record from the job store on its I/O
+// queue (after its other writes), then forgets the job.
 func (c *Coordinator) evictLocked(j *jobEntry, now time.Time, tooMany bool) {
 	id := j.m.ID
-	ctx, cancel := c.storageCtx()
-	err := c.jobStore.Delete(ctx, id)
-	cancel()
-	if err != nil {
-		// Kept, so that the store and the REST API agree; tried again.
-		j.evictRetry = now.Add(evictRetryDelay)
-		c.log.Warn("retention: cannot remove an ended job from the job store; retrying", "job", id, "err", err, "in", evictRetryDelay)
-		return
-	}
-	delete(c.jobs, id)
-	c.order = slices.DeleteFunc(c.order, func(o string) bool { return o == id })
-	why := "ended more than the job retention ago"
-	if tooMany {
-		why = "more recently ended jobs than retained"
-	}
-	c.log.Info("retention: ended job forgotten", "job", id, "name", j.m.Name, "state", j.m.State,
-		"ended_at", j.m.EndedAt, "reason", why, "retained_jobs", c.cfg.RetainedJobs, "job_retention", c.cfg.JobRetention)
+	j.evicting = true
+	c.goIO(j, func() {
+		ctx, cancel := c.storageCtx()
+		err := c.jobStore.Delete(ctx, id)
+		cancel()
+		c.locked(j, func() {
+			j.evicting = false
+			if err != nil {
+				// Kept, so that the store and the REST API agree; tried again.
+				j.evictRetry = now.Add(evictRetryDelay)
+				c.log.Warn("retention: cannot remove an ended job from the job store; retrying", "job", id, "err", err, "in", evictRetryDelay)
+				return
+			}
+			delete(c.jobs, id)
+			c.order = slices.DeleteFunc(c.order, func(o string) bool { return o == id })
+			why := "ended more than the job retention ago"
+			if tooMany {
+				why = "more recently ended jobs than retained"
+			}
+			c.log.Info("retention: ended job forgotten", "job", id, "name", j.m.Name, "state", j.m.State,
+				"ended_at", j.m.EndedAt, "reason", why, "retained_jobs", c.cfg.RetainedJobs, "job_retention", c.cfg.JobRetention)
+		})
+	})
 }

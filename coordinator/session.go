@@ -95,6 +95,12 @@ func (c *Coordinator) recvLoop(ctx context.Context, stream controlpb.Coordinator
 				errc <- err
 				return
 			}
+			// Stamped before the message waits for the coordinator's
+			// lock: a worker that talks is alive, whatever the
+			// coordinator is busy with.
+			if m.GetRegister() == nil {
+				c.seen(w)
+			}
 			select {
 			case msgs <- m:
 			case <-ctx.Done():
@@ -135,7 +141,7 @@ func (c *Coordinator) register(w *workerEntry, running []*controlpb.TaskStatus) 
 	defer c.mu.Unlock()
 	now := c.cfg.Clock.Now()
 	if old := c.workers[w.id]; old != nil {
-		if silent := now.Sub(old.lastSeen); silent <= c.cfg.HeartbeatTimeout {
+		if silent := now.Sub(c.lastSeen(old)); silent <= c.cfg.HeartbeatTimeout {
 			c.log.Warn("registration refused: worker id in use by a live session", "worker", w.id,
 				"data_addr", w.dataAddr, "live_data_addr", old.dataAddr, "last_heartbeat_ago", silent)
 			return status.Errorf(codes.AlreadyExists, "register: worker id %q is already registered by a live session (data address %s, last heartbeat %s ago); "+
@@ -149,7 +155,7 @@ func (c *Coordinator) register(w *workerEntry, running []*controlpb.TaskStatus) 
 	c.session++
 	w.session = c.session
 	w.registeredAt, w.lastSeen = now, now
-	c.workers[w.id] = w
+	c.putWorkerLocked(w)
 	c.log.Info("worker registered", "worker", w.id, "data_addr", w.dataAddr, "http_addr", w.httpAddr, "slots", w.slots, "tasks", len(running))
 	c.reconcileLocked(w.id, running)
 	c.settleLocked()
@@ -174,7 +180,6 @@ func (c *Coordinator) handleWorkerMessage(w *workerEntry, m *controlpb.WorkerMes
 	}
 	switch msg := m.GetMsg().(type) {
 	case *controlpb.WorkerMessage_Heartbeat:
-		w.lastSeen = c.cfg.Clock.Now()
 		if m := msg.Heartbeat.GetMemory(); m != nil {
 			w.memory = m
 		}
@@ -182,13 +187,10 @@ func (c *Coordinator) handleWorkerMessage(w *workerEntry, m *controlpb.WorkerMes
 			c.taskStatusLocked(w.id, st, true)
 		}
 	case *controlpb.WorkerMessage_TaskStatus:
-		w.lastSeen = c.cfg.Clock.Now()
 		c.taskStatusLocked(w.id, msg.TaskStatus, true)
 	case *controlpb.WorkerMessage_CheckpointAck:
-		w.lastSeen = c.cfg.Clock.Now()
 		c.handleAckLocked(w, msg.CheckpointAck)
 	case *controlpb.WorkerMessage_CheckpointDecline:
-		w.lastSeen = c.cfg.Clock.Now()
 		c.handleDeclineLocked(w, msg.CheckpointDecline)
 	case *controlpb.WorkerMessage_Register:
 		return status.Error(codes.FailedPrecondition, "already registered in this session")

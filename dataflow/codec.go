@@ -59,14 +59,16 @@ var ErrCorrupt = errors.New("dataflow: corrupt element encoding")
 // ErrChannelBroken: an input channel between two subtasks ended before its
 // end of stream, because the sending subtask or its worker failed or was
 // cancelled. A task failing with it is a consequence of another failure;
-// the coordinator prefers the other one as a job's cause (it sees only the
-// message, so the text is the contract).
+// the coordinator prefers the other one as a job's cause. The worker sends
+// it as FAILURE_KIND_CHANNEL_BROKEN; the text stays a contract only for
+// workers older than that field.
 var ErrChannelBroken = errors.New("exchange: channel broke before end of stream")
 
 // ErrUnrecoverable marks a failure that restarting from a checkpoint would
 // only repeat (a Kafka transaction the broker has fenced or aborted): the
 // coordinator fails the job at once instead of asking its restart
-// strategy. Like ErrChannelBroken, its text is the contract.
+// strategy. The worker sends it as FAILURE_KIND_UNRECOVERABLE (errors.Is);
+// like ErrChannelBroken's, its text is matched only from older workers.
 var ErrUnrecoverable = errors.New("unrecoverable, a restart would fail the same way")
 
 // ErrUnencodable is wrapped when an element holds a value the codec cannot

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"github.com/weir-stream/weir/checkpoint"
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/graph"
 	"github.com/weir-stream/weir/dataflow/spec"
@@ -35,7 +36,8 @@ type runningTask struct {
 	key      taskKey
 	state    controlpb.TaskState
 	err      string
-	reported controlpb.TaskState // last state sent to the coordinator
+	kind     controlpb.FailureKind // of err
+	reported controlpb.TaskState   // last state sent to the coordinator
 	counters *dataflow.Counters
 	cancel   context.CancelFunc
 	canceled bool // cancel was requested
@@ -65,7 +67,7 @@ func (t *runningTask) status() *controlpb.TaskStatus {
 	if wm, ok := c.Watermark(); ok {
 		m.Watermark = &wm
 	}
-	return &controlpb.TaskStatus{Task: t.key.pb(), State: t.state, Error: t.err, EndOfInput: t.inputEnded, Metrics: m}
+	return &controlpb.TaskStatus{Task: t.key.pb(), State: t.state, Error: t.err, FailureKind: t.kind, EndOfInput: t.inputEnded, Metrics: m}
 }
 
 func linksPB(ls []dataflow.LinkStatus) []*controlpb.Link {
@@ -127,7 +129,7 @@ func (w *Worker) deploy(d *controlpb.DeployTask) {
 	t := &runningTask{key: k, state: controlpb.TaskState_TASK_STATE_DEPLOYING, counters: &dataflow.Counters{}, control: dep.Control}
 	w.tasks[k] = t
 	fail := func(err error) {
-		t.state, t.err = controlpb.TaskState_TASK_STATE_FAILED, err.Error()
+		t.state, t.err, t.kind = controlpb.TaskState_TASK_STATE_FAILED, err.Error(), failureKind(err)
 		w.log.Error("deploy failed", "task", fmt.Sprintf("%s/%d/%s[%d]", k.job, k.attempt, k.vertex, k.subtask), "err", err)
 		w.wake()
 	}
@@ -295,7 +297,7 @@ func (w *Worker) checkPlacements(g *graph.Graph, id *controlpb.TaskID, places ma
 func (w *Worker) runTask(ctx context.Context, t *runningTask, dep task.Deployment) {
 	defer w.taskWG.Done()
 	defer t.cancel()
-	running := sync.OnceFunc(func() { w.setState(t, controlpb.TaskState_TASK_STATE_RUNNING, "") })
+	running := sync.OnceFunc(func() { w.setState(t, controlpb.TaskState_TASK_STATE_RUNNING, nil) })
 	if dep.Restore == nil {
 		running()
 	}
@@ -321,19 +323,22 @@ func (w *Worker) runTask(ctx context.Context, t *runningTask, dep task.Deploymen
 	w.mu.Unlock()
 	switch {
 	case canceled && (err == nil || errors.Is(err, context.Canceled)):
-		w.setState(t, controlpb.TaskState_TASK_STATE_CANCELED, "")
+		w.setState(t, controlpb.TaskState_TASK_STATE_CANCELED, nil)
 	case err != nil:
 		log.Warn("task failed", "err", err)
-		w.setState(t, controlpb.TaskState_TASK_STATE_FAILED, err.Error())
+		w.setState(t, controlpb.TaskState_TASK_STATE_FAILED, err)
 	default:
-		w.setState(t, controlpb.TaskState_TASK_STATE_FINISHED, "")
+		w.setState(t, controlpb.TaskState_TASK_STATE_FINISHED, nil)
 	}
 }
 
-func (w *Worker) setState(t *runningTask, s controlpb.TaskState, msg string) {
+func (w *Worker) setState(t *runningTask, s controlpb.TaskState, err error) {
 	w.mu.Lock()
 	if !t.ended() {
-		t.state, t.err = s, msg
+		t.state, t.err, t.kind = s, "", controlpb.FailureKind_FAILURE_KIND_UNSPECIFIED
+		if err != nil {
+			t.err, t.kind = err.Error(), failureKind(err)
+		}
 	}
 	w.mu.Unlock()
 	w.wake()
@@ -456,4 +461,21 @@ func (w *Worker) allStatuses() []*controlpb.TaskStatus {
 		out = append(out, t.status())
 	}
 	return out
+}
+
+// failureKind classifies a subtask's failure for the coordinator
+// (TaskStatus.failure_kind) by the sentinels it wraps. A restart cannot
+// cure an unrecoverable failure whatever else it wraps; corrupt state
+// decides which checkpoint the restart restores; a broken channel is only
+// a consequence.
+func failureKind(err error) controlpb.FailureKind {
+	switch {
+	case errors.Is(err, dataflow.ErrUnrecoverable):
+		return controlpb.FailureKind_FAILURE_KIND_UNRECOVERABLE
+	case errors.Is(err, checkpoint.ErrCorrupt):
+		return controlpb.FailureKind_FAILURE_KIND_CORRUPT_STATE
+	case errors.Is(err, dataflow.ErrChannelBroken):
+		return controlpb.FailureKind_FAILURE_KIND_CHANNEL_BROKEN
+	}
+	return controlpb.FailureKind_FAILURE_KIND_OTHER
 }

@@ -72,8 +72,30 @@ type TaskUpdate struct {
 	Attempt int64
 	State   TaskState
 	Error   string
+	// Kind classifies Error (KindUnknown from a worker too old to say).
+	Kind    FailureKind
 	Metrics *Metrics
 }
+
+// FailureKind is what a failure means for the job: the worker classifies
+// a subtask's error by the sentinels it wraps (TaskStatus.failure_kind),
+// so the job's decisions do not depend on error text.
+type FailureKind int
+
+// Failure kinds. KindUnknown: not classified (an older worker, or a
+// failure the coordinator found); the text of the cause is then matched
+// against the sentinels' messages, as before the kinds existed.
+const (
+	KindUnknown FailureKind = iota
+	// KindOther may be cured by a restart.
+	KindOther
+	// KindChannelBroken follows from another failure upstream.
+	KindChannelBroken
+	// KindUnrecoverable would fail the same way after a restart.
+	KindUnrecoverable
+	// KindCorruptState: restoring a state file failed.
+	KindCorruptState
+)
 
 // WorkerLost says a worker's session broke or it stopped heartbeating.
 type WorkerLost struct {

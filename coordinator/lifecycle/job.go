@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weir-stream/weir/checkpoint"
 	"github.com/weir-stream/weir/coordinator/restart"
 	"github.com/weir-stream/weir/dataflow"
 )
@@ -112,8 +113,9 @@ type Job struct {
 	// Tasks in vertex order, then subtask order.
 	Tasks []*Task
 	// Cause is the first failure (FAILED, FAILING) or why the job was
-	// cancelled.
-	Cause string
+	// cancelled; CauseKind classifies it.
+	Cause     string
+	CauseKind FailureKind
 	// Message says what the job waits for (e.g. free slots).
 	Message string
 
@@ -124,8 +126,18 @@ type Job struct {
 	EndedAt         time.Time // terminal
 
 	// ScheduleTimeout fails a job that waited this long for slots (0: wait
-	// forever).
+	// forever). A job being placed again (after a failure, or taken over
+	// from another coordinator) asks its restart strategy instead, as for
+	// any failure: each timeout counts as one, and the job waits on while
+	// the strategy allows.
 	ScheduleTimeout time.Duration
+	// SlotWaits counts the scheduling timeouts of the current SCHEDULING
+	// round that the restart strategy let the job wait on after.
+	SlotWaits int
+	// slotDeadline is when the current wait for slots times out (zero:
+	// SchedulingSince + ScheduleTimeout); waitWhy is why it waits.
+	slotDeadline time.Time
+	waitWhy      string
 
 	// Strategy decides whether a failed job restarts (nil: never).
 	Strategy restart.Strategy
@@ -268,6 +280,7 @@ func (j *Job) set(to State, now time.Time) error {
 	switch {
 	case to == Scheduling:
 		j.SchedulingSince = now
+		j.SlotWaits, j.slotDeadline, j.waitWhy = 0, time.Time{}, ""
 	case to == Running:
 		if j.StartedAt.IsZero() {
 			j.StartedAt = now
@@ -310,7 +323,7 @@ func (j *Job) Handle(ev Event) ([]Action, error) {
 	case Tick:
 		switch j.State {
 		case Scheduling:
-			return nil, j.checkScheduleTimeout(e.Now, j.Message)
+			return nil, j.checkScheduleTimeout(e.Now, j.waitWhy)
 		case Restarting:
 			if !e.Now.Before(j.RestartAt) {
 				return nil, j.reschedule(e.Now)
@@ -324,7 +337,7 @@ func (j *Job) Handle(ev Event) ([]Action, error) {
 		case Scheduling:
 			// Nothing runs; a failure found while placing (no checkpoint
 			// can be restored) is final.
-			j.Cause = e.Cause
+			j.Cause, j.CauseKind = e.Cause, KindUnknown
 			return nil, j.set(Failed, e.Now)
 		}
 		return nil, nil
@@ -403,23 +416,63 @@ func (j *Job) noSlots(e NoSlots) error {
 	if e.Reason != "" {
 		why = e.Reason
 	}
-	j.Message = "waiting for slots: " + why
+	j.waitWhy = why
+	j.Message = j.waitMessage()
 	return j.checkScheduleTimeout(e.Now, why)
 }
 
+// placingAgain: the job ran before (a failure, or a take-over from another
+// coordinator), so waiting for slots is part of restarting it.
+func (j *Job) placingAgain() bool { return len(j.Restarts) > 0 || j.Attempt > 0 }
+
+// waitMessage says what a SCHEDULING job waits for and, when it is being
+// placed again, who decides how long.
+func (j *Job) waitMessage() string {
+	msg := "waiting for slots: " + j.waitWhy
+	if j.placingAgain() && j.ScheduleTimeout > 0 && j.Strategy != nil {
+		msg += fmt.Sprintf(" (placing it again after a failure: every %s without slots counts as a failure for the restart strategy, %d so far)",
+			roundDuration(j.ScheduleTimeout), j.SlotWaits)
+	}
+	return msg
+}
+
 func (j *Job) checkScheduleTimeout(now time.Time, why string) error {
-	if j.ScheduleTimeout <= 0 || now.Sub(j.SchedulingSince) < j.ScheduleTimeout {
+	if j.ScheduleTimeout <= 0 {
+		return nil
+	}
+	deadline := j.slotDeadline
+	if deadline.IsZero() {
+		deadline = j.SchedulingSince.Add(j.ScheduleTimeout)
+	}
+	if now.Before(deadline) {
 		return nil
 	}
 	if why == "" {
 		why = "no placement found"
 	}
-	j.Cause = fmt.Sprintf("scheduling timed out after %s: %s", j.ScheduleTimeout, trimWaiting(why))
-	if n := len(j.Restarts); n > 0 {
+	cause := fmt.Sprintf("scheduling timed out after %s: %s", j.ScheduleTimeout, trimWaiting(why))
+	r := j.currentRestart()
+	if r != nil {
 		// Placing it again after a failure: the failure (a worker killed
 		// for memory, say) is what explains the missing slots.
-		j.Cause += "; it was being placed again after: " + j.Restarts[n-1].Cause
+		cause += "; it was being placed again after: " + r.Cause
 	}
+	if j.placingAgain() && j.Strategy != nil {
+		ok, delay := j.Strategy.Decide(now, restart.Failure{Cause: cause})
+		if ok {
+			// Wait on: the strategy's delay (a growing backoff) plus
+			// another timeout; slots that free up meanwhile are taken.
+			j.SlotWaits++
+			j.slotDeadline = now.Add(delay + j.ScheduleTimeout)
+			j.Message = j.waitMessage()
+			return nil
+		}
+		if r != nil {
+			r.GaveUp = true
+		}
+		cause = fmt.Sprintf("%s (not restarted: %s)", cause, j.Strategy)
+	}
+	j.Cause, j.CauseKind = cause, KindUnknown
 	return j.set(Failed, now)
 }
 
@@ -463,14 +516,14 @@ func (j *Job) taskUpdate(e TaskUpdate) ([]Action, error) {
 	case Deploying, Running:
 		switch e.State {
 		case TaskFailed:
-			return j.fail(failure{fmt.Sprintf("task %s on worker %s failed: %s", t.Key, t.Worker, e.Error), t.Key.String(), t.Worker}, e.Now)
+			return j.fail(failure{fmt.Sprintf("task %s on worker %s failed: %s", t.Key, t.Worker, e.Error), t.Key.String(), t.Worker, e.Kind}, e.Now)
 		case TaskCanceled:
-			return j.fail(failure{fmt.Sprintf("task %s on worker %s was canceled unexpectedly", t.Key, t.Worker), t.Key.String(), t.Worker}, e.Now)
+			return j.fail(failure{fmt.Sprintf("task %s on worker %s was canceled unexpectedly", t.Key, t.Worker), t.Key.String(), t.Worker, KindOther}, e.Now)
 		}
 		return nil, j.progress(e.Now)
 	case Failing:
 		if e.State == TaskFailed {
-			j.preferRootCause(failure{fmt.Sprintf("task %s on worker %s failed: %s", t.Key, t.Worker, e.Error), t.Key.String(), t.Worker})
+			j.preferRootCause(failure{fmt.Sprintf("task %s on worker %s failed: %s", t.Key, t.Worker, e.Error), t.Key.String(), t.Worker, e.Kind})
 		}
 		return nil, j.stopIfQuiet(e.Now)
 	case Cancelling:
@@ -505,7 +558,34 @@ func (j *Job) progress(now time.Time) error {
 	return nil
 }
 
-type failure struct{ cause, task, worker string }
+type failure struct {
+	cause, task, worker string
+	kind                FailureKind
+}
+
+// is reports whether a failure of kind k with cause is of kind want. An
+// unclassified one (KindUnknown) is matched by the text of want's
+// sentinel, the contract before the kinds crossed the wire; it stays for
+// workers of earlier releases and for causes the coordinator composes
+// (a failed checkpoint quoting a worker's decline).
+func is(k FailureKind, cause string, want FailureKind) bool {
+	if k != KindUnknown {
+		return k == want
+	}
+	switch want {
+	case KindChannelBroken:
+		return strings.Contains(cause, dataflow.ErrChannelBroken.Error())
+	case KindUnrecoverable:
+		return strings.Contains(cause, dataflow.ErrUnrecoverable.Error())
+	case KindCorruptState:
+		return strings.Contains(cause, checkpoint.ErrCorrupt.Error())
+	}
+	return false
+}
+
+// IsCorruptState reports whether a subtask's failure of kind k with
+// message msg was a corrupt or missing state file at restore.
+func IsCorruptState(k FailureKind, msg string) bool { return is(k, msg, KindCorruptState) }
 
 // fail records the first cause, opens a restart record and cancels every
 // other task that still runs.
@@ -513,7 +593,7 @@ func (j *Job) fail(f failure, now time.Time) ([]Action, error) {
 	if err := j.set(Failing, now); err != nil {
 		return nil, err
 	}
-	j.Cause = f.cause
+	j.Cause, j.CauseKind = f.cause, f.kind
 	j.Restarts = append(j.Restarts, &Restart{FailedAttempt: j.Attempt, Cause: f.cause, Task: f.task, Worker: f.worker, DetectedAt: now})
 	acts := j.cancelAll()
 	return acts, j.stopIfQuiet(now)
@@ -525,19 +605,13 @@ func (j *Job) fail(f failure, now time.Time) ([]Action, error) {
 // report reaches the coordinator first is a race, the root cause is what
 // the user needs to see.
 func (j *Job) preferRootCause(f failure) {
-	if !consequential(j.Cause) || consequential(f.cause) {
+	if !is(j.CauseKind, j.Cause, KindChannelBroken) || is(f.kind, f.cause, KindChannelBroken) {
 		return
 	}
-	j.Cause = f.cause
+	j.Cause, j.CauseKind = f.cause, f.kind
 	if r := j.currentRestart(); r != nil && r.FailedAttempt == j.Attempt {
 		r.Cause, r.Task, r.Worker = f.cause, f.task, f.worker
 	}
-}
-
-// consequential says a failure follows from another one: the worker's
-// message for a broken input channel (dataflow.ErrChannelBroken).
-func consequential(cause string) bool {
-	return strings.Contains(cause, dataflow.ErrChannelBroken.Error())
 }
 
 // currentRestart is the record of the failure being handled or recovered
@@ -557,7 +631,7 @@ func (j *Job) failed(now time.Time) error {
 		r.CancelledAt = now
 	}
 	ok, delay := false, time.Duration(0)
-	unrecoverable := strings.Contains(j.Cause, dataflow.ErrUnrecoverable.Error())
+	unrecoverable := is(j.CauseKind, j.Cause, KindUnrecoverable)
 	if j.Strategy != nil && !unrecoverable {
 		ok, delay = j.Strategy.Decide(now, restart.Failure{Cause: j.Cause, RunningSince: j.RunningSince})
 	}
@@ -589,7 +663,7 @@ func (j *Job) reschedule(now time.Time) error {
 	}
 	j.resetTasks()
 	j.RunningSince = time.Time{}
-	j.Cause = ""
+	j.Cause, j.CauseKind = "", KindUnknown
 	return nil
 }
 
@@ -634,9 +708,9 @@ func (j *Job) workerLost(e WorkerLost) ([]Action, error) {
 	}
 	switch j.State {
 	case Deploying, Running:
-		return j.fail(failure{cause: fmt.Sprintf("worker %s lost: %s", e.Worker, e.Reason), worker: e.Worker}, e.Now)
+		return j.fail(failure{cause: fmt.Sprintf("worker %s lost: %s", e.Worker, e.Reason), worker: e.Worker, kind: KindOther}, e.Now)
 	case Failing:
-		j.preferRootCause(failure{cause: fmt.Sprintf("worker %s lost: %s", e.Worker, e.Reason), worker: e.Worker})
+		j.preferRootCause(failure{cause: fmt.Sprintf("worker %s lost: %s", e.Worker, e.Reason), worker: e.Worker, kind: KindOther})
 		return nil, j.stopIfQuiet(e.Now)
 	case Cancelling:
 		return nil, j.stopIfQuiet(e.Now)

@@ -381,6 +381,7 @@ func TestUsageErrors(t *testing.T) {
 		{"dev", "--slots", "0"},
 		{"dev", "--log-level", "loud"},
 		{"coordinator", "--log-level", "loud"},
+		{"coordinator", "--schedule-timeout", "0s", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--insecure"},
 		{"coordinator", "--heartbeat-interval", "5s", "--heartbeat-timeout", "1s", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--insecure"},
 		{"worker", "--log-level", "loud"},
 	} {
@@ -505,11 +506,11 @@ func TestCoordinatorAndWorkerVerbs(t *testing.T) {
 	storage := t.TempDir()
 	coPprof, wPprof := deadAddr(t), deadAddr(t)
 	start("coordinator", "coordinator", "--http-addr", httpAddr, "--grpc-addr", grpcAddr,
-		"--heartbeat-interval", "100ms", "--heartbeat-timeout", "2s", "--log-level", "info", "--log-format", "json",
+		"--heartbeat-interval", "100ms", "--heartbeat-timeout", "2s", "--log-level", "info", "--log-format", "json", "--schedule-timeout", "1s",
 		"--checkpoint-storage", "file://"+storage, "--allowed-paths", storage, "--insecure", "--pprof-addr", coPprof)
 	// The worker takes most of its settings from a config file; the
 	// command line overrides its slots.
-	conf := writeFile(t, "worker.yaml", "coordinator: "+grpcAddr+"\nslots: 7\nid: w-verb\nallowed-paths: ["+storage+"]\n"+
+	conf := writeFile(t, "worker.yaml", "coordinator-grpc: "+grpcAddr+"\nslots: 7\nid: w-verb\nallowed-paths: ["+storage+"]\n"+
 		"data-addr: 127.0.0.1:0\nhttp-addr: 127.0.0.1:0\nlog-level: warn\npprof-addr: "+wPprof+"\n")
 	start("worker", "worker", "--config", conf, "--slots", "2")
 
@@ -564,6 +565,15 @@ func TestCoordinatorAndWorkerVerbs(t *testing.T) {
 		r := run(t, "status", id, "--coordinator", url, "-o", "json")
 		data, _ := os.ReadFile(out)
 		return strings.Contains(r.stdout, `"FINISHED"`) && strings.Count(string(data), "\n") == 3, r.stdout
+	})
+
+	// --schedule-timeout reaches the coordinator: a job that needs more
+	// slots than the worker has fails after it.
+	wide := submit(t, url, writeFile(t, "wide.yaml", "name: wide\nparallelism: 3\npipeline:\n  - name: gen\n    source: {datagen: {profile: sequence, count: 3}}\n"+
+		"  - name: out\n    sink: {discard: {}}\n"))
+	eventually(t, 20*time.Second, func() (bool, string) {
+		r := run(t, "status", wide, "--coordinator", url, "-o", "json")
+		return strings.Contains(r.stdout, `"FAILED"`) && strings.Contains(r.stdout, "scheduling timed out after 1s"), r.stdout
 	})
 
 	// Both commands are past signal.NotifyContext (they serve), so the

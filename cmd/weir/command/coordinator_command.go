@@ -37,6 +37,9 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 			if cfg.RetainedJobs == 0 || cfg.JobRetention == 0 {
 				return usagef("--retained-jobs and --job-retention must not be 0 (negative: no limit)")
 			}
+			if cfg.ScheduleTimeout == 0 {
+				return usagef("--schedule-timeout must not be 0 (negative: wait for slots forever)")
+			}
 			stopPprof, err := startPprof(pprofAddr, logger)
 			if err != nil {
 				return err
@@ -79,6 +82,7 @@ func newCoordinatorCommand(g *globals) *cobra.Command {
 	c.Flags().StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8081", "REST API, web UI and /metrics address")
 	c.Flags().DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", time.Second, "how often workers heartbeat")
 	c.Flags().DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "a silent worker is lost after this long")
+	c.Flags().DurationVar(&cfg.ScheduleTimeout, "schedule-timeout", coordinator.DefaultScheduleTimeout, "a job that waits this long for free slots fails; a job placed again after a failure asks its restart strategy instead, each timeout counting as a failure (negative: wait forever)")
 	c.Flags().StringVar(&cfg.CheckpointStorage, "checkpoint-storage", coordinator.DefaultCheckpointStorage, "root URI of checkpoints and savepoints of jobs whose spec names no storage")
 	addAllowedPathsFlag(c, &allowed)
 	addTLSFlags(c, &tlsFiles)

@@ -82,6 +82,75 @@ func (TaskState) EnumDescriptor() ([]byte, []int) {
 	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{0}
 }
 
+// FailureKind is what a subtask's failure means for the job. The worker
+// derives it with errors.Is from the sentinels of package dataflow and
+// checkpoint; a worker older than the field sends UNSPECIFIED, and the
+// coordinator then falls back to matching the error text as before.
+type FailureKind int32
+
+const (
+	FailureKind_FAILURE_KIND_UNSPECIFIED FailureKind = 0
+	// OTHER: a failure a restart from the checkpoint may cure.
+	FailureKind_FAILURE_KIND_OTHER FailureKind = 1
+	// CHANNEL_BROKEN: an input channel broke because the subtask upstream
+	// (or its worker) failed; a consequence, not the root cause
+	// (dataflow.ErrChannelBroken).
+	FailureKind_FAILURE_KIND_CHANNEL_BROKEN FailureKind = 2
+	// UNRECOVERABLE: a restart would fail the same way (refused
+	// credentials, a fenced transaction); the job fails without restarting
+	// (dataflow.ErrUnrecoverable).
+	FailureKind_FAILURE_KIND_UNRECOVERABLE FailureKind = 3
+	// CORRUPT_STATE: restoring failed on a missing or corrupt state file;
+	// the coordinator restores from an older retained checkpoint next
+	// (checkpoint.ErrCorrupt).
+	FailureKind_FAILURE_KIND_CORRUPT_STATE FailureKind = 4
+)
+
+// Enum value maps for FailureKind.
+var (
+	FailureKind_name = map[int32]string{
+		0: "FAILURE_KIND_UNSPECIFIED",
+		1: "FAILURE_KIND_OTHER",
+		2: "FAILURE_KIND_CHANNEL_BROKEN",
+		3: "FAILURE_KIND_UNRECOVERABLE",
+		4: "FAILURE_KIND_CORRUPT_STATE",
+	}
+	FailureKind_value = map[string]int32{
+		"FAILURE_KIND_UNSPECIFIED":    0,
+		"FAILURE_KIND_OTHER":          1,
+		"FAILURE_KIND_CHANNEL_BROKEN": 2,
+		"FAILURE_KIND_UNRECOVERABLE":  3,
+		"FAILURE_KIND_CORRUPT_STATE":  4,
+	}
+)
+
+func (x FailureKind) Enum() *FailureKind {
+	p := new(FailureKind)
+	*p = x
+	return p
+}
+
+func (x FailureKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FailureKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_proto_control_v1_control_proto_enumTypes[1].Descriptor()
+}
+
+func (FailureKind) Type() protoreflect.EnumType {
+	return &file_proto_control_v1_control_proto_enumTypes[1]
+}
+
+func (x FailureKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FailureKind.Descriptor instead.
+func (FailureKind) EnumDescriptor() ([]byte, []int) {
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{1}
+}
+
 type WorkerMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Msg:
@@ -542,7 +611,10 @@ type TaskStatus struct {
 	// end_of_input: a RUNNING source subtask has reached the end of its
 	// input and waits for the final checkpoint; the coordinator triggers
 	// one as soon as every source has.
-	EndOfInput    bool `protobuf:"varint,5,opt,name=end_of_input,json=endOfInput,proto3" json:"end_of_input,omitempty"`
+	EndOfInput bool `protobuf:"varint,5,opt,name=end_of_input,json=endOfInput,proto3" json:"end_of_input,omitempty"`
+	// failure_kind classifies error (state FAILED) for the coordinator's
+	// decisions, so they do not depend on the error's text.
+	FailureKind   FailureKind `protobuf:"varint,6,opt,name=failure_kind,json=failureKind,proto3,enum=weir.control.v1.FailureKind" json:"failure_kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -610,6 +682,13 @@ func (x *TaskStatus) GetEndOfInput() bool {
 		return x.EndOfInput
 	}
 	return false
+}
+
+func (x *TaskStatus) GetFailureKind() FailureKind {
+	if x != nil {
+		return x.FailureKind
+	}
+	return FailureKind_FAILURE_KIND_UNSPECIFIED
 }
 
 type TaskMetrics struct {
@@ -1783,7 +1862,7 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\x03R\aattempt\x12\x1b\n" +
 	"\tvertex_id\x18\x03 \x01(\tR\bvertexId\x12\x18\n" +
-	"\asubtask\x18\x04 \x01(\x05R\asubtask\"\xdb\x01\n" +
+	"\asubtask\x18\x04 \x01(\x05R\asubtask\"\x9c\x02\n" +
 	"\n" +
 	"TaskStatus\x12+\n" +
 	"\x04task\x18\x01 \x01(\v2\x17.weir.control.v1.TaskIDR\x04task\x120\n" +
@@ -1791,7 +1870,8 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x126\n" +
 	"\ametrics\x18\x04 \x01(\v2\x1c.weir.control.v1.TaskMetricsR\ametrics\x12 \n" +
 	"\fend_of_input\x18\x05 \x01(\bR\n" +
-	"endOfInput\"\xb6\x03\n" +
+	"endOfInput\x12?\n" +
+	"\ffailure_kind\x18\x06 \x01(\x0e2\x1c.weir.control.v1.FailureKindR\vfailureKind\"\xb6\x03\n" +
 	"\vTaskMetrics\x12\x1d\n" +
 	"\n" +
 	"records_in\x18\x01 \x01(\x03R\trecordsIn\x12\x1f\n" +
@@ -1890,7 +1970,13 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\x12TASK_STATE_RUNNING\x10\x02\x12\x17\n" +
 	"\x13TASK_STATE_FINISHED\x10\x03\x12\x15\n" +
 	"\x11TASK_STATE_FAILED\x10\x04\x12\x17\n" +
-	"\x13TASK_STATE_CANCELED\x10\x052a\n" +
+	"\x13TASK_STATE_CANCELED\x10\x05*\xa4\x01\n" +
+	"\vFailureKind\x12\x1c\n" +
+	"\x18FAILURE_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12FAILURE_KIND_OTHER\x10\x01\x12\x1f\n" +
+	"\x1bFAILURE_KIND_CHANNEL_BROKEN\x10\x02\x12\x1e\n" +
+	"\x1aFAILURE_KIND_UNRECOVERABLE\x10\x03\x12\x1e\n" +
+	"\x1aFAILURE_KIND_CORRUPT_STATE\x10\x042a\n" +
 	"\vCoordinator\x12R\n" +
 	"\aSession\x12\x1e.weir.control.v1.WorkerMessage\x1a#.weir.control.v1.CoordinatorMessage(\x010\x01B8Z6github.com/weir-stream/weir/proto/control/v1;controlpbb\x06proto3"
 
@@ -1906,73 +1992,75 @@ func file_proto_control_v1_control_proto_rawDescGZIP() []byte {
 	return file_proto_control_v1_control_proto_rawDescData
 }
 
-var file_proto_control_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_proto_control_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_proto_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_proto_control_v1_control_proto_goTypes = []any{
 	(TaskState)(0),                   // 0: weir.control.v1.TaskState
-	(*WorkerMessage)(nil),            // 1: weir.control.v1.WorkerMessage
-	(*Register)(nil),                 // 2: weir.control.v1.Register
-	(*Heartbeat)(nil),                // 3: weir.control.v1.Heartbeat
-	(*MemoryStats)(nil),              // 4: weir.control.v1.MemoryStats
-	(*TaskID)(nil),                   // 5: weir.control.v1.TaskID
-	(*TaskStatus)(nil),               // 6: weir.control.v1.TaskStatus
-	(*TaskMetrics)(nil),              // 7: weir.control.v1.TaskMetrics
-	(*Link)(nil),                     // 8: weir.control.v1.Link
-	(*StateSize)(nil),                // 9: weir.control.v1.StateSize
-	(*CoordinatorMessage)(nil),       // 10: weir.control.v1.CoordinatorMessage
-	(*Registered)(nil),               // 11: weir.control.v1.Registered
-	(*DeployTask)(nil),               // 12: weir.control.v1.DeployTask
-	(*Restore)(nil),                  // 13: weir.control.v1.Restore
-	(*Placement)(nil),                // 14: weir.control.v1.Placement
-	(*CancelTask)(nil),               // 15: weir.control.v1.CancelTask
-	(*TriggerCheckpoint)(nil),        // 16: weir.control.v1.TriggerCheckpoint
-	(*CheckpointAck)(nil),            // 17: weir.control.v1.CheckpointAck
-	(*CheckpointDecline)(nil),        // 18: weir.control.v1.CheckpointDecline
-	(*NotifyCheckpointComplete)(nil), // 19: weir.control.v1.NotifyCheckpointComplete
-	(*AbortCheckpoint)(nil),          // 20: weir.control.v1.AbortCheckpoint
-	(*Operator)(nil),                 // 21: weir.control.v1.Operator
-	(*v1.OperatorState)(nil),         // 22: weir.checkpoint.v1.OperatorState
-	(*v1.SubtaskStats)(nil),          // 23: weir.checkpoint.v1.SubtaskStats
+	(FailureKind)(0),                 // 1: weir.control.v1.FailureKind
+	(*WorkerMessage)(nil),            // 2: weir.control.v1.WorkerMessage
+	(*Register)(nil),                 // 3: weir.control.v1.Register
+	(*Heartbeat)(nil),                // 4: weir.control.v1.Heartbeat
+	(*MemoryStats)(nil),              // 5: weir.control.v1.MemoryStats
+	(*TaskID)(nil),                   // 6: weir.control.v1.TaskID
+	(*TaskStatus)(nil),               // 7: weir.control.v1.TaskStatus
+	(*TaskMetrics)(nil),              // 8: weir.control.v1.TaskMetrics
+	(*Link)(nil),                     // 9: weir.control.v1.Link
+	(*StateSize)(nil),                // 10: weir.control.v1.StateSize
+	(*CoordinatorMessage)(nil),       // 11: weir.control.v1.CoordinatorMessage
+	(*Registered)(nil),               // 12: weir.control.v1.Registered
+	(*DeployTask)(nil),               // 13: weir.control.v1.DeployTask
+	(*Restore)(nil),                  // 14: weir.control.v1.Restore
+	(*Placement)(nil),                // 15: weir.control.v1.Placement
+	(*CancelTask)(nil),               // 16: weir.control.v1.CancelTask
+	(*TriggerCheckpoint)(nil),        // 17: weir.control.v1.TriggerCheckpoint
+	(*CheckpointAck)(nil),            // 18: weir.control.v1.CheckpointAck
+	(*CheckpointDecline)(nil),        // 19: weir.control.v1.CheckpointDecline
+	(*NotifyCheckpointComplete)(nil), // 20: weir.control.v1.NotifyCheckpointComplete
+	(*AbortCheckpoint)(nil),          // 21: weir.control.v1.AbortCheckpoint
+	(*Operator)(nil),                 // 22: weir.control.v1.Operator
+	(*v1.OperatorState)(nil),         // 23: weir.checkpoint.v1.OperatorState
+	(*v1.SubtaskStats)(nil),          // 24: weir.checkpoint.v1.SubtaskStats
 }
 var file_proto_control_v1_control_proto_depIdxs = []int32{
-	2,  // 0: weir.control.v1.WorkerMessage.register:type_name -> weir.control.v1.Register
-	3,  // 1: weir.control.v1.WorkerMessage.heartbeat:type_name -> weir.control.v1.Heartbeat
-	6,  // 2: weir.control.v1.WorkerMessage.task_status:type_name -> weir.control.v1.TaskStatus
-	17, // 3: weir.control.v1.WorkerMessage.checkpoint_ack:type_name -> weir.control.v1.CheckpointAck
-	18, // 4: weir.control.v1.WorkerMessage.checkpoint_decline:type_name -> weir.control.v1.CheckpointDecline
-	6,  // 5: weir.control.v1.Register.tasks:type_name -> weir.control.v1.TaskStatus
-	21, // 6: weir.control.v1.Register.operators:type_name -> weir.control.v1.Operator
-	6,  // 7: weir.control.v1.Heartbeat.tasks:type_name -> weir.control.v1.TaskStatus
-	4,  // 8: weir.control.v1.Heartbeat.memory:type_name -> weir.control.v1.MemoryStats
-	5,  // 9: weir.control.v1.TaskStatus.task:type_name -> weir.control.v1.TaskID
+	3,  // 0: weir.control.v1.WorkerMessage.register:type_name -> weir.control.v1.Register
+	4,  // 1: weir.control.v1.WorkerMessage.heartbeat:type_name -> weir.control.v1.Heartbeat
+	7,  // 2: weir.control.v1.WorkerMessage.task_status:type_name -> weir.control.v1.TaskStatus
+	18, // 3: weir.control.v1.WorkerMessage.checkpoint_ack:type_name -> weir.control.v1.CheckpointAck
+	19, // 4: weir.control.v1.WorkerMessage.checkpoint_decline:type_name -> weir.control.v1.CheckpointDecline
+	7,  // 5: weir.control.v1.Register.tasks:type_name -> weir.control.v1.TaskStatus
+	22, // 6: weir.control.v1.Register.operators:type_name -> weir.control.v1.Operator
+	7,  // 7: weir.control.v1.Heartbeat.tasks:type_name -> weir.control.v1.TaskStatus
+	5,  // 8: weir.control.v1.Heartbeat.memory:type_name -> weir.control.v1.MemoryStats
+	6,  // 9: weir.control.v1.TaskStatus.task:type_name -> weir.control.v1.TaskID
 	0,  // 10: weir.control.v1.TaskStatus.state:type_name -> weir.control.v1.TaskState
-	7,  // 11: weir.control.v1.TaskStatus.metrics:type_name -> weir.control.v1.TaskMetrics
-	8,  // 12: weir.control.v1.TaskMetrics.links:type_name -> weir.control.v1.Link
-	9,  // 13: weir.control.v1.TaskMetrics.state_sizes:type_name -> weir.control.v1.StateSize
-	11, // 14: weir.control.v1.CoordinatorMessage.registered:type_name -> weir.control.v1.Registered
-	12, // 15: weir.control.v1.CoordinatorMessage.deploy:type_name -> weir.control.v1.DeployTask
-	15, // 16: weir.control.v1.CoordinatorMessage.cancel:type_name -> weir.control.v1.CancelTask
-	16, // 17: weir.control.v1.CoordinatorMessage.trigger_checkpoint:type_name -> weir.control.v1.TriggerCheckpoint
-	19, // 18: weir.control.v1.CoordinatorMessage.notify_checkpoint_complete:type_name -> weir.control.v1.NotifyCheckpointComplete
-	20, // 19: weir.control.v1.CoordinatorMessage.abort_checkpoint:type_name -> weir.control.v1.AbortCheckpoint
-	5,  // 20: weir.control.v1.DeployTask.task:type_name -> weir.control.v1.TaskID
-	14, // 21: weir.control.v1.DeployTask.placements:type_name -> weir.control.v1.Placement
-	13, // 22: weir.control.v1.DeployTask.restore:type_name -> weir.control.v1.Restore
-	5,  // 23: weir.control.v1.CancelTask.task:type_name -> weir.control.v1.TaskID
-	5,  // 24: weir.control.v1.TriggerCheckpoint.task:type_name -> weir.control.v1.TaskID
-	5,  // 25: weir.control.v1.CheckpointAck.task:type_name -> weir.control.v1.TaskID
-	22, // 26: weir.control.v1.CheckpointAck.operators:type_name -> weir.checkpoint.v1.OperatorState
-	23, // 27: weir.control.v1.CheckpointAck.stats:type_name -> weir.checkpoint.v1.SubtaskStats
-	5,  // 28: weir.control.v1.CheckpointDecline.task:type_name -> weir.control.v1.TaskID
-	5,  // 29: weir.control.v1.NotifyCheckpointComplete.task:type_name -> weir.control.v1.TaskID
-	5,  // 30: weir.control.v1.AbortCheckpoint.task:type_name -> weir.control.v1.TaskID
-	1,  // 31: weir.control.v1.Coordinator.Session:input_type -> weir.control.v1.WorkerMessage
-	10, // 32: weir.control.v1.Coordinator.Session:output_type -> weir.control.v1.CoordinatorMessage
-	32, // [32:33] is the sub-list for method output_type
-	31, // [31:32] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	8,  // 11: weir.control.v1.TaskStatus.metrics:type_name -> weir.control.v1.TaskMetrics
+	1,  // 12: weir.control.v1.TaskStatus.failure_kind:type_name -> weir.control.v1.FailureKind
+	9,  // 13: weir.control.v1.TaskMetrics.links:type_name -> weir.control.v1.Link
+	10, // 14: weir.control.v1.TaskMetrics.state_sizes:type_name -> weir.control.v1.StateSize
+	12, // 15: weir.control.v1.CoordinatorMessage.registered:type_name -> weir.control.v1.Registered
+	13, // 16: weir.control.v1.CoordinatorMessage.deploy:type_name -> weir.control.v1.DeployTask
+	16, // 17: weir.control.v1.CoordinatorMessage.cancel:type_name -> weir.control.v1.CancelTask
+	17, // 18: weir.control.v1.CoordinatorMessage.trigger_checkpoint:type_name -> weir.control.v1.TriggerCheckpoint
+	20, // 19: weir.control.v1.CoordinatorMessage.notify_checkpoint_complete:type_name -> weir.control.v1.NotifyCheckpointComplete
+	21, // 20: weir.control.v1.CoordinatorMessage.abort_checkpoint:type_name -> weir.control.v1.AbortCheckpoint
+	6,  // 21: weir.control.v1.DeployTask.task:type_name -> weir.control.v1.TaskID
+	15, // 22: weir.control.v1.DeployTask.placements:type_name -> weir.control.v1.Placement
+	14, // 23: weir.control.v1.DeployTask.restore:type_name -> weir.control.v1.Restore
+	6,  // 24: weir.control.v1.CancelTask.task:type_name -> weir.control.v1.TaskID
+	6,  // 25: weir.control.v1.TriggerCheckpoint.task:type_name -> weir.control.v1.TaskID
+	6,  // 26: weir.control.v1.CheckpointAck.task:type_name -> weir.control.v1.TaskID
+	23, // 27: weir.control.v1.CheckpointAck.operators:type_name -> weir.checkpoint.v1.OperatorState
+	24, // 28: weir.control.v1.CheckpointAck.stats:type_name -> weir.checkpoint.v1.SubtaskStats
+	6,  // 29: weir.control.v1.CheckpointDecline.task:type_name -> weir.control.v1.TaskID
+	6,  // 30: weir.control.v1.NotifyCheckpointComplete.task:type_name -> weir.control.v1.TaskID
+	6,  // 31: weir.control.v1.AbortCheckpoint.task:type_name -> weir.control.v1.TaskID
+	2,  // 32: weir.control.v1.Coordinator.Session:input_type -> weir.control.v1.WorkerMessage
+	11, // 33: weir.control.v1.Coordinator.Session:output_type -> weir.control.v1.CoordinatorMessage
+	33, // [33:34] is the sub-list for method output_type
+	32, // [32:33] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_proto_control_v1_control_proto_init() }
@@ -2001,7 +2089,7 @@ func file_proto_control_v1_control_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_control_v1_control_proto_rawDesc), len(file_proto_control_v1_control_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
