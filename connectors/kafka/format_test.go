@@ -289,7 +289,9 @@ func TestFramedExactlyOnceSink(t *testing.T) {
 
 // TestFramedRegistryTLSAndSecret: a registry over https with basic auth,
 // reached with the spec's tls.ca_file and a password given as a secret
-// reference; without the CA the certificate is refused at once.
+// reference, resolved as a worker resolves a task's spec; without the CA
+// the certificate is refused at once, and a reference that reaches the
+// connector unresolved is refused.
 func TestFramedRegistryTLSAndSecret(t *testing.T) {
 	fake := srfake.NewRegistry(srfake.WithAuth("Basic " + base64.StdEncoding.EncodeToString([]byte("weir:s3cret"))))
 	srv := httptest.NewTLSServer(fake.Handler())
@@ -299,7 +301,11 @@ func TestFramedRegistryTLSAndSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("WEIR_SECRET_SR", "s3cret")
-	block := &spec.SchemaRegistry{URL: srv.URL, Username: "weir", Password: "${env:WEIR_SECRET_SR}", TLS: &spec.KafkaTLS{CAFile: ca}, Timeout: spec.Duration(time.Second)}
+	pw, err := spec.OSSecrets().ResolveValue("${env:WEIR_SECRET_SR}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := &spec.SchemaRegistry{URL: srv.URL, Username: "weir", Password: pw, TLS: &spec.KafkaTLS{CAFile: ca}, Timeout: spec.Duration(time.Second)}
 	reg, err := newRegistry(format.Avro, block)
 	if err != nil {
 		t.Fatal(err)
@@ -327,10 +333,10 @@ func TestFramedRegistryTLSAndSecret(t *testing.T) {
 		t.Fatalf("wrong password: %v", err)
 	}
 
-	unset := *block
-	unset.Password = "${env:WEIR_SECRET_UNSET}"
-	if _, err := newRegistry(format.Avro, &unset); err == nil || !strings.Contains(err.Error(), "schema_registry.password") {
-		t.Fatalf("unset secret: %v", err)
+	unresolved := *block
+	unresolved.Password = "${env:WEIR_SECRET_SR}"
+	if _, err := newRegistry(format.Avro, &unresolved); err == nil || !strings.Contains(err.Error(), "schema_registry.password") || !strings.Contains(err.Error(), "not resolved") {
+		t.Fatalf("unresolved secret: %v", err)
 	}
 }
 
