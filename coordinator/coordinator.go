@@ -39,6 +39,8 @@ type Coordinator struct {
 	stores map[string]checkpoint.Storage
 	// jobStore remembers the jobs across restarts (Config.JobStore).
 	jobStore jobstore.Store
+	// drains are the draining workers, by id (drain.go).
+	drains map[string]*workerDrain
 
 	// lifecycle of the process
 	life     sync.Mutex

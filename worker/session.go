@@ -89,6 +89,8 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 	}
 	w.connected.Store(true)
 	w.log.Info("registered with the coordinator", "heartbeat", interval)
+	w.newDrainSession()
+	drainSent := false
 
 	recvErr := make(chan error, 1)
 	go func() {
@@ -113,6 +115,8 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 			case *controlpb.CoordinatorMessage_AbortCheckpoint:
 				m := msg.AbortCheckpoint
 				w.checkpointCommand(m.GetTask(), task.Command{Kind: task.CmdAbort, CheckpointID: m.GetCheckpointId()})
+			case *controlpb.CoordinatorMessage_DrainStarted:
+				w.drainStarted(msg.DrainStarted)
 			default:
 				w.log.Warn("ignoring unexpected coordinator message", "type", fmt.Sprintf("%T", m.GetMsg()))
 			}
@@ -141,11 +145,19 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 						return err
 					}
 				}
+				if m := w.drainRequest(); m != nil && !drainSent {
+					if err := stream.Send(m); err != nil {
+						return err
+					}
+					drainSent = true
+				}
+				w.checkDrained()
 			case <-ticker.C:
 				hb := &controlpb.Heartbeat{UnixMs: time.Now().UnixMilli(), Tasks: w.allStatuses(), Memory: readMemory(w.cfg.MemoryLimit)}
 				if err := stream.Send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_Heartbeat{Heartbeat: hb}}); err != nil {
 					return err
 				}
+				w.checkDrained()
 			}
 		}
 	}()

@@ -41,6 +41,7 @@ type Worker struct {
 
 	connected atomic.Bool
 	registry  *prometheus.Registry
+	drain     drainState // drain.go
 
 	life      sync.Mutex
 	started   bool
@@ -71,6 +72,7 @@ func New(cfg Config) (*Worker, error) {
 		tasks:  map[taskKey]*runningTask{},
 		notify: make(chan struct{}, 1),
 	}
+	w.drain.init()
 	w.registry = prometheus.NewRegistry()
 	if err := errors.Join(w.registry.Register(&collector{w: w}), w.registry.Register(userCollector{w: w})); err != nil {
 		cancel()
