@@ -182,7 +182,7 @@ func (c *Coordinator) checkpointActionsLocked(j *jobEntry, acts []checkpointing.
 			if !c.notifyLocked(j, a.Attempt, a.ID, a.Final, nil) {
 				continue
 			}
-			if _, err := c.handleLocked(j, lifecycle.CheckpointCompleted{Now: c.cfg.Clock.Now(), ID: a.ID}); err != nil {
+			if _, err := c.handleLocked(j, lifecycle.CheckpointCompleted{Now: c.cfg.Clock.Now(), ID: a.ID, Stop: a.Stop}); err != nil {
 				c.log.Error("checkpoint complete", "job", j.m.ID, "err", err)
 			}
 		case checkpointing.Retain:

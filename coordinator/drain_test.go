@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weir-stream/weir/coordinator/api"
+	"github.com/weir-stream/weir/coordinator/clock"
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
 )
 
@@ -143,5 +144,68 @@ func TestDrainWaitsForRoom(t *testing.T) {
 	var ae *api.Error
 	if !errors.As(err, &ae) || ae.Status != http.StatusNotFound || !strings.Contains(ae.Message, `"nope"`) {
 		t.Fatalf("drain of an unknown worker: %v", err)
+	}
+}
+
+// TestWorkerDrained: a real worker that asks to drain, or that an operator
+// drains over the REST API, gets nothing more placed on it, and its
+// Drained closes once it holds no subtask: at once when it had none, when
+// its job's subtasks ended otherwise.
+func TestWorkerDrained(t *testing.T) {
+	c := startCoordinator(t, clock.Real{})
+	cl := api.NewClient("http://" + c.HTTPAddr())
+	ctx := context.Background()
+	r := newFakeRunner()
+	idle := startWorker(t, c.GRPCAddr(), "idle", 2, r)
+	eventually(t, 10*time.Second, func() bool { ws, _ := cl.Workers(ctx); return len(ws) == 1 }, "idle worker")
+	id, err := cl.Submit(ctx, jobSpec("held", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTasks(t, r, id, 2)
+	busy := startWorker(t, c.GRPCAddr(), "busy", 2, r)
+	eventually(t, 10*time.Second, func() bool { ws, _ := cl.Workers(ctx); return len(ws) == 2 }, "busy worker")
+
+	// The job is on "idle"; "busy" joined empty. Drain "busy" from the
+	// worker side: nothing to move, it is drained at once.
+	busy.Drain("test")
+	select {
+	case <-busy.Drained():
+	case <-time.After(10 * time.Second):
+		t.Fatal("an empty worker was not drained")
+	}
+	if w := workerState(t, cl, "busy"); w.State != "DRAINING" || w.Drain.Reason != "test" {
+		t.Fatalf("busy: %+v", w)
+	}
+
+	// "idle" holds the job: an operator drains it; the worker learns it
+	// over its session and waits for its subtasks.
+	if _, err := cl.DrainWorker(ctx, "idle"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, idle.Draining, "the worker to learn of the drain")
+	select {
+	case <-idle.Drained():
+		t.Fatal("drained while its subtasks run")
+	default:
+	}
+	// Nothing is placed on draining workers.
+	other, err := cl.Submit(ctx, jobSpec("waits", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := waitJob(t, cl, other, "SCHEDULING"); !strings.Contains(j.Message, "waiting for slots") {
+		t.Fatalf("job on a cluster of draining workers: %+v", j)
+	}
+	for _, ft := range r.tasks(id) {
+		ft.end <- nil
+	}
+	select {
+	case <-idle.Drained():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not drained after its subtasks ended")
+	}
+	if n := len(r.tasks(other)); n != 0 {
+		t.Fatalf("%d subtasks placed on draining workers", n)
 	}
 }

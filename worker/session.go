@@ -91,6 +91,9 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 	w.log.Info("registered with the coordinator", "heartbeat", interval)
 	w.newDrainSession()
 	drainSent := false
+	if w.Draining() {
+		w.wake() // ask this coordinator too
+	}
 
 	recvErr := make(chan error, 1)
 	go func() {

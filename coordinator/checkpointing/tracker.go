@@ -419,6 +419,9 @@ type Notify struct {
 	// Final: every subtask took the checkpoint at the end of its input,
 	// so it covers the job's whole input; sources waiting there end.
 	Final bool
+	// Stop: its barrier stopped the sources (a stop checkpoint or a
+	// stop-with-savepoint); the subtasks finish now.
+	Stop bool
 }
 
 // Retain: keep the last Keep completed checkpoints, delete older ones.
@@ -735,7 +738,7 @@ func (t *Tracker) committed(acts []Action, e Committed) []Action {
 	if final && t.final == 0 {
 		t.final = p.ID
 	}
-	acts = append(acts, Notify{ID: p.ID, Attempt: p.Attempt, Final: final})
+	acts = append(acts, Notify{ID: p.ID, Attempt: p.Attempt, Final: final, Stop: p.Stop})
 	if p.Savepoint {
 		if r := t.savepoints[p.RequestID]; r != nil {
 			r.Status, r.URI, r.EndedAt = Completed, e.URI, e.Now

@@ -20,10 +20,11 @@ const (
 )
 
 // DrainStop says the coordinator triggered a stop checkpoint because
-// Worker, which runs some of the job's subtasks, is draining. When every
-// subtask has then finished (the sources stop at the checkpoint's barrier
-// and the rest follow), the job restarts at once from that checkpoint
-// instead of FINISHING. Only a RUNNING job takes it.
+// Worker, which runs some of the job's subtasks, is draining. When that
+// checkpoint completed (CheckpointCompleted with Stop) and every subtask
+// has then finished (the sources stop at the checkpoint's barrier and the
+// rest follow), the job restarts at once from it instead of FINISHING.
+// Only a RUNNING job takes it.
 type DrainStop struct {
 	Now    time.Time
 	Worker string
@@ -41,6 +42,10 @@ func (DrainAbandoned) isEvent() {}
 type drainStop struct {
 	worker string
 	since  time.Time
+	// stopped: the stop checkpoint completed (CheckpointCompleted.Stop).
+	// Subtasks that finish before that ended their input on their own:
+	// the job finishes as usual.
+	stopped bool
 }
 
 // Draining is the worker the job is stopping for, "" when it is not.

@@ -27,6 +27,8 @@ func TestDrainRestart(t *testing.T) {
 	deploy(t, j)
 	runAll(t, j, at(time.Second))
 	mustHandle(t, j, DrainStop{Now: at(2 * time.Second), Worker: "w1"})
+	mustHandle(t, j, CheckpointCompleted{Now: at(2 * time.Second), ID: 4}) // a periodic one
+	mustHandle(t, j, CheckpointCompleted{Now: at(2 * time.Second), ID: 5, Stop: true})
 	if j.Draining() != "w1" {
 		t.Fatalf("draining %q", j.Draining())
 	}
@@ -45,6 +47,18 @@ func TestDrainRestart(t *testing.T) {
 	mustHandle(t, j, Tick{Now: at(3 * time.Second)})
 	if j.State != Scheduling {
 		t.Fatalf("state %s after the tick", j.State)
+	}
+
+	// Subtasks that finish before the stop checkpoint completed ended their
+	// input: the job finishes.
+	j = newJob(t)
+	deploy(t, j)
+	runAll(t, j, at(time.Second))
+	mustHandle(t, j, DrainStop{Now: at(2 * time.Second), Worker: "w1"})
+	mustHandle(t, j, CheckpointCompleted{Now: at(2 * time.Second), ID: 4})
+	finishAll(t, j, at(3*time.Second))
+	if j.State != Finished || len(j.Restarts) != 0 {
+		t.Fatalf("state %s restarts %d", j.State, len(j.Restarts))
 	}
 
 	// An abandoned drain finishes as usual.

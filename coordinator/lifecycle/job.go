@@ -311,6 +311,9 @@ func (j *Job) Handle(ev Event) ([]Action, error) {
 		j.drain = nil
 		return nil, nil
 	case CheckpointCompleted:
+		if e.Stop && j.drain != nil {
+			j.drain.stopped = true
+		}
 		if r := j.currentRestart(); r != nil && !r.RestoredAt.IsZero() && r.RunningAt.IsZero() && j.State == Running {
 			r.RunningAt = e.Now
 		}
@@ -478,7 +481,7 @@ func (j *Job) progress(now time.Time) error {
 				return nil
 			}
 		}
-		if j.drain != nil {
+		if j.drain != nil && j.drain.stopped {
 			return j.drainRestart(now)
 		}
 		return j.set(Finished, now)

@@ -41,6 +41,10 @@ type globals struct {
 	stderr      io.Writer
 	// conn is how client verbs reach the REST API (client_config.go).
 	conn clientConn
+	// releaseSignals stops SIGINT and SIGTERM from cancelling the
+	// command's context, for a command that handles them itself (weir
+	// worker drains on SIGTERM); nil when nothing was registered.
+	releaseSignals func()
 }
 
 // Execute runs the CLI with args and returns the process exit code.
@@ -56,6 +60,7 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	g.releaseSignals = stop
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK

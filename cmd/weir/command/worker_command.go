@@ -16,12 +16,13 @@ import (
 
 func newWorkerCommand(g *globals) *cobra.Command {
 	var (
-		cfg       worker.Config
-		logLevel  string
-		gcPercent int
-		allowed   []string
-		memLimit  string
-		tlsFiles  tlsconf.Files
+		cfg          worker.Config
+		logLevel     string
+		gcPercent    int
+		allowed      []string
+		memLimit     string
+		tlsFiles     tlsconf.Files
+		drainTimeout time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "worker",
@@ -64,11 +65,12 @@ func newWorkerCommand(g *globals) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "worker %s: %d slots, coordinator %s\n", w.ID(), cfg.Slots, cfg.CoordinatorAddr)
-			<-cmd.Context().Done()
+			err = runUntilDrained(cmd.Context(), g, w, drainTimeout, logger)
 			w.Stop()
-			return nil
+			return err
 		},
 	}
+	c.Flags().DurationVar(&drainTimeout, "drain-timeout", 5*time.Minute, "after SIGTERM, exit at the latest this long into the drain, even with subtasks left (0: no limit; docs/failover.md)")
 	c.Flags().StringVar(&cfg.CoordinatorAddr, "coordinator", "127.0.0.1:6123", "coordinator gRPC address HOST:PORT")
 	c.Flags().IntVar(&cfg.Slots, "slots", 4, "task slots this worker offers")
 	c.Flags().StringVar(&cfg.ID, "id", "", "worker id (default: host name and a random suffix)")
