@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"sync"
 
 	controlpb "github.com/weir-stream/weir/proto/control/v1"
@@ -23,9 +24,32 @@ type drainState struct {
 	acked   bool
 	drained chan struct{}
 	once    sync.Once
+	// leaving is closed by Leave: the session loop ends the session
+	// cleanly and closes left.
+	leaving   chan struct{}
+	leaveOnce sync.Once
+	left      chan struct{}
 }
 
-func (d *drainState) init() { d.drained = make(chan struct{}) }
+func (d *drainState) init() {
+	d.drained, d.leaving, d.left = make(chan struct{}), make(chan struct{}), make(chan struct{})
+}
+
+// Leave ends the session with the coordinator cleanly and does not
+// reconnect: every message sent before (the last subtasks' FINISHED) is
+// delivered and handled before the coordinator sees the session end. A
+// drained worker leaves before it stops; cancelling the stream instead
+// (Stop) may drop what is still buffered, and the coordinator would take
+// the worker for lost with its subtasks running. It returns when the
+// session ended or ctx is done.
+func (w *Worker) Leave(ctx context.Context) {
+	w.drain.leaveOnce.Do(func() { close(w.drain.leaving) })
+	w.wake()
+	select {
+	case <-w.drain.left:
+	case <-ctx.Done():
+	}
+}
 
 // Drain asks the coordinator to drain this worker (again is a no-op). It
 // does not block: wait on Drained.

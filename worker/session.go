@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"time"
 
@@ -19,9 +20,16 @@ import (
 func (w *Worker) sessionLoop() {
 	backoff := w.cfg.ReconnectMin
 	var lostAt time.Time // when the last session broke; zero while none did
+	defer close(w.drain.left)
 	for w.ctx.Err() == nil {
 		registered, err := w.runSession(w.ctx)
 		w.connected.Store(false)
+		select {
+		case <-w.drain.leaving:
+			w.log.Info("left the coordinator", "err", err)
+			return
+		default:
+		}
 		if w.ctx.Err() != nil {
 			w.cancelAllTasks()
 			return
@@ -53,6 +61,9 @@ func (w *Worker) sessionLoop() {
 		t := time.NewTimer(backoff)
 		select {
 		case <-w.ctx.Done():
+			t.Stop()
+			return
+		case <-w.drain.leaving:
 			t.Stop()
 			return
 		case <-t.C:
@@ -135,6 +146,36 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 			case err := <-recvErr:
 				recvErr <- err
 				return err
+			case <-w.drain.leaving:
+				// Flush, then half-close: the coordinator handles
+				// what came before and ends the session.
+				for _, m := range w.takeOutbox() {
+					if err := stream.Send(m); err != nil {
+						return err
+					}
+				}
+				for _, st := range w.pendingStatuses() {
+					if err := stream.Send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_TaskStatus{TaskStatus: st}}); err != nil {
+						return err
+					}
+				}
+				if err := stream.CloseSend(); err != nil {
+					return err
+				}
+				t := time.NewTimer(5 * time.Second)
+				defer t.Stop()
+				select {
+				case err := <-recvErr:
+					recvErr <- err
+					if errors.Is(err, io.EOF) {
+						return nil
+					}
+					return err
+				case <-t.C:
+					return errors.New("the coordinator did not end the session within 5s of leaving")
+				case <-ctx.Done():
+					return ctx.Err()
+				}
 			case <-w.notify:
 				// Checkpoint messages first: a task's ack goes out before
 				// its FINISHED status (stop with savepoint).

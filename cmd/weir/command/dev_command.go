@@ -247,7 +247,9 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 		cs := append([]*child(nil), children...)
 		mu.Unlock()
 		for i := len(cs) - 1; i >= 0; i-- {
-			_ = cs[i].cmd.Process.Signal(syscall.SIGTERM)
+			// SIGINT, not SIGTERM: a worker drains on SIGTERM (moving its jobs
+			// to the others first); everything here is going away at once.
+			_ = cs[i].cmd.Process.Signal(syscall.SIGINT)
 			select {
 			case <-cs[i].done:
 			case <-time.After(10 * time.Second):

@@ -55,6 +55,9 @@ func runUntilDrained(ctx context.Context, g *globals, w *worker.Worker, drainTim
 		case <-ctx.Done():
 			return nil
 		case <-w.Drained():
+			lctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			w.Leave(lctx)
+			cancel()
 			fmt.Fprintf(g.stdout, "worker %s drained: no subtask left\n", w.ID())
 			return nil
 		case <-deadline:
