@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/weir-stream/weir/coordinator/api"
 	"github.com/weir-stream/weir/coordinator/checkpointing"
@@ -73,6 +75,33 @@ func (c *Coordinator) drainLocked(id, reason string) (bool, error) {
 	c.drainTickLocked()
 	c.settleLocked()
 	return true, nil
+}
+
+// maxDrainReason bounds the reason a worker gives for its drain: it is
+// logged and shown on the REST API.
+const maxDrainReason = 128
+
+// drainReason makes a worker's DrainRequest.reason fit to show: valid
+// UTF-8, no control characters, at most maxDrainReason bytes; empty
+// becomes "requested by the worker".
+func drainReason(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	if len(s) > maxDrainReason {
+		cut := maxDrainReason
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	if strings.TrimSpace(s) == "" {
+		return "requested by the worker"
+	}
+	return s
 }
 
 // drainingLocked reports whether a worker is draining: the scheduler
