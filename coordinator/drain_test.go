@@ -105,6 +105,9 @@ func TestDrainMovesJobsFromAStopCheckpoint(t *testing.T) {
 		!strings.Contains(rs.Restarts[0].Cause, "draining") || rs.Restarts[0].GaveUp {
 		t.Fatalf("restarts %+v", rs.Restarts)
 	}
+	if j, _ := cl.Job(ctx, id); j.LastFailure != nil || j.Restarts != 1 {
+		t.Fatalf("after a drain the job shows last failure %+v, %d restarts", j.LastFailure, j.Restarts)
+	}
 	if w := workerState(t, cl, victim.id); w.SlotsUsed != 0 || w.Drain == nil || w.Drain.Waiting != "" {
 		t.Fatalf("drained worker %+v", w)
 	}
