@@ -13,8 +13,9 @@ import (
 // TestDrainWithoutRoomWaits: a worker that gets SIGTERM while no other
 // worker has room for its job keeps running it and says why (weir workers,
 // REST); a second SIGTERM makes it exit at once with status 1, and the job
-// restarts as after a failure. A worker with --drain-timeout exits with
-// status 1 when the timeout passes.
+// restarts as after a failure. A worker with --drain-timeout that an
+// operator drains (weir workers drain) exits with status 1 when the
+// timeout passes.
 func TestDrainWithoutRoomWaits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
@@ -58,8 +59,14 @@ func TestDrainWithoutRoomWaits(t *testing.T) {
 	if len(rs.Restarts) == 0 || rs.Restarts[0].Reason != "failure" {
 		t.Fatalf("restart after the cut-short drain: %+v, want reason failure", rs.Restarts)
 	}
-	if err := p.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	// This time an operator drains it: weir workers drain.
+	out, code := c.Weir("workers", "drain", "worker-2")
+	if code != 0 || !strings.Contains(out, "draining worker-2 (2/2 slots used)") ||
+		!strings.Contains(out, "waiting: job "+id+" keeps running here: it needs 2 slots on other workers, 0 free") {
+		t.Fatalf("weir workers drain: exit %d\n%s", code, out)
+	}
+	if out, code := c.Weir("workers", "drain", "nope"); code != 1 || !strings.Contains(out, `worker "nope" not found`) {
+		t.Fatalf("weir workers drain nope: exit %d\n%s", code, out)
 	}
 	code, err := p.Wait(30 * time.Second)
 	if err != nil || code != 1 {
