@@ -73,14 +73,28 @@ func (c *Coordinator) handleLocked(j *jobEntry, ev lifecycle.Event) ([]lifecycle
 }
 
 func (c *Coordinator) dispatchLocked(j *jobEntry, acts []lifecycle.Action) {
+	// Every deployment of the attempt carries the same placement table:
+	// built once, not once per subtask (O(subtasks²) allocations per
+	// deploy). The messages only share it for reading, while marshalled.
+	// A worker that takes DeployTask.as_before gets the spec and the
+	// table with its first subtask only: they are O(subtasks) bytes each.
+	var placements []*controlpb.Placement
+	var sent map[string]bool
 	for _, a := range acts {
 		switch a := a.(type) {
 		case lifecycle.DeployTask:
+			if placements == nil {
+				placements, sent = c.placementsLocked(j), map[string]bool{}
+			}
 			d := &controlpb.DeployTask{
 				Task:          taskID(j.m.ID, a.Attempt, a.Task),
-				JobSpec:       j.spec,
-				Placements:    c.placementsLocked(j),
 				CheckpointDir: j.st.URI(j.m.ID),
+			}
+			if w := c.workers[a.Worker]; w != nil && w.deployAsBefore && sent[a.Worker] {
+				d.AsBefore = true
+			} else {
+				d.JobSpec, d.Placements = j.spec, placements
+				sent[a.Worker] = true
 			}
 			if r := j.m.Restore; r != nil {
 				d.Restore = &controlpb.Restore{CheckpointId: r.CheckpointID, MetadataUri: r.URI}

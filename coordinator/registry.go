@@ -100,6 +100,8 @@ type workerEntry struct {
 	// operators are the user operators its binary carries (operators.go).
 	operators []*controlpb.Operator
 	goVersion string
+	// deployAsBefore: it takes DeployTask.as_before (Register).
+	deployAsBefore bool
 }
 
 // slotsUsedLocked counts the slots occupied on each worker, over all jobs:

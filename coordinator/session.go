@@ -42,7 +42,7 @@ func (s *sessionServer) Session(stream controlpb.Coordinator_SessionServer) erro
 	w := &workerEntry{
 		id: reg.GetWorkerId(), dataAddr: reg.GetDataAddr(), httpAddr: reg.GetHttpAddr(), version: reg.GetVersion(),
 		slots: int(reg.GetSlots()), out: make(chan *controlpb.CoordinatorMessage, outboxSize), kill: kill,
-		operators: reg.GetOperators(), goVersion: reg.GetGoVersion(),
+		operators: reg.GetOperators(), goVersion: reg.GetGoVersion(), deployAsBefore: reg.GetDeployAsBefore(),
 	}
 	// Whatever the registration triggers (deployments, cancellations) is
 	// queued on w.out; the send loop starts after Registered, so Registered

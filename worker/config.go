@@ -70,6 +70,10 @@ type Config struct {
 	AdvertiseDataAddr string
 	// HTTPAddr serves /metrics and /healthz (default ":8082").
 	HTTPAddr string
+	// MetricsTokens, when set, are the bearer tokens /metrics answers
+	// (any of them); a request without one gets 401. /healthz stays open
+	// for probes. nil: /metrics is open (docs/security.md).
+	MetricsTokens []string
 	// Slots is how many subtasks run at once (default the number of CPUs).
 	Slots int
 	// ID is stable for the process lifetime (default host name + random).

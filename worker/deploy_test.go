@@ -210,3 +210,47 @@ func TestSlotHoldsOneSubtaskOfEachVertex(t *testing.T) {
 		}
 	}
 }
+
+// A DeployTask.as_before takes the spec and placements of the job's last
+// full deployment of the same attempt on the session; one with no such
+// deployment fails with the reason rather than running without them.
+func TestDeployAsBefore(t *testing.T) {
+	coord, addr := startFakeCoordinator(t)
+	w := newWorker(t, addr, func(cfg *worker.Config) {
+		cfg.Slots = 4
+		cfg.BuildGraph = func(j *spec.Job) (*graph.Graph, error) {
+			j.Pipeline = []spec.Node{{Name: "a"}, {Name: "b"}}
+			return &graph.Graph{Job: j, Vertices: []*graph.Vertex{
+				{ID: "a", Nodes: []*spec.Node{&j.Pipeline[0]}, Parallelism: 2},
+				{ID: "b", Nodes: []*spec.Node{&j.Pipeline[1]}, Parallelism: 2},
+			}}, nil
+		}
+	})
+	eventually(t, 10*time.Second, w.Connected, "register")
+	var places []*controlpb.Placement
+	for _, v := range []string{"a", "b"} {
+		for i := int32(0); i < 2; i++ {
+			places = append(places, &controlpb.Placement{VertexId: v, Subtask: i, WorkerId: "w1", DataAddr: w.DataAddr()})
+		}
+	}
+	id := func(job string, attempt int64, v string, sub int32) *controlpb.TaskID {
+		return &controlpb.TaskID{JobId: job, Attempt: attempt, VertexId: v, Subtask: sub}
+	}
+	if st := deployAndWait(t, coord, &controlpb.DeployTask{Task: id("j", 1, "a", 0), JobSpec: []byte("name: s\n"), Placements: places}); st.GetState() != controlpb.TaskState_TASK_STATE_RUNNING {
+		t.Fatalf("full deployment: %s %q", st.GetState(), st.GetError())
+	}
+	for _, d := range []struct {
+		v   string
+		sub int32
+	}{{"b", 0}, {"a", 1}, {"b", 1}} {
+		if st := deployAndWait(t, coord, &controlpb.DeployTask{Task: id("j", 1, d.v, d.sub), AsBefore: true}); st.GetState() != controlpb.TaskState_TASK_STATE_RUNNING {
+			t.Fatalf("%s[%d] as before: %s %q, want RUNNING", d.v, d.sub, st.GetState(), st.GetError())
+		}
+	}
+	for _, tid := range []*controlpb.TaskID{id("other", 1, "a", 0), id("j", 2, "a", 0)} {
+		st := deployAndWait(t, coord, &controlpb.DeployTask{Task: tid, AsBefore: true})
+		if st.GetState() != controlpb.TaskState_TASK_STATE_FAILED || !strings.Contains(st.GetError(), "refers to an earlier deployment of the attempt") {
+			t.Fatalf("job %s attempt %d as before: %s %q, want FAILED naming the missing deployment", tid.GetJobId(), tid.GetAttempt(), st.GetState(), st.GetError())
+		}
+	}
+}

@@ -82,7 +82,7 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 	}
 	if err := stream.Send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_Register{Register: &controlpb.Register{
 		WorkerId: w.cfg.ID, DataAddr: w.advertise, Slots: int32(w.cfg.Slots), HttpAddr: w.httpAdv, Version: w.cfg.Version,
-		Tasks: w.registrationStatuses(), Operators: w.cfg.Operators, GoVersion: runtime.Version(),
+		Tasks: w.registrationStatuses(), Operators: w.cfg.Operators, GoVersion: runtime.Version(), DeployAsBefore: true,
 	}}}); err != nil {
 		return false, err
 	}

@@ -100,9 +100,13 @@ func (w *Worker) wake() {
 // no free slot) become a FAILED report rather than a broken session.
 func (w *Worker) deploy(d *controlpb.DeployTask) {
 	k := keyOf(d.GetTask())
+	d, depErr := w.asBefore(d)
 	// Parsing and building the graph happen outside the lock so that a big
 	// spec does not hold up heartbeats.
-	dep, depErr := w.deployment(d)
+	var dep task.Deployment
+	if depErr == nil {
+		dep, depErr = w.deployment(d)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.ctx.Err() != nil {
@@ -156,6 +160,41 @@ func (w *Worker) slotsUsedLocked() int {
 		}
 	}
 	return len(groups)
+}
+
+// asBefore fills in the spec and placements of a DeployTask.as_before from
+// the job's last full deployment, and remembers a full one. Deployments
+// arrive in order on one session, the full one of an attempt first.
+func (w *Worker) asBefore(d *controlpb.DeployTask) (*controlpb.DeployTask, error) {
+	id := d.GetTask()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !d.GetAsBefore() {
+		for job := range w.deployed {
+			if job != id.GetJobId() && !w.runsJobLocked(job) {
+				delete(w.deployed, job)
+			}
+		}
+		w.deployed[id.GetJobId()] = &controlpb.DeployTask{Task: id, JobSpec: d.GetJobSpec(), Placements: d.GetPlacements()}
+		return d, nil
+	}
+	prev := w.deployed[id.GetJobId()]
+	if prev == nil || prev.GetTask().GetAttempt() != id.GetAttempt() {
+		return d, fmt.Errorf("deployment of %s[%d] (job %s, attempt %d) refers to an earlier deployment of the attempt for its spec and placements, and this worker got none",
+			id.GetVertexId(), id.GetSubtask(), id.GetJobId(), id.GetAttempt())
+	}
+	return &controlpb.DeployTask{Task: id, JobSpec: prev.GetJobSpec(), Placements: prev.GetPlacements(),
+		CheckpointDir: d.GetCheckpointDir(), Restore: d.GetRestore()}, nil
+}
+
+// runsJobLocked reports whether a subtask of the job has not ended here.
+func (w *Worker) runsJobLocked(job string) bool {
+	for k, t := range w.tasks {
+		if k.job == job && !t.ended() {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *Worker) deployment(d *controlpb.DeployTask) (dep task.Deployment, err error) {

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,9 @@ type Worker struct {
 	// a checkpoint message is waiting in outbox.
 	notify chan struct{}
 	outbox []*controlpb.WorkerMessage
+	// deployed is the last DeployTask with a spec and placements per job,
+	// which a DeployTask.as_before of the same attempt refers to.
+	deployed map[string]*controlpb.DeployTask
 
 	connected atomic.Bool
 	registry  *prometheus.Registry
@@ -69,8 +73,9 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{
 		cfg: cfg, log: cfg.Logger.With("component", "worker", "worker", cfg.ID),
 		ctx: ctx, cancel: cancel,
-		tasks:  map[taskKey]*runningTask{},
-		notify: make(chan struct{}, 1),
+		tasks:    map[taskKey]*runningTask{},
+		notify:   make(chan struct{}, 1),
+		deployed: map[string]*controlpb.DeployTask{},
 	}
 	w.drain.init()
 	w.registry = prometheus.NewRegistry()
@@ -127,7 +132,7 @@ func (w *Worker) Start() error {
 		w.exchange.Register(w.dataSrv)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(w.registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", requireToken(w.cfg.MetricsTokens, promhttp.HandlerFor(w.registry, promhttp.HandlerOpts{})))
 	mux.HandleFunc("GET /healthz", w.handleHealthz)
 	// Bounded like the coordinator's REST server (docs/security.md): a
 	// client that trickles a request or idles on a keep-alive connection
@@ -199,6 +204,27 @@ func (w *Worker) Stop() {
 		if w.conn != nil {
 			w.conn.Close()
 		}
+	})
+}
+
+// requireToken answers only requests with "Authorization: Bearer T" for a
+// T of tokens (compared in constant time); no tokens: everything.
+func requireToken(tokens []string, h http.Handler) http.Handler {
+	if len(tokens) == 0 {
+		return h
+	}
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		match := 0
+		for _, t := range tokens {
+			match |= subtle.ConstantTimeCompare([]byte(got), []byte(t))
+		}
+		if !ok || match == 0 {
+			rw.Header().Set("WWW-Authenticate", `Bearer realm="weir worker metrics"`)
+			http.Error(rw, "this worker's /metrics wants a bearer token (weir worker --metrics-token-file)", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(rw, r)
 	})
 }
 

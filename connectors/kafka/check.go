@@ -118,7 +118,7 @@ func CheckJob(ctx context.Context, job *spec.Job) error {
 				"%s is too short: a transaction can stay open for up to %s = %s; raise transaction_timeout above %s, or lower checkpoint.timeout, checkpoint.interval or the restart delay",
 				tt, w, why, w)})
 		}
-		sec, err := newSecurity(k.TLS, k.SASL)
+		sec, err := resolvedSecurity(k.TLS, k.SASL, "coordinator")
 		if err != nil {
 			// The coordinator runs this check, so it needs the
 			// credentials too (docs/security.md#kafka).

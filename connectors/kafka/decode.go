@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,14 +11,21 @@ import (
 	"strconv"
 
 	"github.com/weir-stream/weir/connectors/eventtime"
+	"github.com/weir-stream/weir/connectors/format"
 	"github.com/weir-stream/weir/dataflow"
 )
 
-// Formats of message values.
+// Formats of message values. The registry formats (avro, protobuf,
+// json_schema) are connectors/format's.
 const (
 	FormatJSON = "json"
 	FormatRaw  = "raw"
 )
+
+// validFormat reports whether a source or sink reads or writes f.
+func validFormat(f string) bool {
+	return f == FormatJSON || f == FormatRaw || format.Format(f).Valid()
+}
 
 // decoder turns a message value into record fields. It reuses its reader
 // and shapes, so it is not safe for concurrent use.
@@ -31,6 +39,11 @@ type decoder struct {
 	// mode ("" otherwise; upsert.go).
 	upsertKey string
 	tombShape *dataflow.Shape
+	// framed decodes the Confluent wire format through a schema
+	// registry (formats avro, protobuf, json_schema; nil otherwise),
+	// with ctx, the Run context, for its registry requests.
+	framed *format.Decoder
+	ctx    context.Context
 }
 
 // rawShape is the shape of a raw-format record: its value in field "value".
@@ -48,6 +61,18 @@ func (d *decoder) decodeFields(value []byte) (dataflow.Fields, error) {
 	if d.raw {
 		return dataflow.NewFields(rawShape, []any{string(value)}), nil
 	}
+	if d.framed != nil {
+		ctx := d.ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		return d.framed.Decode(ctx, value)
+	}
+	return d.jsonFields(value)
+}
+
+// jsonFields decodes a JSON object into fields in sorted order.
+func (d *decoder) jsonFields(value []byte) (dataflow.Fields, error) {
 	obj, err := d.decodeJSON(value)
 	if err != nil {
 		return dataflow.Fields{}, err

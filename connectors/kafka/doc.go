@@ -180,9 +180,12 @@
 // resent with the same sequence numbers, so the broker drops what it has.
 // A commit the broker refuses because the epoch is gone (PRODUCER_FENCED,
 // INVALID_PRODUCER_EPOCH, INVALID_PRODUCER_ID_MAPPING: aborted after
-// transaction_timeout, or the id taken over) wraps ErrTxnFenced; a commit
-// without an answer wraps ErrTxnUnknownOutcome. Both name the transaction
-// and its checkpoint and fail the task (on restore: the attempt), never
+// transaction_timeout, or the id taken over) wraps ErrTxnFenced and fails
+// the task (on restore: the attempt). A commit without an answer wraps
+// ErrTxnUnknownOutcome, which wraps twophase.ErrOutcomeUnknown: the driver
+// commits the same transaction again with backoff, the task waiting (as
+// backpressure), until an answer comes; only the task's cancellation ends
+// that with the error. Both name the transaction and its checkpoint, never
 // silent success: a fenced pending transaction is output a completed
 // checkpoint promised and Kafka no longer has. CheckJob refuses, at submit,
 // a transaction_timeout that does not outlast a checkpoint plus a restart,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/weir-stream/weir/dataflow"
+	"github.com/weir-stream/weir/internal/twophase"
 )
 
 // Sentinel errors; match them with errors.Is. Each is wrapped with the node,
@@ -25,8 +26,10 @@ var (
 	// records of that transaction are lost; never treated as success.
 	ErrTxnFenced = fmt.Errorf("kafka: transaction fenced (%w)", dataflow.ErrUnrecoverable)
 	// ErrTxnUnknownOutcome: a commit got no answer before the retries or
-	// the deadline ran out; whether it committed is unknown.
-	ErrTxnUnknownOutcome = errors.New("kafka: transaction outcome unknown")
+	// the deadline ran out; whether it committed is unknown. It wraps
+	// twophase.ErrOutcomeUnknown: the sink commits again (a repeated
+	// commit of a committed transaction succeeds) until an answer comes.
+	ErrTxnUnknownOutcome = fmt.Errorf("kafka: transaction outcome unknown (%w)", twophase.ErrOutcomeUnknown)
 	// ErrBadSinkState: an exactly-once sink's snapshot could not be decoded
 	// or is inconsistent. Not retryable with the same checkpoint.
 	ErrBadSinkState = errors.New("kafka: bad sink state")

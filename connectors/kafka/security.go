@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/IBM/sarama"
@@ -35,19 +33,43 @@ type Security struct {
 	sasl *spec.KafkaSASL
 }
 
-// NewSecurity loads a tls/sasl block of a Kafka source or sink: it reads
-// the CA and client certificate files, and resolves a password written as
-// ${env:NAME} or ${file:/path} (normally the worker resolved it with the
-// rest of the spec; this covers a spec read elsewhere, such as by a tool).
-// Errors name the file or reference, never a value.
+// NewSecurity loads a tls/sasl block read outside a worker (the
+// coordinator's lag endpoint, the CLI's flags): it resolves a password
+// written as ${env:NAME} or ${file:/path} from this process's environment
+// and $WEIR_SECRETS_DIR, by the spec's rules (spec.Secrets), then loads
+// the block as a worker's connector does. Errors name the file or
+// reference, never a value.
 func NewSecurity(t *spec.KafkaTLS, s *spec.KafkaSASL) (*Security, error) {
-	sec, err := newSecurity(t, s)
+	sec, err := resolvedSecurity(t, s, "process")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrConfig, err)
 	}
 	return sec, nil
 }
 
+// resolvedSecurity resolves the password's secret references from this
+// process's secrets (where names the process in errors), then loads the
+// block.
+func resolvedSecurity(t *spec.KafkaTLS, s *spec.KafkaSASL, where string) (*Security, error) {
+	if s != nil && spec.HasSecretRefs([]byte(s.Password)) {
+		secrets := spec.OSSecrets()
+		secrets.Where = where
+		pw, err := secrets.ResolveValue(s.Password)
+		if err != nil {
+			return nil, fmt.Errorf("sasl.password: %v", err)
+		}
+		cp := *s
+		cp.Password = pw
+		s = &cp
+	}
+	return newSecurity(t, s)
+}
+
+// newSecurity loads a tls/sasl block of a task's source, sink or dead
+// letter: the worker resolved its secret references with the rest of the
+// spec when it deployed the task (spec.ResolveSecrets), so a reference
+// still here did not pass through a worker and is refused rather than
+// sent to the brokers as the password.
 func newSecurity(t *spec.KafkaTLS, s *spec.KafkaSASL) (*Security, error) {
 	sec := &Security{}
 	if t != nil {
@@ -58,12 +80,10 @@ func newSecurity(t *spec.KafkaTLS, s *spec.KafkaSASL) (*Security, error) {
 		sec.tls = c
 	}
 	if s != nil {
-		cp := *s
-		pw, err := resolveSecret(cp.Password)
-		if err != nil {
-			return nil, fmt.Errorf("sasl.password: %v", err)
+		if spec.HasSecretRefs([]byte(s.Password)) {
+			return nil, errors.New("sasl.password: holds a secret reference that was not resolved (a worker resolves ${env:…} and ${file:…} when it deploys a task; this spec did not pass through one)")
 		}
-		cp.Password = pw
+		cp := *s
 		sec.sasl = &cp
 	}
 	return sec, nil
@@ -91,51 +111,6 @@ func loadTLS(t *spec.KafkaTLS) (*tls.Config, error) {
 		c.Certificates = []tls.Certificate{cert}
 	}
 	return c, nil
-}
-
-// secretRef is a whole-value secret reference; the worker's spec-level
-// resolver replaces references before a spec is parsed, so one is only
-// still here when the spec did not pass through it.
-var secretRef = regexp.MustCompile(`^\$\{(env|file):([^}]*)\}$`)
-
-// secretEnvPrefix and secretsDirEnv follow the worker's resolver: a job may
-// read only WEIR_SECRET_* variables and files under $WEIR_SECRETS_DIR.
-const (
-	secretEnvPrefix = "WEIR_SECRET_"
-	secretsDirEnv   = "WEIR_SECRETS_DIR"
-)
-
-func resolveSecret(v string) (string, error) {
-	m := secretRef.FindStringSubmatch(v)
-	if m == nil {
-		return v, nil
-	}
-	ref, arg := m[0], m[2]
-	switch m[1] {
-	case "env":
-		if !strings.HasPrefix(arg, secretEnvPrefix) {
-			return "", fmt.Errorf("%s: only variables named %s* may be read", ref, secretEnvPrefix)
-		}
-		val, ok := os.LookupEnv(arg)
-		if !ok {
-			return "", fmt.Errorf("%s: not set in this process's environment", ref)
-		}
-		return val, nil
-	default:
-		dir := os.Getenv(secretsDirEnv)
-		if dir == "" {
-			return "", fmt.Errorf("%s: no %s set, so no file may be read", ref, secretsDirEnv)
-		}
-		rel, err := filepath.Rel(filepath.Clean(dir), filepath.Clean(arg))
-		if err != nil || !filepath.IsAbs(arg) || rel == ".." || strings.HasPrefix(rel, "../") {
-			return "", fmt.Errorf("%s: not under %s", ref, secretsDirEnv)
-		}
-		b, err := os.ReadFile(arg)
-		if err != nil {
-			return "", fmt.Errorf("%s: cannot be read", ref)
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
-	}
 }
 
 // Apply sets the TLS and SASL settings on a sarama config. Every Kafka

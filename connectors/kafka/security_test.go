@@ -74,13 +74,13 @@ func scramLogin(user, pw string) *spec.KafkaSASL {
 // TestSecureExactlyOnceRoundTrip: an exactly-once sink writes over TLS and
 // SCRAM, commits a checkpoint, dies after pre-committing the next one, and
 // a restored sink commits it (the recommit path) over the same security;
-// a read_committed source reading over TLS and SCRAM, its password a
-// secret reference, sees every record once.
+// a read_committed source reading over TLS and SCRAM sees every record
+// once. (A worker resolves secret references before a connector sees its
+// spec: tests/secrets, tests/eos TestExactlyOnceSecureKafka.)
 func TestSecureExactlyOnceRoundTrip(t *testing.T) {
 	b := newSecureBroker(t, eosTopic)
-	t.Setenv("WEIR_SECRET_KAFKA_PW", "s3cret")
 	node := eosNode(b.brokers, func(k *spec.KafkaSink) {
-		k.TLS, k.SASL = b.tls(), scramLogin("weir", "${env:WEIR_SECRET_KAFKA_PW}")
+		k.TLS, k.SASL = b.tls(), scramLogin("weir", "s3cret")
 	})
 	dctx := eosCtx("secjob", 0, 1)
 	s1 := mustEOSSink(t, node, dctx)
@@ -104,7 +104,7 @@ func TestSecureExactlyOnceRoundTrip(t *testing.T) {
 
 	src := kafkaNode("in", b.brokers, eosTopic, func(k *spec.KafkaSource) {
 		k.Bounded, k.Format = true, FormatRaw
-		k.TLS, k.SASL = b.tls(), scramLogin("weir", "${env:WEIR_SECRET_KAFKA_PW}")
+		k.TLS, k.SASL = b.tls(), scramLogin("weir", "s3cret")
 	})
 	out := newTestOutput()
 	_, done := startSource(t, testCtx(t, time.Minute), src, nil, out, nil)
@@ -213,9 +213,9 @@ func TestSecurityConfigErrors(t *testing.T) {
 		want string
 	}{
 		{"missing CA", &spec.KafkaTLS{CAFile: "/nonexistent/ca.pem"}, nil, "tls: ca_file: open /nonexistent/ca.pem"},
-		{"env outside prefix", nil, scramLogin("u", "${env:HOME}"), "${env:HOME}: only variables named WEIR_SECRET_*"},
-		{"env unset", nil, scramLogin("u", "${env:WEIR_SECRET_NOPE}"), "${env:WEIR_SECRET_NOPE}: not set"},
-		{"file without dir", nil, scramLogin("u", "${file:/etc/passwd}"), "no WEIR_SECRETS_DIR"},
+		{"env outside prefix", nil, scramLogin("u", "${env:HOME}"), "${env:HOME}: a secret environment variable's name must start with WEIR_SECRET_"},
+		{"env unset", nil, scramLogin("u", "${env:WEIR_SECRET_NOPE}"), "${env:WEIR_SECRET_NOPE}: not set on this process"},
+		{"file without dir", nil, scramLogin("u", "${file:/etc/passwd}"), "this process has no secrets directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := NewSecurity(tc.tls, tc.sasl)
@@ -223,6 +223,25 @@ func TestSecurityConfigErrors(t *testing.T) {
 				t.Fatalf("err = %v, want ErrConfig with %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// Outside a worker (the coordinator's check and lag endpoint, the CLI),
+// NewSecurity resolves a password's reference from this process by the
+// spec's rules; a connector of a task gets its spec resolved by the worker
+// and refuses a reference that is still there instead of sending it to the
+// brokers as the password.
+func TestSecuritySecretReferences(t *testing.T) {
+	t.Setenv("WEIR_SECRET_KAFKA_PW", "s3cret")
+	sec, err := NewSecurity(nil, scramLogin("u", "${env:WEIR_SECRET_KAFKA_PW}"))
+	if err != nil || sec.sasl.Password != "s3cret" {
+		t.Fatalf("NewSecurity: %v", err)
+	}
+	_, err = NewSink(sinkNode([]string{"127.0.0.1:1"}, "out", func(k *spec.KafkaSink) {
+		k.SASL = scramLogin("u", "${env:WEIR_SECRET_KAFKA_PW}")
+	}), nil)
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "sasl.password: holds a secret reference that was not resolved") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("a sink given an unresolved reference: %v", err)
 	}
 }
 

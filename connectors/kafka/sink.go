@@ -16,6 +16,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/weir-stream/weir/connectors/format"
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/expr"
 	"github.com/weir-stream/weir/dataflow/spec"
@@ -72,6 +73,10 @@ type Sink struct {
 	eos *txnWriter // exactly-once delivery; nil: at least once
 	// tp runs eos's two-phase commit (with eos; nil: at least once).
 	tp *twophase.Driver[txnHandle]
+
+	// framed writes the Confluent wire format (registry formats; nil
+	// otherwise; registry.go).
+	framed *framedSink
 }
 
 var (
@@ -102,10 +107,15 @@ func NewSink(node *spec.Node, ctx *dataflow.Context) (*Sink, error) {
 	if k.Topic == "" {
 		problems = append(problems, "topic is empty")
 	}
-	if k.Format != FormatJSON && k.Format != FormatRaw {
-		problems = append(problems, fmt.Sprintf("format %q: want json or raw", k.Format))
+	if !validFormat(k.Format) {
+		problems = append(problems, fmt.Sprintf("format %q: want json, raw, avro, protobuf or json_schema", k.Format))
 	}
 	s := &Sink{node: node.Name, cfg: k, raw: k.Format == FormatRaw, connectBudget: connectTimeout, flushTimeout: snapshotFlushTimeout}
+	if f := format.Format(k.Format); f.Valid() {
+		if err := s.setFramed(f, k); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
 	switch k.Delivery {
 	case DeliveryAtLeastOnce:
 	case DeliveryExactlyOnce:
@@ -208,6 +218,9 @@ func (s *Sink) Open(ctx *dataflow.Context) error {
 			s.link = newLink(ctx, s.node, s.cfg.Brokers, s.cfg.Topic)
 		}
 	}
+	if err := s.openEncoder(); err != nil {
+		return err
+	}
 	if s.eos != nil {
 		return s.openTxn()
 	}
@@ -304,6 +317,16 @@ func (s *Sink) message(r *dataflow.Record) (*sarama.ProducerMessage, error) {
 		default:
 			return nil, fmt.Errorf("raw format: field \"value\" must be a string, got %T", v)
 		}
+	} else if s.framed != nil {
+		if s.framed.enc == nil {
+			return nil, errors.New("schema registry encoder not open")
+		}
+		b, err := s.framed.enc.Append(make([]byte, 0, s.jsonSize), r.Fields)
+		if err != nil {
+			return nil, err
+		}
+		s.jsonSize = max(s.jsonSize, len(b))
+		msg.Value = sarama.ByteEncoder(b)
 	} else {
 		b, err := s.encodeJSON(r.Fields)
 		if err != nil {

@@ -514,40 +514,6 @@ func TestExactlyOnceSinkSurvivesBrokerRestart(t *testing.T) {
 	checkExactlyOnce(t, readTopic(t, brokers, kgo.ReadCommitted()), values(0, 200))
 }
 
-// TestExactlyOnceSinkUnknownCommitOutcome: a commit that never gets an
-// answer is an error wrapping ErrTxnUnknownOutcome naming the transaction,
-// never success; the transaction stays pending, and committing it again
-// once the broker answers succeeds.
-func TestExactlyOnceSinkUnknownCommitOutcome(t *testing.T) {
-	c, brokers := newCluster(t, kfake.SeedTopics(eosPartitions, eosTopic))
-	node, dctx := eosNode(brokers, nil), eosCtx("job12", 0, 1)
-	s := mustEOSSink(t, node, dctx)
-	writeRange(t, s, 0, 10)
-	if _, err := s.Snapshot(1); err != nil {
-		t.Fatal(err)
-	}
-	var dropping atomic.Bool
-	dropping.Store(true)
-	c.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		if dropping.Load() {
-			return nil, errors.New("dropped"), true // the connection closes without an answer
-		}
-		return nil, nil, false
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	err := s.NotifyCheckpointComplete(ctx, 1)
-	if !errors.Is(err, ErrTxnUnknownOutcome) || !strings.Contains(err.Error(), `"weir-job12-out-0-0"`) {
-		t.Fatalf("NotifyCheckpointComplete: %v\nwant ErrTxnUnknownOutcome naming weir-job12-out-0-0", err)
-	}
-	dropping.Store(false)
-	if err := s.NotifyCheckpointComplete(context.Background(), 1); err != nil {
-		t.Fatal(err)
-	}
-	checkExactlyOnce(t, readTopic(t, brokers, kgo.ReadCommitted()), values(0, 10))
-}
-
 // TestSinkRestoreChecksStates: an exactly-once sink refuses a state it
 // cannot decode; an at-least-once sink refuses a state with pending
 // transactions (ignoring it would lose them) but takes one without.

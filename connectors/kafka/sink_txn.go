@@ -347,6 +347,11 @@ func (s *Sink) openTxn() error {
 	w := s.eos
 	w.logger = s.logger
 	w.metrics = s.metrics
+	s.tp.Logger = s.logger
+	s.tp.Blocked = func() func() {
+		b := blockStart(s.metrics)
+		return func() { blockEnd(s.metrics, b) }
+	}
 	w.conn = newTxnConn(client, s.cfg.TransactionTimeout.D())
 	w.partitions = int32(len(parts))
 	w.partitioner = sarama.NewHashPartitioner(s.cfg.Topic)

@@ -17,6 +17,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/weir-stream/weir/connectors/eventtime"
+	"github.com/weir-stream/weir/connectors/format"
 	"github.com/weir-stream/weir/dataflow"
 	"github.com/weir-stream/weir/dataflow/expr"
 	"github.com/weir-stream/weir/dataflow/spec"
@@ -124,8 +125,8 @@ func NewSource(node *spec.Node, ctx *dataflow.Context) (dataflow.Source, error) 
 	if k.Topic == "" {
 		problems = append(problems, "topic is empty")
 	}
-	if k.Format != FormatJSON && k.Format != FormatRaw {
-		problems = append(problems, fmt.Sprintf("format %q: want json or raw", k.Format))
+	if !validFormat(k.Format) {
+		problems = append(problems, fmt.Sprintf("format %q: want json, raw, avro, protobuf or json_schema", k.Format))
 	}
 	if k.StartFrom != StartEarliest && k.StartFrom != StartLatest {
 		problems = append(problems, fmt.Sprintf("start_from %q: want earliest or latest", k.StartFrom))
@@ -144,6 +145,11 @@ func NewSource(node *spec.Node, ctx *dataflow.Context) (dataflow.Source, error) 
 	}
 	if k.Upsert {
 		s.dec.upsertKey = k.KeyField
+	}
+	if f := format.Format(k.Format); f.Valid() {
+		if err := s.dec.setFramed(f, k.SchemaRegistry); err != nil {
+			problems = append(problems, err.Error())
+		}
 	}
 	if sec, err := newSecurity(k.TLS, k.SASL); err != nil {
 		problems = append(problems, err.Error())
@@ -472,6 +478,7 @@ func (s *Source) Run(ctx context.Context, out dataflow.SourceOutput) (err error)
 
 	iso := conf.Consumer.IsolationLevel
 	s.client, s.iso = client, iso
+	s.dec.ctx = ctx
 	earliest, err := listOffsets(client, s.cfg.Topic, mine, sarama.OffsetOldest, iso)
 	if err != nil {
 		return s.errorf("topic %q: list earliest offsets: %w", s.cfg.Topic, err)
@@ -755,6 +762,16 @@ func (s *Source) handle(ps *partState, m *sarama.ConsumerMessage, now time.Time,
 				err = fmt.Errorf("event_time %q: %w", s.etField, err)
 			}
 		}
+	}
+	if err != nil && registryDown(err) {
+		// Not this record's fault: every record after it would fail
+		// the same way, so the task fails (and the job restarts from
+		// its checkpoint) instead of dead-lettering them all. When the
+		// task is being stopped the record is left for the next run.
+		if s.dec.ctx != nil && s.dec.ctx.Err() != nil {
+			return nil
+		}
+		return s.errorf("topic %q partition %d offset %d: %w", m.Topic, m.Partition, m.Offset, err)
 	}
 	if err != nil {
 		rec.Fields = fields

@@ -498,13 +498,13 @@ func TestSourceBrokerUnreachableOrTopicMissing(t *testing.T) {
 }
 
 func TestNewSourceValidates(t *testing.T) {
-	n := kafkaNode("src", nil, "", func(k *spec.KafkaSource) { k.Format = "avro"; k.Isolation = "x" })
+	n := kafkaNode("src", nil, "", func(k *spec.KafkaSource) { k.Format = "thrift"; k.Isolation = "x" })
 	n.Source.EventTime = &spec.EventTime{Field: "ts +"}
 	_, err := NewSource(n, nil)
 	if !errors.Is(err, ErrConfig) {
 		t.Fatalf("want ErrConfig, got %v", err)
 	}
-	for _, want := range []string{"brokers", "topic", "avro", "isolation", "event_time"} {
+	for _, want := range []string{"brokers", "topic", "thrift", "isolation", "event_time"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}

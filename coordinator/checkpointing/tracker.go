@@ -132,8 +132,13 @@ type Checkpoint struct {
 	// URI is the _metadata URI once COMPLETED.
 	URI string
 
-	ops        map[TaskKey][]*checkpointpb.OperatorState
-	stats      map[TaskKey]*checkpointpb.SubtaskStats
+	ops   map[TaskKey][]*checkpointpb.OperatorState
+	stats map[TaskKey]*checkpointpb.SubtaskStats
+	// pos finds a subtask in Subtasks (the tracker's tasks when
+	// triggered, in order): a scan per acknowledgement made a checkpoint
+	// cost O(subtasks²).
+	pos        map[TaskKey]int
+	scanned    *int
 	acked      int
 	endOfInput int // acks taken at the end of the subtask's input
 	committing bool
@@ -198,9 +203,16 @@ type Tracker struct {
 	cfg    Config
 	nextID int64
 
-	running  bool
-	attempt  int64
-	tasks    []Task
+	running bool
+	attempt int64
+	tasks   []Task
+	// pos is each task's index in tasks; sources counts the source
+	// subtasks and endedSources those in inputEnded.
+	pos                   map[TaskKey]int
+	sources, endedSources int
+	// scanned counts the subtasks examined to find one: the tests hold it
+	// linear in the acknowledgements.
+	scanned  int
 	finished map[TaskKey]bool
 	// final is the attempt's final checkpoint (Notify.Final), 0 until one
 	// completed; after it no more are triggered, the subtasks are ending.
@@ -447,6 +459,13 @@ func (t *Tracker) Handle(ev Event) ([]Action, error) {
 		now = e.Now
 		t.running, t.attempt, t.stopped, t.stopNext = true, e.Attempt, false, false
 		t.tasks = append([]Task(nil), e.Tasks...)
+		t.pos, t.sources, t.endedSources = make(map[TaskKey]int, len(t.tasks)), 0, 0
+		for i, tk := range t.tasks {
+			t.pos[tk.Key] = i
+			if tk.Source {
+				t.sources++
+			}
+		}
 		t.finished = map[TaskKey]bool{}
 		t.final = 0
 		t.inputEnded, t.endTriggered = map[TaskKey]bool{}, 0
@@ -482,8 +501,11 @@ func (t *Tracker) Handle(ev Event) ([]Action, error) {
 		}
 	case InputEnded:
 		now = e.Now
-		if e.Attempt == t.attempt && t.inputEnded != nil {
+		if e.Attempt == t.attempt && t.inputEnded != nil && !t.inputEnded[e.Task] {
 			t.inputEnded[e.Task] = true
+			if i, ok := t.pos[e.Task]; ok && t.tasks[i].Source {
+				t.endedSources++
+			}
 		}
 	case TriggerSavepoint:
 		now = e.Now
@@ -512,16 +534,7 @@ func (t *Tracker) Handle(ev Event) ([]Action, error) {
 // allInputEnded reports whether every source subtask is at the end of its
 // input.
 func (t *Tracker) allInputEnded() bool {
-	n := 0
-	for _, tk := range t.tasks {
-		if tk.Source {
-			if !t.inputEnded[tk.Key] {
-				return false
-			}
-			n++
-		}
-	}
-	return n > 0
+	return t.sources > 0 && t.endedSources == t.sources
 }
 
 func (t *Tracker) requestSavepoint(e TriggerSavepoint) error {
@@ -635,7 +648,9 @@ func (t *Tracker) trigger(acts []Action, now time.Time, r *SavepointRequest) []A
 	c := &Checkpoint{
 		ID: id, Attempt: t.attempt, Status: InProgress, Trigger: now,
 		ops: map[TaskKey][]*checkpointpb.OperatorState{}, stats: map[TaskKey]*checkpointpb.SubtaskStats{},
+		pos: t.pos, scanned: &t.scanned,
 	}
+	c.Subtasks = make([]SubtaskStats, 0, len(t.tasks))
 	for _, tk := range t.tasks {
 		c.Subtasks = append(c.Subtasks, SubtaskStats{Task: tk.Key})
 	}
@@ -657,7 +672,17 @@ func (t *Tracker) trigger(acts []Action, now time.Time, r *SavepointRequest) []A
 }
 
 func (c *Checkpoint) index(k TaskKey) int {
+	n := 1
+	defer func() {
+		if c.scanned != nil {
+			*c.scanned += n
+		}
+	}()
+	if i, ok := c.pos[k]; ok && i < len(c.Subtasks) && c.Subtasks[i].Task == k {
+		return i
+	}
 	for i := range c.Subtasks {
+		n++
 		if c.Subtasks[i].Task == k {
 			return i
 		}

@@ -496,3 +496,34 @@ func TestHistoryBounded(t *testing.T) {
 		t.Fatalf("%+v", h.tr.Counts())
 	}
 }
+
+// TestAckWorkLinear: a checkpoint of n subtasks finds each acknowledging
+// subtask directly, so its acknowledgements (and repeats of them) examine
+// O(n) subtasks in all; a scan per acknowledgement examined n²/2, 2 million
+// for 2,000 subtasks.
+func TestAckWorkLinear(t *testing.T) {
+	const n = 1000
+	var tasks []Task
+	for i := range n {
+		tasks = append(tasks, Task{TaskKey{"src", i}, n, true}, Task{TaskKey{"sink", i}, n, false})
+	}
+	h := &harness{t: t, clk: clock.NewManual(t0), tr: New(Config{JobID: "j1", Interval: time.Second}, 0)}
+	h.do(Running{Now: h.clk.Now(), Attempt: 1, Tasks: tasks})
+	h.advance(time.Second)
+	p := h.tr.Pending()
+	if p == nil {
+		t.Fatal("no checkpoint triggered")
+	}
+	h.tr.scanned = 0
+	for range 2 { // each acknowledgement twice: the repeat is ignored
+		for _, tk := range tasks {
+			h.do(Ack{Now: h.clk.Now(), Attempt: 1, ID: p.ID, Task: tk.Key})
+		}
+	}
+	if p.Status != Completed {
+		t.Fatalf("checkpoint %s, want COMPLETED", p.Status)
+	}
+	if limit := 3 * len(tasks); h.tr.scanned > limit {
+		t.Errorf("%d acknowledgements of %d subtasks examined %d subtasks, want at most %d", 2*len(tasks), len(tasks), h.tr.scanned, limit)
+	}
+}

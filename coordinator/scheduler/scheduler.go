@@ -264,17 +264,7 @@ func place(reqs []Request, workers []Worker) ([]Assignment, error) {
 		}
 		return ws[a].ID < ws[b].ID
 	})
-	group := make([]string, needed) // slot group -> worker
-	next := 0
-	for g := range group {
-		for ws[next%len(ws)].Free == 0 {
-			next++
-		}
-		w := &ws[next%len(ws)]
-		w.Free--
-		next++
-		group[g] = w.ID
-	}
+	group, _ := assignGroups(ws, needed)
 	n := 0
 	for _, r := range reqs {
 		n += max(r.Parallelism, 0)
@@ -286,4 +276,33 @@ func place(reqs []Request, workers []Worker) ([]Assignment, error) {
 		}
 	}
 	return out, nil
+}
+
+// assignGroups deals needed slot groups round robin over ws (sorted, every
+// one with a free slot, needed at most their sum) and returns the worker of
+// each group and the steps it took. Each pass over the ring drops the
+// workers it filled: skipping full workers one by one in a fixed ring cost
+// O(groups × workers) when a few workers had many free slots among many
+// with one.
+func assignGroups(ws []Worker, needed int) (group []string, steps int) {
+	group = make([]string, 0, needed)
+	ring := slices.Clone(ws)
+	for len(group) < needed && len(ring) > 0 {
+		live := ring[:0]
+		for i := range ring {
+			steps++
+			if len(group) == needed {
+				live = append(live, ring[i:]...)
+				break
+			}
+			w := ring[i]
+			w.Free--
+			group = append(group, w.ID)
+			if w.Free > 0 {
+				live = append(live, w)
+			}
+		}
+		ring = live
+	}
+	return group, steps
 }

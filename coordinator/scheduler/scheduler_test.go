@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 )
@@ -241,5 +243,55 @@ func TestPlaceOperators(t *testing.T) {
 				t.Fatalf("Missing = %v for a job that was placed", m)
 			}
 		})
+	}
+}
+
+// TestAssignGroupsLinear: dealing slot groups round robin takes O(groups +
+// workers) steps, and deals exactly as the fixed ring that skipped full
+// workers one by one (which took O(groups × workers): 1 million steps for
+// one worker with 1,000 free slots among 999 with one).
+func TestAssignGroupsLinear(t *testing.T) {
+	ring := func(ws []Worker, needed int) []string {
+		ws = append([]Worker(nil), ws...)
+		group := make([]string, needed)
+		next := 0
+		for g := range group {
+			for ws[next%len(ws)].Free == 0 {
+				next++
+			}
+			w := &ws[next%len(ws)]
+			w.Free--
+			next++
+			group[g] = w.ID
+		}
+		return group
+	}
+	skewed := []Worker{{ID: "big", Free: 1000}}
+	for i := range 999 {
+		skewed = append(skewed, Worker{ID: fmt.Sprintf("w%03d", i), Free: 1})
+	}
+	cases := [][]Worker{skewed, {{ID: "a", Free: 3}, {ID: "b", Free: 2}, {ID: "c", Free: 1}}, {{ID: "a", Free: 1}}}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 50 {
+		var ws []Worker
+		for i := range 1 + rnd.IntN(20) {
+			ws = append(ws, Worker{ID: fmt.Sprintf("r%02d", i), Free: 1 + rnd.IntN(8)})
+		}
+		cases = append(cases, ws)
+	}
+	for _, ws := range cases {
+		free := 0
+		for _, w := range ws {
+			free += w.Free
+		}
+		for _, needed := range []int{1, free / 2, free} {
+			got, steps := assignGroups(ws, needed)
+			if want := ring(ws, needed); !reflect.DeepEqual(got, want) {
+				t.Fatalf("%d groups over %v: %v, want %v", needed, ws, got, want)
+			}
+			if limit := needed + len(ws); steps > limit {
+				t.Errorf("%d groups over %d workers took %d steps, want at most %d", needed, len(ws), steps, limit)
+			}
+		}
 	}
 }

@@ -47,6 +47,8 @@ type Secrets struct {
 	// Dir is the directory ${file:} references must be under ("": none
 	// allowed).
 	Dir string
+	// Where names the process in errors ("": "worker").
+	Where string
 }
 
 // OSSecrets reads the process environment and $WEIR_SECRETS_DIR.
@@ -103,7 +105,30 @@ func ResolveSecrets(data []byte, s Secrets) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
+// ResolveValue replaces the references in one value read outside a spec
+// document (a CLI flag; a block the coordinator connects with), by the
+// rules of ResolveSecrets. Errors name the reference, never a value.
+func (s Secrets) ResolveValue(v string) (string, error) {
+	var errs []error
+	out := secretRef.ReplaceAllStringFunc(v, func(ref string) string {
+		m := secretRef.FindStringSubmatch(ref)
+		val, err := s.lookup(m[1], m[2])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ref, err))
+		}
+		return val
+	})
+	if len(errs) > 0 {
+		return "", errors.Join(errs...)
+	}
+	return out, nil
+}
+
 func (s Secrets) lookup(kind, name string) (string, error) {
+	where := s.Where
+	if where == "" {
+		where = "worker"
+	}
 	switch kind {
 	case "env":
 		if !validEnvName(name) || !strings.HasPrefix(name, SecretEnvPrefix) {
@@ -115,12 +140,12 @@ func (s Secrets) lookup(kind, name string) (string, error) {
 		}
 		v, ok := env(name)
 		if !ok {
-			return "", errors.New("not set on this worker")
+			return "", errors.New("not set on this " + where)
 		}
 		return v, nil
 	case "file":
 		if s.Dir == "" {
-			return "", fmt.Errorf("this worker has no secrets directory: set %s to the directory of secret files", SecretsDirEnv)
+			return "", fmt.Errorf("this %s has no secrets directory: set %s to the directory of secret files", where, SecretsDirEnv)
 		}
 		if !filepath.IsAbs(name) {
 			return "", errors.New("want an absolute path")
@@ -131,14 +156,14 @@ func (s Secrets) lookup(kind, name string) (string, error) {
 		}
 		p, err := filepath.EvalSymlinks(filepath.Clean(name))
 		if err != nil {
-			return "", errors.New("no such file on this worker")
+			return "", errors.New("no such file on this " + where)
 		}
 		if rel, err := filepath.Rel(dir, p); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || rel == "." {
-			return "", fmt.Errorf("outside this worker's secrets directory (%s)", SecretsDirEnv)
+			return "", fmt.Errorf("outside this %s's secrets directory (%s)", where, SecretsDirEnv)
 		}
 		f, err := os.Open(p)
 		if err != nil {
-			return "", errors.New("cannot be read on this worker")
+			return "", errors.New("cannot be read on this " + where)
 		}
 		defer f.Close()
 		buf := make([]byte, maxSecretBytes+1)

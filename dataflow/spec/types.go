@@ -124,7 +124,9 @@ type EventTime struct {
 type KafkaSource struct {
 	Brokers []string `yaml:"brokers,omitempty"`
 	Topic   string   `yaml:"topic,omitempty"`
-	// Format is json (default) or raw (the value as a string in field "value").
+	// Format is json (default), raw (the value as a string in field
+	// "value"), or avro, protobuf or json_schema (Confluent wire format,
+	// with SchemaRegistry).
 	Format string `yaml:"format,omitempty"`
 	// StartFrom is earliest (default) or latest.
 	StartFrom string `yaml:"start_from,omitempty"`
@@ -143,6 +145,9 @@ type KafkaSource struct {
 	// TLS and SASL secure the connection to the brokers (kafkasec.go).
 	TLS  *KafkaTLS  `yaml:"tls,omitempty"`
 	SASL *KafkaSASL `yaml:"sasl,omitempty"`
+	// SchemaRegistry is the registry of the avro, protobuf and
+	// json_schema formats (schemareg.go).
+	SchemaRegistry *SchemaRegistry `yaml:"schema_registry,omitempty"`
 }
 
 // DatagenSource generates a deterministic stream from a seed.
@@ -239,7 +244,9 @@ type Sink struct {
 type KafkaSink struct {
 	Brokers []string `yaml:"brokers,omitempty"`
 	Topic   string   `yaml:"topic,omitempty"`
-	// Format is json (default) or raw (field "value" as the message).
+	// Format is json (default), raw (field "value" as the message), or
+	// avro, protobuf or json_schema (Confluent wire format, with
+	// SchemaRegistry).
 	Format string `yaml:"format,omitempty"`
 	// Key is an expression for the message key (default: none).
 	Key string `yaml:"key,omitempty"`
@@ -256,6 +263,9 @@ type KafkaSink struct {
 	// TLS and SASL secure the connection to the brokers (kafkasec.go).
 	TLS  *KafkaTLS  `yaml:"tls,omitempty"`
 	SASL *KafkaSASL `yaml:"sasl,omitempty"`
+	// SchemaRegistry is the registry of the avro, protobuf and
+	// json_schema formats (schemareg.go).
+	SchemaRegistry *SchemaRegistry `yaml:"schema_registry,omitempty"`
 }
 
 // StdoutSink prints one record per line.

@@ -300,7 +300,8 @@ func (v *validator) source(p string, s *Source) {
 		if k.Topic == "" {
 			v.errorf(p+".kafka.topic", "required")
 		}
-		v.check(oneOf(p+".kafka.format", k.Format, "json", "raw"))
+		v.check(oneOf(p+".kafka.format", k.Format, "json", "raw", FormatAvro, FormatProtobuf, FormatJSONSchema))
+		v.schemaRegistry(p+".kafka", k.Format, k.SchemaRegistry, false)
 		v.check(oneOf(p+".kafka.start_from", k.StartFrom, "earliest", "latest"))
 		v.check(oneOf(p+".kafka.isolation", k.Isolation, "read_committed", "read_uncommitted"))
 		if k.KeyField != "" && !k.Upsert {
@@ -380,7 +381,8 @@ func (v *validator) sink(p string, s *Sink) {
 		if k.Topic == "" {
 			v.errorf(p+".kafka.topic", "required")
 		}
-		v.check(oneOf(p+".kafka.format", k.Format, "json", "raw"))
+		v.check(oneOf(p+".kafka.format", k.Format, "json", "raw", FormatAvro, FormatProtobuf, FormatJSONSchema))
+		v.schemaRegistry(p+".kafka", k.Format, k.SchemaRegistry, true)
 		v.kafkaDelivery(p+".kafka", k)
 		v.kafkaSecurity(p+".kafka", k.TLS, k.SASL)
 	case s.Stdout != nil:

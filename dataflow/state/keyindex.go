@@ -201,21 +201,42 @@ func (s slots[X]) get(id int32, ns int64) *X {
 	return s[id].get(ns)
 }
 
-// put adds x under (id, ns), which has none, and reports whether the key
-// had no entry in the table before (it then takes a reference on id).
-func (s *slots[X]) put(id int32, ns int64, x *X) bool {
+// put adds x under (id, ns), which has none. A key's first entry in the
+// table takes a reference on it in h, so the key index keeps the key.
+func (s *slots[X]) put(h *Heap, id int32, ns int64, x *X) {
 	if int(id) >= len(*s) {
 		*s = append(*s, make([]nsSlot[X], int(id)+1-len(*s))...)
 	}
 	sl := &(*s)[id]
-	first := sl.empty()
+	if sl.empty() {
+		h.ref(id)
+	}
 	sl.put(ns, x)
-	return first
 }
 
-// del removes (id, ns) and reports whether the key has no entry left.
-func (s slots[X]) del(id int32, ns int64) bool {
+// del removes (id, ns); a key's last entry in the table drops its
+// reference in h.
+func (s slots[X]) del(h *Heap, id int32, ns int64) {
 	sl := &s[id]
 	sl.del(ns)
-	return sl.empty()
+	if sl.empty() {
+		h.unref(id)
+	}
+}
+
+// each calls fn for every entry of every key and namespace.
+func (s slots[X]) each(fn func(x *X)) {
+	for i := range s {
+		s[i].each(func(_ int64, x *X) bool { fn(x); return true })
+	}
+}
+
+// release drops the reference each key with an entry holds on h; the
+// caller then forgets the slots.
+func (s slots[X]) release(h *Heap) {
+	for id := range s {
+		if !s[id].empty() {
+			h.unref(int32(id))
+		}
+	}
 }

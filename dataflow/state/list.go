@@ -129,34 +129,22 @@ func (t *listTable[T]) create(id int32, ns int64, now int64) *listEntry[T] {
 }
 
 func (t *listTable[T]) add(e *listEntry[T]) {
-	if t.m.put(e.id, e.ns, e) {
-		t.h.ref(e.id)
-	}
+	t.m.put(t.h, e.id, e.ns, e)
 	t.n++
 }
 
 func (t *listTable[T]) remove(e *listEntry[T]) {
 	e.dead = true
 	t.n--
-	if t.m.del(e.id, e.ns) {
-		t.h.unref(e.id)
-	}
+	t.m.del(t.h, e.id, e.ns)
 }
 
 // each calls fn for every entry, expired ones included.
-func (t *listTable[T]) each(fn func(e *listEntry[T])) {
-	for i := range t.m {
-		t.m[i].each(func(_ int64, e *listEntry[T]) bool { fn(e); return true })
-	}
-}
+func (t *listTable[T]) each(fn func(e *listEntry[T])) { t.m.each(fn) }
 
 func (t *listTable[T]) clearAll() {
-	t.each(func(e *listEntry[T]) { e.dead = true })
-	for id := range t.m {
-		if !t.m[id].empty() {
-			t.h.unref(int32(id))
-		}
-	}
+	t.m.each(func(e *listEntry[T]) { e.dead = true })
+	t.m.release(t.h)
 	t.m, t.n = nil, 0
 	t.q.reset()
 }

@@ -224,35 +224,23 @@ func (t *mapTable[K, V]) remove(e *mapEntry[K, V]) {
 		if t.last == mv {
 			t.last = nil
 		}
-		if t.m.del(mv.id, mv.ns) {
-			t.h.unref(mv.id)
-		}
+		t.m.del(t.h, mv.id, mv.ns)
 	}
 }
 
 func (t *mapTable[K, V]) add(mv *mapValue[K, V]) {
-	if t.m.put(mv.id, mv.ns, mv) {
-		t.h.ref(mv.id)
-	}
+	t.m.put(t.h, mv.id, mv.ns, mv)
 	t.last = mv
 }
 
 // each calls fn for every key's map of every namespace.
-func (t *mapTable[K, V]) each(fn func(mv *mapValue[K, V])) {
-	for i := range t.m {
-		t.m[i].each(func(_ int64, mv *mapValue[K, V]) bool { fn(mv); return true })
-	}
-}
+func (t *mapTable[K, V]) each(fn func(mv *mapValue[K, V])) { t.m.each(fn) }
 
 func (t *mapTable[K, V]) clearAll() {
-	t.each(func(mv *mapValue[K, V]) {
+	t.m.each(func(mv *mapValue[K, V]) {
 		mv.m.each(func(_ K, e *mapEntry[K, V]) bool { e.dead = true; return true })
 	})
-	for id := range t.m {
-		if !t.m[id].empty() {
-			t.h.unref(int32(id))
-		}
-	}
+	t.m.release(t.h)
 	t.m = nil
 	t.last, t.lastE = nil, nil
 	t.n = 0

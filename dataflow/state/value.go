@@ -192,9 +192,7 @@ func (t *valueTable[T]) lookup(id int32, ns int64) *valueEntry[T] {
 }
 
 func (t *valueTable[T]) add(e *valueEntry[T]) {
-	if t.m.put(e.id, e.ns, e) {
-		t.h.ref(e.id)
-	}
+	t.m.put(t.h, e.id, e.ns, e)
 	t.n++
 	t.last = e
 }
@@ -207,25 +205,15 @@ func (t *valueTable[T]) remove(e *valueEntry[T]) {
 	if t.last == e {
 		t.last = nil
 	}
-	if t.m.del(e.id, e.ns) {
-		t.h.unref(e.id)
-	}
+	t.m.del(t.h, e.id, e.ns)
 }
 
 // each calls fn for every entry, expired ones included.
-func (t *valueTable[T]) each(fn func(e *valueEntry[T])) {
-	for i := range t.m {
-		t.m[i].each(func(_ int64, e *valueEntry[T]) bool { fn(e); return true })
-	}
-}
+func (t *valueTable[T]) each(fn func(e *valueEntry[T])) { t.m.each(fn) }
 
 func (t *valueTable[T]) clearAll() {
-	t.each(func(e *valueEntry[T]) { e.dead = true })
-	for id := range t.m {
-		if !t.m[id].empty() {
-			t.h.unref(int32(id))
-		}
-	}
+	t.m.each(func(e *valueEntry[T]) { e.dead = true })
+	t.m.release(t.h)
 	t.m, t.n = nil, 0
 	t.last, t.chunk = nil, nil
 	t.q.reset()

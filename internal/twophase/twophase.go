@@ -23,15 +23,36 @@
 //     cancellation or failure the caller aborts the open transaction
 //     (Participant.Abort) and leaves the pending ones to a restore.
 //
-// A commit that fails is returned as an error and the committable stays
-// pending: the task fails and the restore commits it again. Nothing here
-// turns a failed commit into success.
+// A commit whose outcome is unknown (the Participant's error wraps
+// ErrOutcomeUnknown: a broker killed during the commit, a request timed
+// out) is committed again, with backoff, until it succeeds, a definite
+// error comes, or ctx ends; the task waits meanwhile (Blocked counts the
+// wait as backpressure) instead of failing and restarting the job. This is
+// why Commit must be idempotent. Any other failed commit is returned as
+// an error and the committable stays pending: the task fails and the
+// restore commits it again. Nothing here turns a failed commit into
+// success.
 package twophase
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math"
+	"time"
+)
+
+// ErrOutcomeUnknown marks a Commit error after which the committable may
+// or may not be committed: the request may have reached the other side and
+// no answer came back. The Driver commits again rather than failing.
+var ErrOutcomeUnknown = errors.New("commit outcome unknown")
+
+// Backoff between recommits after an unknown outcome: it doubles from
+// retryMin up to retryMax.
+const (
+	retryMin = 200 * time.Millisecond
+	retryMax = 5 * time.Second
 )
 
 // Pending is a committable pre-committed for a checkpoint.
@@ -74,7 +95,16 @@ type Driver[C any] struct {
 	// EndOfInput is set when the final watermark went through: Close
 	// then calls Finish.
 	EndOfInput bool
-	committed  int64
+	// Blocked, when set, is called when a commit starts waiting on an
+	// unknown outcome and returns what to call when the wait ends: the
+	// sink counts that time as backpressure.
+	Blocked func() (done func())
+	// Logger, when set, hears of the recommits.
+	Logger    *slog.Logger
+	committed int64
+	recommits int64
+	// after is time.After, replaced by tests.
+	after func(time.Duration) <-chan time.Time
 }
 
 // New returns a driver; name prefixes its errors, hint tells the user
@@ -96,7 +126,7 @@ func (d *Driver[C]) Recover(ctx context.Context) error {
 		return fmt.Errorf("%s: restore: %w", d.name, err)
 	}
 	for _, c := range commit {
-		if err := d.p.Commit(ctx, c); err != nil {
+		if err := d.commit(ctx, c); err != nil {
 			msg := fmt.Sprintf("%s: restore: cannot commit %v of checkpoint %d, which belongs to a completed checkpoint; its output is not visible and is not written again (the job is failed rather than losing it silently", d.name, c.Committable, c.Checkpoint)
 			if d.hint != "" {
 				msg += "; " + d.hint
@@ -133,7 +163,7 @@ func (d *Driver[C]) PreCommit(ctx context.Context, n int64) ([]byte, error) {
 func (d *Driver[C]) CommitUpTo(ctx context.Context, n int64) error {
 	for len(d.pending) > 0 && d.pending[0].Checkpoint <= n {
 		p := d.pending[0]
-		if err := d.p.Commit(ctx, p); err != nil {
+		if err := d.commit(ctx, p); err != nil {
 			return fmt.Errorf("%s: checkpoint %d complete: cannot commit %v of checkpoint %d: %w", d.name, n, p.Committable, p.Checkpoint, err)
 		}
 		d.committed++
@@ -154,6 +184,45 @@ func (d *Driver[C]) Finish(ctx context.Context) error {
 	}
 	return d.CommitUpTo(ctx, math.MaxInt64)
 }
+
+// commit commits p, again and again while the outcome is unknown, until
+// it succeeds, fails definitely, or ctx ends. The error is the last
+// attempt's (with ctx's reason when ctx ended the retries).
+func (d *Driver[C]) commit(ctx context.Context, p Pending[C]) error {
+	err := d.p.Commit(ctx, p)
+	if err == nil || !errors.Is(err, ErrOutcomeUnknown) {
+		return err
+	}
+	if d.Blocked != nil {
+		defer d.Blocked()()
+	}
+	after := d.after
+	if after == nil {
+		after = time.After
+	}
+	wait := retryMin
+	for attempt := 1; ; attempt++ {
+		if d.Logger != nil && (attempt == 1 || attempt%10 == 0) {
+			d.Logger.Warn("commit outcome unknown; committing again", "sink", d.name, "checkpoint", p.Checkpoint,
+				"committable", fmt.Sprint(p.Committable), "attempt", attempt, "backoff", wait, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gave up committing again after %d attempts (%w): %w", attempt, context.Cause(ctx), err)
+		case <-after(wait):
+		}
+		wait = min(2*wait, retryMax)
+		d.recommits++
+		err = d.p.Commit(ctx, p)
+		if err == nil || !errors.Is(err, ErrOutcomeUnknown) {
+			return err
+		}
+	}
+}
+
+// Recommits is how many times a commit was repeated after an unknown
+// outcome.
+func (d *Driver[C]) Recommits() int64 { return d.recommits }
 
 // Pending returns the committables pre-committed and not yet committed,
 // oldest first. The caller must not change them.

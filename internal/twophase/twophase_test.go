@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // book is a participant over an in-memory "outside system": transactions
@@ -18,6 +20,13 @@ type book struct {
 	calls     []string
 	failOn    int // Commit of this transaction fails (0: none)
 	aborted   bool
+	// unknown is how many commits answer ErrOutcomeUnknown before the
+	// next one does as usual; lost says whether those did commit (the
+	// answer was lost) or not (the request was).
+	unknown int
+	lost    bool
+	// then, when set, is the answer after the unknown ones.
+	then error
 }
 
 func (b *book) write() { b.open = true }
@@ -33,6 +42,16 @@ func (b *book) PreCommit(_ context.Context, n int64) (int, bool, error) {
 
 func (b *book) Commit(_ context.Context, p Pending[int]) error {
 	b.calls = append(b.calls, "commit")
+	if b.unknown > 0 {
+		b.unknown--
+		if b.lost {
+			b.committed[p.Committable] = true
+		}
+		return fmt.Errorf("no answer: %w", ErrOutcomeUnknown)
+	}
+	if b.then != nil {
+		return b.then
+	}
 	if p.Committable == b.failOn {
 		return errors.New("gone")
 	}
@@ -132,5 +151,83 @@ func TestDriverCommitFailureStaysPending(t *testing.T) {
 	err = d2.Recover(ctx)
 	if err == nil || !strings.Contains(err.Error(), "check the timeout") || b2.aborted {
 		t.Fatalf("recover: %v (aborted lingering: %v)", err, b2.aborted)
+	}
+}
+
+// now is an "after" that fires at once, so the backoff takes no time.
+func now(time.Duration) <-chan time.Time {
+	c := make(chan time.Time, 1)
+	c <- time.Time{}
+	return c
+}
+
+// A commit whose outcome is unknown is committed again until it succeeds
+// (whether the lost attempt committed or not: Commit is idempotent), the
+// wait counted once as blocked; before, the first unknown outcome failed
+// the task. A definite error after unknown ones is returned as is, and the
+// end of ctx ends the retries with both reasons.
+func TestDriverRecommitsUnknownOutcome(t *testing.T) {
+	ctx := context.Background()
+	for _, lost := range []bool{false, true} {
+		b := &book{committed: map[int]bool{}, unknown: 3, lost: lost}
+		d := New[int](b, "sink", "")
+		d.after = now
+		var blocked, unblocked int
+		d.Blocked = func() func() {
+			blocked++
+			return func() { unblocked++ }
+		}
+		b.write()
+		if _, err := d.PreCommit(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.CommitUpTo(ctx, 1); err != nil {
+			t.Fatalf("lost=%v: %v", lost, err)
+		}
+		if !b.committed[1] || len(d.Pending()) != 0 || d.Committed() != 1 || d.Recommits() != 3 || len(b.calls) != 4 {
+			t.Fatalf("lost=%v: committed %v, pending %v, recommits %d, calls %v", lost, b.committed, d.Pending(), d.Recommits(), b.calls)
+		}
+		if blocked != 1 || unblocked != 1 {
+			t.Fatalf("blocked %d, unblocked %d; want one wait", blocked, unblocked)
+		}
+	}
+
+	// On restore too.
+	b := &book{committed: map[int]bool{}}
+	d := New[int](b, "sink", "")
+	b.write()
+	st, _ := d.PreCommit(ctx, 1)
+	b2 := &book{committed: map[int]bool{}, unknown: 2}
+	d2 := New[int](b2, "sink", "")
+	d2.after = now
+	d2.Restore([][]byte{st})
+	if err := d2.Recover(ctx); err != nil || !b2.committed[1] || !b2.aborted {
+		t.Fatalf("recover: %v, committed %v", err, b2.committed)
+	}
+
+	fenced := errors.New("fenced")
+	b3 := &book{committed: map[int]bool{}, unknown: 2, then: fenced}
+	d3 := New[int](b3, "sink", "")
+	d3.after = now
+	b3.write()
+	d3.PreCommit(ctx, 1)
+	if err := d3.CommitUpTo(ctx, 1); !errors.Is(err, fenced) || len(d3.Pending()) != 1 {
+		t.Fatalf("definite error after unknown ones: %v, pending %v", err, d3.Pending())
+	}
+
+	b4 := &book{committed: map[int]bool{}, unknown: 1 << 30}
+	d4 := New[int](b4, "sink", "")
+	cctx, cancel := context.WithCancel(ctx)
+	d4.after = func(time.Duration) <-chan time.Time {
+		if len(b4.calls) == 5 {
+			cancel()
+		}
+		return now(0)
+	}
+	b4.write()
+	d4.PreCommit(ctx, 1)
+	err := d4.CommitUpTo(cctx, 1)
+	if !errors.Is(err, ErrOutcomeUnknown) || !errors.Is(err, context.Canceled) || len(d4.Pending()) != 1 {
+		t.Fatalf("cancelled: %v, pending %v", err, d4.Pending())
 	}
 }

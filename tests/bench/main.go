@@ -7,11 +7,16 @@
 // (throughput against a sarama loop, and the throughput cost of 1 s
 // checkpoints), eos (ip-visits with the exactly-once against the
 // at-least-once Kafka sink, and produce → read_committed latency of a
-// pass-through job with each), datagen (CPU per event), sdk (a count per
+// pass-through job with each), tls (ip-visits on a cluster with mutual TLS
+// and a TLS+SCRAM broker against a plaintext one), datagen (CPU per event), sdk (a count per
 // key and minute written with the SDK against the built-in window), nexmark
 // (Nexmark q0 and q1 per CPU second, against Flink's published figures), keys1m (checkpoints of 1M keys of
-// window state: duration, size, processing pause) and recovery (SIGKILL of
-// a worker → first output of the restored job). docs/bench.md describes
+// window state: duration, size, processing pause), formats (reading Avro
+// through a schema registry against JSON, per CPU), scale (light workers
+// over real gRPC against a coordinator process of its own: deploy time,
+// checkpoint overhead and coordinator CPU at 10 and 100 workers, 100 and
+// 1,000 subtasks) and recovery (SIGKILL of a worker → first output of the
+// restored job). docs/bench.md describes
 // every line. Each figure is a median over several runs.
 package main
 
@@ -49,7 +54,7 @@ var (
 
 // allBenches in the order they run. recovery runs last: it stops the
 // benchmark worker and kills the workers it starts.
-var allBenches = []string{"ipvisits", "eos", "datagen", "sdk", "nexmark", "keys1m", "recovery"}
+var allBenches = []string{"ipvisits", "eos", "tls", "datagen", "sdk", "nexmark", "keys1m", "formats", "scale", "recovery"}
 
 func main() {
 	flag.Parse()
@@ -95,8 +100,12 @@ func run() error {
 	e := &env{bin: bin, dir: dir, kafka: freeAddr(), grpc: freeAddr(), http: freeAddr()}
 	e.api = api.NewClient("http://" + e.http)
 	defer e.stop()
-	if err := e.start(); err != nil {
-		return err
+	// scale starts coordinators of its own: alone, it needs no broker or
+	// benchmark worker.
+	if slices.ContainsFunc(allBenches, func(b string) bool { return b != "scale" && want(b) }) {
+		if err := e.start(); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("bench: %s, %d cores, work dir %s, %d runs per figure (median)\n",
 		time.Now().UTC().Format(time.RFC3339), numCPU(), dir, *runs)
@@ -108,6 +117,11 @@ func run() error {
 	}
 	if want("eos") {
 		if err := e.benchEOS(); err != nil {
+			return err
+		}
+	}
+	if want("tls") {
+		if err := e.benchTLS(); err != nil {
 			return err
 		}
 	}
@@ -134,6 +148,16 @@ func run() error {
 	}
 	if want("keys1m") {
 		if err := e.benchKeys1M(); err != nil {
+			return err
+		}
+	}
+	if want("formats") {
+		if err := e.benchFormats(); err != nil {
+			return err
+		}
+	}
+	if want("scale") {
+		if err := e.benchScale(); err != nil {
 			return err
 		}
 	}
@@ -396,12 +420,18 @@ func ipVisitsBounded(brokers, outTopic, storage string) string {
 // ipVisitsSpec is ip-visits with the given checkpoint block (may be empty)
 // and Kafka sink delivery.
 func ipVisitsSpec(brokers, outTopic, ckpt, delivery string) string {
+	return ipVisitsSpecWith(brokers, outTopic, ckpt, delivery, "")
+}
+
+// ipVisitsSpecWith is ipVisitsSpec with kafkaExtra (", tls: …, sasl: …")
+// added to the source's and the sink's kafka mappings.
+func ipVisitsSpecWith(brokers, outTopic, ckpt, delivery, kafkaExtra string) string {
 	return fmt.Sprintf(`name: ip-visits-bench
 parallelism: 2
 %spipeline:
   - name: access-log
     source:
-      kafka: {brokers: [%q], topic: access-log, format: json, bounded: true}
+      kafka: {brokers: [%q], topic: access-log, format: json, bounded: true%s}
       schema: {ip: string, ts: int, url: string, status: int, bytes: int}
       event_time: {field: ts, max_out_of_orderness: 5s}
   - name: ok
@@ -416,8 +446,8 @@ parallelism: 2
         bytes: sum(bytes)
   - name: out
     sink:
-      kafka: {brokers: [%q], topic: %s, key: ip, format: json, delivery: %s}
-`, ckpt, brokers, brokers, outTopic, delivery)
+      kafka: {brokers: [%q], topic: %s, key: ip, format: json, delivery: %s%s}
+`, ckpt, brokers, kafkaExtra, brokers, outTopic, delivery, kafkaExtra)
 }
 
 func datagenCount(n int64) string {

@@ -126,14 +126,15 @@ func (c *cluster) verifyCaughtUp(events, seed int, timeout time.Duration) access
 	return c.verifyTopic("ip-visits", events, seed, timeout)
 }
 
-// verifyTopic is verifyCaughtUp for the output topic topic.
-func (c *cluster) verifyTopic(topic string, events, seed int, timeout time.Duration) accesslog.Report {
+// verifyTopic is verifyCaughtUp for the output topic topic; extra are
+// more flags for weir verify (--kafka-tls-…, --kafka-sasl-…).
+func (c *cluster) verifyTopic(topic string, events, seed int, timeout time.Duration, extra ...string) accesslog.Report {
 	c.T.Helper()
 	var r accesslog.Report
 	proc.Eventually(c.T, timeout, func() (bool, string) {
-		out, code := c.Weir("verify", "ip-visits", "--brokers", c.KafkaAddr, "--topic", topic,
+		out, code := c.Weir(append([]string{"verify", "ip-visits", "--brokers", c.KafkaAddr, "--topic", topic,
 			"--events", strconv.Itoa(events), "--seed", strconv.Itoa(seed), "--partitions", "4",
-			"--idle", "500ms", "-o", "json", "--allow-duplicates")
+			"--idle", "500ms", "-o", "json", "--allow-duplicates"}, extra...)...)
 		r = accesslog.Report{}
 		if err := json.NewDecoder(strings.NewReader(out)).Decode(&r); err != nil {
 			c.T.Fatalf("weir verify: exit %d, not JSON: %v\n%s", code, err, out)

@@ -26,11 +26,12 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
-// loadgen starts weir loadgen access-log in the background.
-func (c *cluster) loadgen(events, seed, rate int) *proc.Process {
-	return proc.Start(c.T, c.Dir, c.Bin, "loadgen", nil, "loadgen", "access-log", "--brokers", c.KafkaAddr,
+// loadgen starts weir loadgen access-log in the background; extra are
+// more flags (--kafka-tls-…, --kafka-sasl-…).
+func (c *cluster) loadgen(events, seed, rate int, extra ...string) *proc.Process {
+	return proc.Start(c.T, c.Dir, c.Bin, "loadgen", nil, append([]string{"loadgen", "access-log", "--brokers", c.KafkaAddr,
 		"--topic", "access-log", "--events", strconv.Itoa(events), "--seed", strconv.Itoa(seed),
-		"--partitions", "4", "--rate", strconv.Itoa(rate))
+		"--partitions", "4", "--rate", strconv.Itoa(rate)}, extra...)...)
 }
 
 func waitExit(t *testing.T, p *proc.Process, timeout time.Duration) int {

@@ -151,33 +151,7 @@ func TestNexmarkRescaleFromSavepoints(t *testing.T) {
 	// One directory: a restored file sink finds the parts of its
 	// savepoint there, and the jobs' part names differ by job id.
 	out := filepath.Join(c.Allowed, "nexmark")
-	from := ""
-	for i, par := range []int{2, 3, 1} {
-		args := []string{nexmarkQ0(t, out), "-p", fmt.Sprint(par)}
-		if from != "" {
-			args = append(args, "--from-savepoint", from)
-		}
-		id := c.Submit(args...)
-		j := c.WaitRunning(id, 1, 60*time.Second)
-		if i == 2 {
-			if end := c.WaitEnded(id, 3*time.Minute); end.State != "FINISHED" {
-				t.Fatalf("job %s ended %s: %s", id, end.State, end.FailureCause)
-			}
-			break
-		}
-		if i == 0 {
-			c.WaitCheckpoint(id, j.Attempt, 0, 60*time.Second)
-		}
-		o, code := c.Weir("savepoint", id, "--stop", "--wait")
-		if code != 0 {
-			t.Fatalf("savepoint --stop --wait of %s: exit %d\n%s", id, code, o)
-		}
-		from = strings.TrimSpace(o)
-		if end := c.WaitEnded(id, time.Minute); end.State != "FINISHED" {
-			t.Fatalf("stopped job %s ended %s: %s", id, end.State, end.FailureCause)
-		}
-		t.Logf("job %d at parallelism %d stopped with savepoint %s", i, par, from)
-	}
+	rescaleThroughSavepoints(t, c, nexmarkQ0(t, out), stage{2, true}, stage{3, false}, stage{1, false})
 	checkQ0(t, out)
 }
 

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/weir-stream/weir/connectors/nexmark"
 	"github.com/weir-stream/weir/internal/proc"
@@ -45,31 +44,7 @@ pipeline:
 	if err := os.WriteFile(spec, []byte(job), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	from := ""
-	for i, par := range []int{2, 3, 1} {
-		args := []string{spec, "-p", fmt.Sprint(par)}
-		if from != "" {
-			args = append(args, "--from-savepoint", from)
-		}
-		id := c.Submit(args...)
-		j := c.WaitRunning(id, 1, 60*time.Second)
-		if i == 2 {
-			if end := c.WaitEnded(id, 3*time.Minute); end.State != "FINISHED" {
-				t.Fatalf("job %s ended %s: %s", id, end.State, end.FailureCause)
-			}
-			break
-		}
-		c.WaitCheckpoint(id, j.Attempt, 0, 60*time.Second)
-		o, code := c.Weir("savepoint", id, "--stop", "--wait")
-		if code != 0 {
-			t.Fatalf("savepoint --stop --wait of %s: exit %d\n%s", id, code, o)
-		}
-		from = strings.TrimSpace(o)
-		if end := c.WaitEnded(id, time.Minute); end.State != "FINISHED" {
-			t.Fatalf("stopped job %s ended %s: %s", id, end.State, end.FailureCause)
-		}
-		t.Logf("job %d at parallelism %d stopped with savepoint %s", i, par, from)
-	}
+	rescaleThroughSavepoints(t, c, spec, stage{2, true}, stage{3, true}, stage{1, false})
 	bids := map[int64]int64{}
 	g := nexmark.New(nexmark.Config{Seed: 5, EventRate: rate, AvgBidSize: 40})
 	for n := range int64(count) {

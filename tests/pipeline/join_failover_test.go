@@ -1,9 +1,7 @@
 package pipeline
 
 import (
-	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -121,8 +119,6 @@ func TestJoinExactlyOnceAcrossFailoverAndRescale(t *testing.T) {
 		}, "%s: %d rows", what, len(want))
 		sameLines(t, what+"\n"+cluster.Describe(j()), got, want)
 	}
-	ctx := context.Background()
-	cl := c.Client()
 	job := c.Submit(t, spec(joinFailoverJob, "{{par}}", "2"))
 	c.WaitState(t, job, "RUNNING", 30*time.Second)
 	next := batch(t0, 120)
@@ -130,55 +126,13 @@ func TestJoinExactlyOnceAcrossFailoverAndRescale(t *testing.T) {
 
 	// A worker of the join dies after checkpoints completed: the join's
 	// records and timers come back from the latest.
-	cluster.Eventually(t, 30*time.Second, func() bool {
-		cs, err := cl.Checkpoints(ctx, job)
-		return err == nil && cs.Counts.Completed >= 3
-	}, "checkpoints to complete")
-	subs, err := cl.Subtasks(ctx, job)
-	if err != nil {
-		t.Fatal(err)
-	}
-	victim := -1
-	for _, st := range subs.Subtasks {
-		for i := range 4 {
-			if st.Vertex == "joined" && st.Worker == c.Worker(i).ID() {
-				victim = i
-			}
-		}
-	}
-	if victim < 0 {
-		t.Fatalf("no worker runs the join: %+v", subs.Subtasks)
-	}
-	c.KillWorker(victim)
-	cluster.Eventually(t, 60*time.Second, func() bool {
-		rs, err := cl.Restarts(ctx, job)
-		return err == nil && len(rs.Restarts) > 0 && c.Job(t, job).State == "RUNNING"
-	}, "the job running again after the worker loss")
+	c.KillWorkerRunning(t, job, "joined", 3)
 	next = batch(next, 120)
 	check("after the restore", func() *api.Job { return c.Job(t, job) })
 
 	// Stop with a savepoint, resume with 3 join subtasks.
-	sp, err := cl.TriggerSavepoint(ctx, job, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster.Eventually(t, 60*time.Second, func() bool {
-		s, err := cl.Savepoint(ctx, job, sp.RequestID)
-		if err == nil && s.Status == "FAILED" {
-			t.Fatalf("savepoint failed: %s", s.Failure)
-		}
-		if err == nil && s.Status == "COMPLETED" {
-			sp = s
-			return true
-		}
-		return false
-	}, "the savepoint")
-	c.WaitState(t, job, "FINISHED", 30*time.Second)
-	job2, err := cl.SubmitFromSavepoint(ctx, []byte(strings.ReplaceAll(spec(joinFailoverJob, "{{par}}", "3"), "${KAFKA_BROKERS}", c.KafkaAddr())), sp.Location)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.WaitState(t, job2, "RUNNING", 30*time.Second)
+	loc := c.StopWithSavepoint(t, job)
+	job2 := c.SubmitFromSavepoint(t, spec(joinFailoverJob, "{{par}}", "3"), loc)
 	batch(next, 120)
 	check("after rescaling from the savepoint", func() *api.Job { return c.Job(t, job2) })
 }

@@ -181,65 +181,15 @@ func TestSDKOperatorsExactlyOnceAcrossFailoverAndRescale(t *testing.T) {
 
 	// A worker dies after a checkpoint: every subtask restores from it,
 	// state and timers included, and the sinks' transactions keep the
-	// output exact.
-	cluster.Eventually(t, 30*time.Second, func() bool {
-		cs, err := cl.Checkpoints(ctx, job)
-		return err == nil && cs.Counts.Completed >= 3
-	}, "checkpoints to complete")
-	// Kill a worker running one of the count operator's subtasks.
-	subs, err := cl.Subtasks(ctx, job)
-	if err != nil {
-		t.Fatal(err)
-	}
-	victim := -1
-	for _, st := range subs.Subtasks {
-		for i := range 4 {
-			if st.Vertex == "count" && st.Worker == c.Worker(i).ID() {
-				victim = i
-			}
-		}
-	}
-	if victim < 0 {
-		t.Fatalf("no worker runs the count operator: %+v", subs.Subtasks)
-	}
-	c.KillWorker(victim)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		rs, err := cl.Restarts(ctx, job)
-		j := c.Job(t, job)
-		if err == nil && len(rs.Restarts) > 0 && j.State == "RUNNING" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the job did not restart after the worker loss: %v %+v\n%s", err, rs, cluster.Describe(j))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// output exact. The worker killed runs one of the count operator's
+	// subtasks.
+	c.KillWorkerRunning(t, job, "count", 3)
 	next = batch(next, 100)
 	check("after the restore", jobNow)
 
 	// Stop with a savepoint, resume at parallelism 3: the key groups move.
-	sp, err := cl.TriggerSavepoint(ctx, job, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster.Eventually(t, 60*time.Second, func() bool {
-		s, err := cl.Savepoint(ctx, job, sp.RequestID)
-		if err == nil && s.Status == "FAILED" {
-			t.Fatalf("savepoint failed: %s", s.Failure)
-		}
-		if err == nil && s.Status == "COMPLETED" {
-			sp = s
-			return true
-		}
-		return false
-	}, "the savepoint")
-	c.WaitState(t, job, "FINISHED", 30*time.Second)
-	job2, err := cl.SubmitFromSavepoint(ctx, []byte(strings.ReplaceAll(spec(sdkJob, "{{par}}", "3"), "${KAFKA_BROKERS}", c.KafkaAddr())), sp.Location)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.WaitState(t, job2, "RUNNING", 30*time.Second)
+	loc := c.StopWithSavepoint(t, job)
+	job2 := c.SubmitFromSavepoint(t, spec(sdkJob, "{{par}}", "3"), loc)
 	batch(next, 100)
 	check("after rescaling from the savepoint", func() *api.Job { return c.Job(t, job2) })
 }

@@ -42,6 +42,9 @@ type devFlags struct {
 	rate           float64
 	logLevel       string
 	insecure       bool
+	// registry starts a development schema registry on registryAddr.
+	registry     bool
+	registryAddr string
 }
 
 func newDevCommand(g *globals) *cobra.Command {
@@ -70,7 +73,9 @@ func newDevCommand(g *globals) *cobra.Command {
 	c.Flags().Float64Var(&f.rate, "example-rate", 2000, "events per second loadgen writes with --example")
 	c.Flags().StringVar(&f.logLevel, "log-level", "info", "log level of the processes")
 	c.Flags().BoolVar(&f.insecure, "insecure", false, "run the cluster's connections without mutual TLS (default: a local CA and certificates under DATA-DIR/tls); the REST API still wants the admin token")
-	c.AddCommand(newDevKafkaCommand(g), newDevEtcdCommand(g))
+	c.Flags().BoolVar(&f.registry, "schema-registry", false, "also start a development schema registry (in memory) for formats avro, protobuf and json_schema")
+	c.Flags().StringVar(&f.registryAddr, "schema-registry-addr", defaultRegistryAddr, "development schema registry address (with --schema-registry)")
+	c.AddCommand(newDevKafkaCommand(g), newDevEtcdCommand(g), newDevRegistryCommand(g))
 	return c
 }
 
@@ -141,12 +146,33 @@ func orTemp(s string) string {
 }
 
 func newDevKafkaCommand(g *globals) *cobra.Command {
-	var cfg devbroker.Config
+	var (
+		cfg          devbroker.Config
+		passwordFile string
+	)
 	c := &cobra.Command{
 		Use:   "kafka",
 		Short: "Run only the development Kafka-protocol broker (franz-go kfake)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+				return usagef("--tls-cert and --tls-key go together")
+			}
+			if cfg.TLSClientCA != "" && cfg.TLSCert == "" {
+				return usagef("--tls-client-ca needs --tls-cert and --tls-key")
+			}
+			if (cfg.SASLUser == "") != (passwordFile == "") {
+				return usagef("--sasl-user and --sasl-password-file go together")
+			}
+			if passwordFile != "" {
+				pw, err := os.ReadFile(passwordFile)
+				if err != nil {
+					return usageError{fmt.Errorf("--sasl-password-file: %w", err)}
+				}
+				if cfg.SASLPassword = strings.TrimRight(string(pw), "\r\n"); cfg.SASLPassword == "" {
+					return usagef("--sasl-password-file %s is empty", passwordFile)
+				}
+			}
 			if cfg.DataDir != "" {
 				if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 					return err
@@ -157,7 +183,7 @@ func newDevKafkaCommand(g *globals) *cobra.Command {
 				return fmt.Errorf("start broker on %s: %w", cfg.Addr, err)
 			}
 			defer b.Close()
-			fmt.Fprintf(g.stdout, "kafka broker listening on %s (data in %s)\n", b.Addr(), orNone(cfg.DataDir))
+			fmt.Fprintf(g.stdout, "kafka broker listening on %s (%s; data in %s)\n", b.Addr(), brokerSecurity(cfg), orNone(cfg.DataDir))
 			<-cmd.Context().Done()
 			return nil
 		},
@@ -165,7 +191,29 @@ func newDevKafkaCommand(g *globals) *cobra.Command {
 	c.Flags().StringVar(&cfg.Addr, "addr", "127.0.0.1:9092", "listen address")
 	c.Flags().StringVar(&cfg.DataDir, "data-dir", "", "directory that keeps the broker's data across restarts (default: in memory)")
 	c.Flags().Int32Var(&cfg.Partitions, "partitions", 4, "partitions of auto-created topics")
+	c.Flags().StringVar(&cfg.TLSCert, "tls-cert", "", "PEM server certificate: take only TLS connections (with --tls-key)")
+	c.Flags().StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	c.Flags().StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "PEM CA certificate(s): clients must present a certificate one of them signed")
+	c.Flags().StringVar(&cfg.SASLUser, "sasl-user", "", "require SASL (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) as this user (with --sasl-password-file)")
+	c.Flags().StringVar(&passwordFile, "sasl-password-file", "", "file holding the password of --sasl-user")
 	return c
+}
+
+// brokerSecurity says what the dev broker asks of its clients.
+func brokerSecurity(cfg devbroker.Config) string {
+	var parts []string
+	switch {
+	case cfg.TLSClientCA != "":
+		parts = append(parts, "TLS, client certificates required")
+	case cfg.TLSCert != "":
+		parts = append(parts, "TLS")
+	default:
+		parts = append(parts, "plaintext")
+	}
+	if cfg.SASLUser != "" {
+		parts = append(parts, fmt.Sprintf("SASL user %q", cfg.SASLUser))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func orNone(s string) string {
@@ -215,6 +263,9 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 		}
 	}
 	addrs := []string{f.httpAddr, f.grpcAddr, f.kafkaAddr, f.etcdAddr, f.etcdPeerAddr}
+	if f.registry {
+		addrs = append(addrs, f.registryAddr)
+	}
 	for _, wa := range workerAddrs {
 		addrs = append(addrs, wa[0], wa[1])
 	}
@@ -311,6 +362,11 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	if err := start("kafka", "dev", "kafka", "--addr", f.kafkaAddr, "--data-dir", filepath.Join(dataDir, "kafka")); err != nil {
 		return err
 	}
+	if f.registry {
+		if err := start("schema-registry", "dev", "schema-registry", "--addr", f.registryAddr); err != nil {
+			return err
+		}
+	}
 	// etcd takes the cluster's certificate too: the coordinator reaches it
 	// over TLS with the same client certificate.
 	etcdArgs := []string{"dev", "etcd", "--addr", f.etcdAddr, "--peer-addr", f.etcdPeerAddr, "--data-dir", filepath.Join(dataDir, "etcd")}
@@ -336,7 +392,7 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	client := api.NewClient("http://"+f.httpAddr, api.WithToken(token))
 	if err := waitReady(ctx, exited, func() bool {
 		ws, err := client.Workers(ctx)
-		return err == nil && len(ws) >= f.workers && dialable(f.kafkaAddr)
+		return err == nil && len(ws) >= f.workers && dialable(f.kafkaAddr) && (!f.registry || dialable(f.registryAddr))
 	}); err != nil {
 		return fmt.Errorf("%w (logs in %s)", err, logDir)
 	}
@@ -347,6 +403,9 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	fmt.Fprintf(g.stdout, "weir dev is running\n  web UI and REST API: http://%s\n  Kafka broker:        %s\n  workers:             %d × %d slots\n  cluster connections: %s\n  logs:                %s\n"+
 		"  admin token:         in %s (log in to the web UI with it; for weir verbs: export WEIR_TOKEN=$(cat %s))\n",
 		f.httpAddr, f.kafkaAddr, f.workers, f.slots, tlsLine, logDir, tokenFile, tokenFile)
+	if f.registry {
+		fmt.Fprintf(g.stdout, "  schema registry:     http://%s (in memory; kafka.schema_registry.url)\n", f.registryAddr)
+	}
 
 	if f.example {
 		if err := start("loadgen", "loadgen", "access-log", "--brokers", f.kafkaAddr, "--topic", "access-log",

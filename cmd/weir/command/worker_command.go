@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,7 @@ func newWorkerCommand(g *globals) *cobra.Command {
 		allowed      []string
 		memLimit     string
 		tlsFiles     tlsconf.Files
+		tokenFile    string
 		drainTimeout time.Duration
 	)
 	c := &cobra.Command{
@@ -39,6 +41,11 @@ func newWorkerCommand(g *globals) *cobra.Command {
 			}
 			if cfg.TLS, err = loadTLS(tlsFiles, logger); err != nil {
 				return err
+			}
+			if tokenFile != "" {
+				if cfg.MetricsTokens, err = readMetricsTokens(tokenFile); err != nil {
+					return usageError{err}
+				}
 			}
 			cfg.Builder = builder.New()
 			// A worker's live heap is small next to what it allocates per
@@ -76,6 +83,7 @@ func newWorkerCommand(g *globals) *cobra.Command {
 	c.Flags().StringVar(&cfg.ID, "id", "", "worker id (default: host name and a random suffix)")
 	c.Flags().StringVar(&cfg.DataAddr, "data-addr", "127.0.0.1:0", "data exchange address other workers connect to")
 	c.Flags().StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:0", "/metrics and /healthz address")
+	c.Flags().StringVar(&tokenFile, "metrics-token-file", "", "file of bearer tokens (one a line) that /metrics wants; default: /metrics is open")
 	c.Flags().DurationVar(&cfg.ReconnectGrace, "reconnect-grace", 30*time.Second, "keep running the subtasks this long after the session with the coordinator breaks (negative: cancel them at once)")
 	addAllowedPathsFlag(c, &allowed)
 	addTLSFlags(c, &tlsFiles)
@@ -95,4 +103,23 @@ const DefaultAllowedPaths = "./.weir"
 func addAllowedPathsFlag(c *cobra.Command, allowed *[]string) {
 	c.Flags().StringSliceVar(allowed, "allowed-paths", []string{DefaultAllowedPaths},
 		"DIR,hdfs://HOST:PORT/PREFIX,…: file sinks and checkpoint storage only under these roots (relative to the working directory; docs/security.md)")
+}
+
+// readMetricsTokens reads a worker's --metrics-token-file: one token a
+// line; blank lines and lines starting with # are skipped.
+func readMetricsTokens(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-token-file: %w", err)
+	}
+	var tokens []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			tokens = append(tokens, line)
+		}
+	}
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("--metrics-token-file %s: no token in it", path)
+	}
+	return tokens, nil
 }

@@ -5,19 +5,19 @@
 package devbroker
 
 import (
-	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -51,7 +51,21 @@ type Config struct {
 	// Logger receives warnings about the data directory (default
 	// slog.Default()).
 	Logger *slog.Logger
+
+	// TLSCert and TLSKey (PEM files), when set, make the broker take only
+	// TLS connections (1.2+), presenting this certificate. TLSClientCA,
+	// when set too, makes it require a client certificate one of its
+	// certificates signed (mutual TLS).
+	TLSCert, TLSKey, TLSClientCA string
+	// SASLUser, when set, makes every client log in with SASL as this
+	// user and SASLPassword, by PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (a
+	// connection that does not is refused). The user may do everything
+	// (a kfake superuser: no ACLs).
+	SASLUser, SASLPassword string
 }
+
+// SASLMechanisms are the mechanisms SASLUser may log in with.
+var SASLMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 
 // Validate fills in defaults and checks the config.
 func (c *Config) Validate() error {
@@ -77,7 +91,49 @@ func (c *Config) Validate() error {
 	if c.Partitions < 0 {
 		return fmt.Errorf("devbroker: partitions %d: must be positive", c.Partitions)
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("devbroker: a TLS certificate and its key go together")
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		return errors.New("devbroker: a client CA needs TLS (a certificate and key)")
+	}
+	if (c.SASLUser == "") != (c.SASLPassword == "") {
+		return errors.New("devbroker: a SASL user and its password go together")
+	}
 	return nil
+}
+
+// securityOpts are the kfake options for the TLS and SASL the config asks
+// for. Only the listening broker gets them: the broker's own short-lived
+// clients (abortCrashedTxns) talk to a private plaintext instance.
+func (c *Config) securityOpts() ([]kfake.Opt, error) {
+	var opts []kfake.Opt
+	if c.TLSCert != "" {
+		pair, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("devbroker: TLS certificate %s, key %s: %v", c.TLSCert, c.TLSKey, err)
+		}
+		tc := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+		if c.TLSClientCA != "" {
+			pem, err := os.ReadFile(c.TLSClientCA)
+			if err != nil {
+				return nil, fmt.Errorf("devbroker: client CA: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("devbroker: client CA %s: no PEM certificate in it", c.TLSClientCA)
+			}
+			tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		}
+		opts = append(opts, kfake.TLS(tc))
+	}
+	if c.SASLUser != "" {
+		opts = append(opts, kfake.EnableSASL())
+		for _, m := range SASLMechanisms {
+			opts = append(opts, kfake.Superuser(m, c.SASLUser, c.SASLPassword))
+		}
+	}
+	return opts, nil
 }
 
 // Broker is a running dev broker.
@@ -149,6 +205,11 @@ func Start(cfg Config) (*Broker, error) {
 			return nil, err
 		}
 	}
+	sec, err := cfg.securityOpts()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, sec...)
 	opts = append(opts, kfake.Ports(port))
 	if len(cfg.Topics) > 0 {
 		opts = append(opts, kfake.SeedTopics(cfg.Partitions, cfg.Topics...))
@@ -198,30 +259,13 @@ func (b *Broker) Close() {
 }
 
 func (b *Broker) createTopics(topics []string, partitions int32) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr))
-	if err != nil {
-		return fmt.Errorf("devbroker: create topics: %w", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req := kmsg.NewPtrCreateTopicsRequest()
+	// In process rather than over the wire: the listener may want TLS and
+	// SASL, and CreateTopic persists the topic like a request would.
 	sorted := append([]string(nil), topics...)
 	sort.Strings(sorted)
 	for _, t := range sorted {
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic = t
-		rt.NumPartitions = partitions
-		rt.ReplicationFactor = -1
-		req.Topics = append(req.Topics, rt)
-	}
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return fmt.Errorf("devbroker: create topics: %w", err)
-	}
-	for _, t := range resp.Topics {
-		if err := kerr.ErrorForCode(t.ErrorCode); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("devbroker: create topic %q: %w", t.Topic, err)
+		if err := b.cluster.CreateTopic(t, partitions, nil); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("devbroker: create topic %q: %w", t, err)
 		}
 	}
 	return nil

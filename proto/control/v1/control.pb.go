@@ -299,9 +299,14 @@ type Register struct {
 	// every operator it names, at one version (docs/sdk-build.md).
 	Operators []*Operator `protobuf:"bytes,7,rep,name=operators,proto3" json:"operators,omitempty"`
 	// go_version is the Go release the worker's binary was built with.
-	GoVersion     string `protobuf:"bytes,8,opt,name=go_version,json=goVersion,proto3" json:"go_version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	GoVersion string `protobuf:"bytes,8,opt,name=go_version,json=goVersion,proto3" json:"go_version,omitempty"`
+	// deploy_as_before: the worker takes a DeployTask with as_before set, so
+	// the coordinator sends a job's spec and placement table to it once per
+	// attempt rather than with every subtask (a table per subtask made a
+	// deployment O(subtasks²) bytes).
+	DeployAsBefore bool `protobuf:"varint,9,opt,name=deploy_as_before,json=deployAsBefore,proto3" json:"deploy_as_before,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Register) Reset() {
@@ -388,6 +393,13 @@ func (x *Register) GetGoVersion() string {
 		return x.GoVersion
 	}
 	return ""
+}
+
+func (x *Register) GetDeployAsBefore() bool {
+	if x != nil {
+		return x.DeployAsBefore
+	}
+	return false
 }
 
 type Heartbeat struct {
@@ -1178,7 +1190,11 @@ type DeployTask struct {
 	// (<root>/<job-id>); state files are written under it.
 	CheckpointDir string `protobuf:"bytes,4,opt,name=checkpoint_dir,json=checkpointDir,proto3" json:"checkpoint_dir,omitempty"`
 	// restore, when set, is the checkpoint or savepoint to restore from.
-	Restore       *Restore `protobuf:"bytes,5,opt,name=restore,proto3" json:"restore,omitempty"`
+	Restore *Restore `protobuf:"bytes,5,opt,name=restore,proto3" json:"restore,omitempty"`
+	// as_before: job_spec and placements are left out; they are those of the
+	// previous DeployTask of the same job and attempt on this session. Sent
+	// only to a worker that registered with deploy_as_before.
+	AsBefore      bool `protobuf:"varint,6,opt,name=as_before,json=asBefore,proto3" json:"as_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1246,6 +1262,13 @@ func (x *DeployTask) GetRestore() *Restore {
 		return x.Restore
 	}
 	return nil
+}
+
+func (x *DeployTask) GetAsBefore() bool {
+	if x != nil {
+		return x.AsBefore
+	}
+	return false
 }
 
 type Restore struct {
@@ -1839,7 +1862,7 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\x05drain\x18\x06 \x01(\v2\x1d.weir.control.v1.DrainRequestH\x00R\x05drainB\x05\n" +
 	"\x03msg\"&\n" +
 	"\fDrainRequest\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x9c\x02\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xc6\x02\n" +
 	"\bRegister\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
 	"\tdata_addr\x18\x02 \x01(\tR\bdataAddr\x12\x14\n" +
@@ -1849,7 +1872,8 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\x05tasks\x18\x06 \x03(\v2\x1b.weir.control.v1.TaskStatusR\x05tasks\x127\n" +
 	"\toperators\x18\a \x03(\v2\x19.weir.control.v1.OperatorR\toperators\x12\x1d\n" +
 	"\n" +
-	"go_version\x18\b \x01(\tR\tgoVersion\"\x8d\x01\n" +
+	"go_version\x18\b \x01(\tR\tgoVersion\x12(\n" +
+	"\x10deploy_as_before\x18\t \x01(\bR\x0edeployAsBefore\"\x8d\x01\n" +
 	"\tHeartbeat\x12\x17\n" +
 	"\aunix_ms\x18\x01 \x01(\x03R\x06unixMs\x121\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x1b.weir.control.v1.TaskStatusR\x05tasks\x124\n" +
@@ -1911,7 +1935,7 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\n" +
 	"Registered\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x122\n" +
-	"\x15heartbeat_interval_ms\x18\x02 \x01(\x03R\x13heartbeatIntervalMs\"\xeb\x01\n" +
+	"\x15heartbeat_interval_ms\x18\x02 \x01(\x03R\x13heartbeatIntervalMs\"\x88\x02\n" +
 	"\n" +
 	"DeployTask\x12+\n" +
 	"\x04task\x18\x01 \x01(\v2\x17.weir.control.v1.TaskIDR\x04task\x12\x19\n" +
@@ -1920,7 +1944,8 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"placements\x18\x03 \x03(\v2\x1a.weir.control.v1.PlacementR\n" +
 	"placements\x12%\n" +
 	"\x0echeckpoint_dir\x18\x04 \x01(\tR\rcheckpointDir\x122\n" +
-	"\arestore\x18\x05 \x01(\v2\x18.weir.control.v1.RestoreR\arestore\"Q\n" +
+	"\arestore\x18\x05 \x01(\v2\x18.weir.control.v1.RestoreR\arestore\x12\x1b\n" +
+	"\tas_before\x18\x06 \x01(\bR\basBefore\"Q\n" +
 	"\aRestore\x12#\n" +
 	"\rcheckpoint_id\x18\x01 \x01(\x03R\fcheckpointId\x12!\n" +
 	"\fmetadata_uri\x18\x02 \x01(\tR\vmetadataUri\"|\n" +
