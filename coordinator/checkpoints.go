@@ -173,7 +173,7 @@ func (c *Coordinator) checkpointActionsLocked(j *jobEntry, acts []checkpointing.
 		case checkpointing.Notify:
 			c.log.Info("checkpoint complete", "job", j.m.ID, "checkpoint", a.ID, "final", a.Final)
 			c.notifyLocked(j, a.Attempt, a.ID, a.Final, nil, func() {
-				if _, err := c.handleLocked(j, lifecycle.CheckpointCompleted{Now: c.cfg.Clock.Now(), ID: a.ID}); err != nil {
+				if _, err := c.handleLocked(j, lifecycle.CheckpointCompleted{Now: c.cfg.Clock.Now(), ID: a.ID, Stop: a.Stop}); err != nil {
 					c.log.Error("checkpoint complete", "job", j.m.ID, "err", err)
 				}
 			})

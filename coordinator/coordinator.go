@@ -55,6 +55,8 @@ type Coordinator struct {
 	stores map[string]checkpoint.Storage
 	// jobStore remembers the jobs across restarts (Config.JobStore).
 	jobStore jobstore.Store
+	// drains are the draining workers, by id (drain.go).
+	drains map[string]*workerDrain
 
 	// ioCtx is the parent of every storage call's context; Stop cancels
 	// it, so no I/O step outlives the coordinator by a storage timeout.

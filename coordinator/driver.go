@@ -244,6 +244,7 @@ func (c *Coordinator) dropWorkerLocked(id, reason string) {
 	if w != nil {
 		reason += lossMemoryNote(w.memory)
 		c.deleteWorkerLocked(id)
+		c.forgetDrainLocked(id)
 		w.kill()
 		c.log.Warn("worker lost", "worker", id, "reason", reason)
 	}
@@ -274,6 +275,7 @@ func (c *Coordinator) tick() {
 		}
 	}
 	c.settleLocked()
+	c.drainTickLocked()
 	for _, id := range c.order {
 		j := c.jobs[id]
 		switch j.m.State {

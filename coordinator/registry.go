@@ -134,6 +134,9 @@ func (c *Coordinator) freeSlotsLocked() []scheduler.Worker {
 	used := c.slotsUsedLocked()
 	ws := make([]scheduler.Worker, 0, len(c.workers))
 	for _, w := range c.workers {
+		if c.drainingLocked(w.id) {
+			continue
+		}
 		ws = append(ws, scheduler.Worker{ID: w.id, Free: max(w.slots-used[w.id], 0), Operators: operatorVersions(w.operators)})
 	}
 	return ws
@@ -151,6 +154,7 @@ func (c *Coordinator) workersLocked() []api.Worker {
 			HeapLiveBytes: w.memory.GetHeapLiveBytes(), MemoryBytes: w.memory.GetTotalBytes(), MemoryLimitBytes: w.memory.GetLimitBytes(),
 			GoVersion: w.goVersion, Operators: renderOperators(w.operators),
 		})
+		c.drainInfoLocked(&out[len(out)-1])
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })
 	return out

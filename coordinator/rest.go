@@ -106,6 +106,7 @@ func (c *Coordinator) routes() []route {
 	return []route{
 		{"/api/v1/overview", map[string]http.HandlerFunc{http.MethodGet: c.handleOverview}, false},
 		{"/api/v1/workers", map[string]http.HandlerFunc{http.MethodGet: c.handleWorkers}, false},
+		{"/api/v1/workers/{id}/drain", map[string]http.HandlerFunc{http.MethodPost: c.handleDrainWorker}, false},
 		{"/api/v1/jobs", map[string]http.HandlerFunc{http.MethodGet: c.handleJobs, http.MethodPost: c.handleSubmit}, false},
 		{"/api/v1/jobs/{id}", map[string]http.HandlerFunc{http.MethodGet: c.handleJob}, false},
 		{"/api/v1/jobs/{id}/cancel", map[string]http.HandlerFunc{http.MethodPost: c.handleCancel}, false},

@@ -173,6 +173,7 @@ func renderRestarts(m *lifecycle.Job, h *jobHistory) api.Restarts {
 
 func renderRestart(r *lifecycle.Restart) api.Restart {
 	return api.Restart{
+		Reason:        string(r.Reason),
 		FailedAttempt: r.FailedAttempt, Attempt: r.Attempt, Cause: r.Cause, Task: r.Task, Worker: r.Worker,
 		DelayMs: r.Delay.Milliseconds(), GaveUp: r.GaveUp, RestoredFrom: r.RestoredFrom, Location: r.RestoredURI, Fallback: r.Fallback,
 		DetectedAt: r.DetectedAt, CancelledAt: timePtr(r.CancelledAt), ScheduledAt: timePtr(r.ScheduledAt),

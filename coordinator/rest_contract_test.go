@@ -48,6 +48,7 @@ func TestRESTContractEveryPath(t *testing.T) {
 		"GET /metrics":                            {"GET", "/metrics", "", 200, "text/plain", "weir_workers"},
 		"GET /api/v1/overview":                    {"GET", "/api/v1/overview", "", 200, "application/json", `"slots_free"`},
 		"GET /api/v1/workers":                     {"GET", "/api/v1/workers", "", 200, "application/json", `"workers"`},
+		"POST /api/v1/workers/{id}/drain":         {"POST", "/api/v1/workers/" + id + "/drain", "", 404, "application/json", `"not_found"`}, // no worker by that id,
 		"GET /api/v1/jobs":                        {"GET", "/api/v1/jobs", "", 200, "application/json", id},
 		"POST /api/v1/jobs":                       {"POST", "/api/v1/jobs", string(jobSpec("another", 1)), 201, "application/json", `"id"`},
 		"GET /api/v1/jobs/{id}":                   {"GET", "/api/v1/jobs/" + id, "", 200, "application/json", `"SCHEDULING"`},

@@ -230,12 +230,21 @@ func (c *Coordinator) handleJob(w http.ResponseWriter, r *http.Request) {
 		out = renderJob(j)
 		past := pastRestarts(j.m, c.historyLocked(j))
 		out.Restarts += len(past)
-		if n := len(j.m.Restarts); n > 0 {
-			r := j.m.Restarts[n-1]
-			out.LastFailure = &api.LastFailure{Cause: r.Cause, FailedAttempt: r.FailedAttempt, DetectedAt: r.DetectedAt}
-		} else if n := len(past); n > 0 {
-			r := past[n-1]
-			out.LastFailure = &api.LastFailure{Cause: r.Cause, FailedAttempt: r.FailedAttempt, DetectedAt: r.DetectedAt}
+		// A drain is no failure (drain.go): the latest restart of another
+		// reason is.
+		found := false
+		for _, r := range slices.Backward(j.m.Restarts) {
+			if r.Reason != lifecycle.RestartDrain {
+				out.LastFailure = &api.LastFailure{Cause: r.Cause, FailedAttempt: r.FailedAttempt, DetectedAt: r.DetectedAt}
+				found = true
+				break
+			}
+		}
+		for _, r := range slices.Backward(past) {
+			if !found && r.Reason != string(lifecycle.RestartDrain) {
+				out.LastFailure = &api.LastFailure{Cause: r.Cause, FailedAttempt: r.FailedAttempt, DetectedAt: r.DetectedAt}
+				break
+			}
 		}
 		out.Warnings = c.jobWarningsLocked(j)
 	}

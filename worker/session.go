@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"time"
 
@@ -19,9 +20,16 @@ import (
 func (w *Worker) sessionLoop() {
 	backoff := w.cfg.ReconnectMin
 	var lostAt time.Time // when the last session broke; zero while none did
+	defer close(w.drain.left)
 	for w.ctx.Err() == nil {
 		registered, err := w.runSession(w.ctx)
 		w.connected.Store(false)
+		select {
+		case <-w.drain.leaving:
+			w.log.Info("left the coordinator", "err", err)
+			return
+		default:
+		}
 		if w.ctx.Err() != nil {
 			w.cancelAllTasks()
 			return
@@ -53,6 +61,9 @@ func (w *Worker) sessionLoop() {
 		t := time.NewTimer(backoff)
 		select {
 		case <-w.ctx.Done():
+			t.Stop()
+			return
+		case <-w.drain.leaving:
 			t.Stop()
 			return
 		case <-t.C:
@@ -89,6 +100,11 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 	}
 	w.connected.Store(true)
 	w.log.Info("registered with the coordinator", "heartbeat", interval)
+	w.newDrainSession()
+	drainSent := false
+	if w.Draining() {
+		w.wake() // ask this coordinator too
+	}
 
 	recvErr := make(chan error, 1)
 	go func() {
@@ -113,6 +129,8 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 			case *controlpb.CoordinatorMessage_AbortCheckpoint:
 				m := msg.AbortCheckpoint
 				w.checkpointCommand(m.GetTask(), task.Command{Kind: task.CmdAbort, CheckpointID: m.GetCheckpointId()})
+			case *controlpb.CoordinatorMessage_DrainStarted:
+				w.drainStarted(msg.DrainStarted)
 			default:
 				w.log.Warn("ignoring unexpected coordinator message", "type", fmt.Sprintf("%T", m.GetMsg()))
 			}
@@ -128,6 +146,36 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 			case err := <-recvErr:
 				recvErr <- err
 				return err
+			case <-w.drain.leaving:
+				// Flush, then half-close: the coordinator handles
+				// what came before and ends the session.
+				for _, m := range w.takeOutbox() {
+					if err := stream.Send(m); err != nil {
+						return err
+					}
+				}
+				for _, st := range w.pendingStatuses() {
+					if err := stream.Send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_TaskStatus{TaskStatus: st}}); err != nil {
+						return err
+					}
+				}
+				if err := stream.CloseSend(); err != nil {
+					return err
+				}
+				t := time.NewTimer(5 * time.Second)
+				defer t.Stop()
+				select {
+				case err := <-recvErr:
+					recvErr <- err
+					if errors.Is(err, io.EOF) {
+						return nil
+					}
+					return err
+				case <-t.C:
+					return errors.New("the coordinator did not end the session within 5s of leaving")
+				case <-ctx.Done():
+					return ctx.Err()
+				}
 			case <-w.notify:
 				// Checkpoint messages first: a task's ack goes out before
 				// its FINISHED status (stop with savepoint).
@@ -141,11 +189,19 @@ func (w *Worker) runSession(parent context.Context) (registered bool, err error)
 						return err
 					}
 				}
+				if m := w.drainRequest(); m != nil && !drainSent {
+					if err := stream.Send(m); err != nil {
+						return err
+					}
+					drainSent = true
+				}
+				w.checkDrained()
 			case <-ticker.C:
 				hb := &controlpb.Heartbeat{UnixMs: time.Now().UnixMilli(), Tasks: w.allStatuses(), Memory: readMemory(w.cfg.MemoryLimit)}
 				if err := stream.Send(&controlpb.WorkerMessage{Msg: &controlpb.WorkerMessage_Heartbeat{Heartbeat: hb}}); err != nil {
 					return err
 				}
+				w.checkDrained()
 			}
 		}
 	}()

@@ -46,6 +46,7 @@ type Worker struct {
 
 	connected atomic.Bool
 	registry  *prometheus.Registry
+	drain     drainState // drain.go
 
 	life      sync.Mutex
 	started   bool
@@ -77,6 +78,7 @@ func New(cfg Config) (*Worker, error) {
 		notify:   make(chan struct{}, 1),
 		deployed: map[string]*controlpb.DeployTask{},
 	}
+	w.drain.init()
 	w.registry = prometheus.NewRegistry()
 	if err := errors.Join(w.registry.Register(&collector{w: w}), w.registry.Register(userCollector{w: w}),
 		w.registry.Register(collectors.NewGoCollector()),

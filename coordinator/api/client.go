@@ -212,6 +212,17 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodPost, "/api/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, nil)
 }
 
+// DrainWorker starts draining a worker (POST /api/v1/workers/{id}/drain):
+// nothing more is placed there, its jobs move to other workers from a stop
+// checkpoint, and the worker exits once it holds no subtask.
+func (c *Client) DrainWorker(ctx context.Context, id string) (*Worker, error) {
+	var w Worker
+	if err := c.do(ctx, http.MethodPost, "/api/v1/workers/"+url.PathEscape(id)+"/drain", nil, &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
 // Spec returns the spec a job was submitted with.
 func (c *Client) Spec(ctx context.Context, id string) ([]byte, error) {
 	var buf bytes.Buffer

@@ -58,6 +58,18 @@ type Worker struct {
 	// and the user operators compiled in (docs/sdk-build.md).
 	GoVersion string     `json:"go_version,omitempty"`
 	Operators []Operator `json:"operators"`
+	// Drain is set while the worker drains (State DRAINING).
+	Drain *WorkerDrain `json:"drain,omitempty"`
+}
+
+// WorkerDrain is a draining worker's progress (docs/failover.md,
+// "Draining a worker").
+type WorkerDrain struct {
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
+	// Waiting says which jobs have not moved yet and why (no room on the
+	// other workers, a stop checkpoint that failed); "" while none waits.
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // Operator is a user operator a worker's binary carries.
@@ -285,6 +297,9 @@ type Checkpoints struct {
 
 // Restart is one failure of a job and its recovery timeline.
 type Restart struct {
+	// Reason is "failure" or "drain" (the job moved off a draining
+	// worker from a stop checkpoint; the restart strategy was not asked).
+	Reason        string `json:"reason,omitempty"`
 	FailedAttempt int64  `json:"failed_attempt"`
 	Attempt       int64  `json:"attempt,omitempty"`
 	Cause         string `json:"cause"`

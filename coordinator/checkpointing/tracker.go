@@ -223,8 +223,11 @@ type Tracker struct {
 	inputEnded   map[TaskKey]bool
 	endTriggered int64
 	stopped      bool // a stop-with-savepoint was triggered
-	lastTrigger  time.Time
-	lastEnd      time.Time
+	// stopNext: a stop checkpoint was asked for (TriggerStop) and is
+	// triggered once nothing else is in flight.
+	stopNext    bool
+	lastTrigger time.Time
+	lastEnd     time.Time
 
 	pending     *Checkpoint
 	queued      []*SavepointRequest
@@ -383,6 +386,14 @@ func (TaskFinished) isEvent()     {}
 func (InputEnded) isEvent()       {}
 func (TriggerSavepoint) isEvent() {}
 func (Committed) isEvent()        {}
+func (TriggerStop) isEvent()      {}
+
+// TriggerStop asks for a stop checkpoint: a checkpoint like the periodic
+// ones (chk-<n>, retained, restored by the next attempt) whose barrier
+// stops the sources, so the subtasks finish once it completes. The
+// coordinator takes one to move a job off a draining worker. It triggers
+// at once when nothing is in flight, else right after.
+type TriggerStop struct{ Now time.Time }
 
 // Action is something the driver must do.
 type Action interface{ isAction() }
@@ -420,6 +431,9 @@ type Notify struct {
 	// Final: every subtask took the checkpoint at the end of its input,
 	// so it covers the job's whole input; sources waiting there end.
 	Final bool
+	// Stop: its barrier stopped the sources (a stop checkpoint or a
+	// stop-with-savepoint); the subtasks finish now.
+	Stop bool
 }
 
 // Retain: keep the last Keep completed checkpoints, delete older ones.
@@ -443,7 +457,7 @@ func (t *Tracker) Handle(ev Event) ([]Action, error) {
 	switch e := ev.(type) {
 	case Running:
 		now = e.Now
-		t.running, t.attempt, t.stopped = true, e.Attempt, false
+		t.running, t.attempt, t.stopped, t.stopNext = true, e.Attempt, false, false
 		t.tasks = append([]Task(nil), e.Tasks...)
 		t.pos, t.sources, t.endedSources = make(map[TaskKey]int, len(t.tasks)), 0, 0
 		for i, tk := range t.tasks {
@@ -465,11 +479,12 @@ func (t *Tracker) Handle(ev Event) ([]Action, error) {
 			t.endRequest(r, e.Now, "the job stopped before the savepoint was triggered: "+e.Reason)
 		}
 		t.queued = nil
+		t.stopNext = false
 		t.running = false
 	case Tick:
 		now = e.Now
 		if p := t.pending; p != nil && !p.committing && !e.Now.Before(p.Trigger.Add(t.cfg.Timeout)) {
-			acts = t.fail(acts, e.Now, ReasonTimeout, fmt.Sprintf("not complete within the timeout of %s (%d of %d subtasks acknowledged)", t.cfg.Timeout, p.acked, len(p.Subtasks)), !p.Savepoint)
+			acts = t.fail(acts, e.Now, ReasonTimeout, fmt.Sprintf("not complete within the timeout of %s (%d of %d subtasks acknowledged)", t.cfg.Timeout, p.acked, len(p.Subtasks)), p.counts())
 		}
 	case Ack:
 		now = e.Now
@@ -477,7 +492,7 @@ func (t *Tracker) Handle(ev Event) ([]Action, error) {
 	case Decline:
 		now = e.Now
 		if p := t.pending; p != nil && e.Attempt == t.attempt && e.ID == p.ID && !p.committing && p.index(e.Task) >= 0 {
-			acts = t.fail(acts, e.Now, ReasonDeclined, fmt.Sprintf("subtask %s declined: %s", e.Task, e.Reason), !p.Savepoint)
+			acts = t.fail(acts, e.Now, ReasonDeclined, fmt.Sprintf("subtask %s declined: %s", e.Task, e.Reason), p.counts())
 		}
 	case TaskFinished:
 		now = e.Now
@@ -500,6 +515,11 @@ func (t *Tracker) Handle(ev Event) ([]Action, error) {
 	case Committed:
 		now = e.Now
 		acts = t.committed(acts, e)
+	case TriggerStop:
+		now = e.Now
+		if err := t.requestStop(); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("checkpointing: unknown event %T", ev)
 	}
@@ -545,7 +565,30 @@ func (t *Tracker) requestSavepoint(e TriggerSavepoint) error {
 	return nil
 }
 
+func (t *Tracker) requestStop() error {
+	switch {
+	case !t.running:
+		return ErrNotRunning
+	case t.stopped || t.stopNext || t.stopQueued():
+		return ErrStopping
+	case len(t.finished) > 0:
+		return ErrTaskEnded
+	case t.final != 0:
+		return ErrInputEnded
+	}
+	t.stopNext = true
+	return nil
+}
+
+// Stopping reports whether a stop checkpoint or stop-with-savepoint is
+// asked for, in flight, or completed in this attempt; it turns false when
+// one fails (the sources resume).
+func (t *Tracker) Stopping() bool { return t.stopped || t.stopNext || t.stopQueued() }
+
 func (t *Tracker) stopQueued() bool {
+	if t.stopNext {
+		return true
+	}
 	for _, r := range t.queued {
 		if r.Stop {
 			return true
@@ -564,6 +607,16 @@ func (t *Tracker) maybeTrigger(acts []Action, now time.Time) []Action {
 		r := t.queued[0]
 		t.queued = t.queued[1:]
 		return t.trigger(acts, now, r)
+	}
+	if t.stopNext {
+		t.stopNext = false
+		t.stopped = true
+		acts = t.trigger(acts, now, nil)
+		t.pending.Stop = true
+		last := acts[len(acts)-1].(Trigger)
+		last.Stop = true
+		acts[len(acts)-1] = last
+		return acts
 	}
 	if t.cfg.Interval <= 0 || len(t.finished) > 0 || t.final != 0 {
 		return acts
@@ -695,7 +748,7 @@ func (t *Tracker) committed(acts []Action, e Committed) []Action {
 	}
 	if e.Err != nil {
 		p.committing = false
-		return t.fail(acts, e.Now, ReasonCommitFailed, "writing _metadata: "+e.Err.Error(), !p.Savepoint)
+		return t.fail(acts, e.Now, ReasonCommitFailed, "writing _metadata: "+e.Err.Error(), p.counts())
 	}
 	p.Status, p.End, p.URI = Completed, e.Now, e.URI
 	t.pending = nil
@@ -710,7 +763,7 @@ func (t *Tracker) committed(acts []Action, e Committed) []Action {
 	if final && t.final == 0 {
 		t.final = p.ID
 	}
-	acts = append(acts, Notify{ID: p.ID, Attempt: p.Attempt, Final: final})
+	acts = append(acts, Notify{ID: p.ID, Attempt: p.Attempt, Final: final, Stop: p.Stop})
 	if p.Savepoint {
 		if r := t.savepoints[p.RequestID]; r != nil {
 			r.Status, r.URI, r.EndedAt = Completed, e.URI, e.Now
@@ -734,9 +787,9 @@ func (t *Tracker) fail(acts []Action, now time.Time, reason Reason, msg string, 
 		if r := t.savepoints[p.RequestID]; r != nil {
 			t.endRequest(r, now, fmt.Sprintf("savepoint %d failed: %s", p.ID, msg))
 		}
-		if p.Stop {
-			t.stopped = false // the sources did not stop; periodic checkpoints go on
-		}
+	}
+	if p.Stop {
+		t.stopped = false // the sources did not stop; periodic checkpoints go on
 	}
 	if !count {
 		return acts
@@ -754,3 +807,8 @@ func (t *Tracker) fail(acts []Action, now time.Time, reason Reason, msg string, 
 func (t *Tracker) endRequest(r *SavepointRequest, now time.Time, msg string) {
 	r.Status, r.Failure, r.EndedAt = Failed, msg, now
 }
+
+// counts says whether the checkpoint's failure counts towards
+// tolerable_failures: a periodic one's does; a savepoint's or a stop
+// checkpoint's (a drain asked for it) does not, so neither fails the job.
+func (c *Checkpoint) counts() bool { return !c.Savepoint && !c.Stop }

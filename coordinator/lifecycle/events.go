@@ -53,6 +53,9 @@ type Fail struct {
 type CheckpointCompleted struct {
 	Now time.Time
 	ID  int64
+	// Stop: its barrier stopped the sources; a job stopping for a drain
+	// restarts from it once every subtask finished (DrainStop).
+	Stop bool
 }
 
 // NoSlots says the scheduler found too few free slots.

@@ -154,6 +154,9 @@ type Job struct {
 	// Restarts records every failure of a running or deploying job, oldest
 	// first.
 	Restarts []*Restart
+	// drain: the job is stopping at a checkpoint for a draining worker
+	// (drain.go).
+	drain *drainStop
 
 	// index finds a task by key: a heartbeat names each task it carries,
 	// and a scan per name made a heartbeat cost O(tasks of the job).
@@ -172,6 +175,8 @@ type Job struct {
 // Restart is one failure and what came of it. Times are zero until the
 // step happened.
 type Restart struct {
+	// Reason: a failure, or a drain (RestartDrain).
+	Reason RestartReason
 	// FailedAttempt is the attempt that failed; Attempt the one that
 	// replaced it (0 until scheduled).
 	FailedAttempt int64
@@ -341,7 +346,15 @@ func (j *Job) Handle(ev Event) ([]Action, error) {
 			return nil, j.set(Failed, e.Now)
 		}
 		return nil, nil
+	case DrainStop:
+		return nil, j.drainStop(e)
+	case DrainAbandoned:
+		j.drain = nil
+		return nil, nil
 	case CheckpointCompleted:
+		if e.Stop && j.drain != nil {
+			j.drain.stopped = true
+		}
 		if r := j.currentRestart(); r != nil && !r.RestoredAt.IsZero() && r.RunningAt.IsZero() && j.State == Running {
 			r.RunningAt = e.Now
 		}
@@ -553,6 +566,9 @@ func (j *Job) progress(now time.Time) error {
 				return nil
 			}
 		}
+		if j.drain != nil && j.drain.stopped {
+			return j.drainRestart(now)
+		}
 		return j.set(Finished, now)
 	}
 	return nil
@@ -594,7 +610,8 @@ func (j *Job) fail(f failure, now time.Time) ([]Action, error) {
 		return nil, err
 	}
 	j.Cause, j.CauseKind = f.cause, f.kind
-	j.Restarts = append(j.Restarts, &Restart{FailedAttempt: j.Attempt, Cause: f.cause, Task: f.task, Worker: f.worker, DetectedAt: now})
+	j.drain = nil // a failure during a drain is a failure
+	j.Restarts = append(j.Restarts, &Restart{Reason: RestartFailure, FailedAttempt: j.Attempt, Cause: f.cause, Task: f.task, Worker: f.worker, DetectedAt: now})
 	acts := j.cancelAll()
 	return acts, j.stopIfQuiet(now)
 }
@@ -722,6 +739,7 @@ func (j *Job) cancel(e Cancel) ([]Action, error) {
 	if !j.State.Cancellable() {
 		return nil, ErrNotCancellable
 	}
+	j.drain = nil
 	cause := "cancelled by user"
 	if e.Reason != "" {
 		cause = e.Reason

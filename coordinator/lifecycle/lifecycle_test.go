@@ -20,7 +20,7 @@ func TestTransitionTable(t *testing.T) {
 		{Created, Scheduling}: true, {Created, Cancelled}: true,
 		{Scheduling, Deploying}: true, {Scheduling, Failed}: true, {Scheduling, Cancelled}: true,
 		{Deploying, Running}: true, {Deploying, Failing}: true, {Deploying, Failed}: true, {Deploying, Cancelling}: true,
-		{Running, Finished}: true, {Running, Failing}: true, {Running, Failed}: true, {Running, Cancelling}: true,
+		{Running, Finished}: true, {Running, Failing}: true, {Running, Failed}: true, {Running, Cancelling}: true, {Running, Restarting}: true,
 		{Failing, Failed}: true, {Failing, Restarting}: true,
 		{Restarting, Scheduling}: true, {Restarting, Failed}: true, {Restarting, Cancelling}: true,
 		{Cancelling, Cancelled}: true,

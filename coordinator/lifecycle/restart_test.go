@@ -54,7 +54,7 @@ func TestRestartTimeline(t *testing.T) {
 	runAll(t, j, at(18*time.Second))
 	mustHandle(t, j, CheckpointCompleted{Now: at(20 * time.Second), ID: 9})
 	mustHandle(t, j, CheckpointCompleted{Now: at(30 * time.Second), ID: 10})
-	want := &Restart{FailedAttempt: 1, Attempt: 2, Cause: "worker w1 lost: heartbeat timeout", Worker: "w1", Delay: 5 * time.Second,
+	want := &Restart{Reason: RestartFailure, FailedAttempt: 1, Attempt: 2, Cause: "worker w1 lost: heartbeat timeout", Worker: "w1", Delay: 5 * time.Second,
 		RestoredFrom: 7, RestoredURI: rp.URI, Fallback: rp.Fallback,
 		DetectedAt: at(10 * time.Second), CancelledAt: at(11 * time.Second), ScheduledAt: at(17 * time.Second),
 		RestoredAt: at(18 * time.Second), RunningAt: at(20 * time.Second)}

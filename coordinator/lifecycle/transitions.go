@@ -29,7 +29,7 @@ var transitions = map[State][]State{
 	Created:    {Scheduling, Cancelled},
 	Scheduling: {Deploying, Failed, Cancelled},
 	Deploying:  {Running, Failing, Failed, Cancelling},
-	Running:    {Finished, Failing, Failed, Cancelling},
+	Running:    {Finished, Failing, Failed, Cancelling, Restarting}, // → RESTARTING: stopped for a drain
 	Failing:    {Failed, Restarting},
 	Restarting: {Scheduling, Failed, Cancelling},
 	Cancelling: {Cancelled},

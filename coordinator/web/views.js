@@ -48,7 +48,7 @@ const overview = {
     h += `<h2>Workers</h2><div class="panel"><table id="workers"><thead><tr><th>Worker</th><th>State</th><th>Slots used / total</th><th class="num">Free</th><th>Memory</th><th>Last heartbeat</th><th>Registered</th><th>Data address</th><th>Metrics</th><th>Build</th></tr></thead><tbody>`;
     if (!workers.length) h += '<tr><td colspan="10" class="muted">No worker registered.</td></tr>';
     workers.forEach((w) => {
-      h += `<tr data-worker="${esc(w.id)}"><td>${esc(w.id)}</td><td>${badge(w.state)}</td><td>${bar(w.slots ? w.slots_used / w.slots : 0)} ${num(w.slots_used)} / ${num(w.slots)}</td><td class="num">${num(w.slots - w.slots_used)}</td><td class="mem">${memory(w)}</td>`;
+      h += `<tr data-worker="${esc(w.id)}"><td>${esc(w.id)}</td><td>${badge(w.state)}${w.drain && w.drain.waiting ? `<div class="muted drain-waiting">${esc(w.drain.waiting)}</div>` : ''}</td><td>${bar(w.slots ? w.slots_used / w.slots : 0)} ${num(w.slots_used)} / ${num(w.slots)}</td><td class="num">${num(w.slots - w.slots_used)}</td><td class="mem">${memory(w)}</td>`;
       h += `<td title="${esc(time(w.last_heartbeat, true))}">${esc(ago(w.last_heartbeat, now))}</td><td>${esc(time(w.registered_at))}</td><td>${esc(w.data_addr)}</td>`;
       h += `<td>${w.http_addr ? `<a href="http://${esc(w.http_addr)}/metrics">${esc(w.http_addr)}</a>` : '-'}</td><td class="build">${build(w)}</td></tr>`;
     });

@@ -314,12 +314,13 @@ func (e *env) start() error {
 	return nil
 }
 
-// stopProc ends one child process: SIGTERM, SIGKILL after 5 s.
+// stopProc ends one child process: SIGINT (a worker drains on SIGTERM,
+// waiting for room elsewhere), SIGKILL after 5 s.
 func stopProc(c *exec.Cmd) {
 	if c.ProcessState != nil {
 		return // already waited for
 	}
-	_ = c.Process.Signal(syscall.SIGTERM)
+	_ = c.Process.Signal(syscall.SIGINT)
 	done := make(chan struct{})
 	go func() { _ = c.Wait(); close(done) }()
 	select {

@@ -31,13 +31,18 @@ type devFlags struct {
 	grpcAddr  string
 	kafkaAddr string
 	etcdAddr  string
-	workers   int
-	slots     int
-	example   bool
-	rate      float64
-	logLevel  string
-	logFormat string
-	insecure  bool
+	// etcdPeerAddr and the workers' addresses: every port weir dev opens
+	// has a flag, so two dev clusters run side by side.
+	etcdPeerAddr   string
+	workerDataAddr string
+	workerHTTPAddr string
+	workers        int
+	slots          int
+	example        bool
+	rate           float64
+	logLevel       string
+	logFormat      string
+	insecure       bool
 	// registry starts a development schema registry on registryAddr.
 	registry     bool
 	registryAddr string
@@ -60,7 +65,10 @@ func newDevCommand(g *globals) *cobra.Command {
 	c.Flags().StringVar(&f.grpcAddr, "grpc-addr", "127.0.0.1:6123", "coordinator address for workers")
 	c.Flags().StringVar(&f.kafkaAddr, "kafka-addr", "127.0.0.1:9092", "development Kafka broker address")
 	c.Flags().StringVar(&f.etcdAddr, "etcd-addr", "127.0.0.1:2379", "embedded etcd client address (the coordinator's leader election and job store)")
-	c.Flags().IntVar(&f.workers, "workers", 2, "number of worker processes")
+	c.Flags().StringVar(&f.etcdPeerAddr, "etcd-peer-addr", "127.0.0.1:0", "embedded etcd peer address (port 0: a free one)")
+	c.Flags().StringVar(&f.workerDataAddr, "worker-data-addr", "127.0.0.1:0", "data address of worker 1; worker N gets port+N-1 (port 0: each a free one)")
+	c.Flags().StringVar(&f.workerHTTPAddr, "worker-http-addr", "127.0.0.1:0", "/metrics and /healthz address of worker 1; worker N gets port+N-1 (port 0: each a free one)")
+	c.Flags().IntVar(&f.workers, "workers", 2, "number of worker processes (one that exits is started again, with backoff)")
 	c.Flags().IntVar(&f.slots, "slots", 4, "task slots per worker")
 	c.Flags().BoolVar(&f.example, "example", false, "submit examples/ip-visits.yaml and feed it with weir loadgen")
 	c.Flags().Float64Var(&f.rate, "example-rate", 2000, "events per second loadgen writes with --example")
@@ -220,10 +228,11 @@ func orNone(s string) string {
 
 // child is one process weir dev supervises.
 type child struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+	name    string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	err     error
+	started time.Time
 }
 
 func runDev(ctx context.Context, g *globals, f devFlags) error {
@@ -246,11 +255,32 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", logDir, err)
 	}
-	addrs := []string{f.httpAddr, f.grpcAddr, f.kafkaAddr, f.etcdAddr}
+	workerAddrs := make([][2]string, f.workers)
+	for i := range workerAddrs {
+		for k, base := range []string{f.workerDataAddr, f.workerHTTPAddr} {
+			a, err := nthAddr(base, i)
+			if err != nil {
+				return usagef("--worker-%s-addr: %v", []string{"data", "http"}[k], err)
+			}
+			workerAddrs[i][k] = a
+		}
+	}
+	addrs := []string{f.httpAddr, f.grpcAddr, f.kafkaAddr, f.etcdAddr, f.etcdPeerAddr}
 	if f.registry {
 		addrs = append(addrs, f.registryAddr)
 	}
+	for _, wa := range workerAddrs {
+		addrs = append(addrs, wa[0], wa[1])
+	}
+	seen := map[string]bool{}
 	for _, a := range addrs {
+		if _, port, err := net.SplitHostPort(a); err == nil && port == "0" {
+			continue // any free port
+		}
+		if seen[a] {
+			return usagef("address %s is given twice (weir dev's --*-addr flags must differ)", a)
+		}
+		seen[a] = true
 		if err := checkFree(a); err != nil {
 			return err
 		}
@@ -266,6 +296,7 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	var (
 		mu       sync.Mutex
 		children []*child
+		argsOf   = map[string][]string{} // how each child was started
 	)
 	exited := make(chan *child, 16)
 	start := func(name string, args ...string) error {
@@ -282,7 +313,7 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 			logf.Close()
 			return fmt.Errorf("start %s: %w", name, err)
 		}
-		c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+		c := &child{name: name, cmd: cmd, done: make(chan struct{}), started: time.Now()}
 		go func() {
 			c.err = cmd.Wait()
 			logf.Close()
@@ -294,6 +325,7 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 		}()
 		mu.Lock()
 		children = append(children, c)
+		argsOf[name] = args
 		mu.Unlock()
 		return nil
 	}
@@ -302,7 +334,9 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 		cs := append([]*child(nil), children...)
 		mu.Unlock()
 		for i := len(cs) - 1; i >= 0; i-- {
-			_ = cs[i].cmd.Process.Signal(syscall.SIGTERM)
+			// SIGINT, not SIGTERM: a worker drains on SIGTERM (moving its jobs
+			// to the others first); everything here is going away at once.
+			_ = cs[i].cmd.Process.Signal(syscall.SIGINT)
 			select {
 			case <-cs[i].done:
 			case <-time.After(10 * time.Second):
@@ -338,7 +372,7 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	}
 	// etcd takes the cluster's certificate too: the coordinator reaches it
 	// over TLS with the same client certificate.
-	etcdArgs := []string{"dev", "etcd", "--addr", f.etcdAddr, "--data-dir", filepath.Join(dataDir, "etcd")}
+	etcdArgs := []string{"dev", "etcd", "--addr", f.etcdAddr, "--peer-addr", f.etcdPeerAddr, "--data-dir", filepath.Join(dataDir, "etcd")}
 	if err := start("etcd", append(etcdArgs, tlsArgs...)...); err != nil {
 		return err
 	}
@@ -351,8 +385,9 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 		return err
 	}
 	for i := 0; i < f.workers; i++ {
-		args := []string{"worker", "--coordinator", f.grpcAddr,
-			"--slots", strconv.Itoa(f.slots), "--id", fmt.Sprintf("worker-%d", i+1), "--allowed-paths", dataDir, lvl, format}
+		args := []string{"worker", "--coordinator-grpc", f.grpcAddr,
+			"--slots", strconv.Itoa(f.slots), "--id", fmt.Sprintf("worker-%d", i+1), "--allowed-paths", dataDir, lvl, format,
+			"--data-addr", workerAddrs[i][0], "--http-addr", workerAddrs[i][1]}
 		if err := start(fmt.Sprintf("worker-%d", i+1), append(args, tlsArgs...)...); err != nil {
 			return err
 		}
@@ -405,13 +440,85 @@ func runDev(ctx context.Context, g *globals, f devFlags) error {
 	}
 	fmt.Fprintln(g.stdout, "Press Ctrl-C to stop.")
 
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(g.stdout, "stopping")
-		return nil
-	case c := <-exited:
-		return fmt.Errorf("%s exited unexpectedly (%v); see %s", c.name, c.err, filepath.Join(logDir, c.name+".log"))
+	// A worker that exits is started again after a backoff (a failover
+	// to watch: kill one); any other child stops the cluster.
+	restart := make(chan string)
+	backoff := map[string]time.Duration{}
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(g.stdout, "stopping")
+			return nil
+		case c := <-exited:
+			if !strings.HasPrefix(c.name, "worker-") {
+				return fmt.Errorf("%s exited unexpectedly (%v); see %s", c.name, c.err, filepath.Join(logDir, c.name+".log"))
+			}
+			d := nextBackoff(backoff[c.name], time.Since(c.started))
+			backoff[c.name] = d
+			fmt.Fprintf(g.stdout, "%s exited (%v); starting it again in %s (log %s)\n", c.name, exitText(c.err), d, filepath.Join(logDir, c.name+".log"))
+			go func(name string) {
+				t := time.NewTimer(d)
+				defer t.Stop()
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+					select {
+					case restart <- name:
+					case <-ctx.Done():
+					}
+				}
+			}(c.name)
+		case name := <-restart:
+			mu.Lock()
+			args := argsOf[name]
+			mu.Unlock()
+			if err := start(name, args...); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%s started again\n", name)
+		}
 	}
+}
+
+// Worker restart backoff in weir dev: 1 s, doubling to 30 s for a worker
+// that keeps dying soon after its start, back to 1 s once one ran a while.
+const (
+	devRestartMin    = time.Second
+	devRestartMax    = 30 * time.Second
+	devRestartStable = time.Minute
+)
+
+func nextBackoff(last, ran time.Duration) time.Duration {
+	if last == 0 || ran >= devRestartStable {
+		return devRestartMin
+	}
+	return min(last*2, devRestartMax)
+}
+
+func exitText(err error) string {
+	if err == nil {
+		return "exit 0"
+	}
+	return err.Error()
+}
+
+// nthAddr is base with its port plus n (port 0 stays 0: a free one).
+func nthAddr(base string, n int) (string, error) {
+	host, port, err := net.SplitHostPort(base)
+	if err != nil {
+		return "", fmt.Errorf("%q is not host:port", base)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return "", fmt.Errorf("%q: port must be 0 to 65535", base)
+	}
+	if p == 0 {
+		return base, nil
+	}
+	if p+n > 65535 {
+		return "", fmt.Errorf("%q: worker %d would need port %d", base, n+1, p+n)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+n)), nil
 }
 
 // DevTLSFiles returns the files of weir dev's local CA and the certificate

@@ -42,6 +42,10 @@ type globals struct {
 	stderr      io.Writer
 	// conn is how client verbs reach the REST API (client_config.go).
 	conn clientConn
+	// releaseSignals stops SIGINT and SIGTERM from cancelling the
+	// command's context, for a command that handles them itself (weir
+	// worker drains on SIGTERM); nil when nothing was registered.
+	releaseSignals func()
 }
 
 // Execute runs the CLI with args and returns the process exit code.
@@ -55,8 +59,21 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// signal.NotifyContext, except that releasing the signals (weir
+	// worker, which handles them itself) does not cancel the context.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	g.releaseSignals = func() { signal.Stop(sigs) }
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK

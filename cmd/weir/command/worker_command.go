@@ -17,15 +17,16 @@ import (
 
 func newWorkerCommand(g *globals) *cobra.Command {
 	var (
-		cfg       worker.Config
-		logLevel  string
-		logFormat string
-		pprofAddr string
-		gcPercent int
-		allowed   []string
-		memLimit  string
-		tlsFiles  tlsconf.Files
-		tokenFile string
+		cfg          worker.Config
+		logLevel     string
+		logFormat    string
+		pprofAddr    string
+		gcPercent    int
+		allowed      []string
+		memLimit     string
+		tlsFiles     tlsconf.Files
+		tokenFile    string
+		drainTimeout time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "worker",
@@ -78,11 +79,12 @@ func newWorkerCommand(g *globals) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "worker %s: %d slots, coordinator %s\n", w.ID(), cfg.Slots, cfg.CoordinatorAddr)
-			<-cmd.Context().Done()
+			err = runUntilDrained(cmd.Context(), g, w, drainTimeout, logger)
 			w.Stop()
-			return nil
+			return err
 		},
 	}
+	c.Flags().DurationVar(&drainTimeout, "drain-timeout", 5*time.Minute, "after SIGTERM, exit at the latest this long into the drain, even with subtasks left (0: no limit; docs/failover.md)")
 	// --coordinator is a REST URL for every client verb; the worker's is
 	// the coordinator's gRPC address, a different thing under its own name.
 	c.Flags().StringVar(&cfg.CoordinatorAddr, "coordinator-grpc", "127.0.0.1:6123", "coordinator gRPC address HOST:PORT (its --grpc-addr), or HOST:PORT,HOST:PORT for coordinators with etcd")

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -30,11 +31,20 @@ func newWorkersCommand(g *globals) *cobra.Command {
 					w.DataAddr, w.HTTPAddr, time.Since(w.LastHeartbeat).Round(100*time.Millisecond).String() + " ago",
 					w.Version, operatorsCell(w.Operators)})
 			}
-			return p.print(ws, []string{"ID", "STATE", "SLOTS", "DATA", "HTTP", "HEARTBEAT", "VERSION", "OPERATORS"}, rows)
+			if err := p.print(ws, []string{"ID", "STATE", "SLOTS", "DATA", "HTTP", "HEARTBEAT", "VERSION", "OPERATORS"}, rows); err != nil || p.format == "json" {
+				return err
+			}
+			for _, w := range ws {
+				if w.Drain != nil && w.Drain.Waiting != "" {
+					fmt.Fprintf(g.stdout, "%s drains, waiting: %s\n", w.ID, w.Drain.Waiting)
+				}
+			}
+			return nil
 		},
 	}
 	addClientFlags(c, g)
 	addOutputFlag(c, g)
+	c.AddCommand(newWorkersDrainCommand(g))
 	return c
 }
 

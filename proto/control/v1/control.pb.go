@@ -160,6 +160,7 @@ type WorkerMessage struct {
 	//	*WorkerMessage_TaskStatus
 	//	*WorkerMessage_CheckpointAck
 	//	*WorkerMessage_CheckpointDecline
+	//	*WorkerMessage_Drain
 	Msg           isWorkerMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -247,6 +248,15 @@ func (x *WorkerMessage) GetCheckpointDecline() *CheckpointDecline {
 	return nil
 }
 
+func (x *WorkerMessage) GetDrain() *DrainRequest {
+	if x != nil {
+		if x, ok := x.Msg.(*WorkerMessage_Drain); ok {
+			return x.Drain
+		}
+	}
+	return nil
+}
+
 type isWorkerMessage_Msg interface {
 	isWorkerMessage_Msg()
 }
@@ -271,6 +281,11 @@ type WorkerMessage_CheckpointDecline struct {
 	CheckpointDecline *CheckpointDecline `protobuf:"bytes,5,opt,name=checkpoint_decline,json=checkpointDecline,proto3,oneof"`
 }
 
+type WorkerMessage_Drain struct {
+	// Drain: the worker was asked to stop (SIGTERM); see DrainRequest.
+	Drain *DrainRequest `protobuf:"bytes,6,opt,name=drain,proto3,oneof"`
+}
+
 func (*WorkerMessage_Register) isWorkerMessage_Msg() {}
 
 func (*WorkerMessage_Heartbeat) isWorkerMessage_Msg() {}
@@ -280,6 +295,58 @@ func (*WorkerMessage_TaskStatus) isWorkerMessage_Msg() {}
 func (*WorkerMessage_CheckpointAck) isWorkerMessage_Msg() {}
 
 func (*WorkerMessage_CheckpointDecline) isWorkerMessage_Msg() {}
+
+func (*WorkerMessage_Drain) isWorkerMessage_Msg() {}
+
+// DrainRequest asks the coordinator to move every subtask off this worker
+// (docs/failover.md, "Draining a worker"): no new placements here, each
+// affected job stops at a checkpoint and restarts from it elsewhere. The
+// coordinator answers DrainStarted. A worker that registers again while
+// draining sends it again.
+type DrainRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reason is logged and shown (e.g. "SIGTERM").
+	Reason        string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainRequest) Reset() {
+	*x = DrainRequest{}
+	mi := &file_proto_control_v1_control_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainRequest) ProtoMessage() {}
+
+func (x *DrainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_control_v1_control_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
+func (*DrainRequest) Descriptor() ([]byte, []int) {
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DrainRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
 
 type Register struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -313,7 +380,7 @@ type Register struct {
 
 func (x *Register) Reset() {
 	*x = Register{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[1]
+	mi := &file_proto_control_v1_control_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -325,7 +392,7 @@ func (x *Register) String() string {
 func (*Register) ProtoMessage() {}
 
 func (x *Register) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[1]
+	mi := &file_proto_control_v1_control_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -338,7 +405,7 @@ func (x *Register) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Register.ProtoReflect.Descriptor instead.
 func (*Register) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{1}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Register) GetWorkerId() string {
@@ -418,7 +485,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[2]
+	mi := &file_proto_control_v1_control_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -430,7 +497,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[2]
+	mi := &file_proto_control_v1_control_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -443,7 +510,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{2}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Heartbeat) GetUnixMs() int64 {
@@ -482,7 +549,7 @@ type MemoryStats struct {
 
 func (x *MemoryStats) Reset() {
 	*x = MemoryStats{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[3]
+	mi := &file_proto_control_v1_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -494,7 +561,7 @@ func (x *MemoryStats) String() string {
 func (*MemoryStats) ProtoMessage() {}
 
 func (x *MemoryStats) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[3]
+	mi := &file_proto_control_v1_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -507,7 +574,7 @@ func (x *MemoryStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemoryStats.ProtoReflect.Descriptor instead.
 func (*MemoryStats) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{3}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *MemoryStats) GetHeapLiveBytes() int64 {
@@ -545,7 +612,7 @@ type TaskID struct {
 
 func (x *TaskID) Reset() {
 	*x = TaskID{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[4]
+	mi := &file_proto_control_v1_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +624,7 @@ func (x *TaskID) String() string {
 func (*TaskID) ProtoMessage() {}
 
 func (x *TaskID) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[4]
+	mi := &file_proto_control_v1_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +637,7 @@ func (x *TaskID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskID.ProtoReflect.Descriptor instead.
 func (*TaskID) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TaskID) GetJobId() string {
@@ -621,7 +688,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[5]
+	mi := &file_proto_control_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +700,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[5]
+	mi := &file_proto_control_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +713,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TaskStatus) GetTask() *TaskID {
@@ -722,7 +789,7 @@ type TaskMetrics struct {
 
 func (x *TaskMetrics) Reset() {
 	*x = TaskMetrics{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[6]
+	mi := &file_proto_control_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +801,7 @@ func (x *TaskMetrics) String() string {
 func (*TaskMetrics) ProtoMessage() {}
 
 func (x *TaskMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[6]
+	mi := &file_proto_control_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +814,7 @@ func (x *TaskMetrics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskMetrics.ProtoReflect.Descriptor instead.
 func (*TaskMetrics) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TaskMetrics) GetRecordsIn() int64 {
@@ -842,7 +909,7 @@ type Link struct {
 
 func (x *Link) Reset() {
 	*x = Link{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[7]
+	mi := &file_proto_control_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +921,7 @@ func (x *Link) String() string {
 func (*Link) ProtoMessage() {}
 
 func (x *Link) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[7]
+	mi := &file_proto_control_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +934,7 @@ func (x *Link) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Link.ProtoReflect.Descriptor instead.
 func (*Link) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Link) GetNode() string {
@@ -915,7 +982,7 @@ type StateSize struct {
 
 func (x *StateSize) Reset() {
 	*x = StateSize{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[8]
+	mi := &file_proto_control_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +994,7 @@ func (x *StateSize) String() string {
 func (*StateSize) ProtoMessage() {}
 
 func (x *StateSize) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[8]
+	mi := &file_proto_control_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1007,7 @@ func (x *StateSize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSize.ProtoReflect.Descriptor instead.
 func (*StateSize) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StateSize) GetNode() string {
@@ -967,6 +1034,7 @@ type CoordinatorMessage struct {
 	//	*CoordinatorMessage_TriggerCheckpoint
 	//	*CoordinatorMessage_NotifyCheckpointComplete
 	//	*CoordinatorMessage_AbortCheckpoint
+	//	*CoordinatorMessage_DrainStarted
 	Msg           isCoordinatorMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -974,7 +1042,7 @@ type CoordinatorMessage struct {
 
 func (x *CoordinatorMessage) Reset() {
 	*x = CoordinatorMessage{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[9]
+	mi := &file_proto_control_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1054,7 @@ func (x *CoordinatorMessage) String() string {
 func (*CoordinatorMessage) ProtoMessage() {}
 
 func (x *CoordinatorMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[9]
+	mi := &file_proto_control_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1067,7 @@ func (x *CoordinatorMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatorMessage.ProtoReflect.Descriptor instead.
 func (*CoordinatorMessage) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CoordinatorMessage) GetMsg() isCoordinatorMessage_Msg {
@@ -1063,6 +1131,15 @@ func (x *CoordinatorMessage) GetAbortCheckpoint() *AbortCheckpoint {
 	return nil
 }
 
+func (x *CoordinatorMessage) GetDrainStarted() *DrainStarted {
+	if x != nil {
+		if x, ok := x.Msg.(*CoordinatorMessage_DrainStarted); ok {
+			return x.DrainStarted
+		}
+	}
+	return nil
+}
+
 type isCoordinatorMessage_Msg interface {
 	isCoordinatorMessage_Msg()
 }
@@ -1091,6 +1168,12 @@ type CoordinatorMessage_AbortCheckpoint struct {
 	AbortCheckpoint *AbortCheckpoint `protobuf:"bytes,6,opt,name=abort_checkpoint,json=abortCheckpoint,proto3,oneof"`
 }
 
+type CoordinatorMessage_DrainStarted struct {
+	// DrainStarted: the coordinator places nothing more on this worker and
+	// moves its subtasks away; the worker exits once it holds none.
+	DrainStarted *DrainStarted `protobuf:"bytes,7,opt,name=drain_started,json=drainStarted,proto3,oneof"`
+}
+
 func (*CoordinatorMessage_Registered) isCoordinatorMessage_Msg() {}
 
 func (*CoordinatorMessage_Deploy) isCoordinatorMessage_Msg() {}
@@ -1103,6 +1186,55 @@ func (*CoordinatorMessage_NotifyCheckpointComplete) isCoordinatorMessage_Msg() {
 
 func (*CoordinatorMessage_AbortCheckpoint) isCoordinatorMessage_Msg() {}
 
+func (*CoordinatorMessage_DrainStarted) isCoordinatorMessage_Msg() {}
+
+// DrainStarted answers a DrainRequest, or tells a worker an operator
+// drained it (POST /api/v1/workers/{id}/drain). Every deployment sent
+// before it is already on the stream; none follows it.
+type DrainStarted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainStarted) Reset() {
+	*x = DrainStarted{}
+	mi := &file_proto_control_v1_control_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainStarted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainStarted) ProtoMessage() {}
+
+func (x *DrainStarted) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_control_v1_control_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainStarted.ProtoReflect.Descriptor instead.
+func (*DrainStarted) Descriptor() ([]byte, []int) {
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DrainStarted) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type Registered struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	WorkerId            string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
@@ -1113,7 +1245,7 @@ type Registered struct {
 
 func (x *Registered) Reset() {
 	*x = Registered{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[10]
+	mi := &file_proto_control_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1257,7 @@ func (x *Registered) String() string {
 func (*Registered) ProtoMessage() {}
 
 func (x *Registered) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[10]
+	mi := &file_proto_control_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1270,7 @@ func (x *Registered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Registered.ProtoReflect.Descriptor instead.
 func (*Registered) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Registered) GetWorkerId() string {
@@ -1178,7 +1310,7 @@ type DeployTask struct {
 
 func (x *DeployTask) Reset() {
 	*x = DeployTask{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[11]
+	mi := &file_proto_control_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1190,7 +1322,7 @@ func (x *DeployTask) String() string {
 func (*DeployTask) ProtoMessage() {}
 
 func (x *DeployTask) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[11]
+	mi := &file_proto_control_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1203,7 +1335,7 @@ func (x *DeployTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployTask.ProtoReflect.Descriptor instead.
 func (*DeployTask) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeployTask) GetTask() *TaskID {
@@ -1259,7 +1391,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[12]
+	mi := &file_proto_control_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1403,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[12]
+	mi := &file_proto_control_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1416,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Restore) GetCheckpointId() int64 {
@@ -1313,7 +1445,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[13]
+	mi := &file_proto_control_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1457,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[13]
+	mi := &file_proto_control_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1470,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Placement) GetVertexId() string {
@@ -1378,7 +1510,7 @@ type CancelTask struct {
 
 func (x *CancelTask) Reset() {
 	*x = CancelTask{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[14]
+	mi := &file_proto_control_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1522,7 @@ func (x *CancelTask) String() string {
 func (*CancelTask) ProtoMessage() {}
 
 func (x *CancelTask) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[14]
+	mi := &file_proto_control_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1535,7 @@ func (x *CancelTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTask.ProtoReflect.Descriptor instead.
 func (*CancelTask) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CancelTask) GetTask() *TaskID {
@@ -1429,7 +1561,7 @@ type TriggerCheckpoint struct {
 
 func (x *TriggerCheckpoint) Reset() {
 	*x = TriggerCheckpoint{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[15]
+	mi := &file_proto_control_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1441,7 +1573,7 @@ func (x *TriggerCheckpoint) String() string {
 func (*TriggerCheckpoint) ProtoMessage() {}
 
 func (x *TriggerCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[15]
+	mi := &file_proto_control_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1454,7 +1586,7 @@ func (x *TriggerCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerCheckpoint.ProtoReflect.Descriptor instead.
 func (*TriggerCheckpoint) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TriggerCheckpoint) GetTask() *TaskID {
@@ -1509,7 +1641,7 @@ type CheckpointAck struct {
 
 func (x *CheckpointAck) Reset() {
 	*x = CheckpointAck{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[16]
+	mi := &file_proto_control_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1521,7 +1653,7 @@ func (x *CheckpointAck) String() string {
 func (*CheckpointAck) ProtoMessage() {}
 
 func (x *CheckpointAck) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[16]
+	mi := &file_proto_control_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1534,7 +1666,7 @@ func (x *CheckpointAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointAck.ProtoReflect.Descriptor instead.
 func (*CheckpointAck) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CheckpointAck) GetTask() *TaskID {
@@ -1584,7 +1716,7 @@ type CheckpointDecline struct {
 
 func (x *CheckpointDecline) Reset() {
 	*x = CheckpointDecline{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[17]
+	mi := &file_proto_control_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +1728,7 @@ func (x *CheckpointDecline) String() string {
 func (*CheckpointDecline) ProtoMessage() {}
 
 func (x *CheckpointDecline) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[17]
+	mi := &file_proto_control_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1609,7 +1741,7 @@ func (x *CheckpointDecline) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointDecline.ProtoReflect.Descriptor instead.
 func (*CheckpointDecline) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CheckpointDecline) GetTask() *TaskID {
@@ -1649,7 +1781,7 @@ type NotifyCheckpointComplete struct {
 
 func (x *NotifyCheckpointComplete) Reset() {
 	*x = NotifyCheckpointComplete{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[18]
+	mi := &file_proto_control_v1_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1661,7 +1793,7 @@ func (x *NotifyCheckpointComplete) String() string {
 func (*NotifyCheckpointComplete) ProtoMessage() {}
 
 func (x *NotifyCheckpointComplete) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[18]
+	mi := &file_proto_control_v1_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1674,7 +1806,7 @@ func (x *NotifyCheckpointComplete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyCheckpointComplete.ProtoReflect.Descriptor instead.
 func (*NotifyCheckpointComplete) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{18}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *NotifyCheckpointComplete) GetTask() *TaskID {
@@ -1709,7 +1841,7 @@ type AbortCheckpoint struct {
 
 func (x *AbortCheckpoint) Reset() {
 	*x = AbortCheckpoint{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[19]
+	mi := &file_proto_control_v1_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1721,7 +1853,7 @@ func (x *AbortCheckpoint) String() string {
 func (*AbortCheckpoint) ProtoMessage() {}
 
 func (x *AbortCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[19]
+	mi := &file_proto_control_v1_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1734,7 +1866,7 @@ func (x *AbortCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortCheckpoint.ProtoReflect.Descriptor instead.
 func (*AbortCheckpoint) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{19}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AbortCheckpoint) GetTask() *TaskID {
@@ -1768,7 +1900,7 @@ type Operator struct {
 
 func (x *Operator) Reset() {
 	*x = Operator{}
-	mi := &file_proto_control_v1_control_proto_msgTypes[20]
+	mi := &file_proto_control_v1_control_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1780,7 +1912,7 @@ func (x *Operator) String() string {
 func (*Operator) ProtoMessage() {}
 
 func (x *Operator) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_control_v1_control_proto_msgTypes[20]
+	mi := &file_proto_control_v1_control_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1793,7 +1925,7 @@ func (x *Operator) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operator.ProtoReflect.Descriptor instead.
 func (*Operator) Descriptor() ([]byte, []int) {
-	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{20}
+	return file_proto_control_v1_control_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Operator) GetId() string {
@@ -1828,15 +1960,18 @@ var File_proto_control_v1_control_proto protoreflect.FileDescriptor
 
 const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x1eproto/control/v1/control.proto\x12\x0fweir.control.v1\x1a$proto/checkpoint/v1/checkpoint.proto\"\xe9\x02\n" +
+	"\x1eproto/control/v1/control.proto\x12\x0fweir.control.v1\x1a$proto/checkpoint/v1/checkpoint.proto\"\xa0\x03\n" +
 	"\rWorkerMessage\x127\n" +
 	"\bregister\x18\x01 \x01(\v2\x19.weir.control.v1.RegisterH\x00R\bregister\x12:\n" +
 	"\theartbeat\x18\x02 \x01(\v2\x1a.weir.control.v1.HeartbeatH\x00R\theartbeat\x12>\n" +
 	"\vtask_status\x18\x03 \x01(\v2\x1b.weir.control.v1.TaskStatusH\x00R\n" +
 	"taskStatus\x12G\n" +
 	"\x0echeckpoint_ack\x18\x04 \x01(\v2\x1e.weir.control.v1.CheckpointAckH\x00R\rcheckpointAck\x12S\n" +
-	"\x12checkpoint_decline\x18\x05 \x01(\v2\".weir.control.v1.CheckpointDeclineH\x00R\x11checkpointDeclineB\x05\n" +
-	"\x03msg\"\xc6\x02\n" +
+	"\x12checkpoint_decline\x18\x05 \x01(\v2\".weir.control.v1.CheckpointDeclineH\x00R\x11checkpointDecline\x125\n" +
+	"\x05drain\x18\x06 \x01(\v2\x1d.weir.control.v1.DrainRequestH\x00R\x05drainB\x05\n" +
+	"\x03msg\"&\n" +
+	"\fDrainRequest\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xc6\x02\n" +
 	"\bRegister\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
 	"\tdata_addr\x18\x02 \x01(\tR\bdataAddr\x12\x14\n" +
@@ -1899,7 +2034,7 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"last_error\x18\x05 \x01(\tR\tlastError\"5\n" +
 	"\tStateSize\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
-	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\"\xd7\x03\n" +
+	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\"\x9d\x04\n" +
 	"\x12CoordinatorMessage\x12=\n" +
 	"\n" +
 	"registered\x18\x01 \x01(\v2\x1b.weir.control.v1.RegisteredH\x00R\n" +
@@ -1908,8 +2043,11 @@ const file_proto_control_v1_control_proto_rawDesc = "" +
 	"\x06cancel\x18\x03 \x01(\v2\x1b.weir.control.v1.CancelTaskH\x00R\x06cancel\x12S\n" +
 	"\x12trigger_checkpoint\x18\x04 \x01(\v2\".weir.control.v1.TriggerCheckpointH\x00R\x11triggerCheckpoint\x12i\n" +
 	"\x1anotify_checkpoint_complete\x18\x05 \x01(\v2).weir.control.v1.NotifyCheckpointCompleteH\x00R\x18notifyCheckpointComplete\x12M\n" +
-	"\x10abort_checkpoint\x18\x06 \x01(\v2 .weir.control.v1.AbortCheckpointH\x00R\x0fabortCheckpointB\x05\n" +
-	"\x03msg\"]\n" +
+	"\x10abort_checkpoint\x18\x06 \x01(\v2 .weir.control.v1.AbortCheckpointH\x00R\x0fabortCheckpoint\x12D\n" +
+	"\rdrain_started\x18\a \x01(\v2\x1d.weir.control.v1.DrainStartedH\x00R\fdrainStartedB\x05\n" +
+	"\x03msg\"&\n" +
+	"\fDrainStarted\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"]\n" +
 	"\n" +
 	"Registered\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x122\n" +
@@ -1993,74 +2131,78 @@ func file_proto_control_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_control_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_proto_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_proto_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_proto_control_v1_control_proto_goTypes = []any{
 	(TaskState)(0),                   // 0: weir.control.v1.TaskState
 	(FailureKind)(0),                 // 1: weir.control.v1.FailureKind
 	(*WorkerMessage)(nil),            // 2: weir.control.v1.WorkerMessage
-	(*Register)(nil),                 // 3: weir.control.v1.Register
-	(*Heartbeat)(nil),                // 4: weir.control.v1.Heartbeat
-	(*MemoryStats)(nil),              // 5: weir.control.v1.MemoryStats
-	(*TaskID)(nil),                   // 6: weir.control.v1.TaskID
-	(*TaskStatus)(nil),               // 7: weir.control.v1.TaskStatus
-	(*TaskMetrics)(nil),              // 8: weir.control.v1.TaskMetrics
-	(*Link)(nil),                     // 9: weir.control.v1.Link
-	(*StateSize)(nil),                // 10: weir.control.v1.StateSize
-	(*CoordinatorMessage)(nil),       // 11: weir.control.v1.CoordinatorMessage
-	(*Registered)(nil),               // 12: weir.control.v1.Registered
-	(*DeployTask)(nil),               // 13: weir.control.v1.DeployTask
-	(*Restore)(nil),                  // 14: weir.control.v1.Restore
-	(*Placement)(nil),                // 15: weir.control.v1.Placement
-	(*CancelTask)(nil),               // 16: weir.control.v1.CancelTask
-	(*TriggerCheckpoint)(nil),        // 17: weir.control.v1.TriggerCheckpoint
-	(*CheckpointAck)(nil),            // 18: weir.control.v1.CheckpointAck
-	(*CheckpointDecline)(nil),        // 19: weir.control.v1.CheckpointDecline
-	(*NotifyCheckpointComplete)(nil), // 20: weir.control.v1.NotifyCheckpointComplete
-	(*AbortCheckpoint)(nil),          // 21: weir.control.v1.AbortCheckpoint
-	(*Operator)(nil),                 // 22: weir.control.v1.Operator
-	(*v1.OperatorState)(nil),         // 23: weir.checkpoint.v1.OperatorState
-	(*v1.SubtaskStats)(nil),          // 24: weir.checkpoint.v1.SubtaskStats
+	(*DrainRequest)(nil),             // 3: weir.control.v1.DrainRequest
+	(*Register)(nil),                 // 4: weir.control.v1.Register
+	(*Heartbeat)(nil),                // 5: weir.control.v1.Heartbeat
+	(*MemoryStats)(nil),              // 6: weir.control.v1.MemoryStats
+	(*TaskID)(nil),                   // 7: weir.control.v1.TaskID
+	(*TaskStatus)(nil),               // 8: weir.control.v1.TaskStatus
+	(*TaskMetrics)(nil),              // 9: weir.control.v1.TaskMetrics
+	(*Link)(nil),                     // 10: weir.control.v1.Link
+	(*StateSize)(nil),                // 11: weir.control.v1.StateSize
+	(*CoordinatorMessage)(nil),       // 12: weir.control.v1.CoordinatorMessage
+	(*DrainStarted)(nil),             // 13: weir.control.v1.DrainStarted
+	(*Registered)(nil),               // 14: weir.control.v1.Registered
+	(*DeployTask)(nil),               // 15: weir.control.v1.DeployTask
+	(*Restore)(nil),                  // 16: weir.control.v1.Restore
+	(*Placement)(nil),                // 17: weir.control.v1.Placement
+	(*CancelTask)(nil),               // 18: weir.control.v1.CancelTask
+	(*TriggerCheckpoint)(nil),        // 19: weir.control.v1.TriggerCheckpoint
+	(*CheckpointAck)(nil),            // 20: weir.control.v1.CheckpointAck
+	(*CheckpointDecline)(nil),        // 21: weir.control.v1.CheckpointDecline
+	(*NotifyCheckpointComplete)(nil), // 22: weir.control.v1.NotifyCheckpointComplete
+	(*AbortCheckpoint)(nil),          // 23: weir.control.v1.AbortCheckpoint
+	(*Operator)(nil),                 // 24: weir.control.v1.Operator
+	(*v1.OperatorState)(nil),         // 25: weir.checkpoint.v1.OperatorState
+	(*v1.SubtaskStats)(nil),          // 26: weir.checkpoint.v1.SubtaskStats
 }
 var file_proto_control_v1_control_proto_depIdxs = []int32{
-	3,  // 0: weir.control.v1.WorkerMessage.register:type_name -> weir.control.v1.Register
-	4,  // 1: weir.control.v1.WorkerMessage.heartbeat:type_name -> weir.control.v1.Heartbeat
-	7,  // 2: weir.control.v1.WorkerMessage.task_status:type_name -> weir.control.v1.TaskStatus
-	18, // 3: weir.control.v1.WorkerMessage.checkpoint_ack:type_name -> weir.control.v1.CheckpointAck
-	19, // 4: weir.control.v1.WorkerMessage.checkpoint_decline:type_name -> weir.control.v1.CheckpointDecline
-	7,  // 5: weir.control.v1.Register.tasks:type_name -> weir.control.v1.TaskStatus
-	22, // 6: weir.control.v1.Register.operators:type_name -> weir.control.v1.Operator
-	7,  // 7: weir.control.v1.Heartbeat.tasks:type_name -> weir.control.v1.TaskStatus
-	5,  // 8: weir.control.v1.Heartbeat.memory:type_name -> weir.control.v1.MemoryStats
-	6,  // 9: weir.control.v1.TaskStatus.task:type_name -> weir.control.v1.TaskID
-	0,  // 10: weir.control.v1.TaskStatus.state:type_name -> weir.control.v1.TaskState
-	8,  // 11: weir.control.v1.TaskStatus.metrics:type_name -> weir.control.v1.TaskMetrics
-	1,  // 12: weir.control.v1.TaskStatus.failure_kind:type_name -> weir.control.v1.FailureKind
-	9,  // 13: weir.control.v1.TaskMetrics.links:type_name -> weir.control.v1.Link
-	10, // 14: weir.control.v1.TaskMetrics.state_sizes:type_name -> weir.control.v1.StateSize
-	12, // 15: weir.control.v1.CoordinatorMessage.registered:type_name -> weir.control.v1.Registered
-	13, // 16: weir.control.v1.CoordinatorMessage.deploy:type_name -> weir.control.v1.DeployTask
-	16, // 17: weir.control.v1.CoordinatorMessage.cancel:type_name -> weir.control.v1.CancelTask
-	17, // 18: weir.control.v1.CoordinatorMessage.trigger_checkpoint:type_name -> weir.control.v1.TriggerCheckpoint
-	20, // 19: weir.control.v1.CoordinatorMessage.notify_checkpoint_complete:type_name -> weir.control.v1.NotifyCheckpointComplete
-	21, // 20: weir.control.v1.CoordinatorMessage.abort_checkpoint:type_name -> weir.control.v1.AbortCheckpoint
-	6,  // 21: weir.control.v1.DeployTask.task:type_name -> weir.control.v1.TaskID
-	15, // 22: weir.control.v1.DeployTask.placements:type_name -> weir.control.v1.Placement
-	14, // 23: weir.control.v1.DeployTask.restore:type_name -> weir.control.v1.Restore
-	6,  // 24: weir.control.v1.CancelTask.task:type_name -> weir.control.v1.TaskID
-	6,  // 25: weir.control.v1.TriggerCheckpoint.task:type_name -> weir.control.v1.TaskID
-	6,  // 26: weir.control.v1.CheckpointAck.task:type_name -> weir.control.v1.TaskID
-	23, // 27: weir.control.v1.CheckpointAck.operators:type_name -> weir.checkpoint.v1.OperatorState
-	24, // 28: weir.control.v1.CheckpointAck.stats:type_name -> weir.checkpoint.v1.SubtaskStats
-	6,  // 29: weir.control.v1.CheckpointDecline.task:type_name -> weir.control.v1.TaskID
-	6,  // 30: weir.control.v1.NotifyCheckpointComplete.task:type_name -> weir.control.v1.TaskID
-	6,  // 31: weir.control.v1.AbortCheckpoint.task:type_name -> weir.control.v1.TaskID
-	2,  // 32: weir.control.v1.Coordinator.Session:input_type -> weir.control.v1.WorkerMessage
-	11, // 33: weir.control.v1.Coordinator.Session:output_type -> weir.control.v1.CoordinatorMessage
-	33, // [33:34] is the sub-list for method output_type
-	32, // [32:33] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	4,  // 0: weir.control.v1.WorkerMessage.register:type_name -> weir.control.v1.Register
+	5,  // 1: weir.control.v1.WorkerMessage.heartbeat:type_name -> weir.control.v1.Heartbeat
+	8,  // 2: weir.control.v1.WorkerMessage.task_status:type_name -> weir.control.v1.TaskStatus
+	20, // 3: weir.control.v1.WorkerMessage.checkpoint_ack:type_name -> weir.control.v1.CheckpointAck
+	21, // 4: weir.control.v1.WorkerMessage.checkpoint_decline:type_name -> weir.control.v1.CheckpointDecline
+	3,  // 5: weir.control.v1.WorkerMessage.drain:type_name -> weir.control.v1.DrainRequest
+	8,  // 6: weir.control.v1.Register.tasks:type_name -> weir.control.v1.TaskStatus
+	24, // 7: weir.control.v1.Register.operators:type_name -> weir.control.v1.Operator
+	8,  // 8: weir.control.v1.Heartbeat.tasks:type_name -> weir.control.v1.TaskStatus
+	6,  // 9: weir.control.v1.Heartbeat.memory:type_name -> weir.control.v1.MemoryStats
+	7,  // 10: weir.control.v1.TaskStatus.task:type_name -> weir.control.v1.TaskID
+	0,  // 11: weir.control.v1.TaskStatus.state:type_name -> weir.control.v1.TaskState
+	9,  // 12: weir.control.v1.TaskStatus.metrics:type_name -> weir.control.v1.TaskMetrics
+	1,  // 13: weir.control.v1.TaskStatus.failure_kind:type_name -> weir.control.v1.FailureKind
+	10, // 14: weir.control.v1.TaskMetrics.links:type_name -> weir.control.v1.Link
+	11, // 15: weir.control.v1.TaskMetrics.state_sizes:type_name -> weir.control.v1.StateSize
+	14, // 16: weir.control.v1.CoordinatorMessage.registered:type_name -> weir.control.v1.Registered
+	15, // 17: weir.control.v1.CoordinatorMessage.deploy:type_name -> weir.control.v1.DeployTask
+	18, // 18: weir.control.v1.CoordinatorMessage.cancel:type_name -> weir.control.v1.CancelTask
+	19, // 19: weir.control.v1.CoordinatorMessage.trigger_checkpoint:type_name -> weir.control.v1.TriggerCheckpoint
+	22, // 20: weir.control.v1.CoordinatorMessage.notify_checkpoint_complete:type_name -> weir.control.v1.NotifyCheckpointComplete
+	23, // 21: weir.control.v1.CoordinatorMessage.abort_checkpoint:type_name -> weir.control.v1.AbortCheckpoint
+	13, // 22: weir.control.v1.CoordinatorMessage.drain_started:type_name -> weir.control.v1.DrainStarted
+	7,  // 23: weir.control.v1.DeployTask.task:type_name -> weir.control.v1.TaskID
+	17, // 24: weir.control.v1.DeployTask.placements:type_name -> weir.control.v1.Placement
+	16, // 25: weir.control.v1.DeployTask.restore:type_name -> weir.control.v1.Restore
+	7,  // 26: weir.control.v1.CancelTask.task:type_name -> weir.control.v1.TaskID
+	7,  // 27: weir.control.v1.TriggerCheckpoint.task:type_name -> weir.control.v1.TaskID
+	7,  // 28: weir.control.v1.CheckpointAck.task:type_name -> weir.control.v1.TaskID
+	25, // 29: weir.control.v1.CheckpointAck.operators:type_name -> weir.checkpoint.v1.OperatorState
+	26, // 30: weir.control.v1.CheckpointAck.stats:type_name -> weir.checkpoint.v1.SubtaskStats
+	7,  // 31: weir.control.v1.CheckpointDecline.task:type_name -> weir.control.v1.TaskID
+	7,  // 32: weir.control.v1.NotifyCheckpointComplete.task:type_name -> weir.control.v1.TaskID
+	7,  // 33: weir.control.v1.AbortCheckpoint.task:type_name -> weir.control.v1.TaskID
+	2,  // 34: weir.control.v1.Coordinator.Session:input_type -> weir.control.v1.WorkerMessage
+	12, // 35: weir.control.v1.Coordinator.Session:output_type -> weir.control.v1.CoordinatorMessage
+	35, // [35:36] is the sub-list for method output_type
+	34, // [34:35] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_proto_control_v1_control_proto_init() }
@@ -2074,15 +2216,17 @@ func file_proto_control_v1_control_proto_init() {
 		(*WorkerMessage_TaskStatus)(nil),
 		(*WorkerMessage_CheckpointAck)(nil),
 		(*WorkerMessage_CheckpointDecline)(nil),
+		(*WorkerMessage_Drain)(nil),
 	}
-	file_proto_control_v1_control_proto_msgTypes[6].OneofWrappers = []any{}
-	file_proto_control_v1_control_proto_msgTypes[9].OneofWrappers = []any{
+	file_proto_control_v1_control_proto_msgTypes[7].OneofWrappers = []any{}
+	file_proto_control_v1_control_proto_msgTypes[10].OneofWrappers = []any{
 		(*CoordinatorMessage_Registered)(nil),
 		(*CoordinatorMessage_Deploy)(nil),
 		(*CoordinatorMessage_Cancel)(nil),
 		(*CoordinatorMessage_TriggerCheckpoint)(nil),
 		(*CoordinatorMessage_NotifyCheckpointComplete)(nil),
 		(*CoordinatorMessage_AbortCheckpoint)(nil),
+		(*CoordinatorMessage_DrainStarted)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2090,7 +2234,7 @@ func file_proto_control_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_control_v1_control_proto_rawDesc), len(file_proto_control_v1_control_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
