@@ -193,7 +193,7 @@ func (c *Coordinator) handleWorkerMessage(w *workerEntry, m *controlpb.WorkerMes
 	case *controlpb.WorkerMessage_CheckpointDecline:
 		c.handleDeclineLocked(w, msg.CheckpointDecline)
 	case *controlpb.WorkerMessage_Drain:
-		w.lastSeen = c.cfg.Clock.Now()
+		// recvLoop stamped its liveness (c.seen) as the message arrived.
 		_, _ = c.drainLocked(w.id, drainReason(msg.Drain.GetReason())) // registered: it cannot fail
 	case *controlpb.WorkerMessage_Register:
 		return status.Error(codes.FailedPrecondition, "already registered in this session")

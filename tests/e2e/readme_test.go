@@ -17,7 +17,9 @@ import (
 )
 
 // readmeBlocks returns the ```sh blocks of README.md that a user runs
-// against `make run`'s cluster: those calling bin/weir.
+// against `make run`'s cluster: those calling bin/weir. A ```console
+// block is a walk-through on a cluster of its own (watching a failover
+// starts a second weir dev) and is not run here.
 func readmeBlocks(t *testing.T) []string {
 	t.Helper()
 	data, err := os.ReadFile("../../README.md")

@@ -38,7 +38,7 @@ func (c *cluster) secureSpec(path string) string {
         sasl: {mechanism: SCRAM-SHA-512, username: weir, password: "${env:WEIR_SECRET_KAFKA_PW}"}
 `, c.TLS.CA, c.TLS.Cert, c.TLS.Key)
 	s := string(b)
-	for _, topic := range []string{"access-log", "ip-visits"} {
+	for _, topic := range []string{"${INPUT_TOPIC:-access-log}", "${OUTPUT_TOPIC:-ip-visits}"} {
 		old := "        topic: " + topic + "\n"
 		if !strings.Contains(s, old) {
 			c.T.Fatalf("the spec has no %q", old)
