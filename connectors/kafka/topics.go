@@ -82,7 +82,7 @@ func CheckSourceTopics(ctx context.Context, job *spec.Job, parallelism map[strin
 // topicPartitions returns the partition count of the source's topic, or an
 // error wrapping ErrTopicNotFound, ErrAuth or ErrBrokersUnreachable.
 func topicPartitions(ctx context.Context, k *spec.KafkaSource) (int, error) {
-	sec, err := newSecurity(k.TLS, k.SASL)
+	sec, err := resolvedSecurity(k.TLS, k.SASL, "coordinator")
 	if err != nil {
 		return 0, err
 	}
@@ -124,7 +124,7 @@ func checkClient(ctx context.Context, k *spec.KafkaSource, sec *Security, full b
 // replication) and waits until its partitions are in the metadata, so a
 // source deployed right after the submission finds them.
 func createTopic(ctx context.Context, k *spec.KafkaSource, partitions int32) error {
-	sec, err := newSecurity(k.TLS, k.SASL)
+	sec, err := resolvedSecurity(k.TLS, k.SASL, "coordinator")
 	if err != nil {
 		return err
 	}
