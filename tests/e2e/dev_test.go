@@ -41,7 +41,7 @@ func TestDevExample(t *testing.T) {
 	}
 
 	dev := proc.Start(t, dir, bin, "dev", nil, "dev", "--example", "--data-dir", dataDir,
-		"--http-addr", httpAddr, "--grpc-addr", grpcAddr, "--kafka-addr", kafkaAddr,
+		"--http-addr", httpAddr, "--grpc-addr", grpcAddr, "--kafka-addr", kafkaAddr, "--etcd-addr", proc.FreeAddr(t),
 		"--workers", "2", "--slots", "4")
 	// Whatever happens, the children's logs end up next to dev.log.
 	t.Cleanup(func() { copyLogs(t, filepath.Join(dataDir, "logs"), dir) })
@@ -132,7 +132,7 @@ func TestDevExample(t *testing.T) {
 		t.Errorf("weir dev --workers 0: want exit 2, got %d\n%s", code, out)
 	}
 	out, code = weir("dev", "--data-dir", t.TempDir(), "--http-addr", httpAddr, "--grpc-addr", grpcAddr,
-		"--kafka-addr", kafkaAddr)
+		"--kafka-addr", kafkaAddr, "--etcd-addr", proc.FreeAddr(t))
 	if code != 1 || !strings.Contains(out, "address "+httpAddr+" is not free") {
 		t.Errorf("second weir dev on the same ports: want exit 1 and \"address %s is not free\", got %d\n%s", httpAddr, code, out)
 	}
