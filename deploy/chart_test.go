@@ -268,8 +268,8 @@ func checkChart(t *testing.T, r *rendered, overrides map[string]any) {
 	for i := range int(*coord.Spec.Replicas) {
 		addrs = append(addrs, net.JoinHostPort(podFQDN(coord, i), portOf(t, "coordinator", cc, "grpc")))
 	}
-	if got := wflags["coordinator"]; got != strings.Join(addrs, ",") {
-		t.Errorf("worker --coordinator=%s, want every coordinator: %s", got, strings.Join(addrs, ","))
+	if got := wflags["coordinator-grpc"]; got != strings.Join(addrs, ",") {
+		t.Errorf("worker --coordinator-grpc=%s, want every coordinator: %s", got, strings.Join(addrs, ","))
 	}
 	// The same storage and roots on both sides.
 	if cflags["allowed-paths"] != wflags["allowed-paths"] {

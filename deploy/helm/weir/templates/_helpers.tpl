@@ -64,7 +64,7 @@ characters for a host name: a longer one would keep the pod from starting.
 {{- end -}}
 {{- end -}}
 
-{{/* Every coordinator's gRPC address, HOST:PORT,… (weir worker --coordinator). */}}
+{{/* Every coordinator's gRPC address, HOST:PORT,… (weir worker --coordinator-grpc). */}}
 {{- define "weir.coordinatorAddrs" -}}
 {{- $addrs := list -}}
 {{- range $i := until (int .Values.coordinator.replicas) -}}
